@@ -1,0 +1,84 @@
+"""Declares the compiled extension and picks compiler flags; metadata lives in pyproject.toml.
+
+Environment switches read at build time:
+
+FASTNN_PORTABLE=1
+    Do not tune for the building CPU (no ``-march=native``). Use it for any
+    build that will run on another machine (wheels, shared environments).
+FASTNN_DEBUG_CYTHON=1
+    Compile the kernels with Cython bounds checks and wraparound on: slower,
+    but an out-of-range index raises IndexError instead of reading memory.
+"""
+import os
+import sys
+import tempfile
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+
+def _env_flag(name):
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _compiler_accepts(compiler, flags):
+    """True when ``compiler`` compiles and links a trivial OpenMP-free C file with ``flags``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write("int main(void) { return 0; }\n")
+        try:
+            objects = compiler.compile([src], output_dir=tmp, extra_postargs=flags)
+            compiler.link_executable(objects, os.path.join(tmp, "probe"), extra_postargs=flags)
+        except Exception:
+            return False
+    return True
+
+
+class BuildExt(build_ext):
+    """Adds optimisation, CPU tuning and OpenMP flags that the compiler accepts."""
+
+    def build_extensions(self):
+        if self.compiler.compiler_type == "msvc":
+            compile_args, link_args = ["/O2"], []
+            if _compiler_accepts(self.compiler, ["/openmp"]):
+                compile_args.append("/openmp")
+        else:
+            compile_args, link_args = ["-O3"], []
+            if not _env_flag("FASTNN_PORTABLE") and _compiler_accepts(self.compiler, ["-march=native"]):
+                compile_args.append("-march=native")
+            if _compiler_accepts(self.compiler, ["-fopenmp"]):
+                compile_args.append("-fopenmp")
+                link_args.append("-fopenmp")
+        for ext in self.extensions:
+            ext.extra_compile_args = compile_args + list(ext.extra_compile_args or [])
+            ext.extra_link_args = link_args + list(ext.extra_link_args or [])
+        super().build_extensions()
+
+
+directives = {
+    "language_level": 3,
+    "boundscheck": False,
+    "wraparound": False,
+    "cdivision": True,
+    "initializedcheck": False,
+}
+if _env_flag("FASTNN_DEBUG_CYTHON"):
+    directives.update(boundscheck=True, wraparound=True, initializedcheck=True)
+    print("fastnn: building with Cython bounds checks ON (FASTNN_DEBUG_CYTHON)", file=sys.stderr)
+
+extensions = [
+    Extension(
+        "fastnn._core",
+        ["src/fastnn/_core.pyx"],
+        include_dirs=[np.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    )
+]
+
+setup(
+    ext_modules=cythonize(extensions, compiler_directives=directives),
+    cmdclass={"build_ext": BuildExt},
+)

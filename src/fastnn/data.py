@@ -1,0 +1,191 @@
+"""Data helpers: shuffled mini-batches, one-hot targets, MNIST IDX files, built-in digits."""
+import gzip
+import os
+import struct
+
+import numpy as np
+
+__all__ = ["minibatches", "one_hot", "load_mnist", "make_digits"]
+
+
+def epoch_order(rng, n, shuffle=True):
+    """The row order of one epoch: a permutation of range(n) drawn from ``rng``.
+
+    Shared by :func:`minibatches` and ``Network.fit`` so that both draw
+    mini-batches the same way. Returns an int array of shape (n,).
+    """
+    if shuffle:
+        return rng.permutation(n).astype(np.intp, copy=False)
+    return np.arange(n, dtype=np.intp)
+
+
+def _check_batch_size(batch_size):
+    if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)):
+        raise TypeError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+    return int(batch_size)
+
+
+def minibatches(X, Y, batch_size, *, seed=None):
+    """Iterate over shuffled mini-batches ``(X_batch, Y_batch)`` covering every sample once.
+
+    Parameters
+    ----------
+    X : array-like, shape (n, n_features)
+    Y : array-like, shape (n, n_outputs) or (n,)
+        Targets or labels; rows are drawn with the same indices as X.
+    batch_size : int
+        Rows per batch; the last batch holds the remaining ``n % batch_size``
+        rows when batch_size does not divide n.
+    seed : int, numpy.random.Generator or None
+        Seeds the shuffle: the same seed gives the same order. Each call with
+        a Generator draws a fresh order from it (a new epoch).
+
+    Yields
+    ------
+    (X_batch, Y_batch) : copies of the selected rows, in shuffled order.
+    """
+    X = np.asarray(X)
+    Y = np.asarray(Y)
+    if X.ndim == 0 or Y.ndim == 0:
+        raise ValueError("X and Y must be arrays of samples (one row per sample)")
+    if len(X) != len(Y):
+        raise ValueError(f"X and Y have different numbers of rows: {len(X)} != {len(Y)}")
+    batch_size = _check_batch_size(batch_size)
+    order = epoch_order(np.random.default_rng(seed), len(X))
+    for start in range(0, len(X), batch_size):
+        idx = order[start:start + batch_size]
+        yield X[idx], Y[idx]
+
+
+def one_hot(labels, n_classes, dtype=np.float64):
+    """Targets of shape (n, n_classes) with a 1 in column ``labels[i]`` of row i.
+
+    ``labels`` must be integers in [0, n_classes).
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
+    if labels.size and not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(
+            f"labels must be integers, got dtype {labels.dtype}; "
+            "pass integer class labels or 2-D targets of shape (n, n_outputs)")
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        bad = labels[(labels < 0) | (labels >= n_classes)][0]
+        raise ValueError(f"label {bad} is out of range: labels must lie in [0, {n_classes})")
+    Y = np.zeros((labels.shape[0], n_classes), dtype=dtype)
+    Y[np.arange(labels.shape[0]), labels] = 1
+    return Y
+
+
+# ---------------------------------------------------------------------------
+# MNIST IDX files
+
+_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def _read_idx(path):
+    """Read one IDX file (optionally gzip-compressed) into a numpy array."""
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_TYPES:
+        raise ValueError(f"{path}: not an IDX file (bad magic number)")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if ndim == 0 or len(data) < header:
+        raise ValueError(f"{path}: truncated IDX header")
+    shape = struct.unpack(">" + "I" * ndim, data[4:header])
+    dtype = np.dtype(_IDX_TYPES[data[2]])
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(data) - header != expected:
+        raise ValueError(
+            f"{path}: header declares shape {shape} ({expected} bytes of data) "
+            f"but the file holds {len(data) - header}")
+    return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
+
+
+def _find(directory, suffix, kind):
+    names = sorted(os.listdir(directory))
+    hits = [n for n in names if n.endswith(suffix) or n.endswith(suffix + ".gz")]
+    preferred = [n for n in hits if n.startswith(kind)]
+    hits = preferred or hits
+    if not hits:
+        raise FileNotFoundError(f"no '*{suffix}[.gz]' file in {directory}")
+    if len(hits) > 1 and not preferred:
+        raise ValueError(f"several '*{suffix}' files in {directory}: {hits}; pass kind=")
+    return os.path.join(directory, hits[0])
+
+
+def load_mnist(directory, *, kind="train", dtype=np.float32):
+    """Load MNIST-format digits from ``directory``.
+
+    Reads ``<kind>-images-idx3-ubyte[.gz]`` and ``<kind>-labels-idx1-ubyte[.gz]``
+    (``kind`` is "train" or "t10k"; when only one pair of files is present,
+    its prefix does not matter).
+
+    Returns
+    -------
+    X : ndarray, shape (n, rows * cols), ``dtype``, pixels scaled to [0, 1]
+    labels : ndarray of int64, shape (n,)
+    """
+    directory = os.fspath(directory)
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"MNIST directory not found: {directory}")
+    images = _read_idx(_find(directory, "-images-idx3-ubyte", kind))
+    labels = _read_idx(_find(directory, "-labels-idx1-ubyte", kind))
+    if images.ndim != 3 or labels.ndim != 1:
+        raise ValueError(f"expected images of 3 and labels of 1 dimension, got {images.shape}, {labels.shape}")
+    if images.shape[0] != labels.shape[0]:
+        raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels in {directory}")
+    X = images.reshape(images.shape[0], -1).astype(dtype)
+    X /= 255
+    return X, labels.astype(np.int64)
+
+
+# ---------------------------------------------------------------------------
+# Built-in generated data: seven-segment digits drawn on a 28 x 28 canvas
+
+# Segments a..g of a seven-segment display as (row0, col0, row1, col1) lines.
+_SEGMENTS = {
+    "a": (4, 9, 4, 18), "b": (4, 18, 13, 18), "c": (13, 18, 23, 18), "d": (23, 9, 23, 18),
+    "e": (13, 9, 23, 9), "f": (4, 9, 13, 9), "g": (13, 9, 13, 18),
+}
+_DIGIT_SEGMENTS = ["abcdef", "bc", "abged", "abgcd", "fgbc", "afgcd", "afgedc", "abc", "abcdefg", "abcdfg"]
+
+
+def make_digits(n, *, seed=None, noise=0.35, dtype=np.float32):
+    """Generate ``n`` noisy seven-segment digits shaped like MNIST (no download needed).
+
+    Each sample is a 28 x 28 image (flattened to 784 values in [0, 1]) of the
+    digit's segments, shifted by up to 3 pixels, with segment thickness and
+    brightness varied, a random missing segment now and then, and uniform
+    noise of amplitude ``noise``.
+
+    Returns
+    -------
+    X : ndarray, shape (n, 784), ``dtype``
+    labels : ndarray of int64, shape (n,)
+    """
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, size=n)
+    X = np.zeros((n, 28, 28), dtype=np.float64)
+    shifts = rng.integers(-3, 4, size=(n, 2))
+    thick = rng.integers(1, 3, size=n)
+    bright = rng.uniform(0.6, 1.0, size=n)
+    drop = rng.random(n) < 0.1
+    for i in range(n):
+        segs = _DIGIT_SEGMENTS[labels[i]]
+        if drop[i] and len(segs) > 2:
+            k = rng.integers(len(segs))
+            segs = segs[:k] + segs[k + 1:]
+        dr, dc = shifts[i]
+        t = thick[i]
+        for s in segs:
+            r0, c0, r1, c1 = _SEGMENTS[s]
+            X[i, r0 + dr:r1 + dr + t, c0 + dc:c1 + dc + t] = bright[i]
+    X = X.reshape(n, 784)
+    X += noise * rng.random(X.shape)
+    np.clip(X, 0.0, 1.0, out=X)
+    return X.astype(dtype), labels.astype(np.int64)

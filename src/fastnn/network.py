@@ -1,0 +1,458 @@
+"""The Network class: a fully-connected sigmoid network trained by mini-batch gradient descent.
+
+Python here validates and prepares; the numeric work is done by the compiled
+kernels in ``fastnn._core``, one nogil call per epoch (``train_epoch``) or per
+evaluation (``evaluate``).
+"""
+import math
+import sys
+import time
+
+import numpy as np
+
+from . import _core
+from .data import _check_batch_size, epoch_order, one_hot
+
+__all__ = ["Network", "History"]
+
+_DTYPES = {"float32": np.float32, "float64": np.float64}
+_INITS = ("normal", "scaled")
+
+
+def _offsets(sizes):
+    """Offsets of W[l], b[l] in the flat parameter vector, and of layer l's units in work buffers.
+
+    Returns (n_params, offsets) where offsets = [w_off (L), b_off (L), u_off (L)]
+    as one intp array, the layout the kernels read.
+    """
+    L = len(sizes) - 1
+    w_off, b_off, u_off = [], [], []
+    p = u = 0
+    for l in range(L):
+        n_in, n_out = sizes[l], sizes[l + 1]
+        w_off.append(p)
+        p += n_out * n_in
+        b_off.append(p)
+        p += n_out
+        u_off.append(u)
+        u += n_out
+    return p, np.array(w_off + b_off + u_off, dtype=np.intp)
+
+
+def _positive_number(name, value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a positive number, got {value!r}")
+    value = float(value)
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite number, got {value}")
+    return value
+
+
+def _int_at_least(name, value, lowest):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer >= {lowest}, got {value!r}")
+    if value < lowest:
+        raise ValueError(f"{name} must be an integer >= {lowest}, got {value}")
+    return int(value)
+
+
+def _check_rate(learning_rate, step):
+    """Exactly one of learning_rate / step; returns (eta, eps) for the kernels (0 = unused)."""
+    if (learning_rate is None) == (step is None):
+        raise ValueError("give exactly one of learning_rate= (w -= eta * grad) "
+                         "or step= (w -= eps * grad / ||grad||)")
+    if step is not None:
+        return 0.0, _positive_number("step", step)
+    return _positive_number("learning_rate", learning_rate), 0.0
+
+
+class History:
+    """What happened during ``Network.fit``, one entry per completed epoch.
+
+    Attributes
+    ----------
+    train_loss : list of float
+        Mean training loss of each epoch, each sample's loss measured during
+        the epoch just before its mini-batch's update (as scikit-learn's
+        ``loss_curve_``).
+    val_loss, val_accuracy : list of float
+        Loss and accuracy on ``validation_data`` after each epoch; empty when
+        no validation data was given. Accuracy is recorded when the validation
+        targets are class labels (1-D integers or one-hot rows).
+    seconds : list of float
+        Wall-clock seconds of each epoch (training and validation).
+    stop_reason : str
+        Why training stopped: "max_epochs" or "tol" (the monitored loss did
+        not fall by more than ``tol`` for ``patience`` epochs in a row).
+    message : str
+        The same, said in a sentence.
+    """
+
+    def __init__(self):
+        self.train_loss = []
+        self.val_loss = []
+        self.val_accuracy = []
+        self.seconds = []
+        self.stop_reason = None
+        self.message = ""
+
+    @property
+    def epochs(self):
+        """Number of completed epochs."""
+        return len(self.train_loss)
+
+    def __len__(self):
+        return len(self.train_loss)
+
+    def to_dict(self):
+        """The history as a dict of plain Python lists and strings."""
+        return {
+            "train_loss": list(self.train_loss),
+            "val_loss": list(self.val_loss),
+            "val_accuracy": list(self.val_accuracy),
+            "seconds": list(self.seconds),
+            "stop_reason": self.stop_reason,
+            "message": self.message,
+        }
+
+    def __repr__(self):
+        last = f", train_loss={self.train_loss[-1]:.6g}" if self.train_loss else ""
+        return f"History(epochs={self.epochs}{last}, stop_reason={self.stop_reason!r})"
+
+
+class Network:
+    """A fully-connected feed-forward network of sigmoid layers with quadratic loss.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Layer widths from input to output, e.g. ``[784, 30, 10]``: at least
+        two entries, each >= 1.
+    dtype : {"float32", "float64"}
+        Floating type of parameters and computation.
+    seed : int, numpy.random.Generator or None
+        Seeds the initial parameters and the shuffling in :meth:`fit`: the same
+        seed, data and arguments give bit-identical weights on the same machine.
+    init : {"normal", "scaled"}
+        "normal" draws weights and biases from N(0, 1) (as SEED.md);
+        "scaled" draws weights from N(0, 1/n_in) and biases from N(0, 1).
+
+    Attributes
+    ----------
+    sizes : tuple of int
+    dtype : numpy.dtype
+    weights : list of ndarray, shapes (sizes[l+1], sizes[l])
+    biases : list of ndarray, shapes (sizes[l+1],)
+        Writable views into the network's one flat parameter vector: writing
+        into them changes the network.
+
+    Conventions
+    -----------
+    X has shape (n_samples, sizes[0]), one row per sample. Targets Y have
+    shape (n_samples, sizes[-1]), or are 1-D integer labels in
+    [0, sizes[-1]) that are one-hot encoded.
+    """
+
+    def __init__(self, sizes, *, dtype="float64", seed=None, init="normal"):
+        self._sizes = self._check_sizes(sizes)
+        self._dtype = self._check_dtype(dtype)
+        if init not in _INITS:
+            raise ValueError(f"unknown init {init!r}; choose one of {', '.join(map(repr, _INITS))}")
+        self._init = init
+        n_params, self._offsets = _offsets(self._sizes)
+        self._sizes_arr = np.array(self._sizes, dtype=np.intp)
+        self._rng = np.random.default_rng(seed)
+        self._theta = np.empty(n_params, dtype=self._dtype)
+        for W, b in zip(self.weights, self.biases):
+            # drawn in float64 so float32 and float64 networks start from the same values
+            scale = 1.0 if init == "normal" else 1.0 / math.sqrt(W.shape[1])
+            W[...] = scale * self._rng.standard_normal(W.shape)
+            b[...] = self._rng.standard_normal(b.shape)
+
+    # -- validation helpers -------------------------------------------------
+    @staticmethod
+    def _check_sizes(sizes):
+        try:
+            sizes = list(sizes)
+        except TypeError:
+            raise TypeError(f"sizes must be a sequence of layer widths, got {sizes!r}") from None
+        if len(sizes) < 2:
+            raise ValueError(f"sizes needs at least 2 layer widths (input and output), got {sizes}")
+        for s in sizes:
+            if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)):
+                raise TypeError(f"layer widths must be integers, got {s!r} in {sizes}")
+            if s < 1:
+                raise ValueError(f"layer widths must be >= 1, got {s} in {sizes}")
+        return tuple(int(s) for s in sizes)
+
+    @staticmethod
+    def _check_dtype(dtype):
+        try:
+            name = np.dtype(dtype).name
+        except TypeError:
+            name = None
+        if name not in _DTYPES:
+            raise ValueError(f"unknown dtype {dtype!r}; choose 'float32' or 'float64'")
+        return np.dtype(name)
+
+    def _as_X(self, X, name="X"):
+        """X as a C-contiguous array of the network's dtype, shape (n, sizes[0]); no copy when already so."""
+        X = np.asarray(X)
+        if X.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype}")
+        if X.ndim != 2:
+            hint = " (reshape your data: X.reshape(1, -1) for one sample)" if X.ndim == 1 else ""
+            raise ValueError(f"{name} must be 2-D of shape (n_samples, {self._sizes[0]}), got shape {X.shape}{hint}")
+        if X.shape[0] == 0:
+            raise ValueError(f"{name} has no rows")
+        if X.shape[1] != self._sizes[0]:
+            raise ValueError(f"{name} has {X.shape[1]} features but the network takes {self._sizes[0]}")
+        X = np.ascontiguousarray(X, dtype=self._dtype)
+        if not np.isfinite(X).all():
+            raise ValueError(f"{name} contains NaN or infinity")
+        return X
+
+    def _as_Y(self, Y, n, name="Y"):
+        """Targets as a C-contiguous (n, sizes[-1]) array of the network's dtype."""
+        n_out = self._sizes[-1]
+        Y = np.asarray(Y)
+        if Y.ndim == 1:
+            Y = one_hot(Y, n_out, dtype=self._dtype)
+        elif Y.ndim == 2:
+            if Y.dtype.kind not in "biuf":
+                raise TypeError(f"{name} must hold real numbers, got dtype {Y.dtype}")
+            if Y.shape[1] != n_out:
+                raise ValueError(f"{name} has {Y.shape[1]} columns but the network has {n_out} outputs")
+            Y = np.ascontiguousarray(Y, dtype=self._dtype)
+            if not np.isfinite(Y).all():
+                raise ValueError(f"{name} contains NaN or infinity")
+        else:
+            raise ValueError(f"{name} must be 1-D labels or 2-D targets (n_samples, {n_out}), got shape {Y.shape}")
+        if Y.shape[0] != n:
+            raise ValueError(f"X has {n} rows but {name} has {Y.shape[0]}")
+        return Y
+
+    def _as_labels(self, labels, n):
+        labels = np.asarray(labels)
+        if labels.ndim == 2 and labels.shape[1] == self._sizes[-1]:
+            labels = labels.argmax(axis=1)
+        if labels.ndim != 1 or labels.shape[0] != n:
+            raise ValueError(f"labels must have shape ({n},), got {labels.shape}")
+        if labels.size and not np.issubdtype(labels.dtype, np.integer):
+            raise TypeError(f"labels must be integers, got dtype {labels.dtype}")
+        return labels
+
+    # -- parameters ---------------------------------------------------------
+    @property
+    def sizes(self):
+        """Layer widths from input to output."""
+        return self._sizes
+
+    @property
+    def dtype(self):
+        """numpy dtype of the parameters and computation."""
+        return self._dtype
+
+    @property
+    def n_params(self):
+        """Total number of weights and biases."""
+        return self._theta.shape[0]
+
+    def _views(self, buf):
+        L = len(self._sizes) - 1
+        ws, bs = [], []
+        for l in range(L):
+            n_in, n_out = self._sizes[l], self._sizes[l + 1]
+            w0, b0 = self._offsets[l], self._offsets[L + l]
+            ws.append(buf[w0:w0 + n_out * n_in].reshape(n_out, n_in))
+            bs.append(buf[b0:b0 + n_out])
+        return ws, bs
+
+    @property
+    def weights(self):
+        """List of weight matrices W[l], shape (sizes[l+1], sizes[l]); writable views."""
+        return self._views(self._theta)[0]
+
+    @property
+    def biases(self):
+        """List of bias vectors b[l], shape (sizes[l+1],); writable views."""
+        return self._views(self._theta)[1]
+
+    def __repr__(self):
+        return f"Network(sizes={list(self._sizes)}, dtype={self._dtype.name!r}, init={self._init!r})"
+
+    # -- evaluation ---------------------------------------------------------
+    def _evaluate(self, X, Y=None, *, want_out=False, want_grad=False):
+        n = X.shape[0]
+        empty = np.empty((1, 1), dtype=self._dtype)
+        out = np.empty((n, self._sizes[-1]), dtype=self._dtype) if want_out else empty
+        grad = np.zeros_like(self._theta) if want_grad else np.empty(1, dtype=self._dtype)
+        loss = _core.evaluate(self._theta, self._sizes_arr, self._offsets, X,
+                              empty if Y is None else Y, out, grad,
+                              want_out, Y is not None, want_grad)
+        return loss, (out if want_out else None), (grad if want_grad else None)
+
+    def predict(self, X):
+        """Output activations a[L] of the network.
+
+        X : array-like, shape (n, sizes[0]). Returns ndarray, shape (n, sizes[-1]).
+        """
+        X = self._as_X(X)
+        return self._evaluate(X, want_out=True)[1]
+
+    def loss(self, X, Y):
+        """Mean over samples of 1/2 ||y - a[L]||^2.
+
+        X : (n, sizes[0]); Y : (n, sizes[-1]) targets or (n,) integer labels.
+        """
+        X = self._as_X(X)
+        Y = self._as_Y(Y, X.shape[0])
+        return self._evaluate(X, Y)[0] / X.shape[0]
+
+    def gradients(self, X, Y):
+        """Gradient of :meth:`loss` by back-propagation.
+
+        Returns (nabla_w, nabla_b): lists of new arrays shaped like
+        ``weights`` (sizes[l+1], sizes[l]) and ``biases`` (sizes[l+1],).
+        """
+        X = self._as_X(X)
+        Y = self._as_Y(Y, X.shape[0])
+        grad = self._evaluate(X, Y, want_grad=True)[2]
+        grad /= X.shape[0]
+        return self._views(grad)
+
+    def accuracy(self, X, labels):
+        """Fraction of rows whose largest output is at index ``labels[i]``.
+
+        labels : (n,) integer labels (or (n, sizes[-1]) one-hot rows).
+        """
+        X = self._as_X(X)
+        labels = self._as_labels(labels, X.shape[0])
+        return float(np.mean(self._evaluate(X, want_out=True)[1].argmax(axis=1) == labels))
+
+    # -- training -----------------------------------------------------------
+    def _run_epoch(self, X, Y, order, batch_size, eta, eps):
+        """One compiled epoch; on a non-finite result restores the parameters and raises."""
+        saved = self._theta.copy()
+        loss = _core.train_epoch(self._theta, self._sizes_arr, self._offsets, X, Y, order,
+                                 batch_size, eta, eps)
+        if not (math.isfinite(loss) and np.isfinite(self._theta).all()):
+            self._theta[...] = saved
+            raise FloatingPointError(
+                "training diverged: the loss or the parameters became NaN or infinite; "
+                "the parameters from before this epoch were restored. "
+                "Try a smaller learning_rate or step, or scale X to a small range such as [0, 1].")
+        return loss
+
+    def train_batch(self, X, Y, *, learning_rate=None, step=None):
+        """One gradient-descent update from the mini-batch (X, Y).
+
+        ``learning_rate=eta``: w <- w - eta * grad;  ``step=eps``: w <- w - eps * grad / ||grad||,
+        with grad the gradient of :meth:`loss` on this batch and ||grad|| its norm over all
+        weights and biases together (no update when grad == 0). Give exactly one.
+
+        X : (m, sizes[0]); Y : (m, sizes[-1]) or (m,) labels.
+        Returns the batch's mean loss measured before the update.
+        """
+        eta, eps = _check_rate(learning_rate, step)
+        X = self._as_X(X)
+        Y = self._as_Y(Y, X.shape[0])
+        order = np.arange(X.shape[0], dtype=np.intp)
+        return self._run_epoch(X, Y, order, X.shape[0], eta, eps) / X.shape[0]
+
+    def fit(self, X, Y, *, epochs=30, batch_size=10, learning_rate=3.0, step=None, shuffle=True,
+            tol=None, patience=5, validation_data=None, verbose=False):
+        """Train by mini-batch gradient descent; returns a :class:`History`.
+
+        Each epoch draws mini-batches of ``batch_size`` rows in a fresh shuffled
+        order (or in row order with ``shuffle=False``) until every sample has been
+        used once; the last batch holds the remainder.
+
+        Parameters
+        ----------
+        X : (n, sizes[0]);  Y : (n, sizes[-1]) targets or (n,) integer labels.
+        epochs : int >= 0
+        batch_size : int >= 1
+        learning_rate : float
+            eta of the update w <- w - eta * grad (used unless ``step`` is given).
+        step : float or None
+            eps of the normalized update w <- w - eps * grad / ||grad||. When given it
+            replaces ``learning_rate`` (leave learning_rate at its default).
+        shuffle : bool
+        tol : float or None
+            Stop once the monitored loss (validation loss with ``validation_data``,
+            else training loss) has not fallen below its best value by more than
+            ``tol`` for ``patience`` epochs in a row. None: run all epochs.
+        patience : int >= 1
+        validation_data : (X_val, Y_val) or None
+            Evaluated after every epoch (loss, and accuracy for class labels).
+        verbose : bool
+            Print one line per epoch to stdout.
+        """
+        if step is not None and learning_rate != 3.0:
+            raise ValueError("give learning_rate or step, not both")
+        eta, eps = _check_rate(None if step is not None else learning_rate, step)
+        epochs = _int_at_least("epochs", epochs, 0)
+        batch_size = _check_batch_size(batch_size)
+        patience = _int_at_least("patience", patience, 1)
+        if tol is not None:
+            tol = float(tol)
+            if not (math.isfinite(tol) and tol >= 0):
+                raise ValueError(f"tol must be a finite number >= 0 or None, got {tol}")
+        X = self._as_X(X)
+        Y = self._as_Y(Y, X.shape[0])
+        val = None
+        if validation_data is not None:
+            try:
+                Xv, Yv = validation_data
+            except (TypeError, ValueError):
+                raise TypeError("validation_data must be a pair (X_val, Y_val)") from None
+            Xv = self._as_X(Xv, "X_val")
+            Yv_arr = np.asarray(Yv)
+            Yv = self._as_Y(Yv_arr, Xv.shape[0], "Y_val")
+            labels = None
+            if Yv_arr.ndim == 1:
+                labels = Yv_arr
+            elif np.all((Yv == 0) | (Yv == 1)) and np.all(Yv.sum(axis=1) == 1):
+                labels = Yv.argmax(axis=1)
+            val = (Xv, Yv, labels)
+
+        history = History()
+        best, stale = math.inf, 0
+        n = X.shape[0]
+        history.stop_reason = "max_epochs"
+        history.message = f"completed {epochs} epochs"
+        for epoch in range(1, epochs + 1):
+            t0 = time.perf_counter()
+            order = epoch_order(self._rng, n, shuffle)
+            train_loss = self._run_epoch(X, Y, order, batch_size, eta, eps) / n
+            history.train_loss.append(train_loss)
+            line = f"epoch {epoch}/{epochs}  loss {train_loss:.6f}"
+            monitored = train_loss
+            if val is not None:
+                Xv, Yv, labels = val
+                vloss, out, _ = self._evaluate(Xv, Yv, want_out=labels is not None)
+                vloss /= Xv.shape[0]
+                history.val_loss.append(vloss)
+                line += f"  val_loss {vloss:.6f}"
+                if labels is not None:
+                    acc = float(np.mean(out.argmax(axis=1) == labels))
+                    history.val_accuracy.append(acc)
+                    line += f"  val_acc {acc:.4f}"
+                monitored = vloss
+            seconds = time.perf_counter() - t0
+            history.seconds.append(seconds)
+            if verbose:
+                print(f"{line}  {seconds:.2f}s  ({n / seconds:,.0f} samples/s)", file=sys.stdout, flush=True)
+            if tol is not None:
+                stale = stale + 1 if monitored > best - tol else 0
+                best = min(best, monitored)
+                if stale >= patience:
+                    history.stop_reason = "tol"
+                    history.message = (
+                        f"stopped after epoch {epoch}: the {'validation' if val else 'training'} loss "
+                        f"did not fall by more than tol={tol:g} for {patience} epochs in a row")
+                    break
+        if verbose:
+            print(history.message, file=sys.stdout, flush=True)
+        return history
