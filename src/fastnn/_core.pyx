@@ -28,7 +28,8 @@ import numpy as np
 ctypedef Py_ssize_t intp
 
 cdef enum:
-    LANES = 16    # independent accumulators: lets the compiler vectorize dot products exactly
+    LANES = 16    # independent partial sums of a dot product (a power of 2)
+    NABLA_LANES = 16  # columns of a gradient tile held in registers
     CHUNK = 256   # rows per forward/backward chunk
 
 # The largest number of rows one chunk holds; the Python layer sizes buffers with it.
@@ -51,24 +52,17 @@ cdef inline floating _sigmoid(floating z) noexcept nogil:
         return one / (one + exp(-z))
 
 
-cdef inline floating _lane_sum(const floating* acc) noexcept nogil:
-    """Sum of LANES accumulators in a fixed pairwise order (deterministic)."""
-    cdef floating s8[8]
-    cdef floating s4[4]
-    cdef int u
-    for u in range(8):
-        s8[u] = acc[u] + acc[u + 8]
-    for u in range(4):
-        s4[u] = s8[u] + s8[u + 4]
-    return (s4[0] + s4[2]) + (s4[1] + s4[3])
-
-
 cdef inline floating _dot(const floating* x, const floating* y, intp k) noexcept nogil:
-    """x @ y for contiguous vectors of length k."""
+    """x @ y for contiguous vectors of length k, summed in a fixed order.
+
+    LANES independent partial sums (several vector registers once the compiler
+    vectorizes) hide the FMA latency; then blocks of 8, a fixed pairwise fold
+    of the lanes, and a scalar tail. No reassociation is left to the compiler.
+    """
     cdef floating acc[LANES]
     cdef floating s
-    cdef intp blk, p, k_main = k - k % LANES
-    cdef int u
+    cdef intp blk, p, k_main = k - k % LANES, k8
+    cdef int u, half
     for u in range(LANES):
         acc[u] = 0
     # acc[u] += x[p + u] * y[p + u]  (LANES independent partial sums)
@@ -76,8 +70,20 @@ cdef inline floating _dot(const floating* x, const floating* y, intp k) noexcept
         p = blk * LANES
         for u in range(LANES):
             acc[u] = acc[u] + x[p + u] * y[p + u]
-    s = _lane_sum(acc)
-    for p in range(k_main, k):
+    # acc[:8] += x[p:p+8] * y[p:p+8] for the remaining whole blocks of 8
+    k8 = k_main + (k - k_main) // 8 * 8
+    for blk in range((k8 - k_main) // 8):
+        p = k_main + blk * 8
+        for u in range(8):
+            acc[u] = acc[u] + x[p + u] * y[p + u]
+    # fold: acc[:half] += acc[half:2*half], half = LANES/2 ... 1
+    half = LANES // 2
+    while half >= 1:
+        for u in range(half):
+            acc[u] = acc[u] + acc[u + half]
+        half = half // 2
+    s = acc[0]
+    for p in range(k8, k):
         s = s + x[p] * y[p]
     return s
 
@@ -119,27 +125,111 @@ cdef void _backprop_delta(intp m, intp n_out, intp n_in, const floating* delta,
             row[p] = row[p] * (arow[p] * (one - arow[p]))
 
 
-cdef void _accumulate_nabla(intp m, intp n_out, intp n_in, const floating* delta,
-                            const floating* a_prev, floating* nabla_w, floating* nabla_b,
-                            bint accumulate) noexcept nogil:
-    """nabla_w (+)= delta.T @ a_prev ; nabla_b (+)= delta.sum(0).  nabla_w (n_out, n_in)."""
-    cdef intp i, j, p
-    cdef floating d
-    cdef floating* row
+cdef inline void _nabla_tile(intp m, intp n_out, intp n_in, const floating* delta,
+                             const floating* a_prev, floating* target, intp j0, intp p0,
+                             floating alpha, bint overwrite) noexcept nogil:
+    """target[j0:j0+4, p0:p0+NABLA_LANES] (+)= alpha * delta[:, j0:j0+4].T @ a_prev[:, p0:p0+NABLA_LANES].
+
+    A register tile: four named accumulator rows (one vector register each once
+    vectorized) stay in registers across the m samples; each loaded slice of
+    a_prev feeds four FMAs.
+    """
+    cdef floating acc0[NABLA_LANES]
+    cdef floating acc1[NABLA_LANES]
+    cdef floating acc2[NABLA_LANES]
+    cdef floating acc3[NABLA_LANES]
+    cdef floating d0, d1, d2, d3
     cdef const floating* arow
+    cdef const floating* drow
+    cdef floating* t0 = target + j0 * n_in + p0
+    cdef intp i
+    cdef int u
+    for u in range(NABLA_LANES):
+        acc0[u] = 0
+        acc1[u] = 0
+        acc2[u] = 0
+        acc3[u] = 0
+    for i in range(m):
+        arow = a_prev + i * n_in + p0
+        drow = delta + i * n_out + j0
+        d0 = drow[0]
+        d1 = drow[1]
+        d2 = drow[2]
+        d3 = drow[3]
+        # acc_t += delta[i, j0+t] * a_prev[i, p0:p0+lanes]
+        for u in range(NABLA_LANES):
+            acc0[u] = acc0[u] + d0 * arow[u]
+        for u in range(NABLA_LANES):
+            acc1[u] = acc1[u] + d1 * arow[u]
+        for u in range(NABLA_LANES):
+            acc2[u] = acc2[u] + d2 * arow[u]
+        for u in range(NABLA_LANES):
+            acc3[u] = acc3[u] + d3 * arow[u]
+    if overwrite:
+        for u in range(NABLA_LANES):
+            t0[u] = alpha * acc0[u]
+        for u in range(NABLA_LANES):
+            t0[n_in + u] = alpha * acc1[u]
+        for u in range(NABLA_LANES):
+            t0[2 * n_in + u] = alpha * acc2[u]
+        for u in range(NABLA_LANES):
+            t0[3 * n_in + u] = alpha * acc3[u]
+    else:
+        for u in range(NABLA_LANES):
+            t0[u] = t0[u] + alpha * acc0[u]
+        for u in range(NABLA_LANES):
+            t0[n_in + u] = t0[n_in + u] + alpha * acc1[u]
+        for u in range(NABLA_LANES):
+            t0[2 * n_in + u] = t0[2 * n_in + u] + alpha * acc2[u]
+        for u in range(NABLA_LANES):
+            t0[3 * n_in + u] = t0[3 * n_in + u] + alpha * acc3[u]
+
+
+cdef void _nabla_edge(intp m, intp n_out, intp n_in, const floating* delta,
+                      const floating* a_prev, floating* target, intp j, intp p0, intp p1,
+                      floating alpha, bint overwrite) noexcept nogil:
+    """target[j, p0:p1] (+)= alpha * delta[:, j] @ a_prev[:, p0:p1], for what the tiles leave over."""
+    cdef intp i, p
+    cdef floating d
+    cdef floating* row = target + j * n_in
+    cdef const floating* arow
+    if overwrite:
+        for p in range(p0, p1):
+            row[p] = 0
+    for i in range(m):
+        d = alpha * delta[i * n_out + j]
+        arow = a_prev + i * n_in
+        # target[j, p0:p1] += alpha * delta[i, j] * a_prev[i, p0:p1]
+        for p in range(p0, p1):
+            row[p] = row[p] + d * arow[p]
+
+
+cdef void _accumulate_nabla(intp m, intp n_out, intp n_in, const floating* delta,
+                            const floating* a_prev, floating* w_target, floating* b_target,
+                            floating alpha, bint overwrite) noexcept nogil:
+    """w_target (+)= alpha * delta.T @ a_prev ; b_target (+)= alpha * delta.sum(0).
+
+    With alpha = 1 the targets are nabla_w (n_out, n_in) and nabla_b (n_out,)
+    summed over the m rows; with alpha = -eta/m and the targets W and b, this
+    is the fused SGD update W -= eta * nabla_w, b -= eta * nabla_b.
+    """
+    cdef intp i, j, j0, p0, blk
+    cdef intp p_main = n_in - n_in % NABLA_LANES, j_main = n_out - n_out % 4
+    cdef floating sb
+    # 4 x NABLA_LANES tiles of nabla_w, then the leftover columns and rows
+    for j0 in range(0, j_main, 4):
+        for blk in range(p_main // NABLA_LANES):
+            _nabla_tile(m, n_out, n_in, delta, a_prev, w_target, j0, blk * NABLA_LANES, alpha, overwrite)
+        for j in range(j0, j0 + 4):
+            _nabla_edge(m, n_out, n_in, delta, a_prev, w_target, j, p_main, n_in, alpha, overwrite)
+    for j in range(j_main, n_out):
+        _nabla_edge(m, n_out, n_in, delta, a_prev, w_target, j, 0, n_in, alpha, overwrite)
     for j in range(n_out):
-        row = nabla_w + j * n_in
-        if not accumulate:
-            nabla_b[j] = 0
-            for p in range(n_in):
-                row[p] = 0
+        # b (+)= alpha * delta[:, j].sum()
+        sb = 0
         for i in range(m):
-            d = delta[i * n_out + j]
-            nabla_b[j] = nabla_b[j] + d
-            arow = a_prev + i * n_in
-            # nabla_w[j] += delta[i, j] * a_prev[i]
-            for p in range(n_in):
-                row[p] = row[p] + d * arow[p]
+            sb = sb + delta[i * n_out + j]
+        b_target[j] = alpha * sb if overwrite else b_target[j] + alpha * sb
 
 
 cdef void _forward(const Layout* net, const floating* theta, const floating* x, intp m,
@@ -177,13 +267,17 @@ cdef double _loss_only(intp count, const floating* aL, const floating* y) noexce
     return 0.5 * loss
 
 
-cdef double _loss_grad_chunk(const Layout* net, const floating* theta,
+cdef double _loss_grad_chunk(const Layout* net, floating* theta,
                              const floating* x, const floating* y, intp m,
-                             floating* grad, bint accumulate,
+                             floating* target, floating alpha, bint overwrite,
                              floating* z, floating* a, floating* delta) noexcept nogil:
-    """Forward and back-propagation of m rows; grad (+)= sum of per-sample gradients.
+    """Forward and back-propagation of m rows x (m, sizes[0]) with targets y (m, sizes[-1]).
 
-    Returns the summed loss of the m rows (before any update).
+    target (+)= alpha * (sum over the m rows of the per-sample gradients), in
+    theta's layout. target = a gradient buffer with alpha = 1 accumulates the
+    gradient; target = theta with alpha = -eta/m is the fused SGD update
+    (delta[l-1] is computed from W[l] before W[l] changes).
+    Returns the summed loss of the m rows, measured before any update.
     """
     cdef intp l, L = net.L
     cdef intp nL = net.sizes[L]
@@ -193,11 +287,11 @@ cdef double _loss_grad_chunk(const Layout* net, const floating* theta,
     loss = _output_delta(m * nL, a + m * net.u_off[L - 1], y, delta + m * net.u_off[L - 1])
     for l in range(L - 1, -1, -1):
         a_prev = x if l == 0 else a + m * net.u_off[l - 1]
-        _accumulate_nabla(m, net.sizes[l + 1], net.sizes[l], delta + m * net.u_off[l], a_prev,
-                          grad + net.w_off[l], grad + net.b_off[l], accumulate)
         if l > 0:
             _backprop_delta(m, net.sizes[l + 1], net.sizes[l], delta + m * net.u_off[l],
                             theta + net.w_off[l], a_prev, delta + m * net.u_off[l - 1])
+        _accumulate_nabla(m, net.sizes[l + 1], net.sizes[l], delta + m * net.u_off[l], a_prev,
+                          target + net.w_off[l], target + net.b_off[l], alpha, overwrite)
     return loss
 
 
@@ -295,7 +389,7 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
             m = min(rows, n - c0)
             if want_grad:
                 loss += _loss_grad_chunk(&net, &theta[0], &X[c0, 0], yp + c0 * nL, m,
-                                         gp, c0 > 0, &z[0], &a[0], &delta[0])
+                                         gp, 1, c0 == 0, &z[0], &a[0], &delta[0])
             else:
                 _forward(&net, &theta[0], &X[c0, 0], m, &z[0], &a[0])
                 if want_loss:
@@ -339,16 +433,23 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
         start = 0
         while start < n:
             m = min(batch_size, n - start)
-            # grad = sum of per-sample gradients over the batch, chunk by chunk
-            c0 = 0
-            while c0 < m:
-                mc = min(rows, m - c0)
-                # xb, yb = X[order[start+c0 : ...]], Y[...]
-                _gather(&X[0, 0], n0, &order[start + c0], mc, &xb[0])
-                _gather(&Y[0, 0], nL, &order[start + c0], mc, &yb[0])
-                loss += _loss_grad_chunk(&net, &theta[0], &xb[0], &yb[0], mc,
-                                         &grad[0], c0 > 0, &z[0], &a[0], &delta[0])
-                c0 += mc
-            _update(&theta[0], &grad[0], P, m, eta, eps)
+            if m <= rows and eps == 0:
+                # the whole batch in one chunk: theta -= eta/m * grad, fused into back-propagation
+                _gather(&X[0, 0], n0, &order[start], m, &xb[0])
+                _gather(&Y[0, 0], nL, &order[start], m, &yb[0])
+                loss += _loss_grad_chunk(&net, &theta[0], &xb[0], &yb[0], m,
+                                         &theta[0], <floating>(-eta / m), False, &z[0], &a[0], &delta[0])
+            else:
+                # grad = sum of per-sample gradients over the batch, chunk by chunk; then the update
+                c0 = 0
+                while c0 < m:
+                    mc = min(rows, m - c0)
+                    # xb, yb = X[order[start+c0 : ...]], Y[...]
+                    _gather(&X[0, 0], n0, &order[start + c0], mc, &xb[0])
+                    _gather(&Y[0, 0], nL, &order[start + c0], mc, &yb[0])
+                    loss += _loss_grad_chunk(&net, &theta[0], &xb[0], &yb[0], mc,
+                                             &grad[0], 1, c0 == 0, &z[0], &a[0], &delta[0])
+                    c0 += mc
+                _update(&theta[0], &grad[0], P, m, eta, eps)
             start += m
     return loss

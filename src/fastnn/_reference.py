@@ -57,4 +57,4 @@ def train_batch(weights, biases, X, Y, learning_rate=None, step=None):
     else:
         scale = learning_rate
     for p, g in zip(weights + biases, nabla_w + nabla_b):
-        p -= (scale * g).astype(p.dtype)
+        p -= scale * g          # a Python float keeps the array's dtype (NEP 50)
