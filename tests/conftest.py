@@ -1,0 +1,20 @@
+"""Shared fixtures: the real MNIST digits from ../shared/data/mnist (relative to the repo root)."""
+import os
+
+import pytest
+
+import fastnn
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MNIST_DIR = os.path.join(os.path.dirname(REPO), "shared", "data", "mnist")
+
+
+@pytest.fixture(scope="session")
+def mnist():
+    """(X float32 (24345, 784), labels (24345,)) or a skip; in CI (CI=true) a missing folder fails."""
+    if not os.path.isdir(MNIST_DIR):
+        message = f"MNIST digits not found at {MNIST_DIR} (../shared/data/mnist beside the checkout)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true but " + message)
+        pytest.skip(message)
+    return fastnn.load_mnist(MNIST_DIR)

@@ -1,0 +1,152 @@
+"""The public surface of Network: shapes, views, dtypes, initialisation, validation."""
+import numpy as np
+import pytest
+
+import fastnn
+
+
+def test_shapes_and_views():
+    net = fastnn.Network([6, 4, 3], seed=0)
+    assert net.sizes == (6, 4, 3)
+    assert net.dtype == np.float64
+    assert [W.shape for W in net.weights] == [(4, 6), (3, 4)]
+    assert [b.shape for b in net.biases] == [(4,), (3,)]
+    assert net.n_params == 4 * 6 + 4 + 3 * 4 + 3
+    X = np.random.default_rng(0).random((5, 6))
+    out = net.predict(X)
+    assert out.shape == (5, 3) and out.dtype == np.float64
+    assert np.all((out > 0) & (out < 1))
+
+
+def test_writing_into_views_changes_the_network():
+    net = fastnn.Network([3, 2], seed=0)
+    X = np.ones((1, 3))
+    net.weights[0][...] = 0
+    net.biases[0][...] = 0
+    np.testing.assert_array_equal(net.predict(X), 0.5)
+    net.biases[0][1] = 100.0
+    assert net.predict(X)[0, 1] == pytest.approx(1.0)
+    assert net.weights[0].base is not None and np.shares_memory(net.weights[0], net.biases[0].base)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", np.float32])
+def test_dtypes_end_to_end(dtype):
+    rng = np.random.default_rng(1)
+    net = fastnn.Network([4, 5, 2], dtype=dtype, seed=0)
+    X, labels = rng.random((50, 4)), rng.integers(0, 2, 50)
+    net.fit(X, labels, epochs=2, batch_size=5)
+    want = np.dtype(dtype)
+    assert net.dtype == want
+    assert all(W.dtype == want for W in net.weights)
+    assert net.predict(X).dtype == want
+    assert all(g.dtype == want for g in net.gradients(X, labels)[0])
+    assert np.isfinite(net.loss(X, labels))
+
+
+def test_float32_and_float64_start_from_the_same_values():
+    a = fastnn.Network([5, 3, 2], dtype="float32", seed=9)
+    b = fastnn.Network([5, 3, 2], dtype="float64", seed=9)
+    for p, q in zip(a.weights + a.biases, b.weights + b.biases):
+        np.testing.assert_array_equal(p, q.astype(np.float32))
+
+
+def test_init_normal_and_scaled():
+    normal = fastnn.Network([400, 300, 2], seed=0, init="normal")
+    scaled = fastnn.Network([400, 300, 2], seed=0, init="scaled")
+    assert normal.weights[0].std() == pytest.approx(1.0, rel=0.02)
+    assert normal.biases[0].std() == pytest.approx(1.0, rel=0.2)
+    assert scaled.weights[0].std() == pytest.approx(1 / np.sqrt(400), rel=0.02)
+    assert scaled.weights[1].std() == pytest.approx(1 / np.sqrt(300), rel=0.1)
+
+
+def test_same_seed_same_data_bit_identical():
+    rng = np.random.default_rng(2)
+    X, labels = rng.random((200, 8)), rng.integers(0, 3, 200)
+    nets = [fastnn.Network([8, 6, 3], seed=42) for _ in range(2)]
+    for net in nets:
+        net.fit(X, labels, epochs=3, batch_size=7)
+    for p, q in zip(nets[0].weights + nets[0].biases, nets[1].weights + nets[1].biases):
+        assert np.array_equal(p, q)
+    other = fastnn.Network([8, 6, 3], seed=43)
+    other.fit(X, labels, epochs=3, batch_size=7)
+    assert not np.array_equal(other.weights[0], nets[0].weights[0])
+
+
+def test_labels_are_one_hot_encoded():
+    rng = np.random.default_rng(3)
+    net = fastnn.Network([4, 3], seed=0)
+    X, labels = rng.random((6, 4)), np.array([0, 2, 1, 1, 0, 2])
+    assert net.loss(X, labels) == net.loss(X, fastnn.one_hot(labels, 3))
+    for g, h in zip(net.gradients(X, labels)[0], net.gradients(X, fastnn.one_hot(labels, 3))[0]):
+        assert np.array_equal(g, h)
+
+
+def test_accuracy():
+    net = fastnn.Network([2, 2], seed=0)
+    net.weights[0][...] = [[1, 0], [0, 1]]
+    net.biases[0][...] = 0
+    X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+    assert net.accuracy(X, [0, 1, 1, 1]) == 0.75
+    assert net.accuracy(X, fastnn.one_hot(np.array([0, 1, 0, 1]), 2)) == 1.0
+
+
+def test_inputs_are_not_modified_and_layouts_agree():
+    rng = np.random.default_rng(4)
+    net = fastnn.Network([5, 4, 2], seed=0)
+    X = rng.random((9, 5))
+    expected = net.predict(X)
+    fortran = np.asfortranarray(X)
+    strided = np.repeat(X, 2, axis=0)[::2]
+    as_list = X.tolist()
+    readonly = X.copy()
+    readonly.setflags(write=False)
+    for variant in (fortran, strided, as_list, readonly, X.astype(np.float32)):
+        got = net.predict(variant)
+        tol = 1e-6 if np.asarray(variant).dtype == np.float32 else 0
+        np.testing.assert_allclose(got, expected, rtol=0, atol=tol)
+    np.testing.assert_array_equal(fortran, X)
+    ints = np.arange(10).reshape(2, 5)
+    np.testing.assert_array_equal(net.predict(ints), net.predict(ints.astype(float)))
+
+
+@pytest.mark.parametrize("call,error,match", [
+    (lambda: fastnn.Network([3]), ValueError, "at least 2"),
+    (lambda: fastnn.Network([3, 0]), ValueError, ">= 1"),
+    (lambda: fastnn.Network([3, 2.5]), TypeError, "integers"),
+    (lambda: fastnn.Network([3, 2], dtype="float16"), ValueError, "float32"),
+    (lambda: fastnn.Network([3, 2], init="zeros"), ValueError, "'normal', 'scaled'"),
+])
+def test_bad_construction(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+@pytest.mark.parametrize("call,error,match", [
+    (lambda net, X, y: net.predict(X[0]), ValueError, "reshape"),
+    (lambda net, X, y: net.predict(X[:, :2]), ValueError, "features"),
+    (lambda net, X, y: net.predict(X[:0]), ValueError, "no rows"),
+    (lambda net, X, y: net.predict(np.where(X > 0.5, np.nan, X)), ValueError, "NaN"),
+    (lambda net, X, y: net.predict(X.astype(complex)), TypeError, "real numbers"),
+    (lambda net, X, y: net.loss(X, y[:-1]), ValueError, "rows"),
+    (lambda net, X, y: net.loss(X, y + 5), ValueError, "out of range"),
+    (lambda net, X, y: net.loss(X, y.astype(float)), TypeError, "integers"),
+    (lambda net, X, y: net.loss(X, np.zeros((len(X), 4))), ValueError, "columns"),
+    (lambda net, X, y: net.train_batch(X, y), ValueError, "exactly one"),
+    (lambda net, X, y: net.train_batch(X, y, learning_rate=1.0, step=1.0), ValueError, "exactly one"),
+    (lambda net, X, y: net.train_batch(X, y, learning_rate=-1.0), ValueError, "positive"),
+    (lambda net, X, y: net.train_batch(X, y, step=float("nan")), ValueError, "positive"),
+    (lambda net, X, y: net.fit(X, y, batch_size=0), ValueError, "batch_size"),
+    (lambda net, X, y: net.fit(X, y, epochs=-1), ValueError, "epochs"),
+    (lambda net, X, y: net.fit(X, y, learning_rate=0.5, step=0.1), ValueError, "not both"),
+    (lambda net, X, y: net.fit(X, y, tol=-1.0), ValueError, "tol"),
+    (lambda net, X, y: net.fit(X, y, validation_data=X), TypeError, "pair"),
+])
+def test_bad_calls_raise_and_change_nothing(call, error, match):
+    rng = np.random.default_rng(5)
+    net = fastnn.Network([3, 4, 2], seed=0)
+    X, y = rng.random((6, 3)), rng.integers(0, 2, 6)
+    before = [p.copy() for p in net.weights + net.biases]
+    with pytest.raises(error, match=match):
+        call(net, X, y)
+    for p, q in zip(net.weights + net.biases, before):
+        assert np.array_equal(p, q)

@@ -1,0 +1,91 @@
+"""Data helpers: IDX loading, one-hot, built-in generated digits, the demo."""
+import gzip
+import os
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastnn
+
+
+def _write_idx(path, array, type_code=0x08):
+    header = bytes([0, 0, type_code, array.ndim]) + struct.pack(">" + "I" * array.ndim, *array.shape)
+    payload = header + array.astype(">u1" if type_code == 0x08 else array.dtype).tobytes()
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "wb") as f:
+        f.write(payload)
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_load_mnist_reads_idx(tmp_path, suffix):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(7, 28, 28), dtype=np.uint8)
+    labels = rng.integers(0, 10, size=7, dtype=np.uint8)
+    _write_idx(str(tmp_path / f"train-images-idx3-ubyte{suffix}"), images)
+    _write_idx(str(tmp_path / f"train-labels-idx1-ubyte{suffix}"), labels)
+    X, y = fastnn.load_mnist(tmp_path)
+    assert X.shape == (7, 784) and X.dtype == np.float32
+    np.testing.assert_allclose(X, images.reshape(7, 784) / 255, rtol=1e-6)
+    np.testing.assert_array_equal(y, labels)
+    assert X.min() >= 0 and X.max() <= 1
+
+
+def test_load_mnist_rejects_bad_files(tmp_path):
+    images = np.zeros((3, 28, 28), dtype=np.uint8)
+    _write_idx(str(tmp_path / "train-images-idx3-ubyte"), images)
+    _write_idx(str(tmp_path / "train-labels-idx1-ubyte"), np.zeros(4, dtype=np.uint8))
+    with pytest.raises(ValueError, match="3 images but 4 labels"):
+        fastnn.load_mnist(tmp_path)
+    with open(tmp_path / "train-labels-idx1-ubyte", "wb") as f:
+        f.write(b"\x00\x00\x08\x01\x00\x00\x00\x09abc")     # declares 9 labels, holds 3
+    with pytest.raises(ValueError, match="declares"):
+        fastnn.load_mnist(tmp_path)
+    with open(tmp_path / "train-labels-idx1-ubyte", "wb") as f:
+        f.write(b"PK\x03\x04garbage")
+    with pytest.raises(ValueError, match="magic"):
+        fastnn.load_mnist(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        fastnn.load_mnist(tmp_path / "missing")
+
+
+def test_load_real_mnist(mnist):
+    X, labels = mnist
+    assert X.shape == (24345, 784) and labels.shape == (24345,)
+    assert set(np.unique(labels)) == set(range(10))
+    assert X.min() == 0 and X.max() == 1
+
+
+def test_one_hot():
+    Y = fastnn.one_hot(np.array([2, 0, 1]), 3)
+    np.testing.assert_array_equal(Y, [[0, 0, 1], [1, 0, 0], [0, 1, 0]])
+    with pytest.raises(ValueError, match="out of range"):
+        fastnn.one_hot(np.array([3]), 3)
+    with pytest.raises(ValueError, match="out of range"):
+        fastnn.one_hot(np.array([-1]), 3)
+
+
+def test_make_digits_is_learnable_and_reproducible():
+    X, labels = fastnn.make_digits(6000, seed=1)
+    X2, labels2 = fastnn.make_digits(6000, seed=1)
+    assert np.array_equal(X, X2) and np.array_equal(labels, labels2)
+    assert X.shape == (6000, 784) and X.min() >= 0 and X.max() <= 1
+    assert set(np.unique(labels)) == set(range(10))
+    net = fastnn.Network([784, 30, 10], dtype="float32", seed=0)
+    net.fit(X[:5000], labels[:5000], epochs=10)
+    assert net.accuracy(X[5000:], labels[5000:]) > 0.75    # chance is 0.1
+
+
+def test_demo_runs(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "fastnn", "--epochs", "2"], capture_output=True,
+                            text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "epoch 2/2" in result.stdout and "held-out accuracy" in result.stdout
+
+
+def test_demo_mnist_reports_bad_directory(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "fastnn", "--mnist", str(tmp_path / "nope")],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 2 and "error:" in result.stderr and "Traceback" not in result.stderr
