@@ -32,9 +32,6 @@ cdef enum:
     NABLA_LANES = 16  # columns of a gradient tile held in registers
     CHUNK = 256   # rows per forward/backward chunk
 
-# The largest number of rows one chunk holds; the Python layer sizes buffers with it.
-MAX_CHUNK = CHUNK
-
 
 cdef struct Layout:
     intp L            # number of weight layers
@@ -364,7 +361,7 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
     per-sample gradients (the caller divides by n).
     """
     cdef Layout net = _layout(sizes, offsets)
-    cdef intp n = X.shape[0], n0 = sizes[0], nL = sizes[net.L]
+    cdef intp n = X.shape[0], nL = sizes[net.L]
     cdef intp rows = min(n, <intp>CHUNK)
     cdef intp units = _units(sizes)
     dtype = np.float32 if floating is float else np.float64
