@@ -29,7 +29,7 @@ ctypedef Py_ssize_t intp
 
 cdef enum:
     LANES = 16    # independent partial sums of a dot product (a power of 2)
-    NABLA_LANES = 16  # columns of a gradient tile held in registers
+    ROW_LANES = 64  # columns of a gradient row held in registers across a chunk
     CHUNK = 256   # rows per forward/backward chunk
 
 
@@ -122,70 +122,40 @@ cdef void _backprop_delta(intp m, intp n_out, intp n_in, const floating* delta,
             row[p] = row[p] * (arow[p] * (one - arow[p]))
 
 
-cdef inline void _nabla_tile(intp m, intp n_out, intp n_in, const floating* delta,
-                             const floating* a_prev, floating* target, intp j0, intp p0,
-                             floating alpha, bint overwrite) noexcept nogil:
-    """target[j0:j0+4, p0:p0+NABLA_LANES] (+)= alpha * delta[:, j0:j0+4].T @ a_prev[:, p0:p0+NABLA_LANES].
+cdef inline void _nabla_row(intp m, intp n_out, intp n_in, const floating* delta,
+                            const floating* a_prev, floating* target, intp j, intp p0,
+                            floating alpha, bint overwrite) noexcept nogil:
+    """target[j, p0:p0+ROW_LANES] (+)= alpha * delta[:, j] @ a_prev[:, p0:p0+ROW_LANES].
 
-    A register tile: four named accumulator rows (one vector register each once
-    vectorized) stay in registers across the m samples; each loaded slice of
-    a_prev feeds four FMAs.
+    One accumulator array (several vector registers once vectorized) holds the
+    slice of row j across all m samples; it is written to memory once.
     """
-    cdef floating acc0[NABLA_LANES]
-    cdef floating acc1[NABLA_LANES]
-    cdef floating acc2[NABLA_LANES]
-    cdef floating acc3[NABLA_LANES]
-    cdef floating d0, d1, d2, d3
+    cdef floating acc[ROW_LANES]
+    cdef floating d
     cdef const floating* arow
-    cdef const floating* drow
-    cdef floating* t0 = target + j0 * n_in + p0
+    cdef floating* row = target + j * n_in + p0
     cdef intp i
     cdef int u
-    for u in range(NABLA_LANES):
-        acc0[u] = 0
-        acc1[u] = 0
-        acc2[u] = 0
-        acc3[u] = 0
+    for u in range(ROW_LANES):
+        acc[u] = 0
     for i in range(m):
+        d = delta[i * n_out + j]
         arow = a_prev + i * n_in + p0
-        drow = delta + i * n_out + j0
-        d0 = drow[0]
-        d1 = drow[1]
-        d2 = drow[2]
-        d3 = drow[3]
-        # acc_t += delta[i, j0+t] * a_prev[i, p0:p0+lanes]
-        for u in range(NABLA_LANES):
-            acc0[u] = acc0[u] + d0 * arow[u]
-        for u in range(NABLA_LANES):
-            acc1[u] = acc1[u] + d1 * arow[u]
-        for u in range(NABLA_LANES):
-            acc2[u] = acc2[u] + d2 * arow[u]
-        for u in range(NABLA_LANES):
-            acc3[u] = acc3[u] + d3 * arow[u]
+        # acc += delta[i, j] * a_prev[i, p0:p0+ROW_LANES]
+        for u in range(ROW_LANES):
+            acc[u] = acc[u] + d * arow[u]
     if overwrite:
-        for u in range(NABLA_LANES):
-            t0[u] = alpha * acc0[u]
-        for u in range(NABLA_LANES):
-            t0[n_in + u] = alpha * acc1[u]
-        for u in range(NABLA_LANES):
-            t0[2 * n_in + u] = alpha * acc2[u]
-        for u in range(NABLA_LANES):
-            t0[3 * n_in + u] = alpha * acc3[u]
+        for u in range(ROW_LANES):
+            row[u] = alpha * acc[u]
     else:
-        for u in range(NABLA_LANES):
-            t0[u] = t0[u] + alpha * acc0[u]
-        for u in range(NABLA_LANES):
-            t0[n_in + u] = t0[n_in + u] + alpha * acc1[u]
-        for u in range(NABLA_LANES):
-            t0[2 * n_in + u] = t0[2 * n_in + u] + alpha * acc2[u]
-        for u in range(NABLA_LANES):
-            t0[3 * n_in + u] = t0[3 * n_in + u] + alpha * acc3[u]
+        for u in range(ROW_LANES):
+            row[u] = row[u] + alpha * acc[u]
 
 
 cdef void _nabla_edge(intp m, intp n_out, intp n_in, const floating* delta,
                       const floating* a_prev, floating* target, intp j, intp p0, intp p1,
                       floating alpha, bint overwrite) noexcept nogil:
-    """target[j, p0:p1] (+)= alpha * delta[:, j] @ a_prev[:, p0:p1], for what the tiles leave over."""
+    """target[j, p0:p1] (+)= alpha * delta[:, j] @ a_prev[:, p0:p1], for columns left over by _nabla_row."""
     cdef intp i, p
     cdef floating d
     cdef floating* row = target + j * n_in
@@ -210,17 +180,14 @@ cdef void _accumulate_nabla(intp m, intp n_out, intp n_in, const floating* delta
     summed over the m rows; with alpha = -eta/m and the targets W and b, this
     is the fused SGD update W -= eta * nabla_w, b -= eta * nabla_b.
     """
-    cdef intp i, j, j0, p0, blk
-    cdef intp p_main = n_in - n_in % NABLA_LANES, j_main = n_out - n_out % 4
+    cdef intp i, j, blk
+    cdef intp p_main = n_in - n_in % ROW_LANES
     cdef floating sb
-    # 4 x NABLA_LANES tiles of nabla_w, then the leftover columns and rows
-    for j0 in range(0, j_main, 4):
-        for blk in range(p_main // NABLA_LANES):
-            _nabla_tile(m, n_out, n_in, delta, a_prev, w_target, j0, blk * NABLA_LANES, alpha, overwrite)
-        for j in range(j0, j0 + 4):
-            _nabla_edge(m, n_out, n_in, delta, a_prev, w_target, j, p_main, n_in, alpha, overwrite)
-    for j in range(j_main, n_out):
-        _nabla_edge(m, n_out, n_in, delta, a_prev, w_target, j, 0, n_in, alpha, overwrite)
+    # row by row: slices of ROW_LANES columns in registers, then the leftover columns
+    for j in range(n_out):
+        for blk in range(p_main // ROW_LANES):
+            _nabla_row(m, n_out, n_in, delta, a_prev, w_target, j, blk * ROW_LANES, alpha, overwrite)
+        _nabla_edge(m, n_out, n_in, delta, a_prev, w_target, j, p_main, n_in, alpha, overwrite)
     for j in range(n_out):
         # b (+)= alpha * delta[:, j].sum()
         sb = 0
