@@ -150,3 +150,21 @@ def test_bad_calls_raise_and_change_nothing(call, error, match):
         call(net, X, y)
     for p, q in zip(net.weights + net.biases, before):
         assert np.array_equal(p, q)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_values_found_anywhere(dtype, bad):
+    """The compiled finiteness check sees a bad value at any position (block loop and tail)."""
+    net = fastnn.Network([7, 2], dtype=dtype, seed=0)
+    X = np.ones((5, 7), dtype=dtype)
+    assert net.predict(X).shape == (5, 2)
+    for position in range(X.size):
+        Xbad = X.copy()
+        Xbad.flat[position] = bad
+        with pytest.raises(ValueError, match="NaN or infinity"):
+            net.predict(Xbad)
+    Y = np.zeros((5, 2), dtype=dtype)
+    Y[4, 1] = bad
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        net.loss(X, Y)

@@ -417,3 +417,24 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
                 _update(&theta[0], &grad[0], P, m, eta, eps)
             start += m
     return loss
+
+
+def all_finite(const floating[::1] v):
+    """True when no element of v is NaN or infinite (no temporary array, no GIL)."""
+    cdef intp blk, p, n = v.shape[0], n_main = n - n % LANES
+    cdef floating acc[LANES]
+    cdef floating tail = 0
+    cdef int u
+    with nogil:
+        for u in range(LANES):
+            acc[u] = 0
+        # acc[u] += v[p+u] - v[p+u]: stays 0 for finite entries, NaN once one is NaN or +-inf
+        for blk in range(n_main // LANES):
+            p = blk * LANES
+            for u in range(LANES):
+                acc[u] = acc[u] + (v[p + u] - v[p + u])
+        for p in range(n_main, n):
+            tail = tail + (v[p] - v[p])
+        for u in range(LANES):
+            tail = tail + acc[u]
+    return tail == 0

@@ -39,6 +39,11 @@ def _offsets(sizes):
     return p, np.array(w_off + b_off + u_off, dtype=np.intp)
 
 
+def _finite(a):
+    """True when the C-contiguous float array a holds no NaN or infinity."""
+    return _core.all_finite(a.reshape(-1))
+
+
 def _positive_number(name, value):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a positive number, got {value!r}")
@@ -208,7 +213,7 @@ class Network:
         if X.shape[1] != self._sizes[0]:
             raise ValueError(f"{name} has {X.shape[1]} features but the network takes {self._sizes[0]}")
         X = np.ascontiguousarray(X, dtype=self._dtype)
-        if not np.isfinite(X).all():
+        if not _finite(X):
             raise ValueError(f"{name} contains NaN or infinity")
         return X
 
@@ -224,7 +229,7 @@ class Network:
             if Y.shape[1] != n_out:
                 raise ValueError(f"{name} has {Y.shape[1]} columns but the network has {n_out} outputs")
             Y = np.ascontiguousarray(Y, dtype=self._dtype)
-            if not np.isfinite(Y).all():
+            if not _finite(Y):
                 raise ValueError(f"{name} contains NaN or infinity")
         else:
             raise ValueError(f"{name} must be 1-D labels or 2-D targets (n_samples, {n_out}), got shape {Y.shape}")
@@ -336,7 +341,7 @@ class Network:
         saved = self._theta.copy()
         loss = _core.train_epoch(self._theta, self._sizes_arr, self._offsets, X, Y, order,
                                  batch_size, eta, eps)
-        if not (math.isfinite(loss) and np.isfinite(self._theta).all()):
+        if not (math.isfinite(loss) and _finite(self._theta)):
             self._theta[...] = saved
             raise FloatingPointError(
                 "training diverged: the loss or the parameters became NaN or infinite; "
