@@ -55,17 +55,20 @@ def test_validation_loss_is_monitored_for_tol():
     assert history.stop_reason == "tol" and "validation loss" in history.message
 
 
-def test_divergence_restores_parameters_and_raises():
-    # finite inputs near the float maximum: z = W @ x overflows to +inf and -inf, whose sum is NaN
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_divergence_restores_parameters_and_raises(dtype):
+    # finite targets near the float maximum: (a - y)^2 overflows, the loss is infinite
     rng = np.random.default_rng(3)
-    X = np.full((20, 6), 1.7e308)
-    Y = rng.random((20, 2))
-    net = fastnn.Network([6, 3, 2], seed=0)
+    X = rng.random((20, 6))
+    Y = np.full((20, 2), np.finfo(dtype).max / 2)
+    net = fastnn.Network([6, 3, 2], dtype=dtype, seed=0)
+    net.fit(X, rng.integers(0, 2, 20), epochs=1)      # an ordinary epoch first
     before = [p.copy() for p in net.weights + net.biases]
     with pytest.raises(FloatingPointError, match="diverged"):
         net.fit(X, Y, epochs=3)
     for p, q in zip(net.weights + net.biases, before):
         assert np.array_equal(p, q)
+    assert np.isfinite(net.predict(X)).all()
 
 
 def test_verbose_prints_only_when_asked(capsys):

@@ -12,13 +12,20 @@ Rows are samples: for a chunk of m samples
 
 with sigma'(z) = a (1 - a). All parameters live in ONE flat vector theta,
 laid out layer by layer as [W[1].ravel(), b[1], W[2].ravel(), b[2], ...];
-gradients use the same layout. The Python layer validates everything; the
-kernels trust their inputs (bounds checks are off) and never raise inside
-nogil.
+gradients returned to Python use the same layout.
 
-Every entry point runs its whole job in one ``with nogil`` block. Work is
-done in chunks of at most ``CHUNK`` rows so that scratch memory does not grow
-with the data.
+Inside an entry point the parameters are used in a packed working copy:
+each W[l] transposed, WT[l] (n_in, ld) with ld = n_out rounded up to a
+multiple of JB and the extra columns zero, followed by b[l] padded to ld.
+With outputs along the rows, z = a @ WT and nabla_WT = a.T @ delta are both
+"broadcast one scalar, multiply a contiguous row" loops, which the compiler
+vectorizes and keeps in registers (see ``_rows``) without -ffast-math. The
+copy is made once per call (once per epoch in training) and written back.
+Padded columns of delta are kept at zero, so padded columns of WT stay zero.
+
+The Python layer validates everything; the kernels trust their inputs
+(bounds checks are off) and never raise inside nogil. Every entry point runs
+its whole job in one ``with nogil`` block, in chunks of at most CHUNK rows.
 """
 from cython cimport floating
 from libc.math cimport exp, expf, sqrt
@@ -29,16 +36,20 @@ ctypedef Py_ssize_t intp
 
 cdef enum:
     LANES = 16    # independent partial sums of a dot product (a power of 2)
-    ROW_LANES = 64  # columns of a gradient row held in registers across a chunk
+    JB = 32       # output columns of one block of the row kernel; packed widths are multiples of it
+    RB = 4        # rows of one block of the row kernel (they share each load of B)
     CHUNK = 256   # rows per forward/backward chunk
 
 
-cdef struct Layout:
-    intp L            # number of weight layers
-    const intp* sizes  # L + 1 layer widths
-    const intp* w_off  # offset of W[l] in theta, l = 0..L-1
-    const intp* b_off  # offset of b[l] in theta
-    const intp* u_off  # offset of layer l's units in the per-chunk z/a/delta buffers (times rows)
+cdef struct Net:
+    intp L              # number of weight layers
+    const intp* sizes   # L + 1 layer widths
+    const intp* w_off   # offset of W[l] in theta (row-major (n_out, n_in))
+    const intp* b_off   # offset of b[l] in theta
+    const intp* ld      # padded width of layer l's outputs (multiple of JB)
+    const intp* wt_off  # offset of WT[l] (n_in, ld) in the packed copy
+    const intp* bt_off  # offset of the padded b[l] in the packed copy
+    const intp* u_off   # offset of layer l's units in a per-row unit buffer (z, a, delta)
 
 
 cdef inline floating _sigmoid(floating z) noexcept nogil:
@@ -52,13 +63,12 @@ cdef inline floating _sigmoid(floating z) noexcept nogil:
 cdef inline floating _dot(const floating* x, const floating* y, intp k) noexcept nogil:
     """x @ y for contiguous vectors of length k, summed in a fixed order.
 
-    LANES independent partial sums (several vector registers once the compiler
-    vectorizes) hide the FMA latency; then blocks of 8, a fixed pairwise fold
-    of the lanes, and a scalar tail. No reassociation is left to the compiler.
+    LANES independent partial sums let the compiler vectorize the loop
+    without reassociating anything itself; they are folded pairwise.
     """
     cdef floating acc[LANES]
     cdef floating s
-    cdef intp blk, p, k_main = k - k % LANES, k8
+    cdef intp blk, p, k_main = k - k % LANES
     cdef int u, half
     for u in range(LANES):
         acc[u] = 0
@@ -67,12 +77,6 @@ cdef inline floating _dot(const floating* x, const floating* y, intp k) noexcept
         p = blk * LANES
         for u in range(LANES):
             acc[u] = acc[u] + x[p + u] * y[p + u]
-    # acc[:8] += x[p:p+8] * y[p:p+8] for the remaining whole blocks of 8
-    k8 = k_main + (k - k_main) // 8 * 8
-    for blk in range((k8 - k_main) // 8):
-        p = k_main + blk * 8
-        for u in range(8):
-            acc[u] = acc[u] + x[p + u] * y[p + u]
     # fold: acc[:half] += acc[half:2*half], half = LANES/2 ... 1
     half = LANES // 2
     while half >= 1:
@@ -80,182 +84,175 @@ cdef inline floating _dot(const floating* x, const floating* y, intp k) noexcept
             acc[u] = acc[u] + acc[u + half]
         half = half // 2
     s = acc[0]
-    for p in range(k8, k):
+    for p in range(k_main, k):
         s = s + x[p] * y[p]
     return s
 
 
-cdef void _forward_layer(intp m, intp n_out, intp n_in, const floating* a_prev,
-                         const floating* W, const floating* b,
-                         floating* z, floating* a) noexcept nogil:
-    """z = a_prev @ W.T + b; a = sigma(z).  a_prev (m, n_in), W (n_out, n_in), z, a (m, n_out)."""
-    cdef intp i, j
-    cdef floating zij
-    for i in range(m):
-        # z[i] = W @ a_prev[i] + b ; a[i] = sigma(z[i])
-        for j in range(n_out):
-            zij = _dot(a_prev + i * n_in, W + j * n_in, n_in) + b[j]
-            z[i * n_out + j] = zij
-            a[i * n_out + j] = _sigmoid(zij)
+cdef inline void _rows(int R, intp K, const floating* x, intp xs_r, intp xs_k,
+                       const floating* B, intp ldb, floating* C, intp ldc,
+                       floating alpha, bint overwrite) noexcept nogil:
+    """C[r, :JB] (+)= alpha * sum_k x[r*xs_r + k*xs_k] * B[k, :JB]  for r < R <= RB.
 
-
-cdef void _backprop_delta(intp m, intp n_out, intp n_in, const floating* delta,
-                          const floating* W, const floating* a_prev,
-                          floating* delta_prev) noexcept nogil:
-    """delta_prev = (delta @ W) * a_prev * (1 - a_prev).  delta (m, n_out), W (n_out, n_in)."""
-    cdef intp i, j, p
-    cdef floating d, one = 1
-    cdef floating* row
-    cdef const floating* arow
-    for i in range(m):
-        row = delta_prev + i * n_in
-        arow = a_prev + i * n_in
-        for p in range(n_in):
-            row[p] = 0
-        for j in range(n_out):
-            d = delta[i * n_out + j]
-            # delta_prev[i] += delta[i, j] * W[j]
-            for p in range(n_in):
-                row[p] = row[p] + d * W[j * n_in + p]
-        # delta_prev[i] *= sigma'(z_prev[i]) = a_prev[i] * (1 - a_prev[i])
-        for p in range(n_in):
-            row[p] = row[p] * (arow[p] * (one - arow[p]))
-
-
-cdef inline void _nabla_row(intp m, intp n_out, intp n_in, const floating* delta,
-                            const floating* a_prev, floating* target, intp j, intp p0,
-                            floating alpha, bint overwrite) noexcept nogil:
-    """target[j, p0:p0+ROW_LANES] (+)= alpha * delta[:, j] @ a_prev[:, p0:p0+ROW_LANES].
-
-    One accumulator array (several vector registers once vectorized) holds the
-    slice of row j across all m samples; it is written to memory once.
+    The register kernel behind forward (rows = samples, k = inputs) and the
+    gradient (rows = inputs, k = samples): R*JB accumulators in one array,
+    each loaded row of B feeds R broadcast-multiply-adds.
     """
-    cdef floating acc[ROW_LANES]
-    cdef floating d
-    cdef const floating* arow
-    cdef floating* row = target + j * n_in + p0
-    cdef intp i
-    cdef int u
-    for u in range(ROW_LANES):
+    cdef floating acc[RB * JB]
+    cdef floating xv
+    cdef const floating* brow
+    cdef floating* crow
+    cdef intp k
+    cdef int r, u
+    for u in range(R * JB):
         acc[u] = 0
-    for i in range(m):
-        d = delta[i * n_out + j]
-        arow = a_prev + i * n_in + p0
-        # acc += delta[i, j] * a_prev[i, p0:p0+ROW_LANES]
-        for u in range(ROW_LANES):
-            acc[u] = acc[u] + d * arow[u]
-    if overwrite:
-        for u in range(ROW_LANES):
-            row[u] = alpha * acc[u]
-    else:
-        for u in range(ROW_LANES):
-            row[u] = row[u] + alpha * acc[u]
+    for k in range(K):
+        brow = B + k * ldb
+        for r in range(R):
+            xv = x[r * xs_r + k * xs_k]
+            # acc[r] += x[r, k] * B[k, :JB]
+            for u in range(JB):
+                acc[r * JB + u] = acc[r * JB + u] + xv * brow[u]
+    for r in range(R):
+        crow = C + r * ldc
+        if overwrite:
+            for u in range(JB):
+                crow[u] = alpha * acc[r * JB + u]
+        else:
+            for u in range(JB):
+                crow[u] = crow[u] + alpha * acc[r * JB + u]
 
 
-cdef void _nabla_edge(intp m, intp n_out, intp n_in, const floating* delta,
-                      const floating* a_prev, floating* target, intp j, intp p0, intp p1,
-                      floating alpha, bint overwrite) noexcept nogil:
-    """target[j, p0:p1] (+)= alpha * delta[:, j] @ a_prev[:, p0:p1], for columns left over by _nabla_row."""
-    cdef intp i, p
-    cdef floating d
-    cdef floating* row = target + j * n_in
-    cdef const floating* arow
-    if overwrite:
-        for p in range(p0, p1):
-            row[p] = 0
-    for i in range(m):
-        d = alpha * delta[i * n_out + j]
-        arow = a_prev + i * n_in
-        # target[j, p0:p1] += alpha * delta[i, j] * a_prev[i, p0:p1]
-        for p in range(p0, p1):
-            row[p] = row[p] + d * arow[p]
+cdef void _rows_all(intp n_rows, intp K, const floating* x, intp xs_r, intp xs_k,
+                    const floating* B, intp ldb, intp width, floating* C, intp ldc,
+                    floating alpha, bint overwrite) noexcept nogil:
+    """C[:n_rows, :width] (+)= alpha * X @ B[:, :width], X[r, k] = x[r*xs_r + k*xs_k]; width % JB == 0."""
+    cdef intp blk, r
+    for blk in range(width // JB):
+        r = 0
+        while r + RB <= n_rows:
+            _rows(RB, K, x + r * xs_r, xs_r, xs_k, B + blk * JB, ldb,
+                  C + r * ldc + blk * JB, ldc, alpha, overwrite)
+            r = r + RB
+        while r < n_rows:
+            _rows(1, K, x + r * xs_r, xs_r, xs_k, B + blk * JB, ldb,
+                  C + r * ldc + blk * JB, ldc, alpha, overwrite)
+            r = r + 1
 
 
-cdef void _accumulate_nabla(intp m, intp n_out, intp n_in, const floating* delta,
-                            const floating* a_prev, floating* w_target, floating* b_target,
-                            floating alpha, bint overwrite) noexcept nogil:
-    """w_target (+)= alpha * delta.T @ a_prev ; b_target (+)= alpha * delta.sum(0).
-
-    With alpha = 1 the targets are nabla_w (n_out, n_in) and nabla_b (n_out,)
-    summed over the m rows; with alpha = -eta/m and the targets W and b, this
-    is the fused SGD update W -= eta * nabla_w, b -= eta * nabla_b.
-    """
-    cdef intp i, j, blk
-    cdef intp p_main = n_in - n_in % ROW_LANES
-    cdef floating sb
-    # row by row: slices of ROW_LANES columns in registers, then the leftover columns
-    for j in range(n_out):
-        for blk in range(p_main // ROW_LANES):
-            _nabla_row(m, n_out, n_in, delta, a_prev, w_target, j, blk * ROW_LANES, alpha, overwrite)
-        _nabla_edge(m, n_out, n_in, delta, a_prev, w_target, j, p_main, n_in, alpha, overwrite)
-    for j in range(n_out):
-        # b (+)= alpha * delta[:, j].sum()
-        sb = 0
-        for i in range(m):
-            sb = sb + delta[i * n_out + j]
-        b_target[j] = alpha * sb if overwrite else b_target[j] + alpha * sb
-
-
-cdef void _forward(const Layout* net, const floating* theta, const floating* x, intp m,
+cdef void _forward(const Net* net, const floating* pk, const floating* x, intp m,
                    floating* z, floating* a) noexcept nogil:
-    """Forward propagation of m rows x (m, sizes[0]); stores z[l] and a[l] for every layer."""
-    cdef intp l
+    """Forward propagation of m rows x (m, sizes[0]); stores z[l] and a[l], rows of stride ld[l]."""
+    cdef intp l, i, j, n_in, n_out, ld, lda = net.sizes[0]
     cdef const floating* a_prev = x
+    cdef const floating* b
+    cdef floating* zl
+    cdef floating* al
+    cdef floating zij
     for l in range(net.L):
-        _forward_layer(m, net.sizes[l + 1], net.sizes[l], a_prev,
-                       theta + net.w_off[l], theta + net.b_off[l],
-                       z + m * net.u_off[l], a + m * net.u_off[l])
-        a_prev = a + m * net.u_off[l]
+        n_in, n_out, ld = net.sizes[l], net.sizes[l + 1], net.ld[l]
+        zl = z + m * net.u_off[l]
+        al = a + m * net.u_off[l]
+        b = pk + net.bt_off[l]
+        # z = a_prev @ WT   (m, ld)
+        _rows_all(m, n_in, a_prev, lda, 1, pk + net.wt_off[l], ld, ld, zl, ld, 1, True)
+        for i in range(m):
+            # z[i] += b ; a[i] = sigma(z[i])  (padded columns: 0)
+            for j in range(n_out):
+                zij = zl[i * ld + j] + b[j]
+                zl[i * ld + j] = zij
+                al[i * ld + j] = _sigmoid(zij)
+            for j in range(n_out, ld):
+                zl[i * ld + j] = 0
+                al[i * ld + j] = 0
+        a_prev = al
+        lda = ld
 
 
-cdef double _output_delta(intp count, const floating* aL, const floating* y,
+cdef double _output_delta(intp m, intp nL, intp ld, const floating* aL, const floating* y,
                           floating* deltaL) noexcept nogil:
-    """delta[L] = (a[L] - y) * a[L] * (1 - a[L]); returns sum of 1/2 (y - a[L])^2."""
-    cdef intp i
-    cdef floating diff, one = 1
+    """delta[L] = (a[L] - y) * a[L] * (1 - a[L]) (padded columns 0); returns sum of 1/2 (y - a[L])^2."""
+    cdef intp i, j
+    cdef floating diff, one = 1, aij
     cdef double loss = 0
-    for i in range(count):
-        diff = aL[i] - y[i]
-        loss += <double>diff * <double>diff
-        deltaL[i] = diff * (aL[i] * (one - aL[i]))
+    for i in range(m):
+        for j in range(nL):
+            aij = aL[i * ld + j]
+            diff = aij - y[i * nL + j]
+            loss += <double>diff * <double>diff
+            deltaL[i * ld + j] = diff * (aij * (one - aij))
+        for j in range(nL, ld):
+            deltaL[i * ld + j] = 0
     return 0.5 * loss
 
 
-cdef double _loss_only(intp count, const floating* aL, const floating* y) noexcept nogil:
+cdef double _loss_only(intp m, intp nL, intp ld, const floating* aL, const floating* y) noexcept nogil:
     """Sum over the chunk of 1/2 (y - a[L])^2, accumulated in double."""
-    cdef intp i
+    cdef intp i, j
     cdef double diff, loss = 0
-    for i in range(count):
-        diff = <double>aL[i] - <double>y[i]
-        loss += diff * diff
+    for i in range(m):
+        for j in range(nL):
+            diff = <double>aL[i * ld + j] - <double>y[i * nL + j]
+            loss += diff * diff
     return 0.5 * loss
 
 
-cdef double _loss_grad_chunk(const Layout* net, floating* theta,
+cdef void _backprop_delta(intp m, intp n_in, intp ld, intp ld_prev, const floating* delta,
+                          const floating* WT, const floating* a_prev,
+                          floating* delta_prev) noexcept nogil:
+    """delta_prev = (delta @ WT.T) * a_prev * (1 - a_prev); padded columns of delta_prev 0.
+
+    delta (m, ld), WT (n_in, ld), a_prev and delta_prev (m, ld_prev).
+    """
+    cdef intp i, p
+    cdef floating one = 1, ap
+    for i in range(m):
+        for p in range(n_in):
+            ap = a_prev[i * ld_prev + p]
+            # delta_prev[i, p] = (delta[i] @ WT[p]) * sigma'(z_prev[i, p])
+            delta_prev[i * ld_prev + p] = _dot(delta + i * ld, WT + p * ld, ld) * (ap * (one - ap))
+        for p in range(n_in, ld_prev):
+            delta_prev[i * ld_prev + p] = 0
+
+
+cdef double _loss_grad_chunk(const Net* net, floating* pk,
                              const floating* x, const floating* y, intp m,
                              floating* target, floating alpha, bint overwrite,
                              floating* z, floating* a, floating* delta) noexcept nogil:
     """Forward and back-propagation of m rows x (m, sizes[0]) with targets y (m, sizes[-1]).
 
     target (+)= alpha * (sum over the m rows of the per-sample gradients), in
-    theta's layout. target = a gradient buffer with alpha = 1 accumulates the
-    gradient; target = theta with alpha = -eta/m is the fused SGD update
-    (delta[l-1] is computed from W[l] before W[l] changes).
+    the packed layout. target = a gradient buffer with alpha = 1 accumulates
+    the gradient; target = pk with alpha = -eta/m is the fused SGD update
+    (delta[l-1] is computed from WT[l] before WT[l] changes).
     Returns the summed loss of the m rows, measured before any update.
     """
-    cdef intp l, L = net.L
-    cdef intp nL = net.sizes[L]
+    cdef intp l, i, j, L = net.L, ld, lda, n_in
     cdef const floating* a_prev
+    cdef const floating* dl
+    cdef floating* tb
+    cdef floating sb
     cdef double loss
-    _forward(net, theta, x, m, z, a)
-    loss = _output_delta(m * nL, a + m * net.u_off[L - 1], y, delta + m * net.u_off[L - 1])
+    _forward(net, pk, x, m, z, a)
+    loss = _output_delta(m, net.sizes[L], net.ld[L - 1], a + m * net.u_off[L - 1], y,
+                         delta + m * net.u_off[L - 1])
     for l in range(L - 1, -1, -1):
+        n_in, ld = net.sizes[l], net.ld[l]
         a_prev = x if l == 0 else a + m * net.u_off[l - 1]
+        lda = net.sizes[0] if l == 0 else net.ld[l - 1]
+        dl = delta + m * net.u_off[l]
         if l > 0:
-            _backprop_delta(m, net.sizes[l + 1], net.sizes[l], delta + m * net.u_off[l],
-                            theta + net.w_off[l], a_prev, delta + m * net.u_off[l - 1])
-        _accumulate_nabla(m, net.sizes[l + 1], net.sizes[l], delta + m * net.u_off[l], a_prev,
-                          target + net.w_off[l], target + net.b_off[l], alpha, overwrite)
+            _backprop_delta(m, n_in, ld, lda, dl, pk + net.wt_off[l], a_prev,
+                            delta + m * net.u_off[l - 1])
+        # nabla_WT (+)= alpha * a_prev.T @ delta   (n_in, ld): rows are inputs, k runs over samples
+        _rows_all(n_in, m, a_prev, 1, lda, dl, ld, ld, target + net.wt_off[l], ld, alpha, overwrite)
+        tb = target + net.bt_off[l]
+        for j in range(ld):
+            # nabla_b[j] (+)= alpha * delta[:, j].sum()
+            sb = 0
+            for i in range(m):
+                sb = sb + dl[i * ld + j]
+            tb[j] = alpha * sb if overwrite else tb[j] + alpha * sb
     return loss
 
 
@@ -268,26 +265,27 @@ cdef double _sum_squares(const floating* v, intp n) noexcept nogil:
     return s
 
 
-cdef void _update(floating* theta, const floating* grad, intp n_params, intp m,
+cdef void _update(floating* pk, const floating* grad, intp n, intp m,
                   double eta, double eps) noexcept nogil:
     """One gradient-descent step from grad = sum over the m samples of the batch.
 
-    eta > 0:  theta -= eta * grad / m                      (learning rate)
-    eps > 0:  theta -= eps * grad / ||grad||  (if grad != 0; the normalized step)
+    eta > 0:  pk -= eta * grad / m                      (learning rate)
+    eps > 0:  pk -= eps * grad / ||grad||  (if grad != 0; the normalized step)
+    Padded entries of grad are zero, so the norm is that of the true gradient.
     """
     cdef intp p
     cdef double norm
     cdef floating c
     if eps > 0:
-        norm = sqrt(_sum_squares(grad, n_params))
+        norm = sqrt(_sum_squares(grad, n))
         if norm == 0:
             return
         c = <floating>(eps / norm)
     else:
         c = <floating>(eta / m)
-    # theta -= c * grad
-    for p in range(n_params):
-        theta[p] = theta[p] - c * grad[p]
+    # pk -= c * grad
+    for p in range(n):
+        pk[p] = pk[p] - c * grad[p]
 
 
 cdef void _gather(const floating* src, intp ncols, const intp* rows, intp m,
@@ -301,20 +299,73 @@ cdef void _gather(const floating* src, intp ncols, const intp* rows, intp m,
             dst[i * ncols + p] = s[p]
 
 
-cdef Layout _layout(const intp[::1] sizes, const intp[::1] offsets):
-    """Layout view of the arrays made by the Python layer (see fastnn.network._offsets)."""
-    cdef Layout net
+cdef void _pack(const Net* net, const floating* theta, floating* pk) noexcept nogil:
+    """pk = the packed copy of theta: WT[l] = W[l].T padded to (n_in, ld), b[l] padded to ld."""
+    cdef intp l, j, p, n_in, n_out, ld
+    cdef const floating* W
+    cdef floating* WT
+    for l in range(net.L):
+        n_in, n_out, ld = net.sizes[l], net.sizes[l + 1], net.ld[l]
+        W = theta + net.w_off[l]
+        WT = pk + net.wt_off[l]
+        for p in range(n_in):
+            # WT[p] = W[:, p], then zeros
+            for j in range(n_out):
+                WT[p * ld + j] = W[j * n_in + p]
+            for j in range(n_out, ld):
+                WT[p * ld + j] = 0
+        for j in range(n_out):
+            pk[net.bt_off[l] + j] = theta[net.b_off[l] + j]
+        for j in range(n_out, ld):
+            pk[net.bt_off[l] + j] = 0
+
+
+cdef void _unpack(const Net* net, const floating* pk, floating* theta) noexcept nogil:
+    """theta = the parameters held in the packed copy pk (the inverse of _pack)."""
+    cdef intp l, j, p, n_in, n_out, ld
+    cdef floating* W
+    cdef const floating* WT
+    for l in range(net.L):
+        n_in, n_out, ld = net.sizes[l], net.sizes[l + 1], net.ld[l]
+        W = theta + net.w_off[l]
+        WT = pk + net.wt_off[l]
+        for j in range(n_out):
+            # W[j] = WT[:, j]
+            for p in range(n_in):
+                W[j * n_in + p] = WT[p * ld + j]
+        for j in range(n_out):
+            theta[net.b_off[l] + j] = pk[net.bt_off[l] + j]
+
+
+def _packed_layout(const intp[::1] sizes):
+    """(layout, packed size, units per row): layout = [ld (L), wt_off (L), bt_off (L), u_off (L)]."""
+    cdef intp L = sizes.shape[0] - 1, l, ld, off = 0, units = 0
+    layout = np.empty(4 * L, dtype=np.intp)
+    for l in range(L):
+        ld = (sizes[l + 1] + JB - 1) // JB * JB
+        layout[l] = ld
+        layout[L + l] = off
+        off += sizes[l] * ld
+        layout[2 * L + l] = off
+        off += ld
+        layout[3 * L + l] = units
+        units += ld
+    return layout, off, units
+
+
+cdef Net _net(const intp[::1] sizes, const intp[::1] offsets, const intp[::1] packed):
+    """The Net view of the layout arrays (fastnn.network._offsets and _packed_layout)."""
+    cdef Net net
     cdef intp L = sizes.shape[0] - 1
     net.L = L
     net.sizes = &sizes[0]
     net.w_off = &offsets[0]
     net.b_off = &offsets[L]
-    net.u_off = &offsets[2 * L]
+    net.ld = &packed[0]
+    net.wt_off = &packed[L]
+    net.bt_off = &packed[2 * L]
+    net.u_off = &packed[3 * L]
     return net
-
-
-def _units(const intp[::1] sizes):
-    return int(np.sum(sizes[1:]))
 
 
 def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets,
@@ -327,43 +378,47 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
     returned. When want_grad: grad (P,) receives the SUM over rows of the
     per-sample gradients (the caller divides by n).
     """
-    cdef Layout net = _layout(sizes, offsets)
-    cdef intp n = X.shape[0], nL = sizes[net.L]
+    layout, n_packed, units = _packed_layout(sizes)
+    cdef const intp[::1] packed = layout
+    cdef Net net = _net(sizes, offsets, packed)
+    cdef intp n = X.shape[0], nL = sizes[net.L], ldL = net.ld[net.L - 1]
     cdef intp rows = min(n, <intp>CHUNK)
-    cdef intp units = _units(sizes)
     dtype = np.float32 if floating is float else np.float64
+    cdef floating[::1] pk = np.empty(n_packed, dtype=dtype)
+    cdef floating[::1] gk = np.empty(n_packed if want_grad else 1, dtype=dtype)
     cdef floating[::1] z = np.empty(rows * units, dtype=dtype)
     cdef floating[::1] a = np.empty(rows * units, dtype=dtype)
     cdef floating[::1] delta = np.empty(rows * units if want_grad else 1, dtype=dtype)
     cdef const floating* yp = NULL
-    cdef floating* gp = NULL
     cdef floating* outp = NULL
-    cdef intp c0, m, p
+    cdef intp c0, m, i, j
     cdef double loss = 0
     cdef const floating* aL
     if want_loss:
         yp = &Y[0, 0]
-    if want_grad:
-        gp = &grad[0]
     if want_out:
         outp = &out[0, 0]
     with nogil:
+        _pack(&net, &theta[0], &pk[0])
         c0 = 0
         while c0 < n:
             m = min(rows, n - c0)
             if want_grad:
-                loss += _loss_grad_chunk(&net, &theta[0], &X[c0, 0], yp + c0 * nL, m,
-                                         gp, 1, c0 == 0, &z[0], &a[0], &delta[0])
+                loss += _loss_grad_chunk(&net, &pk[0], &X[c0, 0], yp + c0 * nL, m,
+                                         &gk[0], 1, c0 == 0, &z[0], &a[0], &delta[0])
             else:
-                _forward(&net, &theta[0], &X[c0, 0], m, &z[0], &a[0])
+                _forward(&net, &pk[0], &X[c0, 0], m, &z[0], &a[0])
                 if want_loss:
-                    loss += _loss_only(m * nL, &a[0] + m * net.u_off[net.L - 1], yp + c0 * nL)
+                    loss += _loss_only(m, nL, ldL, &a[0] + m * net.u_off[net.L - 1], yp + c0 * nL)
             if want_out:
                 aL = &a[0] + m * net.u_off[net.L - 1]
-                # out[c0:c0+m] = a[L]
-                for p in range(m * nL):
-                    outp[c0 * nL + p] = aL[p]
+                # out[c0:c0+m] = a[L][:, :nL]
+                for i in range(m):
+                    for j in range(nL):
+                        outp[(c0 + i) * nL + j] = aL[i * ldL + j]
             c0 += m
+        if want_grad:
+            _unpack(&net, &gk[0], &grad[0])
     return loss
 
 
@@ -374,35 +429,37 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
 
     Mini-batches are consecutive slices of ``order`` (a permutation of row
     indices, or any index list) of ``batch_size`` rows; the last may be
-    smaller. For each: gather its rows, forward, back-propagate, update theta
-    in place with the learning rate ``eta`` (if eps == 0) or the normalized
-    step ``eps``. Returns the summed per-sample loss, each measured before
-    its own batch's update.
+    smaller. For each: gather its rows, forward, back-propagate, update the
+    parameters with the learning rate ``eta`` (if eps == 0) or the
+    normalized step ``eps``. theta is updated in place at the end. Returns
+    the summed per-sample loss, each measured before its own batch's update.
     """
-    cdef Layout net = _layout(sizes, offsets)
+    layout, n_packed, units = _packed_layout(sizes)
+    cdef const intp[::1] packed = layout
+    cdef Net net = _net(sizes, offsets, packed)
     cdef intp n = order.shape[0], n0 = sizes[0], nL = sizes[net.L]
-    cdef intp P = theta.shape[0]
-    cdef intp rows = min(batch_size, <intp>CHUNK)
-    cdef intp units = _units(sizes)
+    cdef intp rows = min(batch_size, <intp>CHUNK), P = n_packed
     dtype = np.float32 if floating is float else np.float64
+    cdef floating[::1] pk = np.empty(P, dtype=dtype)
+    cdef floating[::1] gk = np.empty(n_packed, dtype=dtype)
     cdef floating[::1] z = np.empty(rows * units, dtype=dtype)
     cdef floating[::1] a = np.empty(rows * units, dtype=dtype)
     cdef floating[::1] delta = np.empty(rows * units, dtype=dtype)
     cdef floating[::1] xb = np.empty(rows * n0, dtype=dtype)
     cdef floating[::1] yb = np.empty(rows * nL, dtype=dtype)
-    cdef floating[::1] grad = np.empty(P, dtype=dtype)
     cdef intp start, m, c0, mc
     cdef double loss = 0
     with nogil:
+        _pack(&net, &theta[0], &pk[0])
         start = 0
         while start < n:
             m = min(batch_size, n - start)
             if m <= rows and eps == 0:
-                # the whole batch in one chunk: theta -= eta/m * grad, fused into back-propagation
+                # the whole batch in one chunk: pk -= eta/m * grad, fused into back-propagation
                 _gather(&X[0, 0], n0, &order[start], m, &xb[0])
                 _gather(&Y[0, 0], nL, &order[start], m, &yb[0])
-                loss += _loss_grad_chunk(&net, &theta[0], &xb[0], &yb[0], m,
-                                         &theta[0], <floating>(-eta / m), False, &z[0], &a[0], &delta[0])
+                loss += _loss_grad_chunk(&net, &pk[0], &xb[0], &yb[0], m,
+                                         &pk[0], <floating>(-eta / m), False, &z[0], &a[0], &delta[0])
             else:
                 # grad = sum of per-sample gradients over the batch, chunk by chunk; then the update
                 c0 = 0
@@ -411,11 +468,12 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
                     # xb, yb = X[order[start+c0 : ...]], Y[...]
                     _gather(&X[0, 0], n0, &order[start + c0], mc, &xb[0])
                     _gather(&Y[0, 0], nL, &order[start + c0], mc, &yb[0])
-                    loss += _loss_grad_chunk(&net, &theta[0], &xb[0], &yb[0], mc,
-                                             &grad[0], 1, c0 == 0, &z[0], &a[0], &delta[0])
+                    loss += _loss_grad_chunk(&net, &pk[0], &xb[0], &yb[0], mc,
+                                             &gk[0], 1, c0 == 0, &z[0], &a[0], &delta[0])
                     c0 += mc
-                _update(&theta[0], &grad[0], P, m, eta, eps)
+                _update(&pk[0], &gk[0], P, m, eta, eps)
             start += m
+        _unpack(&net, &pk[0], &theta[0])
     return loss
 
 
