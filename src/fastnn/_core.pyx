@@ -34,8 +34,18 @@ import numpy as np
 
 ctypedef Py_ssize_t intp
 
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define fastnn_prefetch(addr) __builtin_prefetch(addr)
+    #else
+    #define fastnn_prefetch(addr) ((void)0)
+    #endif
+    """
+    void fastnn_prefetch(const void* addr) noexcept nogil
+
 cdef enum:
-    LANES = 16    # independent partial sums of a dot product (a power of 2)
+    LANES = 16    # independent partial sums of a dot product (the fold in _dot assumes 16)
     JB = 32       # output columns of one block of the row kernel; packed widths are multiples of it
     RB = 4        # rows of one block of the row kernel (they share each load of B)
     CHUNK = 256   # rows per forward/backward chunk
@@ -69,7 +79,7 @@ cdef inline floating _dot(const floating* x, const floating* y, intp k) noexcept
     cdef floating acc[LANES]
     cdef floating s
     cdef intp blk, p, k_main = k - k % LANES
-    cdef int u, half
+    cdef int u
     for u in range(LANES):
         acc[u] = 0
     # acc[u] += x[p + u] * y[p + u]  (LANES independent partial sums)
@@ -77,13 +87,14 @@ cdef inline floating _dot(const floating* x, const floating* y, intp k) noexcept
         p = blk * LANES
         for u in range(LANES):
             acc[u] = acc[u] + x[p + u] * y[p + u]
-    # fold: acc[:half] += acc[half:2*half], half = LANES/2 ... 1
-    half = LANES // 2
-    while half >= 1:
-        for u in range(half):
-            acc[u] = acc[u] + acc[u + half]
-        half = half // 2
-    s = acc[0]
+    # fold in a fixed order: acc[:8] += acc[8:16], acc[:4] += acc[4:8], ...
+    for u in range(8):
+        acc[u] = acc[u] + acc[u + 8]
+    for u in range(4):
+        acc[u] = acc[u] + acc[u + 4]
+    for u in range(2):
+        acc[u] = acc[u] + acc[u + 2]
+    s = acc[0] + acc[1]
     for p in range(k_main, k):
         s = s + x[p] * y[p]
     return s
@@ -299,6 +310,17 @@ cdef void _gather(const floating* src, intp ncols, const intp* rows, intp m,
             dst[i * ncols + p] = s[p]
 
 
+cdef void _prefetch_rows(const floating* src, intp ncols, const intp* rows, intp m) noexcept nogil:
+    """Ask the CPU to start loading rows src[rows[:m]] into cache (a hint; no effect on results)."""
+    cdef intp i, line, per_line = 64 // sizeof(floating)
+    cdef const floating* s
+    for i in range(m):
+        s = src + rows[i] * ncols
+        # one hint per 64-byte cache line of the row
+        for line in range((ncols + per_line - 1) // per_line):
+            fastnn_prefetch(s + line * per_line)
+
+
 cdef void _pack(const Net* net, const floating* theta, floating* pk) noexcept nogil:
     """pk = the packed copy of theta: WT[l] = W[l].T padded to (n_in, ld), b[l] padded to ld."""
     cdef intp l, j, p, n_in, n_out, ld
@@ -454,6 +476,9 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
         start = 0
         while start < n:
             m = min(batch_size, n - start)
+            # while this batch computes, the next batch's rows of X travel towards the cache
+            if start + m < n:
+                _prefetch_rows(&X[0, 0], n0, &order[start + m], min(batch_size, n - start - m))
             if m <= rows and eps == 0:
                 # the whole batch in one chunk: pk -= eta/m * grad, fused into back-propagation
                 _gather(&X[0, 0], n0, &order[start], m, &xb[0])
