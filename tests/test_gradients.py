@@ -11,6 +11,7 @@ CASES = [
     ([20, 17, 9, 4], 5),   # widths that do not divide the tile sizes
     ([33, 6, 5, 1], 3),    # 33 inputs: one whole tile of columns and a remainder
     ([2, 2], 6),           # no hidden layer
+    ([5, 33, 65], 5),      # widths just past one and two blocks of 32 output columns
 ]
 
 

@@ -17,7 +17,7 @@ def _max_diff(net, weights, biases):
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("sizes", [[784, 30, 10], [20, 17, 9, 4], [7, 1, 3], [4, 3]])
+@pytest.mark.parametrize("sizes", [[784, 30, 10], [20, 17, 9, 4], [7, 1, 3], [4, 3], [37, 70, 33, 64]])
 def test_forward_loss_gradient_agree(dtype, sizes):
     rng = np.random.default_rng(0)
     net = fastnn.Network(sizes, dtype=dtype, seed=1, init="scaled")
@@ -42,6 +42,7 @@ def test_forward_loss_gradient_agree(dtype, sizes):
     ([13, 1, 5], 3, {"learning_rate": 2.0}),
     ([9, 12, 2], 300, {"learning_rate": 2.0}),   # a batch larger than one compute chunk
     ([9, 12, 2], 300, {"step": 0.2}),
+    ([37, 70, 33, 64], 6, {"learning_rate": 0.5}),   # several blocks of 32 columns, 70 not a multiple
 ])
 def test_train_batch_epoch_agrees_with_numpy(dtype, sizes, batch, rate):
     """Same start, same mini-batches through train_batch: parameters agree after an epoch."""
