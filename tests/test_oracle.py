@@ -97,3 +97,33 @@ def test_fit_equals_train_batch_loop():
         b.train_batch(X[start:start + 10], labels[start:start + 10], learning_rate=1.5)
     for p, q in zip(a.weights + a.biases, b.weights + b.biases):
         assert np.array_equal(p, q)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("model", [
+    dict(act="tanh", out="softmax", loss="cross_entropy"),
+    dict(act="relu", out="softmax", loss="cross_entropy"),
+    dict(act="relu", out="sigmoid", loss="cross_entropy"),
+    dict(act="identity", out="softmax", loss="quadratic"),
+    dict(act="tanh", out="identity", loss="quadratic"),
+    dict(act="sigmoid", out="relu", loss="quadratic"),
+], ids=lambda m: "-".join(m.values()))
+def test_activations_and_losses_agree_with_numpy(dtype, model):
+    rng = np.random.default_rng(6)
+    sizes = [21, 35, 10]
+    net = fastnn.Network(sizes, activation=model["act"], output_activation=model["out"],
+                         loss=model["loss"], init="he", dtype=dtype, seed=4)
+    X = rng.random((53, 21)).astype(dtype)
+    labels = rng.integers(0, 10, size=53)
+    Y = fastnn.one_hot(labels, 10, dtype=dtype)
+    weights, biases = _copy_params(net)
+    tol = TOL[dtype]
+    np.testing.assert_allclose(net.predict(X), ref.forward(weights, biases, X, model["act"], model["out"])[1][-1],
+                               rtol=0, atol=tol)
+    assert net.loss(X, Y) == pytest.approx(ref.loss(weights, biases, X, Y, **model), rel=tol, abs=tol)
+    for g, r in zip(sum(net.gradients(X, Y), []), sum(ref.backprop(weights, biases, X, Y, **model), [])):
+        np.testing.assert_allclose(g, r, rtol=0, atol=tol)
+    for start in range(0, 53, 8):
+        net.train_batch(X[start:start + 8], labels[start:start + 8], learning_rate=0.1)
+        ref.train_batch(weights, biases, X[start:start + 8], Y[start:start + 8], learning_rate=0.1, **model)
+    assert _max_diff(net, weights, biases) <= tol

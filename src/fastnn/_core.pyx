@@ -28,7 +28,7 @@ The Python layer validates everything; the kernels trust their inputs
 its whole job in one ``with nogil`` block, in chunks of at most CHUNK rows.
 """
 from cython cimport floating
-from libc.math cimport exp, expf, sqrt
+from libc.math cimport INFINITY, exp, expf, fabs, log, log1p, sqrt, tanh, tanhf
 
 import numpy as np
 
@@ -51,8 +51,24 @@ cdef enum:
     CHUNK = 256   # rows per forward/backward chunk
 
 
+cdef enum:
+    SIGMOID = 0
+    TANH = 1
+    RELU = 2
+    IDENTITY = 3
+    SOFTMAX = 4        # output layer only
+    QUADRATIC = 0
+    CROSS_ENTROPY = 1  # sigmoid (binary, per output) or softmax (categorical) outputs
+
+# The codes the Python layer passes for activation and loss names.
+ACTIVATIONS = {"sigmoid": SIGMOID, "tanh": TANH, "relu": RELU, "identity": IDENTITY, "softmax": SOFTMAX}
+LOSSES = {"quadratic": QUADRATIC, "cross_entropy": CROSS_ENTROPY}
+
+
 cdef struct Net:
     intp L              # number of weight layers
+    const intp* act     # activation code of each layer (the last is the output activation)
+    intp loss           # loss code
     const intp* sizes   # L + 1 layer widths
     const intp* w_off   # offset of W[l] in theta (row-major (n_out, n_in))
     const intp* b_off   # offset of b[l] in theta
@@ -68,6 +84,122 @@ cdef inline floating _sigmoid(floating z) noexcept nogil:
         return one / (one + expf(-z))
     else:
         return one / (one + exp(-z))
+
+
+cdef void _activate(intp act, const floating* z, floating* a, intp n) noexcept nogil:
+    """a = f(z) for one row of n units."""
+    cdef intp j
+    cdef floating mx, zero = 0
+    cdef double total
+    if act == SIGMOID:
+        for j in range(n):
+            a[j] = _sigmoid(z[j])
+    elif act == TANH:
+        for j in range(n):
+            a[j] = tanhf(z[j]) if floating is float else tanh(z[j])
+    elif act == RELU:
+        for j in range(n):
+            a[j] = z[j] if z[j] > zero else zero
+    elif act == IDENTITY:
+        for j in range(n):
+            a[j] = z[j]
+    else:
+        # softmax: a = exp(z - max z) / sum(exp(z - max z))
+        mx = z[0]
+        for j in range(1, n):
+            if z[j] > mx:
+                mx = z[j]
+        if mx == <floating>INFINITY or mx == -<floating>INFINITY:
+            # all mass on the +inf entries (or uniform when every entry is -inf)
+            total = 0
+            for j in range(n):
+                a[j] = 1 if (z[j] == mx or mx == -<floating>INFINITY) else 0
+                total += a[j]
+            for j in range(n):
+                a[j] = <floating>(a[j] / total)
+            return
+        total = 0
+        for j in range(n):
+            a[j] = expf(z[j] - mx) if floating is float else exp(z[j] - mx)
+            total += a[j]
+        for j in range(n):
+            a[j] = <floating>(a[j] / total)
+
+
+cdef inline floating _derivative(intp act, floating z, floating a) noexcept nogil:
+    """f'(z) of a hidden activation, from the stored z and a = f(z)."""
+    cdef floating one = 1, zero = 0
+    if act == SIGMOID:
+        return a * (one - a)
+    elif act == TANH:
+        return one - a * a
+    elif act == RELU:
+        return one if z > zero else zero
+    return one
+
+
+cdef inline double _softplus(double z) noexcept nogil:
+    """log(1 + exp(z)) without overflow."""
+    return (z if z > 0 else 0.0) + log1p(exp(-fabs(z)))
+
+
+cdef double _output(const Net* net, intp m, intp nL, intp ld, const floating* z, const floating* a,
+                    const floating* y, floating* delta) noexcept nogil:
+    """Summed loss of m rows of output (z, a) (rows of stride ld) against y (m, nL).
+
+    When delta is not NULL it receives dLoss/dz[L] (padded columns 0):
+      quadratic, elementwise f:  (a - y) * f'(z)
+      quadratic, softmax:        a * (g - g @ a), g = a - y
+      cross-entropy, sigmoid:    a - y          (loss: softplus(z) - y z, per output)
+      cross-entropy, softmax:    a * sum(y) - y (loss: sum(y) logsumexp(z) - y @ z)
+    The loss is accumulated in double from z, so it stays finite where a = 0 or 1.
+    """
+    cdef intp i, j, act = net.act[net.L - 1]
+    cdef const floating* zr
+    cdef const floating* ar
+    cdef const floating* yr
+    cdef floating* dr
+    cdef double loss = 0, diff, ga, mx, se, ysum, yz
+    for i in range(m):
+        zr, ar, yr = z + i * ld, a + i * ld, y + i * nL
+        dr = delta + i * ld if delta != NULL else NULL
+        if net.loss == QUADRATIC:
+            ga = 0
+            for j in range(nL):
+                diff = <double>ar[j] - <double>yr[j]
+                loss += 0.5 * diff * diff
+                ga += diff * <double>ar[j]
+            if dr != NULL:
+                for j in range(nL):
+                    if act == SOFTMAX:
+                        dr[j] = <floating>(<double>ar[j] * ((<double>ar[j] - <double>yr[j]) - ga))
+                    else:
+                        dr[j] = (ar[j] - yr[j]) * _derivative(act, zr[j], ar[j])
+        elif act == SIGMOID:
+            for j in range(nL):
+                loss += _softplus(<double>zr[j]) - <double>yr[j] * <double>zr[j]
+            if dr != NULL:
+                for j in range(nL):
+                    dr[j] = ar[j] - yr[j]
+        else:
+            # softmax: loss = sum(y) * logsumexp(z) - y @ z
+            mx = zr[0]
+            for j in range(1, nL):
+                if zr[j] > mx:
+                    mx = zr[j]
+            se, ysum, yz = 0, 0, 0
+            for j in range(nL):
+                se += exp(<double>zr[j] - mx)
+                ysum += yr[j]
+                yz += <double>yr[j] * (<double>zr[j] - mx)
+            loss += ysum * log(se) - yz
+            if dr != NULL:
+                for j in range(nL):
+                    dr[j] = <floating>(<double>ar[j] * ysum - <double>yr[j])
+        if dr != NULL:
+            for j in range(nL, ld):
+                dr[j] = 0
+    return loss
 
 
 cdef inline floating _dot(const floating* x, const floating* y, intp k) noexcept nogil:
@@ -159,7 +291,6 @@ cdef void _forward(const Net* net, const floating* pk, const floating* x, intp m
     cdef const floating* b
     cdef floating* zl
     cdef floating* al
-    cdef floating zij
     for l in range(net.L):
         n_in, n_out, ld = net.sizes[l], net.sizes[l + 1], net.ld[l]
         zl = z + m * net.u_off[l]
@@ -168,11 +299,10 @@ cdef void _forward(const Net* net, const floating* pk, const floating* x, intp m
         # z = a_prev @ WT   (m, ld)
         _rows_all(m, n_in, a_prev, lda, 1, pk + net.wt_off[l], ld, ld, zl, ld, 1, True)
         for i in range(m):
-            # z[i] += b ; a[i] = sigma(z[i])  (padded columns: 0)
+            # z[i] += b ; a[i] = f(z[i])  (padded columns: 0)
             for j in range(n_out):
-                zij = zl[i * ld + j] + b[j]
-                zl[i * ld + j] = zij
-                al[i * ld + j] = _sigmoid(zij)
+                zl[i * ld + j] = zl[i * ld + j] + b[j]
+            _activate(net.act[l], zl + i * ld, al + i * ld, n_out)
             for j in range(n_out, ld):
                 zl[i * ld + j] = 0
                 al[i * ld + j] = 0
@@ -180,48 +310,19 @@ cdef void _forward(const Net* net, const floating* pk, const floating* x, intp m
         lda = ld
 
 
-cdef double _output_delta(intp m, intp nL, intp ld, const floating* aL, const floating* y,
-                          floating* deltaL) noexcept nogil:
-    """delta[L] = (a[L] - y) * a[L] * (1 - a[L]) (padded columns 0); returns sum of 1/2 (y - a[L])^2."""
-    cdef intp i, j
-    cdef floating diff, one = 1, aij
-    cdef double loss = 0
-    for i in range(m):
-        for j in range(nL):
-            aij = aL[i * ld + j]
-            diff = aij - y[i * nL + j]
-            loss += <double>diff * <double>diff
-            deltaL[i * ld + j] = diff * (aij * (one - aij))
-        for j in range(nL, ld):
-            deltaL[i * ld + j] = 0
-    return 0.5 * loss
-
-
-cdef double _loss_only(intp m, intp nL, intp ld, const floating* aL, const floating* y) noexcept nogil:
-    """Sum over the chunk of 1/2 (y - a[L])^2, accumulated in double."""
-    cdef intp i, j
-    cdef double diff, loss = 0
-    for i in range(m):
-        for j in range(nL):
-            diff = <double>aL[i * ld + j] - <double>y[i * nL + j]
-            loss += diff * diff
-    return 0.5 * loss
-
-
-cdef void _backprop_delta(intp m, intp n_in, intp ld, intp ld_prev, const floating* delta,
-                          const floating* WT, const floating* a_prev,
+cdef void _backprop_delta(intp act, intp m, intp n_in, intp ld, intp ld_prev, const floating* delta,
+                          const floating* WT, const floating* z_prev, const floating* a_prev,
                           floating* delta_prev) noexcept nogil:
-    """delta_prev = (delta @ WT.T) * a_prev * (1 - a_prev); padded columns of delta_prev 0.
+    """delta_prev = (delta @ WT.T) * f'(z_prev); padded columns of delta_prev 0.
 
-    delta (m, ld), WT (n_in, ld), a_prev and delta_prev (m, ld_prev).
+    delta (m, ld), WT (n_in, ld), z_prev, a_prev and delta_prev (m, ld_prev).
     """
-    cdef intp i, p
-    cdef floating one = 1, ap
+    cdef intp i, p, q
     for i in range(m):
         for p in range(n_in):
-            ap = a_prev[i * ld_prev + p]
-            # delta_prev[i, p] = (delta[i] @ WT[p]) * sigma'(z_prev[i, p])
-            delta_prev[i * ld_prev + p] = _dot(delta + i * ld, WT + p * ld, ld) * (ap * (one - ap))
+            q = i * ld_prev + p
+            # delta_prev[i, p] = (delta[i] @ WT[p]) * f'(z_prev[i, p])
+            delta_prev[q] = _dot(delta + i * ld, WT + p * ld, ld) * _derivative(act, z_prev[q], a_prev[q])
         for p in range(n_in, ld_prev):
             delta_prev[i * ld_prev + p] = 0
 
@@ -245,16 +346,16 @@ cdef double _loss_grad_chunk(const Net* net, floating* pk,
     cdef floating sb
     cdef double loss
     _forward(net, pk, x, m, z, a)
-    loss = _output_delta(m, net.sizes[L], net.ld[L - 1], a + m * net.u_off[L - 1], y,
-                         delta + m * net.u_off[L - 1])
+    loss = _output(net, m, net.sizes[L], net.ld[L - 1], z + m * net.u_off[L - 1],
+                   a + m * net.u_off[L - 1], y, delta + m * net.u_off[L - 1])
     for l in range(L - 1, -1, -1):
         n_in, ld = net.sizes[l], net.ld[l]
         a_prev = x if l == 0 else a + m * net.u_off[l - 1]
         lda = net.sizes[0] if l == 0 else net.ld[l - 1]
         dl = delta + m * net.u_off[l]
         if l > 0:
-            _backprop_delta(m, n_in, ld, lda, dl, pk + net.wt_off[l], a_prev,
-                            delta + m * net.u_off[l - 1])
+            _backprop_delta(net.act[l - 1], m, n_in, ld, lda, dl, pk + net.wt_off[l],
+                            z + m * net.u_off[l - 1], a_prev, delta + m * net.u_off[l - 1])
         # nabla_WT (+)= alpha * a_prev.T @ delta   (n_in, ld): rows are inputs, k runs over samples
         _rows_all(n_in, m, a_prev, 1, lda, dl, ld, ld, target + net.wt_off[l], ld, alpha, overwrite)
         tb = target + net.bt_off[l]
@@ -375,11 +476,14 @@ def _packed_layout(const intp[::1] sizes):
     return layout, off, units
 
 
-cdef Net _net(const intp[::1] sizes, const intp[::1] offsets, const intp[::1] packed):
+cdef Net _net(const intp[::1] sizes, const intp[::1] offsets, const intp[::1] packed,
+              const intp[::1] acts, intp loss):
     """The Net view of the layout arrays (fastnn.network._offsets and _packed_layout)."""
     cdef Net net
     cdef intp L = sizes.shape[0] - 1
     net.L = L
+    net.act = &acts[0]
+    net.loss = loss
     net.sizes = &sizes[0]
     net.w_off = &offsets[0]
     net.b_off = &offsets[L]
@@ -391,18 +495,19 @@ cdef Net _net(const intp[::1] sizes, const intp[::1] offsets, const intp[::1] pa
 
 
 def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets,
-             const floating[:, ::1] X, const floating[:, ::1] Y, floating[:, ::1] out,
+             const intp[::1] acts, intp loss_code, const floating[:, ::1] X, const floating[:, ::1] Y, floating[:, ::1] out,
              floating[::1] grad, bint want_out, bint want_loss, bint want_grad):
     """Forward (and optionally backward) pass over all rows of X, in chunks, without the GIL.
 
-    theta (P,), X (n, sizes[0]). When want_out: out (n, sizes[-1]) receives a[L].
+    acts (L,) are the activation codes of the layers and loss_code the loss
+    (ACTIVATIONS, LOSSES). theta (P,), X (n, sizes[0]). When want_out: out (n, sizes[-1]) receives a[L].
     When want_loss: Y (n, sizes[-1]) are the targets and the summed loss is
     returned. When want_grad: grad (P,) receives the SUM over rows of the
     per-sample gradients (the caller divides by n).
     """
     layout, n_packed, units = _packed_layout(sizes)
     cdef const intp[::1] packed = layout
-    cdef Net net = _net(sizes, offsets, packed)
+    cdef Net net = _net(sizes, offsets, packed, acts, loss_code)
     cdef intp n = X.shape[0], nL = sizes[net.L], ldL = net.ld[net.L - 1]
     cdef intp rows = min(n, <intp>CHUNK)
     dtype = np.float32 if floating is float else np.float64
@@ -431,7 +536,8 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
             else:
                 _forward(&net, &pk[0], &X[c0, 0], m, &z[0], &a[0])
                 if want_loss:
-                    loss += _loss_only(m, nL, ldL, &a[0] + m * net.u_off[net.L - 1], yp + c0 * nL)
+                    loss += _output(&net, m, nL, ldL, &z[0] + m * net.u_off[net.L - 1],
+                                    &a[0] + m * net.u_off[net.L - 1], yp + c0 * nL, NULL)
             if want_out:
                 aL = &a[0] + m * net.u_off[net.L - 1]
                 # out[c0:c0+m] = a[L][:, :nL]
@@ -445,7 +551,7 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
 
 
 def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets,
-                const floating[:, ::1] X, const floating[:, ::1] Y, const intp[::1] order,
+                const intp[::1] acts, intp loss_code, const floating[:, ::1] X, const floating[:, ::1] Y, const intp[::1] order,
                 intp batch_size, double eta, double eps):
     """One epoch of mini-batch gradient descent, entirely without the GIL.
 
@@ -458,7 +564,7 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     """
     layout, n_packed, units = _packed_layout(sizes)
     cdef const intp[::1] packed = layout
-    cdef Net net = _net(sizes, offsets, packed)
+    cdef Net net = _net(sizes, offsets, packed, acts, loss_code)
     cdef intp n = order.shape[0], n0 = sizes[0], nL = sizes[net.L]
     cdef intp rows = min(batch_size, <intp>CHUNK), P = n_packed
     dtype = np.float32 if floating is float else np.float64

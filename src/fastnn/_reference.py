@@ -1,8 +1,10 @@
-"""A plain-numpy implementation of SEED.md: the oracle the kernels are tested against.
+"""A plain-numpy implementation of SEED.md and its extensions: the oracle the kernels are tested against.
 
 Matrix form over a mini-batch X (m, n_in), rows are samples; every function
 takes and returns plain lists of arrays, with no compiled code. It is also
-the "numpy trainer" that bench/ measures fastnn against.
+the "numpy trainer" that bench/ measures fastnn against. ``act`` names the
+hidden activation, ``out`` the output activation and ``loss`` the loss, as
+in fastnn.Network; the defaults are SEED.md's sigmoid layers and quadratic loss.
 """
 import numpy as np
 
@@ -11,44 +13,90 @@ def sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def forward(weights, biases, X):
+def activate(name, z):
+    if name == "sigmoid":
+        return sigmoid(z)
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "relu":
+        return np.maximum(z, 0)
+    if name == "identity":
+        return z
+    if name == "softmax":
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    raise ValueError(name)
+
+
+def derivative(name, z, a):
+    """f'(z) for the elementwise activations."""
+    if name == "sigmoid":
+        return a * (1 - a)
+    if name == "tanh":
+        return 1 - a * a
+    if name == "relu":
+        return (z > 0).astype(z.dtype)
+    return np.ones_like(z)
+
+
+def forward(weights, biases, X, act="sigmoid", out=None):
     """Forward propagation; returns (zs, activations) with activations[0] = X."""
+    out = act if out is None else out
     a = X
     zs, activations = [], [X]
-    for W, b in zip(weights, biases):
+    for l, (W, b) in enumerate(zip(weights, biases)):
         z = a @ W.T + b
-        a = sigmoid(z)
+        a = activate(out if l == len(weights) - 1 else act, z)
         zs.append(z)
         activations.append(a)
     return zs, activations
 
 
-def loss(weights, biases, X, Y):
-    """Mean over rows of 1/2 ||y - a[L]||^2."""
-    a = forward(weights, biases, X)[1][-1]
-    return 0.5 * np.sum((Y - a) ** 2) / X.shape[0]
+def _sample_losses(z, a, Y, out, loss):
+    if loss == "quadratic":
+        return 0.5 * np.sum((Y - a) ** 2, axis=1)
+    z = z.astype(np.float64)
+    if out == "sigmoid":          # binary cross-entropy per output, from z
+        return np.sum(np.logaddexp(0, z) - Y * z, axis=1)
+    lse = np.logaddexp.reduce(z, axis=1, keepdims=True)   # categorical, from z
+    return np.sum(Y * (lse - z), axis=1)
 
 
-def backprop(weights, biases, X, Y):
+def loss(weights, biases, X, Y, act="sigmoid", out=None, loss="quadratic"):
+    """Mean over rows of the per-sample loss."""
+    out = act if out is None else out
+    zs, activations = forward(weights, biases, X, act, out)
+    return float(np.mean(_sample_losses(zs[-1], activations[-1], Y, out, loss)))
+
+
+def backprop(weights, biases, X, Y, act="sigmoid", out=None, loss="quadratic"):
     """Gradient of loss(): (nabla_w, nabla_b), the mean over the rows of X."""
-    zs, activations = forward(weights, biases, X)
+    out = act if out is None else out
+    zs, activations = forward(weights, biases, X, act, out)
     m = X.shape[0]
     a = activations[-1]
-    delta = (a - Y) * a * (1 - a)                      # delta[L] = (a - y) * sigma'(z[L])
+    if loss == "cross_entropy":
+        delta = a * Y.sum(axis=1, keepdims=True) - Y          # sigmoid: a - y; softmax: a sum(y) - y
+        if out == "sigmoid":
+            delta = a - Y
+    elif out == "softmax":
+        g = a - Y                                             # J^T g with J = diag(a) - a a^T
+        delta = a * (g - np.sum(g * a, axis=1, keepdims=True))
+    else:
+        delta = (a - Y) * derivative(out, zs[-1], a)          # delta[L] = (a - y) * f'(z[L])
     nabla_w = [None] * len(weights)
     nabla_b = [None] * len(weights)
     for l in range(len(weights) - 1, -1, -1):
         nabla_w[l] = delta.T @ activations[l] / m     # dLoss/dw[l]_jk = delta_j a[l-1]_k
         nabla_b[l] = delta.sum(axis=0) / m            # dLoss/db[l]_j = delta_j
         if l > 0:
-            a_prev = activations[l]
-            delta = (delta @ weights[l]) * a_prev * (1 - a_prev)
+            delta = (delta @ weights[l]) * derivative(act, zs[l - 1], activations[l])
     return nabla_w, nabla_b
 
 
-def train_batch(weights, biases, X, Y, learning_rate=None, step=None):
+def train_batch(weights, biases, X, Y, learning_rate=None, step=None, **model):
     """Update weights and biases in place from one mini-batch, as Network.train_batch."""
-    nabla_w, nabla_b = backprop(weights, biases, X, Y)
+    nabla_w, nabla_b = backprop(weights, biases, X, Y, **model)
     if step is not None:
         norm = np.sqrt(sum(np.sum(g.astype(np.float64) ** 2) for g in nabla_w + nabla_b))
         if norm == 0:

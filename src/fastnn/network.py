@@ -16,7 +16,16 @@ from .data import _check_batch_size, epoch_order, one_hot
 __all__ = ["Network", "History"]
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
-_INITS = ("normal", "scaled")
+_INITS = ("normal", "scaled", "glorot", "he")
+_HIDDEN = ("sigmoid", "tanh", "relu", "identity")
+_OUTPUT = _HIDDEN + ("softmax",)
+_LOSSES = ("quadratic", "cross_entropy")
+
+
+def _choice(name, value, choices):
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(map(repr, choices))}")
+    return value
 
 
 def _offsets(sizes):
@@ -126,21 +135,31 @@ class History:
 
 
 class Network:
-    """A fully-connected feed-forward network of sigmoid layers with quadratic loss.
+    """A fully-connected feed-forward network trained by mini-batch gradient descent.
 
     Parameters
     ----------
     sizes : sequence of int
         Layer widths from input to output, e.g. ``[784, 30, 10]``: at least
         two entries, each >= 1.
+    activation : {"sigmoid", "tanh", "relu", "identity"}
+        Activation of the hidden layers.
+    output_activation : {"sigmoid", "tanh", "relu", "identity", "softmax"} or None
+        Activation of the output layer; None means the same as ``activation``.
+    loss : {"quadratic", "cross_entropy"}
+        "quadratic": 1/2 ||y - a||^2 per sample (SEED.md). "cross_entropy":
+        binary cross-entropy summed over the outputs with sigmoid outputs,
+        categorical cross-entropy with softmax outputs; it needs one of those
+        two output activations and is computed from z, so it stays finite.
+    init : {"normal", "scaled", "glorot", "he"}
+        "normal": weights and biases from N(0, 1) (as SEED.md); "scaled":
+        weights N(0, 1/n_in), biases N(0, 1); "glorot": weights uniform on
+        +-sqrt(6 / (n_in + n_out)), biases 0; "he": weights N(0, 2/n_in), biases 0.
     dtype : {"float32", "float64"}
         Floating type of parameters and computation.
     seed : int, numpy.random.Generator or None
         Seeds the initial parameters and the shuffling in :meth:`fit`: the same
         seed, data and arguments give bit-identical weights on the same machine.
-    init : {"normal", "scaled"}
-        "normal" draws weights and biases from N(0, 1) (as SEED.md);
-        "scaled" draws weights from N(0, 1/n_in) and biases from N(0, 1).
 
     Attributes
     ----------
@@ -158,21 +177,40 @@ class Network:
     [0, sizes[-1]) that are one-hot encoded.
     """
 
-    def __init__(self, sizes, *, dtype="float64", seed=None, init="normal"):
+    def __init__(self, sizes, *, activation="sigmoid", output_activation=None, loss="quadratic",
+                 init="normal", dtype="float64", seed=None):
         self._sizes = self._check_sizes(sizes)
         self._dtype = self._check_dtype(dtype)
-        if init not in _INITS:
-            raise ValueError(f"unknown init {init!r}; choose one of {', '.join(map(repr, _INITS))}")
-        self._init = init
+        self._activation = _choice("activation", activation, _HIDDEN)
+        self._output_activation = _choice(
+            "output_activation", activation if output_activation is None else output_activation, _OUTPUT)
+        self._loss = _choice("loss", loss, _LOSSES)
+        if self._loss == "cross_entropy" and self._output_activation not in ("sigmoid", "softmax"):
+            raise ValueError("loss='cross_entropy' needs output_activation 'sigmoid' (binary, per output) "
+                             f"or 'softmax' (categorical), got {self._output_activation!r}")
+        self._init = _choice("init", init, _INITS)
         n_params, self._offsets = _offsets(self._sizes)
         self._sizes_arr = np.array(self._sizes, dtype=np.intp)
+        L = len(self._sizes) - 1
+        self._acts = np.array([_core.ACTIVATIONS[self._activation]] * (L - 1)
+                              + [_core.ACTIVATIONS[self._output_activation]], dtype=np.intp)
+        self._loss_code = _core.LOSSES[self._loss]
         self._rng = np.random.default_rng(seed)
         self._theta = np.empty(n_params, dtype=self._dtype)
         for W, b in zip(self.weights, self.biases):
             # drawn in float64 so float32 and float64 networks start from the same values
-            scale = 1.0 if init == "normal" else 1.0 / math.sqrt(W.shape[1])
-            W[...] = scale * self._rng.standard_normal(W.shape)
-            b[...] = self._rng.standard_normal(b.shape)
+            n_out, n_in = W.shape
+            if init in ("normal", "scaled"):
+                scale = 1.0 if init == "normal" else 1.0 / math.sqrt(n_in)
+                W[...] = scale * self._rng.standard_normal(W.shape)
+                b[...] = self._rng.standard_normal(b.shape)
+            elif init == "glorot":
+                bound = math.sqrt(6.0 / (n_in + n_out))
+                W[...] = self._rng.uniform(-bound, bound, W.shape)
+                b[...] = 0
+            else:
+                W[...] = math.sqrt(2.0 / n_in) * self._rng.standard_normal(W.shape)
+                b[...] = 0
 
     # -- validation helpers -------------------------------------------------
     @staticmethod
@@ -283,8 +321,25 @@ class Network:
         """List of bias vectors b[l], shape (sizes[l+1],); writable views."""
         return self._views(self._theta)[1]
 
+    @property
+    def activation(self):
+        """Activation of the hidden layers."""
+        return self._activation
+
+    @property
+    def output_activation(self):
+        """Activation of the output layer."""
+        return self._output_activation
+
+    @property
+    def loss_name(self):
+        """The loss: "quadratic" or "cross_entropy"."""
+        return self._loss
+
     def __repr__(self):
-        return f"Network(sizes={list(self._sizes)}, dtype={self._dtype.name!r}, init={self._init!r})"
+        return (f"Network(sizes={list(self._sizes)}, activation={self._activation!r}, "
+                f"output_activation={self._output_activation!r}, loss={self._loss!r}, "
+                f"init={self._init!r}, dtype={self._dtype.name!r})")
 
     # -- evaluation ---------------------------------------------------------
     def _evaluate(self, X, Y=None, *, want_out=False, want_grad=False):
@@ -292,7 +347,7 @@ class Network:
         empty = np.empty((1, 1), dtype=self._dtype)
         out = np.empty((n, self._sizes[-1]), dtype=self._dtype) if want_out else empty
         grad = np.zeros_like(self._theta) if want_grad else np.empty(1, dtype=self._dtype)
-        loss = _core.evaluate(self._theta, self._sizes_arr, self._offsets, X,
+        loss = _core.evaluate(self._theta, self._sizes_arr, self._offsets, self._acts, self._loss_code, X,
                               empty if Y is None else Y, out, grad,
                               want_out, Y is not None, want_grad)
         return loss, (out if want_out else None), (grad if want_grad else None)
@@ -306,7 +361,7 @@ class Network:
         return self._evaluate(X, want_out=True)[1]
 
     def loss(self, X, Y):
-        """Mean over samples of 1/2 ||y - a[L]||^2.
+        """Mean over samples of the loss: 1/2 ||y - a[L]||^2 (quadratic) or the cross-entropy.
 
         X : (n, sizes[0]); Y : (n, sizes[-1]) targets or (n,) integer labels.
         """
@@ -339,7 +394,8 @@ class Network:
     def _run_epoch(self, X, Y, order, batch_size, eta, eps):
         """One compiled epoch; on a non-finite result restores the parameters and raises."""
         saved = self._theta.copy()
-        loss = _core.train_epoch(self._theta, self._sizes_arr, self._offsets, X, Y, order,
+        loss = _core.train_epoch(self._theta, self._sizes_arr, self._offsets, self._acts, self._loss_code,
+                                 X, Y, order,
                                  batch_size, eta, eps)
         if not (math.isfinite(loss) and _finite(self._theta)):
             self._theta[...] = saved
