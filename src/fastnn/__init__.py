@@ -6,7 +6,8 @@
     >>> net.predict(X_new)          # (n, 10) output activations
 """
 from .data import load_mnist, make_digits, minibatches, one_hot
-from .network import History, Network
+from .history import History
+from .network import Network
 
 __version__ = "0.1.0"
 

@@ -28,7 +28,7 @@ The Python layer validates everything; the kernels trust their inputs
 its whole job in one ``with nogil`` block, in chunks of at most CHUNK rows.
 """
 from cython cimport floating
-from libc.math cimport INFINITY, exp, expf, fabs, log, log1p, sqrt, tanh, tanhf
+from libc.math cimport INFINITY, exp, expf, fabs, log, log1p, pow, sqrt, sqrtf, tanh, tanhf
 
 import numpy as np
 
@@ -60,9 +60,28 @@ cdef enum:
     QUADRATIC = 0
     CROSS_ENTROPY = 1  # sigmoid (binary, per output) or softmax (categorical) outputs
 
-# The codes the Python layer passes for activation and loss names.
+cdef enum:
+    SGD = 0
+    MOMENTUM = 1
+    NESTEROV = 2
+    ADAM = 3
+    OVERWRITE = 0      # epilogue of _rows: C = acc
+    ACCUMULATE = 1     # C += acc
+    STEP = 2           # an optimizer step on the parameters C from their summed gradient acc
+
+# The codes the Python layer passes for activation, loss and optimizer names.
 ACTIVATIONS = {"sigmoid": SIGMOID, "tanh": TANH, "relu": RELU, "identity": IDENTITY, "softmax": SOFTMAX}
 LOSSES = {"quadratic": QUADRATIC, "cross_entropy": CROSS_ENTROPY}
+OPTIMIZERS = {"sgd": SGD, "momentum": MOMENTUM, "nesterov": NESTEROV, "adam": ADAM}
+
+
+cdef struct Step:
+    intp kind       # SGD, MOMENTUM, NESTEROV or ADAM
+    double inv_m    # 1/m: the gradient arrives summed over the m samples of the batch
+    double gscale   # 1, or 1/||grad|| for the normalized step
+    double eta      # learning rate (or the step eps of the normalized step)
+    double mu       # momentum
+    double b1, b2, eps, lr_t   # Adam: betas, epsilon, eta * sqrt(1 - b2^t) / (1 - b1^t)
 
 
 cdef struct Net:
@@ -232,10 +251,55 @@ cdef inline floating _dot(const floating* x, const floating* y, intp k) noexcept
     return s
 
 
+cdef inline void _step(const Step* op, intp n, floating* w, const floating* acc,
+                       floating* v, floating* m1, floating* m2, floating l2) noexcept nogil:
+    """One optimizer step on n parameters w from their gradient summed over the batch, acc.
+
+    g = (acc / m + l2 * w) * gscale   (l2 = 0 for biases; gscale = 1/||grad|| for the normalized step)
+      sgd:       w -= eta * g
+      momentum:  v = mu * v - eta * g;  w += v
+      nesterov:  v = mu * v - eta * g;  w += mu * v - eta * g
+      adam:      m1 = b1 m1 + (1 - b1) g;  m2 = b2 m2 + (1 - b2) g^2;  w -= lr_t * m1 / (sqrt(m2) + eps)
+    """
+    cdef intp u
+    cdef floating g, one = 1
+    cdef floating inv_m = <floating>op.inv_m, gs = <floating>op.gscale, eta = <floating>op.eta
+    cdef floating mu = <floating>op.mu, b1 = <floating>op.b1, b2 = <floating>op.b2
+    cdef floating eps = <floating>op.eps, lr_t = <floating>op.lr_t
+    if op.kind == SGD:
+        for u in range(n):
+            g = (acc[u] * inv_m + l2 * w[u]) * gs
+            w[u] = w[u] - eta * g
+    elif op.kind == MOMENTUM:
+        for u in range(n):
+            g = (acc[u] * inv_m + l2 * w[u]) * gs
+            v[u] = mu * v[u] - eta * g
+            w[u] = w[u] + v[u]
+    elif op.kind == NESTEROV:
+        for u in range(n):
+            g = (acc[u] * inv_m + l2 * w[u]) * gs
+            v[u] = mu * v[u] - eta * g
+            w[u] = w[u] + (mu * v[u] - eta * g)
+    else:
+        for u in range(n):
+            g = (acc[u] * inv_m + l2 * w[u]) * gs
+            m1[u] = b1 * m1[u] + (one - b1) * g
+            m2[u] = b2 * m2[u] + (one - b2) * (g * g)
+            if floating is float:
+                w[u] = w[u] - lr_t * m1[u] / (sqrtf(m2[u]) + eps)
+            else:
+                w[u] = w[u] - lr_t * m1[u] / (sqrt(m2[u]) + eps)
+
+
 cdef inline void _rows(int R, intp K, const floating* x, intp xs_r, intp xs_k,
                        const floating* B, intp ldb, floating* C, intp ldc,
-                       floating alpha, bint overwrite) noexcept nogil:
-    """C[r, :JB] (+)= alpha * sum_k x[r*xs_r + k*xs_k] * B[k, :JB]  for r < R <= RB.
+                       int mode, const Step* op, floating* v, floating* m1, floating* m2,
+                       floating l2) noexcept nogil:
+    """acc[r] = sum_k x[r*xs_r + k*xs_k] * B[k, :JB]  for r < R <= RB, then per mode:
+
+    OVERWRITE: C[r, :JB] = acc[r];  ACCUMULATE: C[r, :JB] += acc[r];
+    STEP: an optimizer step (_step) on the parameters C[r, :JB] with gradient acc[r]
+    and state v, m1, m2 at the same offsets as C.
 
     The register kernel behind forward (rows = samples, k = inputs) and the
     gradient (rows = inputs, k = samples): R*JB accumulators in one array,
@@ -245,7 +309,7 @@ cdef inline void _rows(int R, intp K, const floating* x, intp xs_r, intp xs_k,
     cdef floating xv
     cdef const floating* brow
     cdef floating* crow
-    cdef intp k
+    cdef intp k, off
     cdef int r, u
     for u in range(R * JB):
         acc[u] = 0
@@ -258,29 +322,38 @@ cdef inline void _rows(int R, intp K, const floating* x, intp xs_r, intp xs_k,
                 acc[r * JB + u] = acc[r * JB + u] + xv * brow[u]
     for r in range(R):
         crow = C + r * ldc
-        if overwrite:
+        if mode == OVERWRITE:
             for u in range(JB):
-                crow[u] = alpha * acc[r * JB + u]
+                crow[u] = acc[r * JB + u]
+        elif mode == ACCUMULATE:
+            for u in range(JB):
+                crow[u] = crow[u] + acc[r * JB + u]
         else:
-            for u in range(JB):
-                crow[u] = crow[u] + alpha * acc[r * JB + u]
+            off = r * ldc
+            _step(op, JB, crow, acc + r * JB, v + off if v != NULL else NULL,
+                  m1 + off if m1 != NULL else NULL, m2 + off if m2 != NULL else NULL, l2)
 
 
 cdef void _rows_all(intp n_rows, intp K, const floating* x, intp xs_r, intp xs_k,
                     const floating* B, intp ldb, intp width, floating* C, intp ldc,
-                    floating alpha, bint overwrite) noexcept nogil:
-    """C[:n_rows, :width] (+)= alpha * X @ B[:, :width], X[r, k] = x[r*xs_r + k*xs_k]; width % JB == 0."""
-    cdef intp blk, r
+                    int mode, const Step* op, floating* v, floating* m1, floating* m2,
+                    floating l2) noexcept nogil:
+    """_rows over C[:n_rows, :width] (X[r, k] = x[r*xs_r + k*xs_k]); width % JB == 0."""
+    cdef intp blk, r, off
     for blk in range(width // JB):
         r = 0
-        while r + RB <= n_rows:
-            _rows(RB, K, x + r * xs_r, xs_r, xs_k, B + blk * JB, ldb,
-                  C + r * ldc + blk * JB, ldc, alpha, overwrite)
-            r = r + RB
         while r < n_rows:
-            _rows(1, K, x + r * xs_r, xs_r, xs_k, B + blk * JB, ldb,
-                  C + r * ldc + blk * JB, ldc, alpha, overwrite)
-            r = r + 1
+            off = r * ldc + blk * JB
+            if r + RB <= n_rows:
+                _rows(RB, K, x + r * xs_r, xs_r, xs_k, B + blk * JB, ldb, C + off, ldc, mode, op,
+                      v + off if v != NULL else NULL, m1 + off if m1 != NULL else NULL,
+                      m2 + off if m2 != NULL else NULL, l2)
+                r = r + RB
+            else:
+                _rows(1, K, x + r * xs_r, xs_r, xs_k, B + blk * JB, ldb, C + off, ldc, mode, op,
+                      v + off if v != NULL else NULL, m1 + off if m1 != NULL else NULL,
+                      m2 + off if m2 != NULL else NULL, l2)
+                r = r + 1
 
 
 cdef void _forward(const Net* net, const floating* pk, const floating* x, intp m,
@@ -297,7 +370,7 @@ cdef void _forward(const Net* net, const floating* pk, const floating* x, intp m
         al = a + m * net.u_off[l]
         b = pk + net.bt_off[l]
         # z = a_prev @ WT   (m, ld)
-        _rows_all(m, n_in, a_prev, lda, 1, pk + net.wt_off[l], ld, ld, zl, ld, 1, True)
+        _rows_all(m, n_in, a_prev, lda, 1, pk + net.wt_off[l], ld, ld, zl, ld, OVERWRITE, NULL, NULL, NULL, NULL, 0)
         for i in range(m):
             # z[i] += b ; a[i] = f(z[i])  (padded columns: 0)
             for j in range(n_out):
@@ -329,20 +402,24 @@ cdef void _backprop_delta(intp act, intp m, intp n_in, intp ld, intp ld_prev, co
 
 cdef double _loss_grad_chunk(const Net* net, floating* pk,
                              const floating* x, const floating* y, intp m,
-                             floating* target, floating alpha, bint overwrite,
+                             floating* target, int mode, const Step* op,
+                             floating* v, floating* m1, floating* m2, floating l2,
                              floating* z, floating* a, floating* delta) noexcept nogil:
     """Forward and back-propagation of m rows x (m, sizes[0]) with targets y (m, sizes[-1]).
 
-    target (+)= alpha * (sum over the m rows of the per-sample gradients), in
-    the packed layout. target = a gradient buffer with alpha = 1 accumulates
-    the gradient; target = pk with alpha = -eta/m is the fused SGD update
-    (delta[l-1] is computed from WT[l] before WT[l] changes).
+    mode OVERWRITE / ACCUMULATE: target (packed layout) = / += the sum over the
+    m rows of the per-sample gradients. mode STEP: target = pk and the
+    optimizer step ``op`` is applied to each block of parameters as soon as
+    its gradient is complete, fused into back-propagation (delta[l-1] is
+    computed from WT[l] before WT[l] changes); v, m1, m2 are the optimizer's
+    packed state and l2 the weight decay.
     Returns the summed loss of the m rows, measured before any update.
     """
-    cdef intp l, i, j, L = net.L, ld, lda, n_in
+    cdef intp l, i, j, j0, blk, L = net.L, ld, lda, n_in, boff
     cdef const floating* a_prev
     cdef const floating* dl
     cdef floating* tb
+    cdef floating bsum[JB]
     cdef floating sb
     cdef double loss
     _forward(net, pk, x, m, z, a)
@@ -356,48 +433,64 @@ cdef double _loss_grad_chunk(const Net* net, floating* pk,
         if l > 0:
             _backprop_delta(net.act[l - 1], m, n_in, ld, lda, dl, pk + net.wt_off[l],
                             z + m * net.u_off[l - 1], a_prev, delta + m * net.u_off[l - 1])
-        # nabla_WT (+)= alpha * a_prev.T @ delta   (n_in, ld): rows are inputs, k runs over samples
-        _rows_all(n_in, m, a_prev, 1, lda, dl, ld, ld, target + net.wt_off[l], ld, alpha, overwrite)
+        # nabla_WT = a_prev.T @ delta   (n_in, ld): rows are inputs, k runs over samples
+        _rows_all(n_in, m, a_prev, 1, lda, dl, ld, ld, target + net.wt_off[l], ld, mode, op,
+                  v + net.wt_off[l] if v != NULL else NULL, m1 + net.wt_off[l] if m1 != NULL else NULL,
+                  m2 + net.wt_off[l] if m2 != NULL else NULL, l2)
         tb = target + net.bt_off[l]
-        for j in range(ld):
-            # nabla_b[j] (+)= alpha * delta[:, j].sum()
-            sb = 0
-            for i in range(m):
-                sb = sb + dl[i * ld + j]
-            tb[j] = alpha * sb if overwrite else tb[j] + alpha * sb
+        boff = net.bt_off[l]
+        for blk in range(ld // JB):
+            j0 = blk * JB
+            for j in range(JB):
+                # nabla_b[j] = delta[:, j].sum()
+                sb = 0
+                for i in range(m):
+                    sb = sb + dl[i * ld + j0 + j]
+                bsum[j] = sb
+            if mode == OVERWRITE:
+                for j in range(JB):
+                    tb[j0 + j] = bsum[j]
+            elif mode == ACCUMULATE:
+                for j in range(JB):
+                    tb[j0 + j] = tb[j0 + j] + bsum[j]
+            else:
+                _step(op, JB, tb + j0, bsum, v + boff + j0 if v != NULL else NULL,
+                      m1 + boff + j0 if m1 != NULL else NULL, m2 + boff + j0 if m2 != NULL else NULL, 0)
     return loss
 
 
-cdef double _sum_squares(const floating* v, intp n) noexcept nogil:
-    """v @ v accumulated in double."""
-    cdef intp p
-    cdef double s = 0
-    for p in range(n):
-        s += <double>v[p] * <double>v[p]
-    return s
+cdef void _step_all(const Net* net, Step* op, floating* pk, const floating* grad,
+                    floating* v, floating* m1, floating* m2, floating l2,
+                    bint normalized) noexcept nogil:
+    """The optimizer step on all parameters from grad, the gradient summed over the batch.
 
-
-cdef void _update(floating* pk, const floating* grad, intp n, intp m,
-                  double eta, double eps) noexcept nogil:
-    """One gradient-descent step from grad = sum over the m samples of the batch.
-
-    eta > 0:  pk -= eta * grad / m                      (learning rate)
-    eps > 0:  pk -= eps * grad / ||grad||  (if grad != 0; the normalized step)
-    Padded entries of grad are zero, so the norm is that of the true gradient.
+    With ``normalized`` the gradient g = grad/m + l2 * w is first scaled to unit
+    norm over all weights and biases together (no update when it is zero).
+    Padded entries of grad and of the parameters are zero and stay zero.
     """
-    cdef intp p
-    cdef double norm
-    cdef floating c
-    if eps > 0:
-        norm = sqrt(_sum_squares(grad, n))
-        if norm == 0:
+    cdef intp l, p, n
+    cdef double norm2 = 0, g, lf = l2
+    if normalized:
+        for l in range(net.L):
+            n = net.sizes[l] * net.ld[l]
+            # norm2 += sum((grad/m + l2 * w)^2) over the weights, then over the biases
+            for p in range(net.wt_off[l], net.wt_off[l] + n):
+                g = <double>grad[p] * op.inv_m + lf * <double>pk[p]
+                norm2 += g * g
+            for p in range(net.bt_off[l], net.bt_off[l] + net.ld[l]):
+                g = <double>grad[p] * op.inv_m
+                norm2 += g * g
+        if norm2 == 0:
             return
-        c = <floating>(eps / norm)
-    else:
-        c = <floating>(eta / m)
-    # pk -= c * grad
-    for p in range(n):
-        pk[p] = pk[p] - c * grad[p]
+        op.gscale = 1 / sqrt(norm2)
+    for l in range(net.L):
+        n = net.sizes[l] * net.ld[l]
+        p = net.wt_off[l]
+        _step(op, n, pk + p, grad + p, v + p if v != NULL else NULL, m1 + p if m1 != NULL else NULL,
+              m2 + p if m2 != NULL else NULL, l2)
+        p = net.bt_off[l]
+        _step(op, net.ld[l], pk + p, grad + p, v + p if v != NULL else NULL,
+              m1 + p if m1 != NULL else NULL, m2 + p if m2 != NULL else NULL, 0)
 
 
 cdef void _gather(const floating* src, intp ncols, const intp* rows, intp m,
@@ -531,8 +624,9 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
         while c0 < n:
             m = min(rows, n - c0)
             if want_grad:
-                loss += _loss_grad_chunk(&net, &pk[0], &X[c0, 0], yp + c0 * nL, m,
-                                         &gk[0], 1, c0 == 0, &z[0], &a[0], &delta[0])
+                loss += _loss_grad_chunk(&net, &pk[0], &X[c0, 0], yp + c0 * nL, m, &gk[0],
+                                         OVERWRITE if c0 == 0 else ACCUMULATE, NULL, NULL, NULL, NULL, 0,
+                                         &z[0], &a[0], &delta[0])
             else:
                 _forward(&net, &pk[0], &X[c0, 0], m, &z[0], &a[0])
                 if want_loss:
@@ -551,16 +645,24 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
 
 
 def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets,
-                const intp[::1] acts, intp loss_code, const floating[:, ::1] X, const floating[:, ::1] Y, const intp[::1] order,
-                intp batch_size, double eta, double eps):
+                const intp[::1] acts, intp loss_code, const floating[:, ::1] X, const floating[:, ::1] Y,
+                const intp[::1] order, intp batch_size, intp optimizer, double eta, bint normalized,
+                double l2, double momentum, double beta_1, double beta_2, double epsilon, intp t,
+                floating[::1] v, floating[::1] m1, floating[::1] m2):
     """One epoch of mini-batch gradient descent, entirely without the GIL.
 
     Mini-batches are consecutive slices of ``order`` (a permutation of row
     indices, or any index list) of ``batch_size`` rows; the last may be
-    smaller. For each: gather its rows, forward, back-propagate, update the
-    parameters with the learning rate ``eta`` (if eps == 0) or the
-    normalized step ``eps``. theta is updated in place at the end. Returns
-    the summed per-sample loss, each measured before its own batch's update.
+    smaller. For each: gather its rows, forward, back-propagate and take one
+    optimizer step (OPTIMIZERS code ``optimizer``, learning rate ``eta``,
+    weight decay ``l2``; with ``normalized`` the gradient is scaled to unit
+    norm first and eta is the step eps). v, m1, m2 are the optimizer's state
+    in the packed layout (_packed_layout), updated in place; ``t`` is the
+    number of Adam steps taken before this epoch. theta is updated in place
+    at the end.
+
+    Returns (summed per-sample loss, each measured before its own batch's
+    update; t after the epoch).
     """
     layout, n_packed, units = _packed_layout(sizes)
     cdef const intp[::1] packed = layout
@@ -569,14 +671,20 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     cdef intp rows = min(batch_size, <intp>CHUNK), P = n_packed
     dtype = np.float32 if floating is float else np.float64
     cdef floating[::1] pk = np.empty(P, dtype=dtype)
-    cdef floating[::1] gk = np.empty(n_packed, dtype=dtype)
+    cdef floating[::1] gk = np.empty(P, dtype=dtype)
     cdef floating[::1] z = np.empty(rows * units, dtype=dtype)
     cdef floating[::1] a = np.empty(rows * units, dtype=dtype)
     cdef floating[::1] delta = np.empty(rows * units, dtype=dtype)
     cdef floating[::1] xb = np.empty(rows * n0, dtype=dtype)
     cdef floating[::1] yb = np.empty(rows * nL, dtype=dtype)
+    cdef floating* vp = &v[0] if optimizer in (MOMENTUM, NESTEROV) else NULL
+    cdef floating* m1p = &m1[0] if optimizer == ADAM else NULL
+    cdef floating* m2p = &m2[0] if optimizer == ADAM else NULL
+    cdef Step op
     cdef intp start, m, c0, mc
     cdef double loss = 0
+    op.kind, op.eta, op.mu, op.gscale = optimizer, eta, momentum, 1
+    op.b1, op.b2, op.eps, op.lr_t = beta_1, beta_2, epsilon, eta
     with nogil:
         _pack(&net, &theta[0], &pk[0])
         start = 0
@@ -585,27 +693,38 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
             # while this batch computes, the next batch's rows of X travel towards the cache
             if start + m < n:
                 _prefetch_rows(&X[0, 0], n0, &order[start + m], min(batch_size, n - start - m))
-            if m <= rows and eps == 0:
-                # the whole batch in one chunk: pk -= eta/m * grad, fused into back-propagation
+            op.inv_m = 1.0 / m
+            op.gscale = 1
+            if optimizer == ADAM:
+                t += 1
+                op.lr_t = eta * sqrt(1 - pow(beta_2, <double>t)) / (1 - pow(beta_1, <double>t))
+            if m <= rows and not normalized:
+                # the whole batch in one chunk: each block's optimizer step fused into back-propagation
                 _gather(&X[0, 0], n0, &order[start], m, &xb[0])
                 _gather(&Y[0, 0], nL, &order[start], m, &yb[0])
-                loss += _loss_grad_chunk(&net, &pk[0], &xb[0], &yb[0], m,
-                                         &pk[0], <floating>(-eta / m), False, &z[0], &a[0], &delta[0])
+                loss += _loss_grad_chunk(&net, &pk[0], &xb[0], &yb[0], m, &pk[0], STEP, &op,
+                                         vp, m1p, m2p, <floating>l2, &z[0], &a[0], &delta[0])
             else:
-                # grad = sum of per-sample gradients over the batch, chunk by chunk; then the update
+                # grad = sum of per-sample gradients over the batch, chunk by chunk; then the step
                 c0 = 0
                 while c0 < m:
                     mc = min(rows, m - c0)
                     # xb, yb = X[order[start+c0 : ...]], Y[...]
                     _gather(&X[0, 0], n0, &order[start + c0], mc, &xb[0])
                     _gather(&Y[0, 0], nL, &order[start + c0], mc, &yb[0])
-                    loss += _loss_grad_chunk(&net, &pk[0], &xb[0], &yb[0], mc,
-                                             &gk[0], 1, c0 == 0, &z[0], &a[0], &delta[0])
+                    loss += _loss_grad_chunk(&net, &pk[0], &xb[0], &yb[0], mc, &gk[0],
+                                             OVERWRITE if c0 == 0 else ACCUMULATE, NULL, NULL, NULL, NULL, 0,
+                                             &z[0], &a[0], &delta[0])
                     c0 += mc
-                _update(&pk[0], &gk[0], P, m, eta, eps)
+                _step_all(&net, &op, &pk[0], &gk[0], vp, m1p, m2p, <floating>l2, normalized)
             start += m
         _unpack(&net, &pk[0], &theta[0])
-    return loss
+    return loss, t
+
+
+def packed_size(const intp[::1] sizes):
+    """Length of the packed parameter layout, the size of optimizer state arrays."""
+    return _packed_layout(sizes)[1]
 
 
 def all_finite(const floating[::1] v):

@@ -106,3 +106,42 @@ def train_batch(weights, biases, X, Y, learning_rate=None, step=None, **model):
         scale = learning_rate
     for p, g in zip(weights + biases, nabla_w + nabla_b):
         p -= scale * g          # a Python float keeps the array's dtype (NEP 50)
+
+
+class Optimizer:
+    """The optimizers of Network.fit in plain numpy, one step per call of :meth:`step`."""
+
+    def __init__(self, name="sgd", learning_rate=0.1, momentum=0.9, l2=0.0, beta_1=0.9, beta_2=0.999,
+                 epsilon=1e-8, step=None):
+        self.name, self.eta, self.mu, self.l2 = name, learning_rate, momentum, l2
+        self.b1, self.b2, self.eps, self.normalized_step = beta_1, beta_2, epsilon, step
+        self.state, self.t = None, 0
+
+    def step(self, weights, biases, nabla_w, nabla_b):
+        """Update weights and biases in place from the batch-mean gradients."""
+        params = weights + biases
+        grads = [g + self.l2 * W for g, W in zip(nabla_w, weights)] + list(nabla_b)
+        eta = self.eta
+        if self.normalized_step is not None:
+            norm = np.sqrt(sum(np.sum(g.astype(np.float64) ** 2) for g in grads))
+            if norm == 0:
+                return
+            grads = [g / norm for g in grads]
+            eta = self.normalized_step
+        if self.state is None:
+            self.state = [(np.zeros_like(p), np.zeros_like(p)) for p in params]
+        self.t += 1
+        for p, g, (s1, s2) in zip(params, grads, self.state):
+            if self.name == "sgd":
+                p -= eta * g
+            elif self.name == "momentum":
+                s1[...] = self.mu * s1 - eta * g
+                p += s1
+            elif self.name == "nesterov":
+                s1[...] = self.mu * s1 - eta * g
+                p += self.mu * s1 - eta * g
+            else:
+                s1[...] = self.b1 * s1 + (1 - self.b1) * g
+                s2[...] = self.b2 * s2 + (1 - self.b2) * g * g
+                lr_t = eta * np.sqrt(1 - self.b2 ** self.t) / (1 - self.b1 ** self.t)
+                p -= lr_t * s1 / (np.sqrt(s2) + self.eps)

@@ -12,8 +12,10 @@ import numpy as np
 
 from . import _core
 from .data import _check_batch_size, epoch_order, one_hot
+from .history import History
+from .optim import Optimizer, Schedule, learning_rate as _learning_rate
 
-__all__ = ["Network", "History"]
+__all__ = ["Network"]
 
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 _INITS = ("normal", "scaled", "glorot", "he")
@@ -53,85 +55,12 @@ def _finite(a):
     return _core.all_finite(a.reshape(-1))
 
 
-def _positive_number(name, value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a positive number, got {value!r}")
-    value = float(value)
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number, got {value}")
-    return value
-
-
 def _int_at_least(name, value, lowest):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an integer >= {lowest}, got {value!r}")
     if value < lowest:
         raise ValueError(f"{name} must be an integer >= {lowest}, got {value}")
     return int(value)
-
-
-def _check_rate(learning_rate, step):
-    """Exactly one of learning_rate / step; returns (eta, eps) for the kernels (0 = unused)."""
-    if (learning_rate is None) == (step is None):
-        raise ValueError("give exactly one of learning_rate= (w -= eta * grad) "
-                         "or step= (w -= eps * grad / ||grad||)")
-    if step is not None:
-        return 0.0, _positive_number("step", step)
-    return _positive_number("learning_rate", learning_rate), 0.0
-
-
-class History:
-    """What happened during ``Network.fit``, one entry per completed epoch.
-
-    Attributes
-    ----------
-    train_loss : list of float
-        Mean training loss of each epoch, each sample's loss measured during
-        the epoch just before its mini-batch's update (as scikit-learn's
-        ``loss_curve_``).
-    val_loss, val_accuracy : list of float
-        Loss and accuracy on ``validation_data`` after each epoch; empty when
-        no validation data was given. Accuracy is recorded when the validation
-        targets are class labels (1-D integers or one-hot rows).
-    seconds : list of float
-        Wall-clock seconds of each epoch (training and validation).
-    stop_reason : str
-        Why training stopped: "max_epochs" or "tol" (the monitored loss did
-        not fall by more than ``tol`` for ``patience`` epochs in a row).
-    message : str
-        The same, said in a sentence.
-    """
-
-    def __init__(self):
-        self.train_loss = []
-        self.val_loss = []
-        self.val_accuracy = []
-        self.seconds = []
-        self.stop_reason = None
-        self.message = ""
-
-    @property
-    def epochs(self):
-        """Number of completed epochs."""
-        return len(self.train_loss)
-
-    def __len__(self):
-        return len(self.train_loss)
-
-    def to_dict(self):
-        """The history as a dict of plain Python lists and strings."""
-        return {
-            "train_loss": list(self.train_loss),
-            "val_loss": list(self.val_loss),
-            "val_accuracy": list(self.val_accuracy),
-            "seconds": list(self.seconds),
-            "stop_reason": self.stop_reason,
-            "message": self.message,
-        }
-
-    def __repr__(self):
-        last = f", train_loss={self.train_loss[-1]:.6g}" if self.train_loss else ""
-        return f"History(epochs={self.epochs}{last}, stop_reason={self.stop_reason!r})"
 
 
 class Network:
@@ -391,68 +320,162 @@ class Network:
         return float(np.mean(self._evaluate(X, want_out=True)[1].argmax(axis=1) == labels))
 
     # -- training -----------------------------------------------------------
-    def _run_epoch(self, X, Y, order, batch_size, eta, eps):
-        """One compiled epoch; on a non-finite result restores the parameters and raises."""
-        saved = self._theta.copy()
-        loss = _core.train_epoch(self._theta, self._sizes_arr, self._offsets, self._acts, self._loss_code,
-                                 X, Y, order,
-                                 batch_size, eta, eps)
+    def _optimizer(self, optimizer, step, *, fresh, **settings):
+        """The Optimizer for these settings: the network's current one when it matches, else a new one."""
+        opt = Optimizer(self, optimizer, normalized=step is not None, **settings)
+        current = getattr(self, "_opt", None)
+        if fresh or current is None or current.key != opt.key:
+            self._opt = opt
+        return self._opt
+
+    def _run_epoch(self, X, Y, order, batch_size, opt, eta):
+        """One compiled epoch; on a non-finite result restores the parameters and optimizer state and raises."""
+        saved, saved_state = self._theta.copy(), opt.snapshot()
+        loss, opt.t = _core.train_epoch(
+            self._theta, self._sizes_arr, self._offsets, self._acts, self._loss_code, X, Y, order,
+            batch_size, opt.code, eta, opt.normalized, opt.l2, opt.momentum, opt.beta_1, opt.beta_2,
+            opt.epsilon, opt.t, opt.v, opt.m1, opt.m2)
         if not (math.isfinite(loss) and _finite(self._theta)):
             self._theta[...] = saved
+            opt.restore(saved_state)
             raise FloatingPointError(
                 "training diverged: the loss or the parameters became NaN or infinite; "
                 "the parameters from before this epoch were restored. "
                 "Try a smaller learning_rate or step, or scale X to a small range such as [0, 1].")
         return loss
 
-    def train_batch(self, X, Y, *, learning_rate=None, step=None):
-        """One gradient-descent update from the mini-batch (X, Y).
+    def train_batch(self, X, Y, *, learning_rate=None, step=None, optimizer="sgd", momentum=0.9,
+                    nesterov=False, l2=0.0, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+        """One optimizer step from the mini-batch (X, Y).
 
-        ``learning_rate=eta``: w <- w - eta * grad;  ``step=eps``: w <- w - eps * grad / ||grad||,
-        with grad the gradient of :meth:`loss` on this batch and ||grad|| its norm over all
-        weights and biases together (no update when grad == 0). Give exactly one.
+        With the default optimizer="sgd": ``learning_rate=eta`` gives w <- w - eta * grad and
+        ``step=eps`` gives w <- w - eps * grad / ||grad||, with grad the gradient of :meth:`loss`
+        on this batch (plus l2 * w for the weights) and ||grad|| its norm over all weights and
+        biases together (no update when grad == 0). Give exactly one of the two for sgd. The other
+        optimizers are those of :meth:`fit`; their state (velocity, Adam moments) is kept between
+        calls with the same settings, so a loop of train_batch calls trains as fit does.
 
         X : (m, sizes[0]); Y : (m, sizes[-1]) or (m,) labels.
         Returns the batch's mean loss measured before the update.
         """
-        eta, eps = _check_rate(learning_rate, step)
+        if optimizer == "sgd" and learning_rate is None and step is None:
+            raise ValueError("give exactly one of learning_rate= (w -= eta * grad) "
+                             "or step= (w -= eps * grad / ||grad||)")
+        opt = self._optimizer(optimizer, step, fresh=False, momentum=momentum, nesterov=nesterov, l2=l2,
+                              beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+        eta, _ = _learning_rate(opt.name, step, learning_rate)
         X = self._as_X(X)
         Y = self._as_Y(Y, X.shape[0])
         order = np.arange(X.shape[0], dtype=np.intp)
-        return self._run_epoch(X, Y, order, X.shape[0], eta, eps) / X.shape[0]
+        return self._run_epoch(X, Y, order, X.shape[0], opt, eta) / X.shape[0]
 
-    def fit(self, X, Y, *, epochs=30, batch_size=10, learning_rate=3.0, step=None, shuffle=True,
-            tol=None, patience=5, validation_data=None, verbose=False):
+    def _validation_set(self, validation_data, validation_fraction, early_stopping, X, Y, Y_raw):
+        """(X_train, Y_train, val) with val = (X_val, Y_val, labels or None) or None."""
+        if validation_data is not None and validation_fraction is not None:
+            raise ValueError("give validation_data or validation_fraction, not both")
+        if validation_fraction is None and validation_data is None and early_stopping:
+            validation_fraction = 0.1
+        if validation_fraction is not None:
+            if isinstance(validation_fraction, (bool, np.bool_)) or not isinstance(
+                    validation_fraction, (float, int, np.floating, np.integer)) or not 0 < validation_fraction < 1:
+                raise ValueError(f"validation_fraction must lie in (0, 1), got {validation_fraction!r}")
+            n = X.shape[0]
+            n_val = int(round(validation_fraction * n))
+            if n_val < 1 or n_val >= n:
+                raise ValueError(f"validation_fraction={validation_fraction} of {n} samples leaves "
+                                 f"{n_val} for validation and {n - n_val} for training; both need at least 1")
+            order = self._rng.permutation(n)
+            val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+            raw = np.asarray(Y_raw)
+            labels = raw[val_idx] if raw.ndim == 1 else None
+            Xv, Yv = X[val_idx], Y[val_idx]
+            if labels is None and self._one_hot_rows(Yv):
+                labels = Yv.argmax(axis=1)
+            return np.ascontiguousarray(X[train_idx]), np.ascontiguousarray(Y[train_idx]), (Xv, Yv, labels)
+        if validation_data is None:
+            return X, Y, None
+        try:
+            Xv, Yv = validation_data
+        except (TypeError, ValueError):
+            raise TypeError("validation_data must be a pair (X_val, Y_val)") from None
+        Xv = self._as_X(Xv, "X_val")
+        Yv_arr = np.asarray(Yv)
+        Yv = self._as_Y(Yv_arr, Xv.shape[0], "Y_val")
+        labels = Yv_arr if Yv_arr.ndim == 1 else (Yv.argmax(axis=1) if self._one_hot_rows(Yv) else None)
+        return X, Y, (Xv, Yv, labels)
+
+    @staticmethod
+    def _one_hot_rows(Y):
+        return bool(np.all((Y == 0) | (Y == 1)) and np.all(Y.sum(axis=1) == 1))
+
+    def fit(self, X, Y, *, epochs=30, batch_size=10, learning_rate=None, step=None, optimizer="sgd",
+            momentum=0.9, nesterov=False, l2=0.0, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+            lr_schedule="constant", power_t=0.5, shuffle=True, tol=None, patience=5,
+            validation_data=None, validation_fraction=None, early_stopping=False, restore_best=True,
+            callbacks=None, verbose=False):
         """Train by mini-batch gradient descent; returns a :class:`History`.
 
         Each epoch draws mini-batches of ``batch_size`` rows in a fresh shuffled
         order (or in row order with ``shuffle=False``) until every sample has been
-        used once; the last batch holds the remainder.
+        used once; the last batch holds the remainder. Everything below runs in
+        the compiled epoch; Python acts only between epochs.
 
         Parameters
         ----------
         X : (n, sizes[0]);  Y : (n, sizes[-1]) targets or (n,) integer labels.
         epochs : int >= 0
         batch_size : int >= 1
-        learning_rate : float
-            eta of the update w <- w - eta * grad (used unless ``step`` is given).
+        learning_rate : float or None
+            eta. None: 3.0 for "sgd" (SEED.md), 0.3 for "momentum"/"nesterov", 0.001 for "adam".
         step : float or None
-            eps of the normalized update w <- w - eps * grad / ||grad||. When given it
-            replaces ``learning_rate`` (leave learning_rate at its default).
+            eps of the normalized step: the gradient is scaled to unit norm (over all
+            weights and biases together) before the optimizer uses it with rate eps.
+            Not with "adam". Give learning_rate or step, not both.
+        optimizer : {"sgd", "momentum", "nesterov", "adam"}
+            sgd: w -= eta g. momentum: v = mu v - eta g, w += v. nesterov: v = mu v - eta g,
+            w += mu v - eta g. adam: bias-corrected moments with beta_1, beta_2, epsilon.
+        momentum : float in [0, 1)
+            mu of "momentum" and "nesterov".
+        nesterov : bool
+            With optimizer="momentum", use Nesterov's momentum (the same as "nesterov").
+        l2 : float >= 0
+            Weight decay: the objective gains l2/2 * sum ||W||^2 over the weights (not the
+            biases), so each weight's gradient gains l2 * w.
+        beta_1, beta_2, epsilon : float
+            Adam's moment decay rates and the term that keeps its division finite.
+        lr_schedule : {"constant", "invscaling", "adaptive"}
+            constant: eta every epoch. invscaling: eta / epoch**power_t. adaptive: eta is
+            divided by 5 after two epochs in a row in which the monitored loss did not fall
+            by more than tol (1e-4 when tol is None).
+        power_t : float >= 0
+            Exponent of "invscaling".
         shuffle : bool
         tol : float or None
-            Stop once the monitored loss (validation loss with ``validation_data``,
-            else training loss) has not fallen below its best value by more than
-            ``tol`` for ``patience`` epochs in a row. None: run all epochs.
+            Stop once the monitored loss (validation loss when there is validation data,
+            else training loss) has not fallen below its best value by more than ``tol``
+            for ``patience`` epochs in a row. None: no such stop (but see early_stopping).
         patience : int >= 1
         validation_data : (X_val, Y_val) or None
             Evaluated after every epoch (loss, and accuracy for class labels).
+        validation_fraction : float in (0, 1) or None
+            Hold out this fraction of (X, Y), drawn at random, as validation data instead.
+        early_stopping : bool
+            Monitor the validation loss (holding out validation_fraction, 0.1 by default,
+            when no validation data is given) and stop as ``tol`` describes, with
+            tol = 1e-4 when None.
+        restore_best : bool
+            With early_stopping, end with the parameters of the epoch that had the lowest
+            validation loss (History.best_epoch).
+        callbacks : list of callables or None
+            Each is called after every epoch as ``callback(network, info)`` with info a dict
+            of that epoch's figures (epoch, train_loss, val_loss, val_accuracy,
+            learning_rate, seconds). Returning True stops training.
         verbose : bool
             Print one line per epoch to stdout.
         """
-        if step is not None and learning_rate != 3.0:
-            raise ValueError("give learning_rate or step, not both")
-        eta, eps = _check_rate(None if step is not None else learning_rate, step)
+        opt = self._optimizer(optimizer, step, fresh=True, momentum=momentum, nesterov=nesterov, l2=l2,
+                              beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+        eta, _ = _learning_rate(opt.name, step, learning_rate)
         epochs = _int_at_least("epochs", epochs, 0)
         batch_size = _check_batch_size(batch_size)
         patience = _int_at_least("patience", patience, 1)
@@ -460,34 +483,37 @@ class Network:
             tol = float(tol)
             if not (math.isfinite(tol) and tol >= 0):
                 raise ValueError(f"tol must be a finite number >= 0 or None, got {tol}")
+        if early_stopping and tol is None:
+            tol = 1e-4
+        schedule = Schedule(lr_schedule, eta, power_t, tol)
+        if callbacks is None:
+            callbacks = []
+        elif callable(callbacks):
+            callbacks = [callbacks]
+        else:
+            callbacks = list(callbacks)
+        if not all(callable(c) for c in callbacks):
+            raise TypeError("callbacks must be a callable or a list of callables")
+        Y_raw = Y
         X = self._as_X(X)
         Y = self._as_Y(Y, X.shape[0])
-        val = None
-        if validation_data is not None:
-            try:
-                Xv, Yv = validation_data
-            except (TypeError, ValueError):
-                raise TypeError("validation_data must be a pair (X_val, Y_val)") from None
-            Xv = self._as_X(Xv, "X_val")
-            Yv_arr = np.asarray(Yv)
-            Yv = self._as_Y(Yv_arr, Xv.shape[0], "Y_val")
-            labels = None
-            if Yv_arr.ndim == 1:
-                labels = Yv_arr
-            elif np.all((Yv == 0) | (Yv == 1)) and np.all(Yv.sum(axis=1) == 1):
-                labels = Yv.argmax(axis=1)
-            val = (Xv, Yv, labels)
+        X, Y, val = self._validation_set(validation_data, validation_fraction, early_stopping, X, Y, Y_raw)
 
         history = History()
         best, stale = math.inf, 0
+        best_theta = None
         n = X.shape[0]
         history.stop_reason = "max_epochs"
         history.message = f"completed {epochs} epochs"
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
+            rate = schedule.rate(epoch)
             order = epoch_order(self._rng, n, shuffle)
-            train_loss = self._run_epoch(X, Y, order, batch_size, eta, eps) / n
+            train_loss = self._run_epoch(X, Y, order, batch_size, opt, rate) / n
             history.train_loss.append(train_loss)
+            history.learning_rate.append(rate)
+            info = {"epoch": epoch, "train_loss": train_loss, "val_loss": None, "val_accuracy": None,
+                    "learning_rate": rate}
             line = f"epoch {epoch}/{epochs}  loss {train_loss:.6f}"
             monitored = train_loss
             if val is not None:
@@ -495,25 +521,57 @@ class Network:
                 vloss, out, _ = self._evaluate(Xv, Yv, want_out=labels is not None)
                 vloss /= Xv.shape[0]
                 history.val_loss.append(vloss)
+                info["val_loss"] = vloss
                 line += f"  val_loss {vloss:.6f}"
                 if labels is not None:
                     acc = float(np.mean(out.argmax(axis=1) == labels))
                     history.val_accuracy.append(acc)
+                    info["val_accuracy"] = acc
                     line += f"  val_acc {acc:.4f}"
                 monitored = vloss
             seconds = time.perf_counter() - t0
             history.seconds.append(seconds)
+            info["seconds"] = seconds
             if verbose:
-                print(f"{line}  {seconds:.2f}s  ({n / seconds:,.0f} samples/s)", file=sys.stdout, flush=True)
+                print(f"{line}  lr {rate:.4g}  {seconds:.2f}s  ({n / seconds:,.0f} samples/s)",
+                      file=sys.stdout, flush=True)
+            schedule.observe(monitored)
+            if early_stopping and restore_best and monitored < best:
+                best_theta, history.best_epoch = self._theta.copy(), epoch
             if tol is not None:
                 stale = stale + 1 if monitored > best - tol else 0
-                best = min(best, monitored)
-                if stale >= patience:
-                    history.stop_reason = "tol"
-                    history.message = (
-                        f"stopped after epoch {epoch}: the {'validation' if val else 'training'} loss "
-                        f"did not fall by more than tol={tol:g} for {patience} epochs in a row")
-                    break
+            best = min(best, monitored)
+            if any(bool(callback(self, dict(info))) for callback in callbacks):
+                history.stop_reason = "callback"
+                history.message = f"stopped after epoch {epoch}: a callback returned True"
+                break
+            if tol is not None and stale >= patience:
+                history.stop_reason = "early_stopping" if early_stopping else "tol"
+                history.message = (
+                    f"stopped after epoch {epoch}: the {'validation' if val else 'training'} loss "
+                    f"did not fall by more than tol={tol:g} for {patience} epochs in a row")
+                break
+        if best_theta is not None:
+            self._theta[...] = best_theta
+            history.message += f"; kept the parameters of epoch {history.best_epoch} (lowest validation loss)"
         if verbose:
             print(history.message, file=sys.stdout, flush=True)
         return history
+
+    def partial_fit(self, X, Y, *, batch_size=10, learning_rate=None, step=None, optimizer="sgd",
+                    momentum=0.9, nesterov=False, l2=0.0, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
+                    shuffle=True):
+        """One pass over (X, Y) in shuffled mini-batches, continuing the optimizer's state.
+
+        For data that arrives in parts: successive calls with the same settings keep the
+        velocity / Adam moments and step count, as one long fit would. The settings mean
+        what they mean in :meth:`fit`. Returns the mean training loss of the pass.
+        """
+        opt = self._optimizer(optimizer, step, fresh=False, momentum=momentum, nesterov=nesterov, l2=l2,
+                              beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+        eta, _ = _learning_rate(opt.name, step, learning_rate)
+        batch_size = _check_batch_size(batch_size)
+        X = self._as_X(X)
+        Y = self._as_Y(Y, X.shape[0])
+        order = epoch_order(self._rng, X.shape[0], shuffle)
+        return self._run_epoch(X, Y, order, batch_size, opt, eta) / X.shape[0]

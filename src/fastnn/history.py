@@ -1,0 +1,106 @@
+"""History: what happened during Network.fit, epoch by epoch."""
+
+__all__ = ["History"]
+
+
+class History:
+    """What happened during ``Network.fit``, one entry per completed epoch.
+
+    Attributes
+    ----------
+    train_loss : list of float
+        Mean training loss of each epoch, each sample's loss measured during
+        the epoch just before its mini-batch's update (as scikit-learn's
+        ``loss_curve_``).
+    val_loss, val_accuracy : list of float
+        Loss and accuracy on the validation data after each epoch; empty when
+        there is none. Accuracy is recorded when the validation targets are
+        class labels (1-D integers or one-hot rows).
+    learning_rate : list of float
+        The learning rate (or normalized step) used in each epoch.
+    seconds : list of float
+        Wall-clock seconds of each epoch (training and validation).
+    best_epoch : int or None
+        With early stopping, the epoch (1-based) whose parameters the network
+        kept (the lowest validation loss); otherwise None.
+    stop_reason : str
+        Why training stopped: "max_epochs", "tol" (the monitored loss did not
+        fall by more than ``tol`` for ``patience`` epochs in a row),
+        "early_stopping" (the same, on the validation loss, with
+        ``early_stopping=True``) or "callback" (a callback returned True).
+    message : str
+        The same, said in a sentence.
+    """
+
+    def __init__(self):
+        self.train_loss = []
+        self.val_loss = []
+        self.val_accuracy = []
+        self.learning_rate = []
+        self.seconds = []
+        self.best_epoch = None
+        self.stop_reason = None
+        self.message = ""
+
+    @property
+    def epochs(self):
+        """Number of completed epochs."""
+        return len(self.train_loss)
+
+    def __len__(self):
+        return len(self.train_loss)
+
+    def to_dict(self):
+        """The history as a dict of plain Python lists, numbers and strings (JSON-ready)."""
+        return {
+            "train_loss": [float(x) for x in self.train_loss],
+            "val_loss": [float(x) for x in self.val_loss],
+            "val_accuracy": [float(x) for x in self.val_accuracy],
+            "learning_rate": [float(x) for x in self.learning_rate],
+            "seconds": [float(x) for x in self.seconds],
+            "best_epoch": self.best_epoch,
+            "stop_reason": self.stop_reason,
+            "message": self.message,
+        }
+
+    def plot(self, path):
+        """Write a PNG of the learning curves (loss, and accuracy when recorded) to ``path``.
+
+        Needs matplotlib (``pip install 'fastnn[plot]'``); without it, raises
+        ImportError saying so. Returns ``path``.
+        """
+        try:
+            import matplotlib
+            matplotlib.use("Agg", force=False)
+            import matplotlib.pyplot as plt
+        except ImportError:
+            raise ImportError("History.plot needs matplotlib: pip install 'fastnn[plot]' "
+                              "(or pip install matplotlib)") from None
+        if not self.train_loss:
+            raise ValueError("nothing to plot: the history has no epochs")
+        epochs = range(1, len(self.train_loss) + 1)
+        panels = 2 if self.val_accuracy else 1
+        fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4), squeeze=False)
+        ax = axes[0][0]
+        ax.plot(epochs, self.train_loss, label="training loss")
+        if self.val_loss:
+            ax.plot(epochs, self.val_loss, label="validation loss")
+        if self.best_epoch:
+            ax.axvline(self.best_epoch, color="grey", linestyle=":", label="best epoch")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("loss")
+        ax.set_yscale("log")
+        ax.legend()
+        if self.val_accuracy:
+            ax = axes[0][1]
+            ax.plot(epochs, self.val_accuracy, color="tab:green")
+            ax.set_xlabel("epoch")
+            ax.set_ylabel("validation accuracy")
+        fig.tight_layout()
+        fig.savefig(path, format="png")
+        plt.close(fig)
+        return path
+
+    def __repr__(self):
+        last = f", train_loss={self.train_loss[-1]:.6g}" if self.train_loss else ""
+        return f"History(epochs={self.epochs}{last}, stop_reason={self.stop_reason!r})"
