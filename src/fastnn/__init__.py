@@ -7,8 +7,20 @@
 """
 from .data import load_mnist, make_digits, minibatches, one_hot
 from .history import History
+from .modelfile import ModelFileError
 from .network import Network
+
+
+def load(path, *, seed=None):
+    """Load a network saved with ``Network.save``; see :mod:`fastnn.modelfile` for the format.
+
+    Loading an untrusted file never runs code. A malformed file raises
+    :class:`ModelFileError` (a ValueError) before anything large is allocated.
+    ``seed`` seeds the loaded network's shuffling generator.
+    """
+    return Network.load(path, seed=seed)
+
 
 __version__ = "0.1.0"
 
-__all__ = ["Network", "History", "minibatches", "load_mnist", "make_digits", "one_hot", "__version__"]
+__all__ = ["Network", "History", "load", "ModelFileError", "minibatches", "load_mnist", "make_digits", "one_hot", "__version__"]

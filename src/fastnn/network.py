@@ -108,6 +108,25 @@ class Network:
 
     def __init__(self, sizes, *, activation="sigmoid", output_activation=None, loss="quadratic",
                  init="normal", dtype="float64", seed=None):
+        self._build(sizes, activation, output_activation, loss, init, dtype)
+        self._rng = np.random.default_rng(seed)
+        for W, b in zip(self.weights, self.biases):
+            # drawn in float64 so float32 and float64 networks start from the same values
+            n_out, n_in = W.shape
+            if init in ("normal", "scaled"):
+                scale = 1.0 if init == "normal" else 1.0 / math.sqrt(n_in)
+                W[...] = scale * self._rng.standard_normal(W.shape)
+                b[...] = self._rng.standard_normal(b.shape)
+            elif init == "glorot":
+                bound = math.sqrt(6.0 / (n_in + n_out))
+                W[...] = self._rng.uniform(-bound, bound, W.shape)
+                b[...] = 0
+            else:
+                W[...] = math.sqrt(2.0 / n_in) * self._rng.standard_normal(W.shape)
+                b[...] = 0
+
+    def _build(self, sizes, activation, output_activation, loss, init, dtype):
+        """Validate the architecture and set up everything but the parameter values."""
         self._sizes = self._check_sizes(sizes)
         self._dtype = self._check_dtype(dtype)
         self._activation = _choice("activation", activation, _HIDDEN)
@@ -124,22 +143,63 @@ class Network:
         self._acts = np.array([_core.ACTIVATIONS[self._activation]] * (L - 1)
                               + [_core.ACTIVATIONS[self._output_activation]], dtype=np.intp)
         self._loss_code = _core.LOSSES[self._loss]
-        self._rng = np.random.default_rng(seed)
         self._theta = np.empty(n_params, dtype=self._dtype)
-        for W, b in zip(self.weights, self.biases):
-            # drawn in float64 so float32 and float64 networks start from the same values
-            n_out, n_in = W.shape
-            if init in ("normal", "scaled"):
-                scale = 1.0 if init == "normal" else 1.0 / math.sqrt(n_in)
-                W[...] = scale * self._rng.standard_normal(W.shape)
-                b[...] = self._rng.standard_normal(b.shape)
-            elif init == "glorot":
-                bound = math.sqrt(6.0 / (n_in + n_out))
-                W[...] = self._rng.uniform(-bound, bound, W.shape)
-                b[...] = 0
-            else:
-                W[...] = math.sqrt(2.0 / n_in) * self._rng.standard_normal(W.shape)
-                b[...] = 0
+        self._opt = None
+
+    def _config(self):
+        return {"sizes": list(self._sizes), "activation": self._activation,
+                "output_activation": self._output_activation, "loss": self._loss,
+                "init": self._init, "dtype": self._dtype.name}
+
+    # -- files, pickling, copying ------------------------------------------
+    def save(self, path):
+        """Save the architecture and parameters to ``path`` in fastnn's model file format.
+
+        The format is documented in :mod:`fastnn.modelfile`: versioned, no pickle, and
+        written atomically (a temporary file, fsync, rename), so a crash never leaves
+        a half-written model. Optimizer state and the shuffling generator are not saved.
+        Raises OSError naming the path when it cannot be written. Returns ``path``.
+        """
+        from . import modelfile
+        return modelfile.save(self, path)
+
+    @classmethod
+    def load(cls, path, *, seed=None):
+        """The network saved in ``path`` (see :func:`fastnn.load`)."""
+        from . import modelfile
+        header, theta = modelfile.read(path)
+        net = cls.__new__(cls)
+        try:
+            net._build(header["sizes"], header["activation"], header["output_activation"], header["loss"],
+                       header["init"], header["dtype"])
+        except (TypeError, ValueError) as exc:
+            raise modelfile.ModelFileError(f"{path}: not a valid fastnn model file: {exc}") from None
+        net._theta[...] = theta
+        net._rng = np.random.default_rng(seed)
+        if not _finite(net._theta):
+            raise modelfile.ModelFileError(f"{path}: not a valid fastnn model file: parameters hold NaN or infinity")
+        return net
+
+    def __getstate__(self):
+        return {"config": self._config(), "theta": self._theta.copy(),
+                "rng": self._rng.bit_generator.state}
+
+    def __setstate__(self, state):
+        config = state["config"]
+        self._build(config["sizes"], config["activation"], config["output_activation"], config["loss"],
+                    config["init"], config["dtype"])
+        self._theta[...] = state["theta"]
+        self._rng = np.random.default_rng()
+        self._rng.bit_generator.state = state["rng"]
+
+    def __copy__(self):
+        """An independent network with the same architecture, parameters and generator state."""
+        new = self.__class__.__new__(self.__class__)
+        new.__setstate__(self.__getstate__())
+        return new
+
+    def __deepcopy__(self, memo):
+        return self.__copy__()
 
     # -- validation helpers -------------------------------------------------
     @staticmethod

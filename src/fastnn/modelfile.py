@@ -1,0 +1,159 @@
+"""The fastnn model file: a small, versioned, pickle-free format.
+
+Layout (all integers little-endian)::
+
+    offset  size  content
+    0       8     magic b"\\x89FASTNN\\n"
+    8       4     format version (uint32), currently 1
+    12      4     header length H in bytes (uint32, at most 65536)
+    16      H     header: UTF-8 JSON object, see below
+    16+H    P*k   the parameters theta, little-endian float32 (k = 4) or float64 (k = 8),
+                  layer by layer [W1 (n_out x n_in, row-major), b1, W2, b2, ...]
+
+The header holds "sizes" (list of int), "dtype" ("float32" | "float64"),
+"activation", "output_activation", "loss", "init", "n_params" (P) and
+"crc32" (of the parameter bytes). Nothing in a file is ever executed:
+loading parses JSON and copies numbers. Every check (magic, version,
+header size and fields, parameter count against the file size, checksum)
+runs before any large allocation; a file that fails one raises
+:class:`ModelFileError` (a ValueError) saying which.
+
+Saving is atomic: the file is written to a temporary file in the same
+directory, flushed to disk (fsync) and renamed over the target, so a crash
+leaves either the old file or the new one, never half of one.
+"""
+import json
+import os
+import struct
+import tempfile
+import zlib
+
+import numpy as np
+
+__all__ = ["ModelFileError", "save", "load", "MAGIC", "FORMAT_VERSION"]
+
+MAGIC = b"\x89FASTNN\n"
+FORMAT_VERSION = 1
+MAX_HEADER = 65536
+_PREFIX = struct.Struct("<8sII")
+_FIELDS = ("sizes", "dtype", "activation", "output_activation", "loss", "init", "n_params", "crc32")
+
+
+class ModelFileError(ValueError):
+    """A file is not a valid fastnn model file (wrong magic, version, header, size or checksum)."""
+
+
+def _n_params(sizes):
+    return sum(sizes[l + 1] * sizes[l] + sizes[l + 1] for l in range(len(sizes) - 1))
+
+
+def save(net, path):
+    """Write ``net`` to ``path`` atomically (see the module docstring). Returns ``path``."""
+    path = os.fspath(path)
+    theta = np.ascontiguousarray(net._theta, dtype=net.dtype.newbyteorder("<"))
+    payload = theta.tobytes()
+    header = json.dumps({
+        "format": "fastnn", "sizes": list(net.sizes), "dtype": net.dtype.name,
+        "activation": net.activation, "output_activation": net.output_activation,
+        "loss": net.loss_name, "init": net._init, "n_params": int(theta.size),
+        "crc32": zlib.crc32(payload),
+    }, sort_keys=True).encode("utf-8")
+    directory = os.path.dirname(os.path.abspath(path))
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(_PREFIX.pack(MAGIC, FORMAT_VERSION, len(header)))
+            f.write(header)
+            f.write(payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        tmp = None
+        _fsync_directory(directory)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot save the model to {path}: {exc.strerror or exc}", path) from exc
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    return path
+
+
+def _fsync_directory(directory):
+    """Make the rename durable where the platform allows it (POSIX)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _bad(path, why):
+    return ModelFileError(f"{path}: not a valid fastnn model file: {why}")
+
+
+def read(path):
+    """(header dict, theta array) from a model file, fully validated; see load()."""
+    path = os.fspath(path)
+    with open(path, "rb") as f:
+        file_size = os.fstat(f.fileno()).st_size
+        prefix = f.read(_PREFIX.size)
+        if len(prefix) < _PREFIX.size:
+            raise _bad(path, f"only {len(prefix)} bytes, shorter than the {_PREFIX.size}-byte prefix")
+        magic, version, header_len = _PREFIX.unpack(prefix)
+        if magic != MAGIC:
+            raise _bad(path, "wrong magic number (not written by fastnn.Network.save)")
+        if version != FORMAT_VERSION:
+            raise _bad(path, f"format version {version}; this fastnn reads version {FORMAT_VERSION}")
+        if header_len > MAX_HEADER:
+            raise _bad(path, f"header of {header_len} bytes declared, more than the {MAX_HEADER} allowed")
+        if _PREFIX.size + header_len > file_size:
+            raise _bad(path, f"truncated: the header needs {header_len} bytes, the file ends before")
+        try:
+            header = json.loads(f.read(header_len).decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise _bad(path, f"header is not valid JSON ({exc})") from None
+        _check_header(path, header)
+        itemsize = np.dtype(header["dtype"]).itemsize
+        expected = header["n_params"] * itemsize
+        remaining = file_size - _PREFIX.size - header_len
+        if remaining != expected:
+            raise _bad(path, f"{header['n_params']} parameters need {expected} bytes, the file holds {remaining}"
+                       + (" (truncated)" if remaining < expected else ""))
+        payload = f.read(expected)
+    if len(payload) != expected:
+        raise _bad(path, "the file changed while it was read")
+    if zlib.crc32(payload) != header["crc32"]:
+        raise _bad(path, "checksum mismatch: the parameters are corrupted")
+    theta = np.frombuffer(payload, dtype=np.dtype(header["dtype"]).newbyteorder("<"))
+    return header, theta.astype(header["dtype"])
+
+
+def _check_header(path, header):
+    if not isinstance(header, dict):
+        raise _bad(path, "header is not a JSON object")
+    missing = [k for k in _FIELDS if k not in header]
+    if missing:
+        raise _bad(path, f"header lacks {', '.join(missing)}")
+    sizes = header["sizes"]
+    if (not isinstance(sizes, list) or len(sizes) < 2
+            or not all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= 2 ** 31 for s in sizes)):
+        raise _bad(path, f"sizes must be a list of at least 2 positive integers, got {sizes!r}")
+    if header["dtype"] not in ("float32", "float64"):
+        raise _bad(path, f"dtype must be 'float32' or 'float64', got {header['dtype']!r}")
+    for key in ("activation", "output_activation", "loss", "init"):
+        if not isinstance(header[key], str):
+            raise _bad(path, f"{key} must be a string, got {header[key]!r}")
+    n = header["n_params"]
+    if not isinstance(n, int) or isinstance(n, bool) or n != _n_params(sizes):
+        raise _bad(path, f"n_params {n!r} does not match sizes {sizes} ({_n_params(sizes)} parameters)")
+    if not isinstance(header["crc32"], int):
+        raise _bad(path, "crc32 must be an integer")

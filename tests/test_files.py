@@ -1,0 +1,170 @@
+"""Model files (fastnn.modelfile), pickling and copying."""
+import copy
+import json
+import os
+import pickle
+import struct
+
+import numpy as np
+import pytest
+
+import fastnn
+from fastnn import modelfile
+
+CONFIGS = [
+    dict(sizes=[4, 3, 2], dtype="float64"),
+    dict(sizes=[7, 5, 6, 3], dtype="float32", activation="relu", output_activation="softmax",
+         loss="cross_entropy", init="he"),
+    dict(sizes=[3, 1], dtype="float64", activation="tanh", output_activation="identity", init="glorot"),
+]
+
+
+def _small(**kw):
+    kw = dict(CONFIGS[0], **kw)
+    return fastnn.Network(kw.pop("sizes"), seed=0, **kw)
+
+
+@pytest.mark.parametrize("config", CONFIGS)
+def test_save_load_round_trip(tmp_path, config):
+    config = dict(config)
+    net = fastnn.Network(config.pop("sizes"), seed=1, **config)
+    X = np.random.default_rng(0).random((5, net.sizes[0]))
+    path = net.save(tmp_path / "model.fastnn")
+    loaded = fastnn.load(path)
+    assert repr(loaded) == repr(net)
+    assert loaded.dtype == net.dtype
+    for p, q in zip(net.weights + net.biases, loaded.weights + loaded.biases):
+        assert p.dtype == q.dtype and np.array_equal(p, q)
+    np.testing.assert_array_equal(loaded.predict(X), net.predict(X))
+    assert os.listdir(tmp_path) == ["model.fastnn"]          # no temporary file left
+    loaded.fit(X, np.zeros(5, dtype=int), epochs=1, batch_size=2)   # a loaded network trains
+
+
+def test_file_layout_is_as_documented(tmp_path):
+    net = _small()
+    path = net.save(tmp_path / "m.fastnn")
+    data = open(path, "rb").read()
+    magic, version, hlen = struct.unpack("<8sII", data[:16])
+    assert magic == modelfile.MAGIC and version == 1
+    header = json.loads(data[16:16 + hlen])
+    assert header["sizes"] == [4, 3, 2] and header["n_params"] == 4 * 3 + 3 + 3 * 2 + 2
+    theta = np.frombuffer(data[16 + hlen:], dtype="<f8")
+    np.testing.assert_array_equal(theta[:12].reshape(3, 4), net.weights[0])
+    np.testing.assert_array_equal(theta[12:15], net.biases[0])
+
+
+def test_pickle_and_copies_are_independent():
+    net = _small(sizes=[5, 4, 3], activation="tanh")
+    X = np.random.default_rng(1).random((6, 5))
+    for clone in (pickle.loads(pickle.dumps(net)), copy.copy(net), copy.deepcopy(net)):
+        assert repr(clone) == repr(net)
+        np.testing.assert_array_equal(clone.predict(X), net.predict(X))
+        clone.weights[0][...] = 0
+        assert not np.all(net.weights[0] == 0)
+    # the shuffling generator state travels too: the same training gives the same result
+    a, b = copy.deepcopy(net), pickle.loads(pickle.dumps(net))
+    y = np.array([0, 1, 2, 0, 1, 2])
+    a.fit(X, y, epochs=2, batch_size=2)
+    b.fit(X, y, epochs=2, batch_size=2)
+    assert np.array_equal(a.weights[0], b.weights[0])
+
+
+def test_truncated_file_at_every_offset(tmp_path):
+    path = _small().save(tmp_path / "m.fastnn")
+    data = open(path, "rb").read()
+    cut = tmp_path / "cut.fastnn"
+    for n in range(len(data)):
+        cut.write_bytes(data[:n])
+        with pytest.raises(fastnn.ModelFileError):
+            fastnn.load(cut)
+
+
+def test_random_bytes_and_other_files(tmp_path):
+    rng = np.random.default_rng(2)
+    bad = tmp_path / "bad.fastnn"
+    for size in (0, 3, 16, 100, 5000):
+        bad.write_bytes(rng.bytes(size))
+        with pytest.raises(fastnn.ModelFileError, match="magic|prefix"):
+            fastnn.load(bad)
+    bad.write_bytes(pickle.dumps({"evil": "payload"}))
+    with pytest.raises(fastnn.ModelFileError, match="magic"):
+        fastnn.load(bad)
+
+
+def _forge(tmp_path, header, payload=b"", version=1, hlen=None):
+    body = json.dumps(header).encode()
+    path = tmp_path / "forged.fastnn"
+    path.write_bytes(struct.pack("<8sII", modelfile.MAGIC, version, len(body) if hlen is None else hlen)
+                     + body + payload)
+    return path
+
+
+def _good_header(net, payload):
+    import zlib
+    return {"sizes": list(net.sizes), "dtype": net.dtype.name, "activation": "sigmoid",
+            "output_activation": "sigmoid", "loss": "quadratic", "init": "normal",
+            "n_params": net.n_params, "crc32": zlib.crc32(payload)}
+
+
+def test_forged_headers_are_rejected(tmp_path):
+    net = _small()
+    payload = net._theta.astype("<f8").tobytes()
+    good = _good_header(net, payload)
+    assert np.array_equal(fastnn.load(_forge(tmp_path, good, payload)).weights[0], net.weights[0])
+    cases = [
+        (dict(good, sizes=[4, 3, 3]), "n_params"),                           # inconsistent shapes
+        (dict(good, sizes=[4, 0, 2]), "sizes"),
+        (dict(good, sizes="4,3,2"), "sizes"),
+        (dict(good, dtype="float16"), "dtype"),
+        (dict(good, activation="softsign"), "activation"),
+        (dict(good, loss=3), "loss"),
+        ({k: v for k, v in good.items() if k != "crc32"}, "crc32"),
+        (dict(good, crc32=good["crc32"] ^ 1), "checksum"),
+        (dict(good, sizes=[100000, 100000, 100000], n_params=100000 * 100000 * 2 + 200000), "need"),
+    ]
+    for header, match in cases:
+        with pytest.raises(fastnn.ModelFileError, match=match):
+            fastnn.load(_forge(tmp_path, header, payload))
+    with pytest.raises(fastnn.ModelFileError, match="version 2"):
+        fastnn.load(_forge(tmp_path, good, payload, version=2))
+    with pytest.raises(fastnn.ModelFileError, match="header of"):
+        fastnn.load(_forge(tmp_path, good, payload, hlen=2 ** 31))
+    with pytest.raises(fastnn.ModelFileError, match="JSON"):
+        p = tmp_path / "j.fastnn"
+        p.write_bytes(struct.pack("<8sII", modelfile.MAGIC, 1, 5) + b"{oops" + payload)
+        fastnn.load(p)
+    nan_payload = np.full(net.n_params, np.nan).astype("<f8").tobytes()
+    with pytest.raises(fastnn.ModelFileError, match="NaN"):
+        fastnn.load(_forge(tmp_path, _good_header(net, nan_payload), nan_payload))
+
+
+def test_save_errors_name_the_path_and_keep_the_old_model(tmp_path, monkeypatch):
+    net = _small()
+    with pytest.raises(OSError, match="missing"):
+        net.save(tmp_path / "missing" / "m.fastnn")
+    target = tmp_path / "m.fastnn"
+    net.save(target)
+    other = _small(sizes=[4, 5, 2])
+
+    def failing_fsync(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(OSError, match="m.fastnn"):
+        other.save(target)
+    monkeypatch.undo()
+    assert fastnn.load(target).sizes == (4, 3, 2)          # the old model is intact
+    assert os.listdir(tmp_path) == ["m.fastnn"]             # and no temporary file is left
+
+
+def test_save_into_read_only_directory(tmp_path, monkeypatch):
+    """A directory that refuses new files (simulated: CI runs as root, which ignores permissions)."""
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(OSError, match="cannot save the model to .*ro.fastnn: Permission denied"):
+        _small().save(tmp_path / "ro.fastnn")
+    assert os.listdir(tmp_path) == []
