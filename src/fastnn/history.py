@@ -78,6 +78,7 @@ class History:
                               "(or pip install matplotlib)") from None
         if not self.train_loss:
             raise ValueError("nothing to plot: the history has no epochs")
+        from matplotlib.ticker import MaxNLocator
         epochs = range(1, len(self.train_loss) + 1)
         panels = 2 if self.val_accuracy else 1
         fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4), squeeze=False)
@@ -88,6 +89,7 @@ class History:
         if self.best_epoch:
             ax.axvline(self.best_epoch, color="grey", linestyle=":", label="best epoch")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("loss")
         ax.set_yscale("log")
         ax.legend()
@@ -95,6 +97,7 @@ class History:
             ax = axes[0][1]
             ax.plot(epochs, self.val_accuracy, color="tab:green")
             ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_ylabel("validation accuracy")
         fig.tight_layout()
         fig.savefig(path, format="png")

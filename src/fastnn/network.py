@@ -5,7 +5,6 @@ kernels in ``fastnn._core``, one nogil call per epoch (``train_epoch``) or per
 evaluation (``evaluate``).
 """
 import math
-import sys
 import time
 
 import numpy as np
@@ -14,6 +13,7 @@ from . import _core
 from .data import _check_batch_size, epoch_order, one_hot
 from .history import History
 from .optim import Optimizer, Schedule, learning_rate as _learning_rate
+from .progress import Progress
 
 __all__ = ["Network"]
 
@@ -388,13 +388,31 @@ class Network:
             self._opt = opt
         return self._opt
 
-    def _run_epoch(self, X, Y, order, batch_size, opt, eta):
-        """One compiled epoch; on a non-finite result restores the parameters and optimizer state and raises."""
+    def _run_epoch(self, X, Y, order, batch_size, opt, eta, progress=None):
+        """One compiled epoch; on a non-finite result restores the parameters and optimizer state and raises.
+
+        With a live ``progress`` display the epoch runs as several compiled calls, each a
+        whole number of mini-batches taking about ``progress.interval`` seconds; the result
+        is bit-identical to one call.
+        """
         saved, saved_state = self._theta.copy(), opt.snapshot()
-        loss, opt.t = _core.train_epoch(
-            self._theta, self._sizes_arr, self._offsets, self._acts, self._loss_code, X, Y, order,
-            batch_size, opt.code, eta, opt.normalized, opt.l2, opt.momentum, opt.beta_1, opt.beta_2,
-            opt.epsilon, opt.t, opt.v, opt.m1, opt.m2)
+        n, loss, start = order.shape[0], 0.0, 0
+        batches = n  # the first slice: everything when not live
+        if progress is not None and progress.live:
+            batches = max(1, 2048 // batch_size)     # a first slice to measure the speed
+        while start < n:
+            stop = min(n, start + batches * batch_size)
+            t0 = time.perf_counter()
+            part, opt.t = _core.train_epoch(
+                self._theta, self._sizes_arr, self._offsets, self._acts, self._loss_code, X, Y,
+                order[start:stop], batch_size, opt.code, eta, opt.normalized, opt.l2, opt.momentum,
+                opt.beta_1, opt.beta_2, opt.epsilon, opt.t, opt.v, opt.m1, opt.m2)
+            loss += part
+            start = stop
+            if progress is not None and progress.live and start < n:
+                progress.update(start)
+                per_batch = (time.perf_counter() - t0) / max(1, batches)
+                batches = max(1, int(progress.interval / max(per_batch, 1e-9)))
         if not (math.isfinite(loss) and _finite(self._theta)):
             self._theta[...] = saved
             opt.restore(saved_state)
@@ -531,7 +549,8 @@ class Network:
             of that epoch's figures (epoch, train_loss, val_loss, val_accuracy,
             learning_rate, seconds). Returning True stops training.
         verbose : bool
-            Print one line per epoch to stdout.
+            Show progress on stdout: on a terminal a line that updates within each epoch
+            (samples done, samples/s, time left), elsewhere one line per epoch.
         """
         opt = self._optimizer(optimizer, step, fresh=True, momentum=momentum, nesterov=nesterov, l2=l2,
                               beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
@@ -560,6 +579,7 @@ class Network:
         X, Y, val = self._validation_set(validation_data, validation_fraction, early_stopping, X, Y, Y_raw)
 
         history = History()
+        progress = Progress(epochs, X.shape[0]) if verbose else None
         best, stale = math.inf, 0
         best_theta = None
         n = X.shape[0]
@@ -569,7 +589,9 @@ class Network:
             t0 = time.perf_counter()
             rate = schedule.rate(epoch)
             order = epoch_order(self._rng, n, shuffle)
-            train_loss = self._run_epoch(X, Y, order, batch_size, opt, rate) / n
+            if progress is not None:
+                progress.start_epoch(epoch)
+            train_loss = self._run_epoch(X, Y, order, batch_size, opt, rate, progress) / n
             history.train_loss.append(train_loss)
             history.learning_rate.append(rate)
             info = {"epoch": epoch, "train_loss": train_loss, "val_loss": None, "val_accuracy": None,
@@ -592,9 +614,8 @@ class Network:
             seconds = time.perf_counter() - t0
             history.seconds.append(seconds)
             info["seconds"] = seconds
-            if verbose:
-                print(f"{line}  lr {rate:.4g}  {seconds:.2f}s  ({n / seconds:,.0f} samples/s)",
-                      file=sys.stdout, flush=True)
+            if progress is not None:
+                progress.end_epoch(f"{line}  lr {rate:.4g}  {seconds:.2f}s  ({n / seconds:,.0f} samples/s)")
             schedule.observe(monitored)
             if early_stopping and restore_best and monitored < best:
                 best_theta, history.best_epoch = self._theta.copy(), epoch
@@ -614,8 +635,8 @@ class Network:
         if best_theta is not None:
             self._theta[...] = best_theta
             history.message += f"; kept the parameters of epoch {history.best_epoch} (lowest validation loss)"
-        if verbose:
-            print(history.message, file=sys.stdout, flush=True)
+        if progress is not None:
+            progress.message(history.message)
         return history
 
     def partial_fit(self, X, Y, *, batch_size=10, learning_rate=None, step=None, optimizer="sgd",

@@ -1,0 +1,75 @@
+"""History, the progress display and learning-curve plots."""
+import io
+import json
+import sys
+
+import numpy as np
+import pytest
+
+import fastnn
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def _data(n=4000):
+    rng = np.random.default_rng(0)
+    X = rng.random((n, 20))
+    return X, (X[:, 0] > X[:, 1]).astype(int)
+
+
+def test_live_progress_updates_within_the_epoch_and_changes_nothing(monkeypatch):
+    X, y = _data()
+    quiet = fastnn.Network([20, 16, 2], seed=0)
+    quiet.fit(X, y, epochs=2, batch_size=1)
+    term = FakeTerminal()
+    monkeypatch.setattr(sys, "stdout", term)
+    live = fastnn.Network([20, 16, 2], seed=0)
+    live.fit(X, y, epochs=2, batch_size=1, verbose=True)
+    out = term.getvalue()
+    # the epoch runs in slices (the first of 2048 batches), with an update line after each
+    assert out.count("\repoch 1/2 [") >= 1 and out.count("\repoch 2/2 [") >= 1
+    assert "samples/s" in out and "s left" in out and "2,048/4,000" in out
+    assert "epoch 1/2  loss" in out and "epoch 2/2  loss" in out
+    for p, q in zip(quiet.weights + quiet.biases, live.weights + live.biases):
+        assert np.array_equal(p, q)                               # slicing the epoch is exact
+
+
+def test_one_line_per_epoch_when_not_a_terminal(capsys):
+    X, y = _data(200)
+    net = fastnn.Network([20, 4, 2], seed=0)
+    net.fit(X, y, epochs=3, verbose=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert [l.split()[1] for l in lines[:3]] == ["1/3", "2/3", "3/3"]
+    assert "\r" not in "".join(lines)
+    assert lines[-1] == "completed 3 epochs"
+
+
+def test_history_to_dict_is_json_ready():
+    X, y = _data(200)
+    net = fastnn.Network([20, 4, 2], seed=0)
+    h = net.fit(X, y, epochs=2, validation_fraction=0.25)
+    d = json.loads(json.dumps(h.to_dict()))
+    assert d["train_loss"] == h.train_loss and d["learning_rate"] == [3.0, 3.0]
+    assert len(d["val_accuracy"]) == 2 and len(d["seconds"]) == 2
+
+
+def test_plot_without_matplotlib_says_what_to_install(monkeypatch, tmp_path):
+    X, y = _data(100)
+    h = fastnn.Network([20, 4, 2], seed=0).fit(X, y, epochs=2)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(ImportError, match=r"fastnn\[plot\]"):
+        h.plot(tmp_path / "curves.png")
+
+
+def test_plot_writes_a_png(tmp_path):
+    pytest.importorskip("matplotlib", reason="matplotlib is the optional 'plot' extra")
+    X, y = _data(300)
+    h = fastnn.Network([20, 4, 2], seed=0).fit(X, y, epochs=3, validation_fraction=0.2)
+    path = h.plot(tmp_path / "curves.png")
+    data = open(path, "rb").read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    with pytest.raises(ValueError, match="no epochs"):
+        fastnn.History().plot(tmp_path / "empty.png")
