@@ -1,6 +1,7 @@
 """Shared fixtures: the real MNIST digits from ../shared/data/mnist (relative to the repo root)."""
 import os
 
+import numpy as np
 import pytest
 
 import fastnn
@@ -18,3 +19,12 @@ def mnist():
             pytest.fail("CI=true but " + message)
         pytest.skip(message)
     return fastnn.load_mnist(MNIST_DIR)
+
+
+def assert_raises_and_unchanged(net, call, error, match):
+    """call() raises ``error`` matching ``match`` and leaves every parameter of net as it was."""
+    before = [p.copy() for p in net.weights + net.biases]
+    with pytest.raises(error, match=match):
+        call()
+    for p, q in zip(net.weights + net.biases, before):
+        assert np.array_equal(p, q)

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import fastnn
+from conftest import assert_raises_and_unchanged
 
 
 def test_shapes_and_views():
@@ -145,11 +146,7 @@ def test_bad_calls_raise_and_change_nothing(call, error, match):
     rng = np.random.default_rng(5)
     net = fastnn.Network([3, 4, 2], seed=0)
     X, y = rng.random((6, 3)), rng.integers(0, 2, 6)
-    before = [p.copy() for p in net.weights + net.biases]
-    with pytest.raises(error, match=match):
-        call(net, X, y)
-    for p, q in zip(net.weights + net.biases, before):
-        assert np.array_equal(p, q)
+    assert_raises_and_unchanged(net, lambda: call(net, X, y), error, match)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

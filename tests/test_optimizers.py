@@ -4,6 +4,7 @@ import pytest
 
 import fastnn
 from fastnn import _reference as ref
+from conftest import assert_raises_and_unchanged
 
 TOL = {"float64": 1e-10, "float32": 1e-4}
 
@@ -196,7 +197,4 @@ def test_bad_training_settings_raise_and_change_nothing(call, error, match):
     rng = np.random.default_rng(15)
     net = fastnn.Network([3, 4, 2], seed=0)
     X, y = rng.random((6, 3)), rng.integers(0, 2, 6)
-    before = [p.copy() for p in net.weights + net.biases]
-    with pytest.raises(error, match=match):
-        call(net, X, y)
-    assert all(np.array_equal(p, q) for p, q in zip(net.weights + net.biases, before))
+    assert_raises_and_unchanged(net, lambda: call(net, X, y), error, match)

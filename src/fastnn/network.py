@@ -22,6 +22,7 @@ _INITS = ("normal", "scaled", "glorot", "he")
 _HIDDEN = ("sigmoid", "tanh", "relu", "identity")
 _OUTPUT = _HIDDEN + ("softmax",)
 _LOSSES = ("quadratic", "cross_entropy")
+_CONFIG_KEYS = ("sizes", "activation", "output_activation", "loss", "init", "dtype")
 
 
 def _choice(name, value, choices):
@@ -147,6 +148,7 @@ class Network:
         self._opt = None
 
     def _config(self):
+        """The arguments of _build that recreate this architecture (see _CONFIG_KEYS)."""
         return {"sizes": list(self._sizes), "activation": self._activation,
                 "output_activation": self._output_activation, "loss": self._loss,
                 "init": self._init, "dtype": self._dtype.name}
@@ -170,8 +172,7 @@ class Network:
         header, theta = modelfile.read(path)
         net = cls.__new__(cls)
         try:
-            net._build(header["sizes"], header["activation"], header["output_activation"], header["loss"],
-                       header["init"], header["dtype"])
+            net._build(**{key: header[key] for key in _CONFIG_KEYS})
         except (TypeError, ValueError) as exc:
             raise modelfile.ModelFileError(f"{path}: not a valid fastnn model file: {exc}") from None
         net._theta[...] = theta
@@ -185,9 +186,7 @@ class Network:
                 "rng": self._rng.bit_generator.state}
 
     def __setstate__(self, state):
-        config = state["config"]
-        self._build(config["sizes"], config["activation"], config["output_activation"], config["loss"],
-                    config["init"], config["dtype"])
+        self._build(**state["config"])
         self._theta[...] = state["theta"]
         self._rng = np.random.default_rng()
         self._rng.bit_generator.state = state["rng"]
