@@ -198,3 +198,29 @@ def test_bad_training_settings_raise_and_change_nothing(call, error, match):
     net = fastnn.Network([3, 4, 2], seed=0)
     X, y = rng.random((6, 3)), rng.integers(0, 2, 6)
     assert_raises_and_unchanged(net, lambda: call(net, X, y), error, match)
+
+
+OUTPUT_LOSS = [("sigmoid", "quadratic"), ("tanh", "quadratic"), ("relu", "quadratic"), ("identity", "quadratic"),
+               ("softmax", "quadratic"), ("sigmoid", "cross_entropy"), ("softmax", "cross_entropy")]
+OPTIMIZER_RATES = {"sgd": 0.1, "momentum": 0.02, "nesterov": 0.02, "adam": 0.003}
+
+
+@pytest.mark.parametrize("optimizer", list(OPTIMIZER_RATES))
+@pytest.mark.parametrize("out,loss", OUTPUT_LOSS)
+@pytest.mark.parametrize("act", ["sigmoid", "tanh", "relu", "identity"])
+def test_every_activation_loss_and_optimizer_agrees_with_numpy(act, out, loss, optimizer):
+    """An epoch of train_batch steps against the numpy oracle, float64, every combination."""
+    rng = np.random.default_rng(17)
+    X = rng.random((41, 6))
+    labels = rng.integers(0, 4, size=41)
+    Y = fastnn.one_hot(labels, 4)
+    net = fastnn.Network([6, 9, 4], activation=act, output_activation=out, loss=loss, init="glorot", seed=5)
+    weights, biases = [w.copy() for w in net.weights], [b.copy() for b in net.biases]
+    settings = dict(optimizer=optimizer, learning_rate=OPTIMIZER_RATES[optimizer], l2=1e-3)
+    opt = ref.Optimizer(optimizer, learning_rate=settings["learning_rate"], l2=1e-3)
+    for start in range(0, 41, 5):
+        net.train_batch(X[start:start + 5], labels[start:start + 5], **settings)
+        gw, gb = ref.backprop(weights, biases, X[start:start + 5], Y[start:start + 5], act=act, out=out, loss=loss)
+        opt.step(weights, biases, gw, gb)
+    diff = max(np.abs(a - b).max() for a, b in zip(net.weights + net.biases, weights + biases))
+    assert diff <= 1e-10
