@@ -49,6 +49,7 @@ cdef enum:
     JB = 32       # output columns of one block of the row kernel; packed widths are multiples of it
     RB = 4        # rows of one block of the row kernel (they share each load of B)
     CHUNK = 256   # rows per forward/backward chunk
+    ROWS_BACKPROP = 16  # from this many samples on, back-propagation uses the row kernel
 
 
 cdef enum:
@@ -385,12 +386,38 @@ cdef void _forward(const Net* net, const floating* pk, const floating* x, intp m
 
 cdef void _backprop_delta(intp act, intp m, intp n_in, intp ld, intp ld_prev, const floating* delta,
                           const floating* WT, const floating* z_prev, const floating* a_prev,
-                          floating* delta_prev) noexcept nogil:
+                          floating* delta_prev, floating* scratch) noexcept nogil:
     """delta_prev = (delta @ WT.T) * f'(z_prev); padded columns of delta_prev 0.
 
     delta (m, ld), WT (n_in, ld), z_prev, a_prev and delta_prev (m, ld_prev).
+    From ROWS_BACKPROP samples on, the product runs on the row kernel with
+    samples as the vector lanes: DT = delta.T (ld, mp), DPT = WT @ DT (n_in, mp),
+    mp = m rounded up to JB (scratch holds both); below that, one dot product
+    per element, which wastes no padded lanes.
     """
-    cdef intp i, p, q
+    cdef intp i, j, p, q, mp
+    cdef floating* DT
+    cdef floating* DPT
+    if m >= ROWS_BACKPROP:
+        mp = (m + JB - 1) // JB * JB
+        DT = scratch
+        DPT = scratch + ld * mp
+        for j in range(ld):
+            # DT[j] = delta[:, j], padded with zeros
+            for i in range(m):
+                DT[j * mp + i] = delta[i * ld + j]
+            for i in range(m, mp):
+                DT[j * mp + i] = 0
+        # DPT = WT @ DT: rows are inputs p, k runs over outputs j
+        _rows_all(n_in, ld, WT, ld, 1, DT, mp, mp, DPT, mp, OVERWRITE, NULL, NULL, NULL, NULL, 0)
+        for i in range(m):
+            for p in range(n_in):
+                q = i * ld_prev + p
+                # delta_prev[i, p] = DPT[p, i] * f'(z_prev[i, p])
+                delta_prev[q] = DPT[p * mp + i] * _derivative(act, z_prev[q], a_prev[q])
+            for p in range(n_in, ld_prev):
+                delta_prev[i * ld_prev + p] = 0
+        return
     for i in range(m):
         for p in range(n_in):
             q = i * ld_prev + p
@@ -404,7 +431,7 @@ cdef double _loss_grad_chunk(const Net* net, floating* pk,
                              const floating* x, const floating* y, intp m,
                              floating* target, int mode, const Step* op,
                              floating* v, floating* m1, floating* m2, floating l2,
-                             floating* z, floating* a, floating* delta) noexcept nogil:
+                             floating* z, floating* a, floating* delta, floating* scratch) noexcept nogil:
     """Forward and back-propagation of m rows x (m, sizes[0]) with targets y (m, sizes[-1]).
 
     mode OVERWRITE / ACCUMULATE: target (packed layout) = / += the sum over the
@@ -432,7 +459,7 @@ cdef double _loss_grad_chunk(const Net* net, floating* pk,
         dl = delta + m * net.u_off[l]
         if l > 0:
             _backprop_delta(net.act[l - 1], m, n_in, ld, lda, dl, pk + net.wt_off[l],
-                            z + m * net.u_off[l - 1], a_prev, delta + m * net.u_off[l - 1])
+                            z + m * net.u_off[l - 1], a_prev, delta + m * net.u_off[l - 1], scratch)
         # nabla_WT = a_prev.T @ delta   (n_in, ld): rows are inputs, k runs over samples
         _rows_all(n_in, m, a_prev, 1, lda, dl, ld, ld, target + net.wt_off[l], ld, mode, op,
                   v + net.wt_off[l] if v != NULL else NULL, m1 + net.wt_off[l] if m1 != NULL else NULL,
@@ -609,6 +636,7 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
     cdef floating[::1] z = np.empty(rows * units, dtype=dtype)
     cdef floating[::1] a = np.empty(rows * units, dtype=dtype)
     cdef floating[::1] delta = np.empty(rows * units if want_grad else 1, dtype=dtype)
+    cdef floating[::1] scratch = np.empty(_scratch_size(sizes, layout, rows) if want_grad else 1, dtype=dtype)
     cdef const floating* yp = NULL
     cdef floating* outp = NULL
     cdef intp c0, m, i, j
@@ -626,7 +654,7 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
             if want_grad:
                 loss += _loss_grad_chunk(&net, &pk[0], &X[c0, 0], yp + c0 * nL, m, &gk[0],
                                          OVERWRITE if c0 == 0 else ACCUMULATE, NULL, NULL, NULL, NULL, 0,
-                                         &z[0], &a[0], &delta[0])
+                                         &z[0], &a[0], &delta[0], &scratch[0])
             else:
                 _forward(&net, &pk[0], &X[c0, 0], m, &z[0], &a[0])
                 if want_loss:
@@ -675,6 +703,7 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     cdef floating[::1] z = np.empty(rows * units, dtype=dtype)
     cdef floating[::1] a = np.empty(rows * units, dtype=dtype)
     cdef floating[::1] delta = np.empty(rows * units, dtype=dtype)
+    cdef floating[::1] scratch = np.empty(_scratch_size(sizes, layout, rows), dtype=dtype)
     cdef floating[::1] xb = np.empty(rows * n0, dtype=dtype)
     cdef floating[::1] yb = np.empty(rows * nL, dtype=dtype)
     cdef floating* vp = &v[0] if optimizer in (MOMENTUM, NESTEROV) else NULL
@@ -703,7 +732,7 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
                 _gather(&X[0, 0], n0, &order[start], m, &xb[0])
                 _gather(&Y[0, 0], nL, &order[start], m, &yb[0])
                 loss += _loss_grad_chunk(&net, &pk[0], &xb[0], &yb[0], m, &pk[0], STEP, &op,
-                                         vp, m1p, m2p, <floating>l2, &z[0], &a[0], &delta[0])
+                                         vp, m1p, m2p, <floating>l2, &z[0], &a[0], &delta[0], &scratch[0])
             else:
                 # grad = sum of per-sample gradients over the batch, chunk by chunk; then the step
                 c0 = 0
@@ -714,12 +743,20 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
                     _gather(&Y[0, 0], nL, &order[start + c0], mc, &yb[0])
                     loss += _loss_grad_chunk(&net, &pk[0], &xb[0], &yb[0], mc, &gk[0],
                                              OVERWRITE if c0 == 0 else ACCUMULATE, NULL, NULL, NULL, NULL, 0,
-                                             &z[0], &a[0], &delta[0])
+                                             &z[0], &a[0], &delta[0], &scratch[0])
                     c0 += mc
                 _step_all(&net, &op, &pk[0], &gk[0], vp, m1p, m2p, <floating>l2, normalized)
             start += m
         _unpack(&net, &pk[0], &theta[0])
     return loss, t
+
+
+def _scratch_size(const intp[::1] sizes, layout, intp rows):
+    """Scratch for _backprop_delta's transposes: (max ld + max hidden width) * rows rounded up to JB."""
+    cdef intp L = sizes.shape[0] - 1
+    cdef intp mp = (rows + JB - 1) // JB * JB
+    widest_hidden = max([sizes[l] for l in range(1, L)], default=0)
+    return (max(layout[:L]) + widest_hidden) * mp
 
 
 def packed_size(const intp[::1] sizes):

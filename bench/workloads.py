@@ -1,0 +1,132 @@
+"""fastnn against a numpy matrix-form trainer (and PyTorch when installed) on issue 4's workloads.
+
+Workloads (sigmoid layers, quadratic loss, shuffled mini-batches):
+  seed    [784, 30, 10],           batch 10,  eta 3.0, the shared MNIST digits (20,000)
+  medium  [784, 256, 128, 10],     batch 32,  eta 0.5, the shared MNIST digits (20,000)
+  wide    [1024, 1024, 1024, 10],  batch 256, eta 0.5, 8,192 random samples
+
+For each workload and dtype, epochs of the trainers alternate (median of
+--repeats), and predict on 10,000 samples is timed against numpy's forward
+pass. Every line prints samples/s and the ratio to numpy measured in the same
+run. fastnn's epoch is the one fit times in History.seconds.
+
+    python bench/workloads.py [--workloads seed medium wide] [--dtypes float32 float64] [--repeats 5]
+"""
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+
+import fastnn
+from fastnn import _reference as ref
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_MNIST = os.path.join(HERE, "..", "..", "shared", "data", "mnist")
+WORKLOADS = {
+    "seed": dict(sizes=[784, 30, 10], batch=10, eta=3.0, data="mnist"),
+    "medium": dict(sizes=[784, 256, 128, 10], batch=32, eta=0.5, data="mnist"),
+    "wide": dict(sizes=[1024, 1024, 1024, 10], batch=256, eta=0.5, data="random"),
+}
+
+
+def load_data(spec, dtype, mnist_dir):
+    if spec["data"] == "mnist":
+        X, labels = fastnn.load_mnist(mnist_dir, dtype=dtype)
+        X, labels = X[:20000], labels[:20000]
+    else:
+        rng = np.random.default_rng(0)
+        X = rng.random((8192, spec["sizes"][0])).astype(dtype)
+        labels = rng.integers(0, spec["sizes"][-1], 8192)
+    return np.ascontiguousarray(X), fastnn.one_hot(labels, spec["sizes"][-1], dtype=dtype)
+
+
+def numpy_epoch(weights, biases, X, Y, batch, eta, rng):
+    order = rng.permutation(len(X))
+    for start in range(0, len(X), batch):
+        idx = order[start:start + batch]
+        ref.train_batch(weights, biases, X[idx], Y[idx], learning_rate=eta)
+
+
+def torch_trainer(sizes, weights, biases, dtype):
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(os.cpu_count() or 1)
+    tdtype = torch.float32 if dtype == "float32" else torch.float64
+    layers = []
+    for W, b in zip(weights, biases):
+        lin = torch.nn.Linear(W.shape[1], W.shape[0]).to(tdtype)
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(W))
+            lin.bias.copy_(torch.from_numpy(b))
+        layers += [lin, torch.nn.Sigmoid()]
+    model = torch.nn.Sequential(*layers)
+
+    def epoch(X, Y, batch, eta, rng):
+        opt = torch.optim.SGD(model.parameters(), lr=eta)
+        Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
+        order = torch.from_numpy(rng.permutation(len(X)))
+        for start in range(0, len(X), batch):
+            idx = order[start:start + batch]
+            xb, yb = Xt[idx], Yt[idx]
+            opt.zero_grad()
+            loss = 0.5 * ((model(xb) - yb) ** 2).sum() / len(idx)
+            loss.backward()
+            opt.step()
+    return epoch
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
+    parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"], choices=["float32", "float64"])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--mnist", default=DEFAULT_MNIST)
+    args = parser.parse_args()
+    print(f"{'workload':<8} {'dtype':<8} {'what':<14} {'samples/s':>12} {'vs numpy':>9}")
+    for name in args.workloads:
+        spec = WORKLOADS[name]
+        for dtype in args.dtypes:
+            X, Y = load_data(spec, dtype, args.mnist)
+            net = fastnn.Network(spec["sizes"], dtype=dtype, seed=0, init="scaled")
+            weights = [w.copy() for w in net.weights]
+            biases = [b.copy() for b in net.biases]
+            torch_epoch = torch_trainer(spec["sizes"], weights, biases, dtype)
+            rng = np.random.default_rng(0)
+            times = {"fastnn": [], "numpy": []}
+            if torch_epoch is not None:
+                times["torch"] = []
+            for _ in range(args.repeats):
+                h = net.fit(X, Y, epochs=1, batch_size=spec["batch"], learning_rate=spec["eta"])
+                times["fastnn"].append(h.seconds[0])
+                t0 = time.perf_counter()
+                numpy_epoch(weights, biases, X, Y, spec["batch"], spec["eta"], rng)
+                times["numpy"].append(time.perf_counter() - t0)
+                if torch_epoch is not None:
+                    t0 = time.perf_counter()
+                    torch_epoch(X, Y, spec["batch"], spec["eta"], rng)
+                    times["torch"].append(time.perf_counter() - t0)
+            rate = {k: len(X) / statistics.median(v) for k, v in times.items()}
+            for k in times:
+                print(f"{name:<8} {dtype:<8} {'train ' + k:<14} {rate[k]:>12,.0f} {rate[k] / rate['numpy']:>8.2f}x",
+                      flush=True)
+            Xp = np.ascontiguousarray(np.resize(X, (10000, X.shape[1])))
+            pt = {"fastnn": [], "numpy": []}
+            for _ in range(args.repeats):
+                t0 = time.perf_counter()
+                net.predict(Xp)
+                pt["fastnn"].append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                ref.forward(weights, biases, Xp)
+                pt["numpy"].append(time.perf_counter() - t0)
+            prate = {k: 10000 / statistics.median(v) for k, v in pt.items()}
+            for k in pt:
+                print(f"{name:<8} {dtype:<8} {'predict ' + k:<14} {prate[k]:>12,.0f} "
+                      f"{prate[k] / prate['numpy']:>8.2f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()
