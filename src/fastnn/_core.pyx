@@ -28,6 +28,7 @@ The Python layer validates everything; the kernels trust their inputs
 its whole job in one ``with nogil`` block, in chunks of at most CHUNK rows.
 """
 from cython cimport floating
+from cython.parallel cimport prange
 from libc.math cimport INFINITY, exp, expf, fabs, log, log1p, pow, sqrt, sqrtf, tanh, tanhf
 
 import numpy as np
@@ -50,6 +51,7 @@ cdef enum:
     RB = 4        # rows of one block of the row kernel (they share each load of B)
     CHUNK = 256   # rows per forward/backward chunk
     ROWS_BACKPROP = 16  # from this many samples on, back-propagation uses the row kernel
+    PARALLEL_WORK = 262144  # multiply-adds below which a product stays on one thread
 
 
 cdef enum:
@@ -87,6 +89,7 @@ cdef struct Step:
 
 cdef struct Net:
     intp L              # number of weight layers
+    int n_threads       # OpenMP threads for the large products (1: all on the calling thread)
     const intp* act     # activation code of each layer (the last is the output activation)
     intp loss           # loss code
     const intp* sizes   # L + 1 layer widths
@@ -338,23 +341,45 @@ cdef inline void _rows(int R, intp K, const floating* x, intp xs_r, intp xs_k,
 cdef void _rows_all(intp n_rows, intp K, const floating* x, intp xs_r, intp xs_k,
                     const floating* B, intp ldb, intp width, floating* C, intp ldc,
                     int mode, const Step* op, floating* v, floating* m1, floating* m2,
-                    floating l2) noexcept nogil:
-    """_rows over C[:n_rows, :width] (X[r, k] = x[r*xs_r + k*xs_k]); width % JB == 0."""
-    cdef intp blk, r, off
-    for blk in range(width // JB):
-        r = 0
-        while r < n_rows:
-            off = r * ldc + blk * JB
-            if r + RB <= n_rows:
-                _rows(RB, K, x + r * xs_r, xs_r, xs_k, B + blk * JB, ldb, C + off, ldc, mode, op,
-                      v + off if v != NULL else NULL, m1 + off if m1 != NULL else NULL,
-                      m2 + off if m2 != NULL else NULL, l2)
-                r = r + RB
-            else:
-                _rows(1, K, x + r * xs_r, xs_r, xs_k, B + blk * JB, ldb, C + off, ldc, mode, op,
-                      v + off if v != NULL else NULL, m1 + off if m1 != NULL else NULL,
-                      m2 + off if m2 != NULL else NULL, l2)
-                r = r + 1
+                    floating l2, int n_threads=1) noexcept nogil:
+    """_rows over C[:n_rows, :width] (X[r, k] = x[r*xs_r + k*xs_k]); width % JB == 0.
+
+    The tasks (a block of JB columns times a group of RB rows) write disjoint
+    parts of C (and of the optimizer state), each computed the same way on any
+    thread: the result does not depend on n_threads. Products smaller than
+    PARALLEL_WORK multiply-adds stay on the calling thread.
+    """
+    cdef intp n_groups = (n_rows + RB - 1) // RB, n_blocks = width // JB
+    cdef intp task, n_tasks = n_groups * n_blocks
+    if n_threads > 1 and n_tasks > 1 and n_rows * K * width >= PARALLEL_WORK:
+        for task in prange(n_tasks, num_threads=n_threads, schedule="static"):
+            _rows_task(task % n_groups, task // n_groups, n_rows, K, x, xs_r, xs_k, B, ldb, C, ldc,
+                       mode, op, v, m1, m2, l2)
+    else:
+        for task in range(n_tasks):
+            _rows_task(task % n_groups, task // n_groups, n_rows, K, x, xs_r, xs_k, B, ldb, C, ldc,
+                       mode, op, v, m1, m2, l2)
+
+
+cdef inline void _rows_task(intp group, intp blk, intp n_rows, intp K, const floating* x, intp xs_r,
+                            intp xs_k, const floating* B, intp ldb, floating* C, intp ldc,
+                            int mode, const Step* op, floating* v, floating* m1, floating* m2,
+                            floating l2) noexcept nogil:
+    """Rows group*RB ... (at most RB of them) of column block blk: one _rows call, or single rows at the end."""
+    cdef intp r = group * RB, off
+    cdef intp stop = min(r + RB, n_rows)
+    while r < stop:
+        off = r * ldc + blk * JB
+        if r + RB <= stop:
+            _rows(RB, K, x + r * xs_r, xs_r, xs_k, B + blk * JB, ldb, C + off, ldc, mode, op,
+                  v + off if v != NULL else NULL, m1 + off if m1 != NULL else NULL,
+                  m2 + off if m2 != NULL else NULL, l2)
+            r = r + RB
+        else:
+            _rows(1, K, x + r * xs_r, xs_r, xs_k, B + blk * JB, ldb, C + off, ldc, mode, op,
+                  v + off if v != NULL else NULL, m1 + off if m1 != NULL else NULL,
+                  m2 + off if m2 != NULL else NULL, l2)
+            r = r + 1
 
 
 cdef void _forward(const Net* net, const floating* pk, const floating* x, intp m,
@@ -371,7 +396,8 @@ cdef void _forward(const Net* net, const floating* pk, const floating* x, intp m
         al = a + m * net.u_off[l]
         b = pk + net.bt_off[l]
         # z = a_prev @ WT   (m, ld)
-        _rows_all(m, n_in, a_prev, lda, 1, pk + net.wt_off[l], ld, ld, zl, ld, OVERWRITE, NULL, NULL, NULL, NULL, 0)
+        _rows_all(m, n_in, a_prev, lda, 1, pk + net.wt_off[l], ld, ld, zl, ld, OVERWRITE, NULL, NULL, NULL, NULL, 0,
+                  net.n_threads)
         for i in range(m):
             # z[i] += b ; a[i] = f(z[i])  (padded columns: 0)
             for j in range(n_out):
@@ -386,7 +412,7 @@ cdef void _forward(const Net* net, const floating* pk, const floating* x, intp m
 
 cdef void _backprop_delta(intp act, intp m, intp n_in, intp ld, intp ld_prev, const floating* delta,
                           const floating* WT, const floating* z_prev, const floating* a_prev,
-                          floating* delta_prev, floating* scratch) noexcept nogil:
+                          floating* delta_prev, floating* scratch, int n_threads) noexcept nogil:
     """delta_prev = (delta @ WT.T) * f'(z_prev); padded columns of delta_prev 0.
 
     delta (m, ld), WT (n_in, ld), z_prev, a_prev and delta_prev (m, ld_prev).
@@ -409,7 +435,7 @@ cdef void _backprop_delta(intp act, intp m, intp n_in, intp ld, intp ld_prev, co
             for i in range(m, mp):
                 DT[j * mp + i] = 0
         # DPT = WT @ DT: rows are inputs p, k runs over outputs j
-        _rows_all(n_in, ld, WT, ld, 1, DT, mp, mp, DPT, mp, OVERWRITE, NULL, NULL, NULL, NULL, 0)
+        _rows_all(n_in, ld, WT, ld, 1, DT, mp, mp, DPT, mp, OVERWRITE, NULL, NULL, NULL, NULL, 0, n_threads)
         for i in range(m):
             for p in range(n_in):
                 q = i * ld_prev + p
@@ -459,11 +485,12 @@ cdef double _loss_grad_chunk(const Net* net, floating* pk,
         dl = delta + m * net.u_off[l]
         if l > 0:
             _backprop_delta(net.act[l - 1], m, n_in, ld, lda, dl, pk + net.wt_off[l],
-                            z + m * net.u_off[l - 1], a_prev, delta + m * net.u_off[l - 1], scratch)
+                            z + m * net.u_off[l - 1], a_prev, delta + m * net.u_off[l - 1], scratch,
+                            net.n_threads)
         # nabla_WT = a_prev.T @ delta   (n_in, ld): rows are inputs, k runs over samples
         _rows_all(n_in, m, a_prev, 1, lda, dl, ld, ld, target + net.wt_off[l], ld, mode, op,
                   v + net.wt_off[l] if v != NULL else NULL, m1 + net.wt_off[l] if m1 != NULL else NULL,
-                  m2 + net.wt_off[l] if m2 != NULL else NULL, l2)
+                  m2 + net.wt_off[l] if m2 != NULL else NULL, l2, net.n_threads)
         tb = target + net.bt_off[l]
         boff = net.bt_off[l]
         for blk in range(ld // JB):
@@ -597,13 +624,14 @@ def _packed_layout(const intp[::1] sizes):
 
 
 cdef Net _net(const intp[::1] sizes, const intp[::1] offsets, const intp[::1] packed,
-              const intp[::1] acts, intp loss):
+              const intp[::1] acts, intp loss, int n_threads):
     """The Net view of the layout arrays (fastnn.network._offsets and _packed_layout)."""
     cdef Net net
     cdef intp L = sizes.shape[0] - 1
     net.L = L
     net.act = &acts[0]
     net.loss = loss
+    net.n_threads = max(1, n_threads)
     net.sizes = &sizes[0]
     net.w_off = &offsets[0]
     net.b_off = &offsets[L]
@@ -616,7 +644,7 @@ cdef Net _net(const intp[::1] sizes, const intp[::1] offsets, const intp[::1] pa
 
 def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets,
              const intp[::1] acts, intp loss_code, const floating[:, ::1] X, const floating[:, ::1] Y, floating[:, ::1] out,
-             floating[::1] grad, bint want_out, bint want_loss, bint want_grad):
+             floating[::1] grad, bint want_out, bint want_loss, bint want_grad, int n_threads=1):
     """Forward (and optionally backward) pass over all rows of X, in chunks, without the GIL.
 
     acts (L,) are the activation codes of the layers and loss_code the loss
@@ -627,7 +655,7 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
     """
     layout, n_packed, units = _packed_layout(sizes)
     cdef const intp[::1] packed = layout
-    cdef Net net = _net(sizes, offsets, packed, acts, loss_code)
+    cdef Net net = _net(sizes, offsets, packed, acts, loss_code, n_threads)
     cdef intp n = X.shape[0], nL = sizes[net.L], ldL = net.ld[net.L - 1]
     cdef intp rows = min(n, <intp>CHUNK)
     dtype = np.float32 if floating is float else np.float64
@@ -676,7 +704,7 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
                 const intp[::1] acts, intp loss_code, const floating[:, ::1] X, const floating[:, ::1] Y,
                 const intp[::1] order, intp batch_size, intp optimizer, double eta, bint normalized,
                 double l2, double momentum, double beta_1, double beta_2, double epsilon, intp t,
-                floating[::1] v, floating[::1] m1, floating[::1] m2):
+                floating[::1] v, floating[::1] m1, floating[::1] m2, int n_threads=1):
     """One epoch of mini-batch gradient descent, entirely without the GIL.
 
     Mini-batches are consecutive slices of ``order`` (a permutation of row
@@ -694,7 +722,7 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     """
     layout, n_packed, units = _packed_layout(sizes)
     cdef const intp[::1] packed = layout
-    cdef Net net = _net(sizes, offsets, packed, acts, loss_code)
+    cdef Net net = _net(sizes, offsets, packed, acts, loss_code, n_threads)
     cdef intp n = order.shape[0], n0 = sizes[0], nL = sizes[net.L]
     cdef intp rows = min(batch_size, <intp>CHUNK), P = n_packed
     dtype = np.float32 if floating is float else np.float64

@@ -5,6 +5,7 @@ kernels in ``fastnn._core``, one nogil call per epoch (``train_epoch``) or per
 evaluation (``evaluate``).
 """
 import math
+import os
 import time
 
 import numpy as np
@@ -56,6 +57,14 @@ def _finite(a):
     return _core.all_finite(a.reshape(-1))
 
 
+def _available_cores():
+    """Cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 def _int_at_least(name, value, lowest):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an integer >= {lowest}, got {value!r}")
@@ -90,6 +99,9 @@ class Network:
     seed : int, numpy.random.Generator or None
         Seeds the initial parameters and the shuffling in :meth:`fit`: the same
         seed, data and arguments give bit-identical weights on the same machine.
+    n_threads : int or None
+        OpenMP threads for the large matrix products (None: every available
+        core). Results are the same for any value.
 
     Attributes
     ----------
@@ -108,8 +120,9 @@ class Network:
     """
 
     def __init__(self, sizes, *, activation="sigmoid", output_activation=None, loss="quadratic",
-                 init="normal", dtype="float64", seed=None):
+                 init="normal", dtype="float64", seed=None, n_threads=None):
         self._build(sizes, activation, output_activation, loss, init, dtype)
+        self.n_threads = n_threads
         self._rng = np.random.default_rng(seed)
         for W, b in zip(self.weights, self.biases):
             # drawn in float64 so float32 and float64 networks start from the same values
@@ -146,6 +159,7 @@ class Network:
         self._loss_code = _core.LOSSES[self._loss]
         self._theta = np.empty(n_params, dtype=self._dtype)
         self._opt = None
+        self._n_threads = _available_cores()
 
     def _config(self):
         """The arguments of _build that recreate this architecture (see _CONFIG_KEYS)."""
@@ -310,6 +324,23 @@ class Network:
         return self._views(self._theta)[1]
 
     @property
+    def n_threads(self):
+        """Threads the kernels may use for large products (settable; None means every available core).
+
+        Results do not depend on it: each output is computed by one thread in a fixed order.
+        """
+        return self._n_threads
+
+    @n_threads.setter
+    def n_threads(self, value):
+        if value is None:
+            self._n_threads = _available_cores()
+            return
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"n_threads must be a positive integer or None, got {value!r}")
+        self._n_threads = int(value)
+
+    @property
     def activation(self):
         """Activation of the hidden layers."""
         return self._activation
@@ -337,7 +368,7 @@ class Network:
         grad = np.zeros_like(self._theta) if want_grad else np.empty(1, dtype=self._dtype)
         loss = _core.evaluate(self._theta, self._sizes_arr, self._offsets, self._acts, self._loss_code, X,
                               empty if Y is None else Y, out, grad,
-                              want_out, Y is not None, want_grad)
+                              want_out, Y is not None, want_grad, self._n_threads)
         return loss, (out if want_out else None), (grad if want_grad else None)
 
     def predict(self, X):
@@ -405,7 +436,7 @@ class Network:
             part, opt.t = _core.train_epoch(
                 self._theta, self._sizes_arr, self._offsets, self._acts, self._loss_code, X, Y,
                 order[start:stop], batch_size, opt.code, eta, opt.normalized, opt.l2, opt.momentum,
-                opt.beta_1, opt.beta_2, opt.epsilon, opt.t, opt.v, opt.m1, opt.m2)
+                opt.beta_1, opt.beta_2, opt.epsilon, opt.t, opt.v, opt.m1, opt.m2, self._n_threads)
             loss += part
             start = stop
             if progress is not None and progress.live and start < n:
