@@ -1,0 +1,85 @@
+"""Threads: results independent of n_threads; the GIL is released while kernels run."""
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import fastnn
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_results_do_not_depend_on_the_thread_count(dtype, optimizer):
+    rng = np.random.default_rng(0)
+    X = rng.random((300, 130))
+    labels = rng.integers(0, 7, 300)
+    nets = []
+    for n_threads in (1, 2, 3):
+        net = fastnn.Network([130, 200, 70, 7], activation="relu", output_activation="softmax",
+                             loss="cross_entropy", init="he", dtype=dtype, seed=4, n_threads=n_threads)
+        net.fit(X, labels, epochs=2, batch_size=64, optimizer=optimizer,
+                learning_rate=0.01 if optimizer == "adam" else 0.1)
+        nets.append(net)
+    for other in nets[1:]:
+        for p, q in zip(nets[0].weights + nets[0].biases, other.weights + other.biases):
+            assert np.array_equal(p, q)
+        assert np.array_equal(nets[0].predict(X), other.predict(X))
+        for g, h in zip(nets[0].gradients(X, labels)[0], other.gradients(X, labels)[0]):
+            assert np.array_equal(g, h)
+
+
+def test_n_threads_validation():
+    net = fastnn.Network([3, 2], n_threads=2)
+    assert net.n_threads == 2
+    net.n_threads = None
+    assert net.n_threads >= 1
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="n_threads"):
+            net.n_threads = bad
+
+
+def _progress_of_a_python_thread_during(work):
+    """How many times a pure-Python loop in another thread advanced while work() ran."""
+    counter = {"n": 0, "stop": False}
+
+    def spin():
+        while not counter["stop"]:
+            counter["n"] += 1
+
+    t = threading.Thread(target=spin)
+    t.start()
+    time.sleep(0.05)
+    before = counter["n"]
+    t0 = time.perf_counter()
+    work()
+    seconds = time.perf_counter() - t0
+    during = counter["n"] - before
+    counter["stop"] = True
+    t.join()
+    return during, seconds
+
+
+def test_gil_is_released_during_fit_and_predict():
+    rng = np.random.default_rng(1)
+    X = rng.random((6000, 400)).astype(np.float32)
+    labels = rng.integers(0, 10, 6000)
+    net = fastnn.Network([400, 400, 10], dtype="float32", seed=0, n_threads=1)
+    # the other thread's free rate, measured while this one sleeps
+    free, slept = _progress_of_a_python_thread_during(lambda: time.sleep(0.2))
+    free_rate = free / slept
+    # one epoch is one compiled call: had it held the GIL, the other thread would have stalled
+    # (a C call that holds the GIL lets it reach about 4% of its free rate; nogil kernels about 100%)
+    during_fit, fit_seconds = _progress_of_a_python_thread_during(
+        lambda: net.fit(X, labels, epochs=1, batch_size=50))
+    during_predict, predict_seconds = _progress_of_a_python_thread_during(lambda: net.predict(np.tile(X, (4, 1))))
+    assert fit_seconds > 0.05 and predict_seconds > 0.02
+    assert during_fit > 0.25 * free_rate * fit_seconds, (during_fit, fit_seconds, free_rate)
+    assert during_predict > 0.25 * free_rate * predict_seconds, (during_predict, predict_seconds, free_rate)
+
+
+def test_the_gil_check_can_fail():
+    """The same measure on a call that holds the GIL stays far below the bar used above."""
+    free, slept = _progress_of_a_python_thread_during(lambda: time.sleep(0.2))
+    held, seconds = _progress_of_a_python_thread_during(lambda: sum(range(5 * 10 ** 6)))
+    assert held < 0.25 * (free / slept) * seconds, (held, seconds, free / slept)
