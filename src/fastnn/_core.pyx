@@ -16,7 +16,9 @@ gradients returned to Python use the same layout.
 
 Inside an entry point the parameters are used in a packed working copy:
 each W[l] transposed, WT[l] (n_in, ld) with ld = n_out rounded up to a
-multiple of JB and the extra columns zero, followed by b[l] padded to ld.
+multiple of JB and the extra columns zero, stored as ld/JB contiguous panels
+of JB columns (so a block of columns streams from memory in order),
+followed by b[l] padded to ld.
 With outputs along the rows, z = a @ WT and nabla_WT = a.T @ delta are both
 "broadcast one scalar, multiply a contiguous row" loops, which the compiler
 vectorizes and keeps in registers (see ``_rows``) without -ffast-math. The
@@ -339,13 +341,16 @@ cdef inline void _rows(int R, intp K, const floating* x, intp xs_r, intp xs_k,
 
 
 cdef void _rows_all(intp n_rows, intp K, const floating* x, intp xs_r, intp xs_k,
-                    const floating* B, intp ldb, intp width, floating* C, intp ldc,
+                    const floating* B, intp ldb, intp bbs, intp width, floating* C, intp ldc, intp cbs,
                     int mode, const Step* op, floating* v, floating* m1, floating* m2,
                     floating l2, int n_threads=1) noexcept nogil:
     """_rows over C[:n_rows, :width] (X[r, k] = x[r*xs_r + k*xs_k]); width % JB == 0.
 
-    The tasks (a block of JB columns times a group of RB rows) write disjoint
-    parts of C (and of the optimizer state), each computed the same way on any
+    Column block blk of B starts at B + blk*bbs (rows ldb apart) and of C at
+    C + blk*cbs (rows ldc apart): bbs = cbs = JB for row-major matrices, and
+    K*JB (or n_rows*JB) for matrices stored as contiguous panels of JB columns.
+    The tasks (a column block times a group of RB rows) write disjoint parts
+    of C (and of the optimizer state), each computed the same way on any
     thread: the result does not depend on n_threads. Products smaller than
     PARALLEL_WORK multiply-adds stay on the calling thread.
     """
@@ -353,30 +358,30 @@ cdef void _rows_all(intp n_rows, intp K, const floating* x, intp xs_r, intp xs_k
     cdef intp task, n_tasks = n_groups * n_blocks
     if n_threads > 1 and n_tasks > 1 and n_rows * K * width >= PARALLEL_WORK:
         for task in prange(n_tasks, num_threads=n_threads, schedule="static"):
-            _rows_task(task % n_groups, task // n_groups, n_rows, K, x, xs_r, xs_k, B, ldb, C, ldc,
+            _rows_task(task % n_groups, task // n_groups, n_rows, K, x, xs_r, xs_k, B, ldb, bbs, C, ldc, cbs,
                        mode, op, v, m1, m2, l2)
     else:
         for task in range(n_tasks):
-            _rows_task(task % n_groups, task // n_groups, n_rows, K, x, xs_r, xs_k, B, ldb, C, ldc,
+            _rows_task(task % n_groups, task // n_groups, n_rows, K, x, xs_r, xs_k, B, ldb, bbs, C, ldc, cbs,
                        mode, op, v, m1, m2, l2)
 
 
 cdef inline void _rows_task(intp group, intp blk, intp n_rows, intp K, const floating* x, intp xs_r,
-                            intp xs_k, const floating* B, intp ldb, floating* C, intp ldc,
-                            int mode, const Step* op, floating* v, floating* m1, floating* m2,
+                            intp xs_k, const floating* B, intp ldb, intp bbs, floating* C, intp ldc,
+                            intp cbs, int mode, const Step* op, floating* v, floating* m1, floating* m2,
                             floating l2) noexcept nogil:
     """Rows group*RB ... (at most RB of them) of column block blk: one _rows call, or single rows at the end."""
     cdef intp r = group * RB, off
     cdef intp stop = min(r + RB, n_rows)
     while r < stop:
-        off = r * ldc + blk * JB
+        off = r * ldc + blk * cbs
         if r + RB <= stop:
-            _rows(RB, K, x + r * xs_r, xs_r, xs_k, B + blk * JB, ldb, C + off, ldc, mode, op,
+            _rows(RB, K, x + r * xs_r, xs_r, xs_k, B + blk * bbs, ldb, C + off, ldc, mode, op,
                   v + off if v != NULL else NULL, m1 + off if m1 != NULL else NULL,
                   m2 + off if m2 != NULL else NULL, l2)
             r = r + RB
         else:
-            _rows(1, K, x + r * xs_r, xs_r, xs_k, B + blk * JB, ldb, C + off, ldc, mode, op,
+            _rows(1, K, x + r * xs_r, xs_r, xs_k, B + blk * bbs, ldb, C + off, ldc, mode, op,
                   v + off if v != NULL else NULL, m1 + off if m1 != NULL else NULL,
                   m2 + off if m2 != NULL else NULL, l2)
             r = r + 1
@@ -395,9 +400,9 @@ cdef void _forward(const Net* net, const floating* pk, const floating* x, intp m
         zl = z + m * net.u_off[l]
         al = a + m * net.u_off[l]
         b = pk + net.bt_off[l]
-        # z = a_prev @ WT   (m, ld)
-        _rows_all(m, n_in, a_prev, lda, 1, pk + net.wt_off[l], ld, ld, zl, ld, OVERWRITE, NULL, NULL, NULL, NULL, 0,
-                  net.n_threads)
+        # z = a_prev @ WT   (m, ld); WT is stored as panels of JB columns, (n_in, JB) each
+        _rows_all(m, n_in, a_prev, lda, 1, pk + net.wt_off[l], JB, n_in * JB, ld, zl, ld, JB,
+                  OVERWRITE, NULL, NULL, NULL, NULL, 0, net.n_threads)
         for i in range(m):
             # z[i] += b ; a[i] = f(z[i])  (padded columns: 0)
             for j in range(n_out):
@@ -421,7 +426,8 @@ cdef void _backprop_delta(intp act, intp m, intp n_in, intp ld, intp ld_prev, co
     mp = m rounded up to JB (scratch holds both); below that, one dot product
     per element, which wastes no padded lanes.
     """
-    cdef intp i, j, p, q, mp
+    cdef intp i, j, p, q, mp, blk
+    cdef floating acc
     cdef floating* DT
     cdef floating* DPT
     if m >= ROWS_BACKPROP:
@@ -434,8 +440,10 @@ cdef void _backprop_delta(intp act, intp m, intp n_in, intp ld, intp ld_prev, co
                 DT[j * mp + i] = delta[i * ld + j]
             for i in range(m, mp):
                 DT[j * mp + i] = 0
-        # DPT = WT @ DT: rows are inputs p, k runs over outputs j
-        _rows_all(n_in, ld, WT, ld, 1, DT, mp, mp, DPT, mp, OVERWRITE, NULL, NULL, NULL, NULL, 0, n_threads)
+        # DPT = WT @ DT, one panel of JB outputs at a time: rows are inputs p, k runs over outputs j
+        for blk in range(ld // JB):
+            _rows_all(n_in, JB, WT + blk * n_in * JB, JB, 1, DT + blk * JB * mp, mp, JB, mp, DPT, mp, JB,
+                      OVERWRITE if blk == 0 else ACCUMULATE, NULL, NULL, NULL, NULL, 0, n_threads)
         for i in range(m):
             for p in range(n_in):
                 q = i * ld_prev + p
@@ -447,8 +455,11 @@ cdef void _backprop_delta(intp act, intp m, intp n_in, intp ld, intp ld_prev, co
     for i in range(m):
         for p in range(n_in):
             q = i * ld_prev + p
-            # delta_prev[i, p] = (delta[i] @ WT[p]) * f'(z_prev[i, p])
-            delta_prev[q] = _dot(delta + i * ld, WT + p * ld, ld) * _derivative(act, z_prev[q], a_prev[q])
+            # delta_prev[i, p] = (delta[i] @ WT[p]) * f'(z_prev[i, p]), panel by panel
+            acc = 0
+            for blk in range(ld // JB):
+                acc = acc + _dot(delta + i * ld + blk * JB, WT + blk * n_in * JB + p * JB, JB)
+            delta_prev[q] = acc * _derivative(act, z_prev[q], a_prev[q])
         for p in range(n_in, ld_prev):
             delta_prev[i * ld_prev + p] = 0
 
@@ -487,8 +498,8 @@ cdef double _loss_grad_chunk(const Net* net, floating* pk,
             _backprop_delta(net.act[l - 1], m, n_in, ld, lda, dl, pk + net.wt_off[l],
                             z + m * net.u_off[l - 1], a_prev, delta + m * net.u_off[l - 1], scratch,
                             net.n_threads)
-        # nabla_WT = a_prev.T @ delta   (n_in, ld): rows are inputs, k runs over samples
-        _rows_all(n_in, m, a_prev, 1, lda, dl, ld, ld, target + net.wt_off[l], ld, mode, op,
+        # nabla_WT = a_prev.T @ delta   (n_in, ld), into WT's panels: rows are inputs, k runs over samples
+        _rows_all(n_in, m, a_prev, 1, lda, dl, ld, JB, ld, target + net.wt_off[l], JB, n_in * JB, mode, op,
                   v + net.wt_off[l] if v != NULL else NULL, m1 + net.wt_off[l] if m1 != NULL else NULL,
                   m2 + net.wt_off[l] if m2 != NULL else NULL, l2, net.n_threads)
         tb = target + net.bt_off[l]
@@ -570,7 +581,8 @@ cdef void _prefetch_rows(const floating* src, intp ncols, const intp* rows, intp
 
 
 cdef void _pack(const Net* net, const floating* theta, floating* pk) noexcept nogil:
-    """pk = the packed copy of theta: WT[l] = W[l].T padded to (n_in, ld), b[l] padded to ld."""
+    """pk = the packed copy of theta: WT[l] = W[l].T padded to (n_in, ld), stored as ld/JB
+    contiguous panels of JB columns, (n_in, JB) each; b[l] padded to ld."""
     cdef intp l, j, p, n_in, n_out, ld
     cdef const floating* W
     cdef floating* WT
@@ -578,16 +590,12 @@ cdef void _pack(const Net* net, const floating* theta, floating* pk) noexcept no
         n_in, n_out, ld = net.sizes[l], net.sizes[l + 1], net.ld[l]
         W = theta + net.w_off[l]
         WT = pk + net.wt_off[l]
-        for p in range(n_in):
-            # WT[p] = W[:, p], then zeros
-            for j in range(n_out):
-                WT[p * ld + j] = W[j * n_in + p]
-            for j in range(n_out, ld):
-                WT[p * ld + j] = 0
-        for j in range(n_out):
-            pk[net.bt_off[l] + j] = theta[net.b_off[l] + j]
-        for j in range(n_out, ld):
-            pk[net.bt_off[l] + j] = 0
+        for j in range(ld):
+            # panel j // JB, column j % JB: WT[:, j] = W[j] (zeros for padded j)
+            for p in range(n_in):
+                WT[(j // JB) * n_in * JB + p * JB + j % JB] = W[j * n_in + p] if j < n_out else 0
+        for j in range(ld):
+            pk[net.bt_off[l] + j] = theta[net.b_off[l] + j] if j < n_out else 0
 
 
 cdef void _unpack(const Net* net, const floating* pk, floating* theta) noexcept nogil:
@@ -600,9 +608,9 @@ cdef void _unpack(const Net* net, const floating* pk, floating* theta) noexcept 
         W = theta + net.w_off[l]
         WT = pk + net.wt_off[l]
         for j in range(n_out):
-            # W[j] = WT[:, j]
+            # W[j] = WT[:, j], from panel j // JB
             for p in range(n_in):
-                W[j * n_in + p] = WT[p * ld + j]
+                W[j * n_in + p] = WT[(j // JB) * n_in * JB + p * JB + j % JB]
         for j in range(n_out):
             theta[net.b_off[l] + j] = pk[net.bt_off[l] + j]
 
