@@ -10,6 +10,11 @@ For each workload and dtype, epochs of the trainers alternate (median of
 pass. Every line prints samples/s and the ratio to numpy measured in the same
 run. fastnn's epoch is the one fit times in History.seconds.
 
+Before each timed section the script sleeps 0.2 s: OpenBLAS's worker threads
+(numpy) and OpenMP's (fastnn) keep spinning for a while after a call, and on
+a 2-core machine a spinning thread of one library slows the next timed call
+of the other.
+
     python bench/workloads.py [--workloads seed medium wide] [--dtypes float32 float64] [--repeats 5]
 """
 import argparse
@@ -100,12 +105,15 @@ def main():
             if torch_epoch is not None:
                 times["torch"] = []
             for _ in range(args.repeats):
+                time.sleep(0.2)
                 h = net.fit(X, Y, epochs=1, batch_size=spec["batch"], learning_rate=spec["eta"])
                 times["fastnn"].append(h.seconds[0])
+                time.sleep(0.2)
                 t0 = time.perf_counter()
                 numpy_epoch(weights, biases, X, Y, spec["batch"], spec["eta"], rng)
                 times["numpy"].append(time.perf_counter() - t0)
                 if torch_epoch is not None:
+                    time.sleep(0.2)
                     t0 = time.perf_counter()
                     torch_epoch(X, Y, spec["batch"], spec["eta"], rng)
                     times["torch"].append(time.perf_counter() - t0)
@@ -116,9 +124,11 @@ def main():
             Xp = np.ascontiguousarray(np.resize(X, (10000, X.shape[1])))
             pt = {"fastnn": [], "numpy": []}
             for _ in range(args.repeats):
+                time.sleep(0.2)
                 t0 = time.perf_counter()
                 net.predict(Xp)
                 pt["fastnn"].append(time.perf_counter() - t0)
+                time.sleep(0.2)
                 t0 = time.perf_counter()
                 ref.forward(weights, biases, Xp)
                 pt["numpy"].append(time.perf_counter() - t0)

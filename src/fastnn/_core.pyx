@@ -54,6 +54,7 @@ cdef enum:
     CHUNK = 256   # rows per forward/backward chunk
     ROWS_BACKPROP = 16  # from this many samples on, back-propagation uses the row kernel
     PARALLEL_WORK = 262144  # multiply-adds below which a product stays on one thread
+    PARALLEL_ROWS = 8192    # activations below which a layer's activation stays on one thread
 
 
 cdef enum:
@@ -387,6 +388,18 @@ cdef inline void _rows_task(intp group, intp blk, intp n_rows, intp K, const flo
             r = r + 1
 
 
+cdef inline void _bias_activate(intp act, intp n_out, intp ld, const floating* b,
+                                floating* z, floating* a) noexcept nogil:
+    """One row: z += b; a = f(z); padded columns of z and a set to 0."""
+    cdef intp j
+    for j in range(n_out):
+        z[j] = z[j] + b[j]
+    _activate(act, z, a, n_out)
+    for j in range(n_out, ld):
+        z[j] = 0
+        a[j] = 0
+
+
 cdef void _forward(const Net* net, const floating* pk, const floating* x, intp m,
                    floating* z, floating* a) noexcept nogil:
     """Forward propagation of m rows x (m, sizes[0]); stores z[l] and a[l], rows of stride ld[l]."""
@@ -403,14 +416,13 @@ cdef void _forward(const Net* net, const floating* pk, const floating* x, intp m
         # z = a_prev @ WT   (m, ld); WT is stored as panels of JB columns, (n_in, JB) each
         _rows_all(m, n_in, a_prev, lda, 1, pk + net.wt_off[l], JB, n_in * JB, ld, zl, ld, JB,
                   OVERWRITE, NULL, NULL, NULL, NULL, 0, net.n_threads)
-        for i in range(m):
-            # z[i] += b ; a[i] = f(z[i])  (padded columns: 0)
-            for j in range(n_out):
-                zl[i * ld + j] = zl[i * ld + j] + b[j]
-            _activate(net.act[l], zl + i * ld, al + i * ld, n_out)
-            for j in range(n_out, ld):
-                zl[i * ld + j] = 0
-                al[i * ld + j] = 0
+        # z[i] += b ; a[i] = f(z[i])  (padded columns: 0), row by row; on several threads when large
+        if net.n_threads > 1 and m * n_out >= PARALLEL_ROWS:
+            for i in prange(m, num_threads=net.n_threads, schedule="static"):
+                _bias_activate(net.act[l], n_out, ld, b, zl + i * ld, al + i * ld)
+        else:
+            for i in range(m):
+                _bias_activate(net.act[l], n_out, ld, b, zl + i * ld, al + i * ld)
         a_prev = al
         lda = ld
 
