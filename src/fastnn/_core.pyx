@@ -273,7 +273,12 @@ cdef inline void _step(const Step* op, intp n, floating* w, const floating* acc,
     cdef floating inv_m = <floating>op.inv_m, gs = <floating>op.gscale, eta = <floating>op.eta
     cdef floating mu = <floating>op.mu, b1 = <floating>op.b1, b2 = <floating>op.b2
     cdef floating eps = <floating>op.eps, lr_t = <floating>op.lr_t
-    if op.kind == SGD:
+    if op.kind == SGD and l2 == 0:
+        # w -= (eta * gscale / m) * acc
+        g = <floating>(op.eta * op.gscale * op.inv_m)
+        for u in range(n):
+            w[u] = w[u] - g * acc[u]
+    elif op.kind == SGD:
         for u in range(n):
             g = (acc[u] * inv_m + l2 * w[u]) * gs
             w[u] = w[u] - eta * g
@@ -371,7 +376,7 @@ cdef inline void _rows_task(intp group, intp blk, intp n_rows, intp K, const flo
                             intp xs_k, const floating* B, intp ldb, intp bbs, floating* C, intp ldc,
                             intp cbs, int mode, const Step* op, floating* v, floating* m1, floating* m2,
                             floating l2) noexcept nogil:
-    """Rows group*RB ... (at most RB of them) of column block blk: one _rows call, or single rows at the end."""
+    """Rows group*RB ... (at most RB of them) of column block blk: one _rows call, or 2 and 1 rows at the end."""
     cdef intp r = group * RB, off
     cdef intp stop = min(r + RB, n_rows)
     while r < stop:
@@ -381,6 +386,11 @@ cdef inline void _rows_task(intp group, intp blk, intp n_rows, intp K, const flo
                   v + off if v != NULL else NULL, m1 + off if m1 != NULL else NULL,
                   m2 + off if m2 != NULL else NULL, l2)
             r = r + RB
+        elif r + 2 <= stop:
+            _rows(2, K, x + r * xs_r, xs_r, xs_k, B + blk * bbs, ldb, C + off, ldc, mode, op,
+                  v + off if v != NULL else NULL, m1 + off if m1 != NULL else NULL,
+                  m2 + off if m2 != NULL else NULL, l2)
+            r = r + 2
         else:
             _rows(1, K, x + r * xs_r, xs_r, xs_k, B + blk * bbs, ldb, C + off, ldc, mode, op,
                   v + off if v != NULL else NULL, m1 + off if m1 != NULL else NULL,
