@@ -83,3 +83,27 @@ def test_the_gil_check_can_fail():
     free, slept = _progress_of_a_python_thread_during(lambda: time.sleep(0.2))
     held, seconds = _progress_of_a_python_thread_during(lambda: sum(range(5 * 10 ** 6)))
     assert held < 0.25 * (free / slept) * seconds, (held, seconds, free / slept)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("sizes", [[300, 200, 70], [300, 1, 70], [257, 95, 33, 1]])
+def test_oracle_agreement_on_the_threaded_path(sizes, dtype, n_threads):
+    """Shapes big enough for the parallel products, a batch of 62 (not a multiple of the 4-row
+    blocks), widths of 1: the kernels agree with the numpy oracle on every path."""
+    from fastnn import _reference as ref
+    rng = np.random.default_rng(3)
+    X = rng.random((186, sizes[0])).astype(dtype)
+    Y = rng.random((186, sizes[-1])).astype(dtype)
+    net = fastnn.Network(sizes, activation="tanh", output_activation="sigmoid", init="glorot", dtype=dtype,
+                         seed=1, n_threads=n_threads)
+    weights, biases = [w.copy() for w in net.weights], [b.copy() for b in net.biases]
+    tol = 1e-10 if dtype == "float64" else 1e-4
+    np.testing.assert_allclose(net.predict(X), ref.forward(weights, biases, X, "tanh", "sigmoid")[1][-1], atol=tol)
+    for g, r in zip(sum(net.gradients(X, Y), []), sum(ref.backprop(weights, biases, X, Y, "tanh", "sigmoid"), [])):
+        np.testing.assert_allclose(g, r, atol=tol)
+    for start in range(0, 186, 62):
+        net.train_batch(X[start:start + 62], Y[start:start + 62], learning_rate=0.5)
+        ref.train_batch(weights, biases, X[start:start + 62], Y[start:start + 62], learning_rate=0.5,
+                        act="tanh", out="sigmoid")
+    assert max(np.abs(a - b).max() for a, b in zip(net.weights + net.biases, weights + biases)) <= tol
