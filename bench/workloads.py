@@ -1,4 +1,4 @@
-"""fastnn against a numpy matrix-form trainer (and PyTorch when installed) on issue 4's workloads.
+"""fastnn against a numpy matrix-form trainer (and PyTorch, scikit-learn when installed) on issue 4's workloads.
 
 Workloads (sigmoid layers, quadratic loss, shuffled mini-batches):
   seed    [784, 30, 10],           batch 10,  eta 3.0, the shared MNIST digits (20,000)
@@ -7,7 +7,11 @@ Workloads (sigmoid layers, quadratic loss, shuffled mini-batches):
 
 For each workload and dtype, epochs of the trainers alternate (median of
 --repeats), and predict on 10,000 samples is timed against numpy's forward
-pass. Every line prints samples/s and the ratio to numpy measured in the same
+pass. PyTorch runs the same network (nn.Linear + nn.Sigmoid, SGD) on all
+cores; scikit-learn's MLPRegressor (solver "sgd", no momentum, logistic
+hidden layers) has a linear output layer, the nearest it offers, runs one
+partial_fit pass per epoch, and uses learning rate 0.01 (its linear output
+diverges at the workloads' rates); only its speed is compared. Every line prints samples/s and the ratio to numpy measured in the same
 run. fastnn's epoch is the one fit times in History.seconds.
 
 Before each timed section the script sleeps 0.2 s: OpenBLAS's worker threads
@@ -84,6 +88,21 @@ def torch_trainer(sizes, weights, biases, dtype):
     return epoch
 
 
+def sklearn_trainer(sizes, batch, eta):
+    try:
+        from sklearn.neural_network import MLPRegressor
+    except ImportError:
+        return None
+    model = MLPRegressor(hidden_layer_sizes=tuple(sizes[1:-1]), activation="logistic", solver="sgd",
+                         # a rate at which its linear output stays finite: only its speed is compared
+                         batch_size=batch, learning_rate_init=0.01, momentum=0.0, nesterovs_momentum=False,
+                         alpha=0.0, shuffle=True, random_state=0)
+
+    def epoch(X, Y, batch, eta, rng):
+        model.partial_fit(X, Y)
+    return epoch
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
@@ -99,11 +118,11 @@ def main():
             net = fastnn.Network(spec["sizes"], dtype=dtype, seed=0, init="scaled")
             weights = [w.copy() for w in net.weights]
             biases = [b.copy() for b in net.biases]
-            torch_epoch = torch_trainer(spec["sizes"], weights, biases, dtype)
+            others = {"torch": torch_trainer(spec["sizes"], weights, biases, dtype),
+                      "sklearn": sklearn_trainer(spec["sizes"], spec["batch"], spec["eta"])}
+            others = {k: v for k, v in others.items() if v is not None}
             rng = np.random.default_rng(0)
-            times = {"fastnn": [], "numpy": []}
-            if torch_epoch is not None:
-                times["torch"] = []
+            times = {"fastnn": [], "numpy": [], **{k: [] for k in others}}
             for _ in range(args.repeats):
                 time.sleep(0.2)
                 h = net.fit(X, Y, epochs=1, batch_size=spec["batch"], learning_rate=spec["eta"])
@@ -112,11 +131,11 @@ def main():
                 t0 = time.perf_counter()
                 numpy_epoch(weights, biases, X, Y, spec["batch"], spec["eta"], rng)
                 times["numpy"].append(time.perf_counter() - t0)
-                if torch_epoch is not None:
+                for k, epoch in others.items():
                     time.sleep(0.2)
                     t0 = time.perf_counter()
-                    torch_epoch(X, Y, spec["batch"], spec["eta"], rng)
-                    times["torch"].append(time.perf_counter() - t0)
+                    epoch(X, Y, spec["batch"], spec["eta"], rng)
+                    times[k].append(time.perf_counter() - t0)
             rate = {k: len(X) / statistics.median(v) for k, v in times.items()}
             for k in times:
                 print(f"{name:<8} {dtype:<8} {'train ' + k:<14} {rate[k]:>12,.0f} {rate[k] / rate['numpy']:>8.2f}x",
