@@ -437,6 +437,25 @@ cdef void _forward(const Net* net, const floating* pk, const floating* x, intp m
         lda = ld
 
 
+cdef inline void _column(const floating* src, intp ld, intp j, intp m, intp mp, floating* dst) noexcept nogil:
+    """dst[:mp] = src[:m, j] followed by zeros (a column of a row-major (m, ld) matrix)."""
+    cdef intp i
+    for i in range(m):
+        dst[i] = src[i * ld + j]
+    for i in range(m, mp):
+        dst[i] = 0
+
+
+cdef inline void _scaled_row(intp act, const floating* col, intp stride, intp n_in, intp ld_prev,
+                             const floating* z, const floating* a, floating* out) noexcept nogil:
+    """out[p] = col[p * stride] * f'(z[p]) for p < n_in, zeros up to ld_prev."""
+    cdef intp p
+    for p in range(n_in):
+        out[p] = col[p * stride] * _derivative(act, z[p], a[p])
+    for p in range(n_in, ld_prev):
+        out[p] = 0
+
+
 cdef void _backprop_delta(intp act, intp m, intp n_in, intp ld, intp ld_prev, const floating* delta,
                           const floating* WT, const floating* z_prev, const floating* a_prev,
                           floating* delta_prev, floating* scratch, int n_threads) noexcept nogil:
@@ -456,23 +475,26 @@ cdef void _backprop_delta(intp act, intp m, intp n_in, intp ld, intp ld_prev, co
         mp = (m + JB - 1) // JB * JB
         DT = scratch
         DPT = scratch + ld * mp
-        for j in range(ld):
-            # DT[j] = delta[:, j], padded with zeros
-            for i in range(m):
-                DT[j * mp + i] = delta[i * ld + j]
-            for i in range(m, mp):
-                DT[j * mp + i] = 0
+        # DT[j] = delta[:, j], padded with zeros
+        if n_threads > 1 and m * ld >= PARALLEL_ROWS:
+            for j in prange(ld, num_threads=n_threads, schedule="static"):
+                _column(delta, ld, j, m, mp, DT + j * mp)
+        else:
+            for j in range(ld):
+                _column(delta, ld, j, m, mp, DT + j * mp)
         # DPT = WT @ DT, one panel of JB outputs at a time: rows are inputs p, k runs over outputs j
         for blk in range(ld // JB):
             _rows_all(n_in, JB, WT + blk * n_in * JB, JB, 1, DT + blk * JB * mp, mp, JB, mp, DPT, mp, JB,
                       OVERWRITE if blk == 0 else ACCUMULATE, NULL, NULL, NULL, NULL, 0, n_threads)
-        for i in range(m):
-            for p in range(n_in):
-                q = i * ld_prev + p
-                # delta_prev[i, p] = DPT[p, i] * f'(z_prev[i, p])
-                delta_prev[q] = DPT[p * mp + i] * _derivative(act, z_prev[q], a_prev[q])
-            for p in range(n_in, ld_prev):
-                delta_prev[i * ld_prev + p] = 0
+        # delta_prev[i, p] = DPT[p, i] * f'(z_prev[i, p])
+        if n_threads > 1 and m * n_in >= PARALLEL_ROWS:
+            for i in prange(m, num_threads=n_threads, schedule="static"):
+                _scaled_row(act, DPT + i, mp, n_in, ld_prev, z_prev + i * ld_prev, a_prev + i * ld_prev,
+                            delta_prev + i * ld_prev)
+        else:
+            for i in range(m):
+                _scaled_row(act, DPT + i, mp, n_in, ld_prev, z_prev + i * ld_prev, a_prev + i * ld_prev,
+                            delta_prev + i * ld_prev)
         return
     for i in range(m):
         for p in range(n_in):
@@ -484,6 +506,30 @@ cdef void _backprop_delta(intp act, intp m, intp n_in, intp ld, intp ld_prev, co
             delta_prev[q] = acc * _derivative(act, z_prev[q], a_prev[q])
         for p in range(n_in, ld_prev):
             delta_prev[i * ld_prev + p] = 0
+
+
+cdef inline void _bias_block(intp j0, intp m, intp ld, const floating* delta, floating* tb, int mode,
+                             const Step* op, floating* v, floating* m1, floating* m2) noexcept nogil:
+    """Biases j0 ... j0+JB: tb (= / +=) delta[:, j0:j0+JB].sum(0), or the optimizer step from it."""
+    cdef floating bsum[JB]
+    cdef floating sb
+    cdef intp i
+    cdef int j
+    for j in range(JB):
+        # nabla_b[j0 + j] = delta[:, j0 + j].sum()
+        sb = 0
+        for i in range(m):
+            sb = sb + delta[i * ld + j0 + j]
+        bsum[j] = sb
+    if mode == OVERWRITE:
+        for j in range(JB):
+            tb[j0 + j] = bsum[j]
+    elif mode == ACCUMULATE:
+        for j in range(JB):
+            tb[j0 + j] = tb[j0 + j] + bsum[j]
+    else:
+        _step(op, JB, tb + j0, bsum, v + j0 if v != NULL else NULL, m1 + j0 if m1 != NULL else NULL,
+              m2 + j0 if m2 != NULL else NULL, 0)
 
 
 cdef double _loss_grad_chunk(const Net* net, floating* pk,
@@ -501,12 +547,9 @@ cdef double _loss_grad_chunk(const Net* net, floating* pk,
     packed state and l2 the weight decay.
     Returns the summed loss of the m rows, measured before any update.
     """
-    cdef intp l, i, j, j0, blk, L = net.L, ld, lda, n_in, boff
+    cdef intp l, blk, L = net.L, ld, lda, n_in
     cdef const floating* a_prev
     cdef const floating* dl
-    cdef floating* tb
-    cdef floating bsum[JB]
-    cdef floating sb
     cdef double loss
     _forward(net, pk, x, m, z, a)
     loss = _output(net, m, net.sizes[L], net.ld[L - 1], z + m * net.u_off[L - 1],
@@ -524,25 +567,17 @@ cdef double _loss_grad_chunk(const Net* net, floating* pk,
         _rows_all(n_in, m, a_prev, 1, lda, dl, ld, JB, ld, target + net.wt_off[l], JB, n_in * JB, mode, op,
                   v + net.wt_off[l] if v != NULL else NULL, m1 + net.wt_off[l] if m1 != NULL else NULL,
                   m2 + net.wt_off[l] if m2 != NULL else NULL, l2, net.n_threads)
-        tb = target + net.bt_off[l]
-        boff = net.bt_off[l]
-        for blk in range(ld // JB):
-            j0 = blk * JB
-            for j in range(JB):
-                # nabla_b[j] = delta[:, j].sum()
-                sb = 0
-                for i in range(m):
-                    sb = sb + dl[i * ld + j0 + j]
-                bsum[j] = sb
-            if mode == OVERWRITE:
-                for j in range(JB):
-                    tb[j0 + j] = bsum[j]
-            elif mode == ACCUMULATE:
-                for j in range(JB):
-                    tb[j0 + j] = tb[j0 + j] + bsum[j]
-            else:
-                _step(op, JB, tb + j0, bsum, v + boff + j0 if v != NULL else NULL,
-                      m1 + boff + j0 if m1 != NULL else NULL, m2 + boff + j0 if m2 != NULL else NULL, 0)
+        # nabla_b = delta.sum(0), one block of JB biases at a time (on several threads when large)
+        if net.n_threads > 1 and m * ld >= PARALLEL_ROWS:
+            for blk in prange(ld // JB, num_threads=net.n_threads, schedule="static"):
+                _bias_block(blk * JB, m, ld, dl, target + net.bt_off[l], mode, op,
+                            v + net.bt_off[l] if v != NULL else NULL, m1 + net.bt_off[l] if m1 != NULL else NULL,
+                            m2 + net.bt_off[l] if m2 != NULL else NULL)
+        else:
+            for blk in range(ld // JB):
+                _bias_block(blk * JB, m, ld, dl, target + net.bt_off[l], mode, op,
+                            v + net.bt_off[l] if v != NULL else NULL, m1 + net.bt_off[l] if m1 != NULL else NULL,
+                            m2 + net.bt_off[l] if m2 != NULL else NULL)
     return loss
 
 
