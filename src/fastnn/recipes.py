@@ -16,10 +16,10 @@ SEED = {
     "fit": dict(epochs=30, batch_size=10, optimizer="sgd", learning_rate=3.0),
 }
 
-# The best recipe found so far: a wider relu layer, softmax outputs with cross-entropy,
+# The best recipe found so far: two relu layers of 600, softmax outputs with cross-entropy,
 # momentum SGD with a little weight decay.
 MNIST_BEST = {
-    "network": dict(sizes=[784, 512, 10], activation="relu", output_activation="softmax",
+    "network": dict(sizes=[784, 600, 600, 10], activation="relu", output_activation="softmax",
                     loss="cross_entropy", init="he", dtype="float32"),
     "fit": dict(epochs=12, batch_size=32, optimizer="momentum", learning_rate=0.05, momentum=0.9,
                 l2=1e-4),
