@@ -50,7 +50,7 @@ cdef extern from *:
 cdef enum:
     LANES = 16    # independent partial sums of a dot product (the fold in _dot assumes 16)
     JB = 32       # output columns of one block of the row kernel; packed widths are multiples of it
-    RB = 4        # rows of one block of the row kernel (they share each load of B)
+    RB = 8        # rows of one block of the row kernel (they share each load of B)
     CHUNK = 256   # rows per forward/backward chunk
     ROWS_BACKPROP = 16  # from this many samples on, back-propagation uses the row kernel
     PARALLEL_WORK = 262144  # multiply-adds below which a product stays on one thread
@@ -376,7 +376,7 @@ cdef inline void _rows_task(intp group, intp blk, intp n_rows, intp K, const flo
                             intp xs_k, const floating* B, intp ldb, intp bbs, floating* C, intp ldc,
                             intp cbs, int mode, const Step* op, floating* v, floating* m1, floating* m2,
                             floating l2) noexcept nogil:
-    """Rows group*RB ... (at most RB of them) of column block blk: one _rows call, or 2 and 1 rows at the end."""
+    """Rows group*RB ... (at most RB of them) of column block blk: one _rows call, or 4, 2 and 1 rows at the end."""
     cdef intp r = group * RB, off
     cdef intp stop = min(r + RB, n_rows)
     while r < stop:
@@ -386,6 +386,11 @@ cdef inline void _rows_task(intp group, intp blk, intp n_rows, intp K, const flo
                   v + off if v != NULL else NULL, m1 + off if m1 != NULL else NULL,
                   m2 + off if m2 != NULL else NULL, l2)
             r = r + RB
+        elif r + 4 <= stop:
+            _rows(4, K, x + r * xs_r, xs_r, xs_k, B + blk * bbs, ldb, C + off, ldc, mode, op,
+                  v + off if v != NULL else NULL, m1 + off if m1 != NULL else NULL,
+                  m2 + off if m2 != NULL else NULL, l2)
+            r = r + 4
         elif r + 2 <= stop:
             _rows(2, K, x + r * xs_r, xs_r, xs_k, B + blk * bbs, ldb, C + off, ldc, mode, op,
                   v + off if v != NULL else NULL, m1 + off if m1 != NULL else NULL,
