@@ -1,7 +1,8 @@
 """Accuracy and training time of fastnn.recipes on the shared MNIST digits.
 
-Trains each recipe on the first 20,000 digits and scores it on the other
-4,345, for each seed given, and prints accuracy and training seconds.
+Trains each recipe on the first 20,000 digits (its fit and finish, timed
+together) and scores it on the other 4,345, for each seed given, and prints
+accuracy and training seconds.
 
     python bench/recipe.py [--seeds 0 1 2] [--mnist ../shared/data/mnist]
 """
@@ -28,9 +29,8 @@ def main():
     for name in ("SEED", "MNIST_BEST"):
         recipe = getattr(recipes, name)
         for seed in args.seeds:
-            net = fastnn.Network(**recipe["network"], seed=seed)
             t0 = time.perf_counter()
-            net.fit(X_train, y_train, **recipe["fit"])
+            net = recipes.train(recipe, X_train, y_train, seed=seed)
             seconds = time.perf_counter() - t0
             print(f"{name:<12} {seed:>4} {net.accuracy(X_test, y_test):>9.4f} {seconds:>8.2f}", flush=True)
 

@@ -144,9 +144,7 @@ def test_best_recipe_beats_the_seed_recipe(mnist):
     X, labels = mnist
     scores = {}
     for name in ("SEED", "MNIST_BEST"):
-        recipe = getattr(recipes, name)
-        net = fastnn.Network(**recipe["network"], seed=0)
-        net.fit(X[:20000], labels[:20000], **recipe["fit"])
+        net = recipes.train(getattr(recipes, name), X[:20000], labels[:20000], seed=0)
         scores[name] = net.accuracy(X[20000:], labels[20000:])
     assert scores["MNIST_BEST"] >= 0.97, scores
     assert scores["MNIST_BEST"] > scores["SEED"] + 0.03, scores
