@@ -31,11 +31,15 @@ its whole job in one ``with nogil`` block, in chunks of at most CHUNK rows.
 """
 from cython cimport floating
 from cython.parallel cimport prange
+from libc.time cimport clock, clock_t, CLOCKS_PER_SEC
 from libc.math cimport INFINITY, exp, expf, fabs, log, log1p, pow, sqrt, sqrtf, tanh, tanhf
 
 import numpy as np
 
 ctypedef Py_ssize_t intp
+
+cdef extern from "Python.h":
+    int PyErr_CheckSignals() except -1
 
 cdef extern from *:
     """
@@ -787,6 +791,10 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     number of Adam steps taken before this epoch. theta is updated in place
     at the end.
 
+    Between mini-batches, about every 5 ms of work, it lets Python's signal
+    handlers run: on Ctrl-C it writes back the parameters of every completed
+    mini-batch and raises KeyboardInterrupt.
+
     Returns (summed per-sample loss, each measured before its own batch's
     update; t after the epoch).
     """
@@ -810,12 +818,21 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     cdef Step op
     cdef intp start, m, c0, mc
     cdef double loss = 0
+    cdef clock_t last_check = clock(), interval = CLOCKS_PER_SEC // 200    # look for signals every ~5 ms
+    signal = None
     op.kind, op.eta, op.mu, op.gscale = optimizer, eta, momentum, 1
     op.b1, op.b2, op.eps, op.lr_t = beta_1, beta_2, epsilon, eta
     with nogil:
         _pack(&net, &theta[0], &pk[0])
         start = 0
         while start < n:
+            if clock() - last_check >= interval:
+                # between mini-batches: let Python see Ctrl-C (and other signals); stop if a handler raised
+                last_check = clock()
+                with gil:
+                    signal = _pending_signal()
+                if signal is not None:
+                    break
             m = min(batch_size, n - start)
             # while this batch computes, the next batch's rows of X travel towards the cache
             if start + m < n:
@@ -846,7 +863,19 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
                 _step_all(&net, &op, &pk[0], &gk[0], vp, m1p, m2p, <floating>l2, normalized)
             start += m
         _unpack(&net, &pk[0], &theta[0])
+    if signal is not None:
+        # theta holds every completed mini-batch's update: a consistent network
+        raise signal
     return loss, t
+
+
+cdef object _pending_signal():
+    """Run Python's signal handlers; return the exception one raised (KeyboardInterrupt on Ctrl-C) or None."""
+    try:
+        PyErr_CheckSignals()
+    except BaseException as exc:
+        return exc
+    return None
 
 
 def _scratch_size(const intp[::1] sizes, layout, intp rows):

@@ -433,10 +433,18 @@ class Network:
         while start < n:
             stop = min(n, start + batches * batch_size)
             t0 = time.perf_counter()
-            part, opt.t = _core.train_epoch(
-                self._theta, self._sizes_arr, self._offsets, self._acts, self._loss_code, X, Y,
-                order[start:stop], batch_size, opt.code, eta, opt.normalized, opt.l2, opt.momentum,
-                opt.beta_1, opt.beta_2, opt.epsilon, opt.t, opt.v, opt.m1, opt.m2, self._n_threads)
+            try:
+                part, opt.t = _core.train_epoch(
+                    self._theta, self._sizes_arr, self._offsets, self._acts, self._loss_code, X, Y,
+                    order[start:stop], batch_size, opt.code, eta, opt.normalized, opt.l2, opt.momentum,
+                    opt.beta_1, opt.beta_2, opt.epsilon, opt.t, opt.v, opt.m1, opt.m2, self._n_threads)
+            except BaseException:
+                # interrupted (Ctrl-C) between mini-batches: the parameters hold every completed
+                # batch; should those have diverged, go back to the start of the epoch
+                if not _finite(self._theta):
+                    self._theta[...] = saved
+                    opt.restore(saved_state)
+                raise
             loss += part
             start = stop
             if progress is not None and progress.live and start < n:
