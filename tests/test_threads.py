@@ -107,3 +107,60 @@ def test_oracle_agreement_on_the_threaded_path(sizes, dtype, n_threads):
         ref.train_batch(weights, biases, X[start:start + 62], Y[start:start + 62], learning_rate=0.5,
                         act="tanh", out="sigmoid")
     assert max(np.abs(a - b).max() for a, b in zip(net.weights + net.biases, weights + biases)) <= tol
+
+
+def test_eight_threads_predicting_at_once_match_serial_calls():
+    rng = np.random.default_rng(5)
+    net = fastnn.Network([300, 200, 10], activation="relu", output_activation="softmax", init="he", seed=0)
+    inputs = [rng.random((500, 300)) for _ in range(8)]
+    serial = [net.predict(x) for x in inputs]
+    results = [None] * 8
+    barrier = threading.Barrier(8)
+
+    def work(k):
+        barrier.wait()
+        for _ in range(5):
+            results[k] = net.predict(inputs[k])
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got, want in zip(results, serial):
+        assert np.array_equal(got, want)
+
+
+def test_predict_during_fit_sees_only_whole_epochs():
+    """Predictions made while fit runs in another thread each match the parameters at some epoch boundary."""
+    rng = np.random.default_rng(6)
+    X = rng.random((4000, 100))
+    labels = rng.integers(0, 5, 4000)
+    probe = X[:20]
+    net = fastnn.Network([100, 64, 5], seed=0)
+    states = [net._theta.copy()]
+    seen = []
+    done = threading.Event()
+
+    def record(n, info):
+        states.append(n._theta.copy())
+
+    def predictor():
+        while not done.is_set():
+            seen.append(net.predict(probe))
+
+    t = threading.Thread(target=predictor)
+    t.start()
+    try:
+        net.fit(X, labels, epochs=15, batch_size=5, callbacks=[record])
+    finally:
+        done.set()
+        t.join()
+    assert len(seen) > 15
+    reference = fastnn.Network([100, 64, 5], seed=0)
+    expected = []
+    for theta in states:
+        reference._theta[...] = theta
+        expected.append(reference.predict(probe))
+    for out in seen:
+        assert any(np.array_equal(out, e) for e in expected)

@@ -50,7 +50,7 @@ def _n_params(sizes):
 def save(net, path):
     """Write ``net`` to ``path`` atomically (see the module docstring). Returns ``path``."""
     path = os.fspath(path)
-    theta = np.ascontiguousarray(net._theta, dtype=net.dtype.newbyteorder("<"))
+    theta = np.ascontiguousarray(net._snapshot(), dtype=net.dtype.newbyteorder("<"))
     payload = theta.tobytes()
     header = json.dumps({
         "format": "fastnn", "sizes": list(net.sizes), "dtype": net.dtype.name,

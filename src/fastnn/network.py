@@ -6,6 +6,7 @@ evaluation (``evaluate``).
 """
 import math
 import os
+import threading
 import time
 
 import numpy as np
@@ -159,6 +160,8 @@ class Network:
         self._loss_code = _core.LOSSES[self._loss]
         self._theta = np.empty(n_params, dtype=self._dtype)
         self._opt = None
+        # held while a compiled epoch writes the parameters; evaluations copy them under it
+        self._lock = threading.Lock()
         self._n_threads = _available_cores()
 
     def _config(self):
@@ -196,7 +199,7 @@ class Network:
         return net
 
     def __getstate__(self):
-        return {"config": self._config(), "theta": self._theta.copy(),
+        return {"config": self._config(), "theta": self._snapshot(),
                 "rng": self._rng.bit_generator.state}
 
     def __setstate__(self, state):
@@ -361,12 +364,17 @@ class Network:
                 f"init={self._init!r}, dtype={self._dtype.name!r})")
 
     # -- evaluation ---------------------------------------------------------
+    def _snapshot(self):
+        """A copy of the parameters taken while no compiled epoch is writing them."""
+        with self._lock:
+            return self._theta.copy()
+
     def _evaluate(self, X, Y=None, *, want_out=False, want_grad=False):
         n = X.shape[0]
         empty = np.empty((1, 1), dtype=self._dtype)
         out = np.empty((n, self._sizes[-1]), dtype=self._dtype) if want_out else empty
         grad = np.zeros_like(self._theta) if want_grad else np.empty(1, dtype=self._dtype)
-        loss = _core.evaluate(self._theta, self._sizes_arr, self._offsets, self._acts, self._loss_code, X,
+        loss = _core.evaluate(self._snapshot(), self._sizes_arr, self._offsets, self._acts, self._loss_code, X,
                               empty if Y is None else Y, out, grad,
                               want_out, Y is not None, want_grad, self._n_threads)
         return loss, (out if want_out else None), (grad if want_grad else None)
@@ -434,15 +442,17 @@ class Network:
             stop = min(n, start + batches * batch_size)
             t0 = time.perf_counter()
             try:
-                part, opt.t = _core.train_epoch(
-                    self._theta, self._sizes_arr, self._offsets, self._acts, self._loss_code, X, Y,
-                    order[start:stop], batch_size, opt.code, eta, opt.normalized, opt.l2, opt.momentum,
-                    opt.beta_1, opt.beta_2, opt.epsilon, opt.t, opt.v, opt.m1, opt.m2, self._n_threads)
+                with self._lock:
+                    part, opt.t = _core.train_epoch(
+                        self._theta, self._sizes_arr, self._offsets, self._acts, self._loss_code, X, Y,
+                        order[start:stop], batch_size, opt.code, eta, opt.normalized, opt.l2, opt.momentum,
+                        opt.beta_1, opt.beta_2, opt.epsilon, opt.t, opt.v, opt.m1, opt.m2, self._n_threads)
             except BaseException:
                 # interrupted (Ctrl-C) between mini-batches: the parameters hold every completed
                 # batch; should those have diverged, go back to the start of the epoch
                 if not _finite(self._theta):
-                    self._theta[...] = saved
+                    with self._lock:
+                        self._theta[...] = saved
                     opt.restore(saved_state)
                 raise
             loss += part
@@ -452,7 +462,8 @@ class Network:
                 per_batch = (time.perf_counter() - t0) / max(1, batches)
                 batches = max(1, int(progress.interval / max(per_batch, 1e-9)))
         if not (math.isfinite(loss) and _finite(self._theta)):
-            self._theta[...] = saved
+            with self._lock:
+                self._theta[...] = saved
             opt.restore(saved_state)
             raise FloatingPointError(
                 "training diverged: the loss or the parameters became NaN or infinite; "
@@ -671,7 +682,8 @@ class Network:
                     f"did not fall by more than tol={tol:g} for {patience} epochs in a row")
                 break
         if best_theta is not None:
-            self._theta[...] = best_theta
+            with self._lock:
+                self._theta[...] = best_theta
             history.message += f"; kept the parameters of epoch {history.best_epoch} (lowest validation loss)"
         if progress is not None:
             progress.message(history.message)
