@@ -168,9 +168,24 @@ cdef inline floating _derivative(intp act, floating z, floating a) noexcept nogi
     return one
 
 
-cdef inline double _softplus(double z) noexcept nogil:
-    """log(1 + exp(z)) without overflow."""
-    return (z if z > 0 else 0.0) + log1p(exp(-fabs(z)))
+cdef inline double _binary_ce(double z, double y) noexcept nogil:
+    """-(y log sigma(z) + (1 - y) log(1 - sigma(z))) = softplus(z) - y z, without overflow,
+    and without 0 * inf where an output is exactly 0 or 1 (z = -inf or +inf)."""
+    cdef double loss = log1p(exp(-fabs(z)))
+    if z >= 0:
+        if y != 1:
+            loss += (1 - y) * z
+    elif y != 0:
+        loss -= y * z
+    return loss
+
+
+cdef inline floating _sum(const floating* v, intp n) noexcept nogil:
+    cdef intp j
+    cdef floating s = 0
+    for j in range(n):
+        s = s + v[j]
+    return s
 
 
 cdef double _output(const Net* net, intp m, intp nL, intp ld, const floating* z, const floating* a,
@@ -207,7 +222,7 @@ cdef double _output(const Net* net, intp m, intp nL, intp ld, const floating* z,
                         dr[j] = (ar[j] - yr[j]) * _derivative(act, zr[j], ar[j])
         elif act == SIGMOID:
             for j in range(nL):
-                loss += _softplus(<double>zr[j]) - <double>yr[j] * <double>zr[j]
+                loss += _binary_ce(<double>zr[j], <double>yr[j])
             if dr != NULL:
                 for j in range(nL):
                     dr[j] = ar[j] - yr[j]
@@ -217,15 +232,27 @@ cdef double _output(const Net* net, intp m, intp nL, intp ld, const floating* z,
             for j in range(1, nL):
                 if zr[j] > mx:
                     mx = zr[j]
-            se, ysum, yz = 0, 0, 0
-            for j in range(nL):
-                se += exp(<double>zr[j] - mx)
-                ysum += yr[j]
-                yz += <double>yr[j] * (<double>zr[j] - mx)
-            loss += ysum * log(se) - yz
-            if dr != NULL:
+            if mx == INFINITY:
+                # all probability on the +inf entries: free if the targets are there too, else infinite
+                yz = 0
                 for j in range(nL):
-                    dr[j] = <floating>(<double>ar[j] * ysum - <double>yr[j])
+                    if zr[j] != mx:
+                        yz += yr[j]
+                loss += INFINITY if yz > 0 else 0.0
+                if dr != NULL:
+                    ysum = _sum(yr, nL)
+                    for j in range(nL):
+                        dr[j] = <floating>(<double>ar[j] * ysum - <double>yr[j])
+            else:
+                se, ysum, yz = 0, 0, 0
+                for j in range(nL):
+                    se += exp(<double>zr[j] - mx)
+                    ysum += yr[j]
+                    yz += <double>yr[j] * (<double>zr[j] - mx)
+                loss += ysum * log(se) - yz
+                if dr != NULL:
+                    for j in range(nL):
+                        dr[j] = <floating>(<double>ar[j] * ysum - <double>yr[j])
         if dr != NULL:
             for j in range(nL, ld):
                 dr[j] = 0

@@ -1,0 +1,63 @@
+"""Numerical faults: outputs stay finite and in range at extreme z, cross-entropy never NaN at outputs 0 or 1."""
+import numpy as np
+import pytest
+
+import fastnn
+
+EXTREME = [1e4, -1e4, np.inf, -np.inf, 0.0, 88.0, -88.0, 710.0, -710.0]
+
+
+def _output_net(out, loss, dtype, z):
+    """A one-layer network whose pre-activations are exactly z (zero weights, biases z)."""
+    net = fastnn.Network([1, len(z)], activation="identity", output_activation=out, loss=loss, dtype=dtype)
+    net.weights[0][...] = 0
+    net.biases[0][...] = np.asarray(z, dtype=dtype)
+    return net
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("out", ["sigmoid", "tanh", "softmax"])
+def test_outputs_finite_and_in_range_at_extreme_z(dtype, out):
+    for z in ([v] for v in EXTREME):
+        net = _output_net(out, "quadratic", dtype, z)
+        a = net.predict(np.zeros((2, 1)))
+        assert np.isfinite(a).all(), (z, a)
+        low = -1 if out == "tanh" else 0
+        assert (a >= low).all() and (a <= 1).all(), (z, a)
+    net = _output_net(out, "quadratic", dtype, EXTREME)
+    a = net.predict(np.zeros((3, 1)))
+    assert np.isfinite(a).all() and (a >= (-1 if out == "tanh" else 0)).all() and (a <= 1).all()
+    if out == "softmax":
+        np.testing.assert_allclose(a.sum(axis=1), 1, rtol=1e-6)
+        z_finite = [1e4, -1e4, 3.0]
+        a = _output_net(out, "quadratic", dtype, z_finite).predict(np.zeros((1, 1)))
+        np.testing.assert_allclose(a[0], [1, 0, 0], atol=1e-30)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_binary_cross_entropy_never_nan_at_outputs_0_and_1(dtype):
+    for z in EXTREME:
+        net = _output_net("sigmoid", "cross_entropy", dtype, [z])
+        for y in (0.0, 1.0, 0.5):
+            loss = net.loss(np.zeros((1, 1)), np.array([[y]]))
+            assert not np.isnan(loss), (z, y)
+            g = net.gradients(np.zeros((1, 1)), np.array([[y]]))
+            assert all(np.isfinite(x).all() for x in g[0] + g[1]), (z, y)
+    # right answers at saturation: z = +-inf with the matching target costs nothing
+    assert _output_net("sigmoid", "cross_entropy", dtype, [np.inf]).loss(np.zeros((1, 1)), [[1.0]]) == 0
+    assert _output_net("sigmoid", "cross_entropy", dtype, [-np.inf]).loss(np.zeros((1, 1)), [[0.0]]) == 0
+    assert _output_net("sigmoid", "cross_entropy", dtype, [1e4]).loss(np.zeros((1, 1)), [[0.0]]) == pytest.approx(1e4)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_categorical_cross_entropy_never_nan(dtype):
+    X = np.zeros((1, 1))
+    for z in ([1e4, -1e4, 0.0], [np.inf, 0.0, -np.inf], [-1e4, -1e4, -1e4]):
+        net = _output_net("softmax", "cross_entropy", dtype, z)
+        for label in range(3):
+            loss = net.loss(X, np.array([label]))
+            assert not np.isnan(loss), (z, label)
+    assert _output_net("softmax", "cross_entropy", dtype, [np.inf, 0.0, 0.0]).loss(X, np.array([0])) == 0
+    assert _output_net("softmax", "cross_entropy", dtype, [np.inf, 0.0, 0.0]).loss(X, np.array([1])) == np.inf
+    assert _output_net("softmax", "cross_entropy", dtype, [1e4, -1e4, 0.0]).loss(X, np.array([1])) == \
+        pytest.approx(2e4)
