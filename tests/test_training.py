@@ -57,18 +57,22 @@ def test_validation_loss_is_monitored_for_tol():
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_divergence_restores_parameters_and_raises(dtype):
-    # finite targets near the float maximum: (a - y)^2 overflows, the loss is infinite
+    # a linear output cannot saturate: with a learning rate far too large the error grows
+    # exponentially until the loss and the parameters overflow, in either dtype
     rng = np.random.default_rng(3)
     X = rng.random((20, 6))
-    Y = np.full((20, 2), np.finfo(dtype).max / 2)
-    net = fastnn.Network([6, 3, 2], dtype=dtype, seed=0)
-    net.fit(X, rng.integers(0, 2, 20), epochs=1)      # an ordinary epoch first
-    before = [p.copy() for p in net.weights + net.biases]
+    Y = rng.random((20, 2))
+    net = fastnn.Network([6, 3, 2], output_activation="identity", dtype=dtype, seed=0)
+    net.fit(X, Y, epochs=1, learning_rate=0.1)           # an ordinary epoch first
+    finite_states = [net._theta.copy()]                   # the parameters after each completed epoch
     with pytest.raises(FloatingPointError, match="diverged"):
-        net.fit(X, Y, epochs=3)
-    for p, q in zip(net.weights + net.biases, before):
-        assert np.array_equal(p, q)
+        net.fit(X, Y, epochs=50, batch_size=2, learning_rate=50.0,
+                callbacks=[lambda n, info: finite_states.append(n._theta.copy())])
+    # the network holds the last finite parameters: those from before the epoch that diverged
+    assert np.array_equal(net._theta, finite_states[-1])
+    assert np.isfinite(net._theta).all()
     assert np.isfinite(net.predict(X)).all()
+    net.fit(X, Y, epochs=1, learning_rate=0.1)           # and it trains on
 
 
 def test_verbose_prints_only_when_asked(capsys):
