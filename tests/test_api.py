@@ -165,3 +165,12 @@ def test_non_finite_values_found_anywhere(dtype, bad):
     Y[4, 1] = bad
     with pytest.raises(ValueError, match="NaN or infinity"):
         net.loss(X, Y)
+
+
+def test_values_beyond_float32_range_are_named_as_such():
+    net = fastnn.Network([2, 2], dtype="float32", seed=0)
+    with pytest.raises(ValueError, match="beyond float32's range"):
+        net.predict(np.array([[1e300, 0.0]]))
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        net.predict(np.array([[np.inf, 0.0]]))
+    assert np.isfinite(fastnn.Network([2, 2], dtype="float64").predict(np.array([[1e300, 0.0]]))).all()

@@ -255,10 +255,19 @@ class Network:
             raise ValueError(f"{name} has no rows")
         if X.shape[1] != self._sizes[0]:
             raise ValueError(f"{name} has {X.shape[1]} features but the network takes {self._sizes[0]}")
-        X = np.ascontiguousarray(X, dtype=self._dtype)
-        if not _finite(X):
+        return self._as_finite(X, name)
+
+    def _as_finite(self, A, name):
+        """A as a C-contiguous array of the network's dtype with only finite values (no copy when already so)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            converted = np.ascontiguousarray(A, dtype=self._dtype)
+        if not _finite(converted):
+            if A.dtype.kind == "f" and np.isfinite(A).all():
+                raise ValueError(
+                    f"{name} holds values beyond {self._dtype.name}'s range (largest magnitude "
+                    f"{np.abs(A).max():.3g}); scale the data or use dtype='float64'")
             raise ValueError(f"{name} contains NaN or infinity")
-        return X
+        return converted
 
     def _as_Y(self, Y, n, name="Y"):
         """Targets as a C-contiguous (n, sizes[-1]) array of the network's dtype."""
@@ -271,9 +280,7 @@ class Network:
                 raise TypeError(f"{name} must hold real numbers, got dtype {Y.dtype}")
             if Y.shape[1] != n_out:
                 raise ValueError(f"{name} has {Y.shape[1]} columns but the network has {n_out} outputs")
-            Y = np.ascontiguousarray(Y, dtype=self._dtype)
-            if not _finite(Y):
-                raise ValueError(f"{name} contains NaN or infinity")
+            Y = self._as_finite(Y, name)
         else:
             raise ValueError(f"{name} must be 1-D labels or 2-D targets (n_samples, {n_out}), got shape {Y.shape}")
         if Y.shape[0] != n:
