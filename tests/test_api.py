@@ -128,6 +128,13 @@ def test_bad_construction(call, error, match):
     (lambda net, X, y: net.predict(X[:0]), ValueError, "no rows"),
     (lambda net, X, y: net.predict(np.where(X > 0.5, np.nan, X)), ValueError, "NaN"),
     (lambda net, X, y: net.predict(X.astype(complex)), TypeError, "real numbers"),
+    (lambda net, X, y: net.predict(np.array([[1.0, None, 2.0]] * 2, dtype=object)), TypeError, "real numbers"),
+    (lambda net, X, y: net.predict([["a", "b", "c"]]), TypeError, "real numbers"),
+    (lambda net, X, y: net.predict(np.empty((4, 0))), ValueError, "features"),
+    (lambda net, X, y: net.predict(np.empty((0, 0))), ValueError, "no rows"),
+    (lambda net, X, y: net.fit(X, y - 3), ValueError, "out of range"),
+    (lambda net, X, y: net.gradients(X, np.full(len(X), np.nan)), TypeError, "integers"),
+    (lambda net, X, y: net.fit(np.where(X > 0.5, np.inf, X), y), ValueError, "NaN"),
     (lambda net, X, y: net.loss(X, y[:-1]), ValueError, "rows"),
     (lambda net, X, y: net.loss(X, y + 5), ValueError, "out of range"),
     (lambda net, X, y: net.loss(X, y.astype(float)), TypeError, "integers"),
@@ -174,3 +181,15 @@ def test_values_beyond_float32_range_are_named_as_such():
     with pytest.raises(ValueError, match="NaN or infinity"):
         net.predict(np.array([[np.inf, 0.0]]))
     assert np.isfinite(fastnn.Network([2, 2], dtype="float64").predict(np.array([[1e300, 0.0]]))).all()
+
+
+def test_read_only_memmap_is_accepted_unchanged(tmp_path):
+    rng = np.random.default_rng(7)
+    X = rng.random((12, 5))
+    path = tmp_path / "x.dat"
+    X.tofile(path)
+    mm = np.memmap(path, dtype=np.float64, mode="r", shape=(12, 5))
+    net = fastnn.Network([5, 4, 2], seed=0)
+    np.testing.assert_array_equal(net.predict(mm), net.predict(X))
+    net.fit(mm, rng.integers(0, 2, 12), epochs=1)
+    np.testing.assert_array_equal(np.asarray(mm), X)
