@@ -58,7 +58,7 @@ cdef enum:
     CHUNK = 256   # rows per forward/backward chunk
     ROWS_BACKPROP = 16  # from this many samples on, back-propagation uses the row kernel
     PARALLEL_WORK = 262144  # multiply-adds below which a product stays on one thread
-    PARALLEL_ROWS = 8192    # activations below which a layer's activation stays on one thread
+    PARALLEL_ROWS = 4096    # activations below which a layer's activation stays on one thread
 
 
 cdef enum:
