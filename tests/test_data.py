@@ -1,6 +1,5 @@
 """Data helpers: IDX loading, one-hot, built-in generated digits, the demo."""
 import gzip
-import os
 import struct
 import subprocess
 import sys

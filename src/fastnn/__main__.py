@@ -6,7 +6,6 @@ With no arguments it uses built-in generated seven-segment digits (no download);
 import argparse
 import sys
 
-import numpy as np
 
 from .data import load_mnist, make_digits
 from .network import Network

@@ -108,6 +108,11 @@ cdef struct Net:
     const intp* u_off   # offset of layer l's units in a per-row unit buffer (z, a, delta)
 
 
+cdef inline floating* _at(floating* p, intp off) noexcept nogil:
+    """p + off, or NULL when p is NULL (optimizer state arrays an optimizer does not use)."""
+    return p + off if p != NULL else NULL
+
+
 cdef inline floating _sigmoid(floating z) noexcept nogil:
     cdef floating one = 1
     if floating is float:
@@ -180,14 +185,6 @@ cdef inline double _binary_ce(double z, double y) noexcept nogil:
     return loss
 
 
-cdef inline floating _sum(const floating* v, intp n) noexcept nogil:
-    cdef intp j
-    cdef floating s = 0
-    for j in range(n):
-        s = s + v[j]
-    return s
-
-
 cdef double _output(const Net* net, intp m, intp nL, intp ld, const floating* z, const floating* a,
                     const floating* y, floating* delta) noexcept nogil:
     """Summed loss of m rows of output (z, a) (rows of stride ld) against y (m, nL).
@@ -232,6 +229,9 @@ cdef double _output(const Net* net, intp m, intp nL, intp ld, const floating* z,
             for j in range(1, nL):
                 if zr[j] > mx:
                     mx = zr[j]
+            ysum = 0
+            for j in range(nL):
+                ysum += yr[j]
             if mx == INFINITY:
                 # all probability on the +inf entries: free if the targets are there too, else infinite
                 yz = 0
@@ -239,20 +239,15 @@ cdef double _output(const Net* net, intp m, intp nL, intp ld, const floating* z,
                     if zr[j] != mx:
                         yz += yr[j]
                 loss += INFINITY if yz > 0 else 0.0
-                if dr != NULL:
-                    ysum = _sum(yr, nL)
-                    for j in range(nL):
-                        dr[j] = <floating>(<double>ar[j] * ysum - <double>yr[j])
             else:
-                se, ysum, yz = 0, 0, 0
+                se, yz = 0, 0
                 for j in range(nL):
                     se += exp(<double>zr[j] - mx)
-                    ysum += yr[j]
                     yz += <double>yr[j] * (<double>zr[j] - mx)
                 loss += ysum * log(se) - yz
-                if dr != NULL:
-                    for j in range(nL):
-                        dr[j] = <floating>(<double>ar[j] * ysum - <double>yr[j])
+            if dr != NULL:
+                for j in range(nL):
+                    dr[j] = <floating>(<double>ar[j] * ysum - <double>yr[j])
         if dr != NULL:
             for j in range(nL, ld):
                 dr[j] = 0
@@ -373,8 +368,7 @@ cdef inline void _rows(int R, intp K, const floating* x, intp xs_r, intp xs_k,
                 crow[u] = crow[u] + acc[r * JB + u]
         else:
             off = r * ldc
-            _step(op, JB, crow, acc + r * JB, v + off if v != NULL else NULL,
-                  m1 + off if m1 != NULL else NULL, m2 + off if m2 != NULL else NULL, l2)
+            _step(op, JB, crow, acc + r * JB, _at(v, off), _at(m1, off), _at(m2, off), l2)
 
 
 cdef void _rows_all(intp n_rows, intp K, const floating* x, intp xs_r, intp xs_k,
@@ -414,23 +408,19 @@ cdef inline void _rows_task(intp group, intp blk, intp n_rows, intp K, const flo
         off = r * ldc + blk * cbs
         if r + RB <= stop:
             _rows(RB, K, x + r * xs_r, xs_r, xs_k, B + blk * bbs, ldb, C + off, ldc, mode, op,
-                  v + off if v != NULL else NULL, m1 + off if m1 != NULL else NULL,
-                  m2 + off if m2 != NULL else NULL, l2)
+                  _at(v, off), _at(m1, off), _at(m2, off), l2)
             r = r + RB
         elif r + 4 <= stop:
             _rows(4, K, x + r * xs_r, xs_r, xs_k, B + blk * bbs, ldb, C + off, ldc, mode, op,
-                  v + off if v != NULL else NULL, m1 + off if m1 != NULL else NULL,
-                  m2 + off if m2 != NULL else NULL, l2)
+                  _at(v, off), _at(m1, off), _at(m2, off), l2)
             r = r + 4
         elif r + 2 <= stop:
             _rows(2, K, x + r * xs_r, xs_r, xs_k, B + blk * bbs, ldb, C + off, ldc, mode, op,
-                  v + off if v != NULL else NULL, m1 + off if m1 != NULL else NULL,
-                  m2 + off if m2 != NULL else NULL, l2)
+                  _at(v, off), _at(m1, off), _at(m2, off), l2)
             r = r + 2
         else:
             _rows(1, K, x + r * xs_r, xs_r, xs_k, B + blk * bbs, ldb, C + off, ldc, mode, op,
-                  v + off if v != NULL else NULL, m1 + off if m1 != NULL else NULL,
-                  m2 + off if m2 != NULL else NULL, l2)
+                  _at(v, off), _at(m1, off), _at(m2, off), l2)
             r = r + 1
 
 
@@ -449,7 +439,7 @@ cdef inline void _bias_activate(intp act, intp n_out, intp ld, const floating* b
 cdef void _forward(const Net* net, const floating* pk, const floating* x, intp m,
                    floating* z, floating* a) noexcept nogil:
     """Forward propagation of m rows x (m, sizes[0]); stores z[l] and a[l], rows of stride ld[l]."""
-    cdef intp l, i, j, n_in, n_out, ld, lda = net.sizes[0]
+    cdef intp l, i, n_in, n_out, ld, lda = net.sizes[0]
     cdef const floating* a_prev = x
     cdef const floating* b
     cdef floating* zl
@@ -564,8 +554,7 @@ cdef inline void _bias_block(intp j0, intp m, intp ld, const floating* delta, fl
         for j in range(JB):
             tb[j0 + j] = tb[j0 + j] + bsum[j]
     else:
-        _step(op, JB, tb + j0, bsum, v + j0 if v != NULL else NULL, m1 + j0 if m1 != NULL else NULL,
-              m2 + j0 if m2 != NULL else NULL, 0)
+        _step(op, JB, tb + j0, bsum, _at(v, j0), _at(m1, j0), _at(m2, j0), 0)
 
 
 cdef double _loss_grad_chunk(const Net* net, floating* pk,
@@ -601,19 +590,16 @@ cdef double _loss_grad_chunk(const Net* net, floating* pk,
                             net.n_threads)
         # nabla_WT = a_prev.T @ delta   (n_in, ld), into WT's panels: rows are inputs, k runs over samples
         _rows_all(n_in, m, a_prev, 1, lda, dl, ld, JB, ld, target + net.wt_off[l], JB, n_in * JB, mode, op,
-                  v + net.wt_off[l] if v != NULL else NULL, m1 + net.wt_off[l] if m1 != NULL else NULL,
-                  m2 + net.wt_off[l] if m2 != NULL else NULL, l2, net.n_threads)
+                  _at(v, net.wt_off[l]), _at(m1, net.wt_off[l]), _at(m2, net.wt_off[l]), l2, net.n_threads)
         # nabla_b = delta.sum(0), one block of JB biases at a time (on several threads when large)
         if net.n_threads > 1 and m * ld >= PARALLEL_ROWS:
             for blk in prange(ld // JB, num_threads=net.n_threads, schedule="static"):
                 _bias_block(blk * JB, m, ld, dl, target + net.bt_off[l], mode, op,
-                            v + net.bt_off[l] if v != NULL else NULL, m1 + net.bt_off[l] if m1 != NULL else NULL,
-                            m2 + net.bt_off[l] if m2 != NULL else NULL)
+                            _at(v, net.bt_off[l]), _at(m1, net.bt_off[l]), _at(m2, net.bt_off[l]))
         else:
             for blk in range(ld // JB):
                 _bias_block(blk * JB, m, ld, dl, target + net.bt_off[l], mode, op,
-                            v + net.bt_off[l] if v != NULL else NULL, m1 + net.bt_off[l] if m1 != NULL else NULL,
-                            m2 + net.bt_off[l] if m2 != NULL else NULL)
+                            _at(v, net.bt_off[l]), _at(m1, net.bt_off[l]), _at(m2, net.bt_off[l]))
     return loss
 
 
@@ -644,11 +630,9 @@ cdef void _step_all(const Net* net, Step* op, floating* pk, const floating* grad
     for l in range(net.L):
         n = net.sizes[l] * net.ld[l]
         p = net.wt_off[l]
-        _step(op, n, pk + p, grad + p, v + p if v != NULL else NULL, m1 + p if m1 != NULL else NULL,
-              m2 + p if m2 != NULL else NULL, l2)
+        _step(op, n, pk + p, grad + p, _at(v, p), _at(m1, p), _at(m2, p), l2)
         p = net.bt_off[l]
-        _step(op, net.ld[l], pk + p, grad + p, v + p if v != NULL else NULL,
-              m1 + p if m1 != NULL else NULL, m2 + p if m2 != NULL else NULL, 0)
+        _step(op, net.ld[l], pk + p, grad + p, _at(v, p), _at(m1, p), _at(m2, p), 0)
 
 
 cdef void _gather(const floating* src, intp ncols, const intp* rows, intp m,
@@ -693,11 +677,11 @@ cdef void _pack(const Net* net, const floating* theta, floating* pk) noexcept no
 
 cdef void _unpack(const Net* net, const floating* pk, floating* theta) noexcept nogil:
     """theta = the parameters held in the packed copy pk (the inverse of _pack)."""
-    cdef intp l, j, p, n_in, n_out, ld
+    cdef intp l, j, p, n_in, n_out
     cdef floating* W
     cdef const floating* WT
     for l in range(net.L):
-        n_in, n_out, ld = net.sizes[l], net.sizes[l + 1], net.ld[l]
+        n_in, n_out = net.sizes[l], net.sizes[l + 1]
         W = theta + net.w_off[l]
         WT = pk + net.wt_off[l]
         for j in range(n_out):
@@ -832,7 +816,8 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     cdef intp rows = min(batch_size, <intp>CHUNK), P = n_packed
     dtype = np.float32 if floating is float else np.float64
     cdef floating[::1] pk = np.empty(P, dtype=dtype)
-    cdef floating[::1] gk = np.empty(P, dtype=dtype)
+    # the summed gradient, for batches over one chunk and for the normalized step (the rest is fused)
+    cdef floating[::1] gk = np.empty(P if (batch_size > rows or normalized) else 1, dtype=dtype)
     cdef floating[::1] z = np.empty(rows * units, dtype=dtype)
     cdef floating[::1] a = np.empty(rows * units, dtype=dtype)
     cdef floating[::1] delta = np.empty(rows * units, dtype=dtype)

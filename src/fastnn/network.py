@@ -34,23 +34,19 @@ def _choice(name, value, choices):
 
 
 def _offsets(sizes):
-    """Offsets of W[l], b[l] in the flat parameter vector, and of layer l's units in work buffers.
+    """Offsets of W[l] and b[l] in the flat parameter vector.
 
-    Returns (n_params, offsets) where offsets = [w_off (L), b_off (L), u_off (L)]
-    as one intp array, the layout the kernels read.
+    Returns (n_params, offsets) where offsets = [w_off (L), b_off (L)] as one
+    intp array, the layout the kernels read.
     """
-    L = len(sizes) - 1
-    w_off, b_off, u_off = [], [], []
-    p = u = 0
-    for l in range(L):
-        n_in, n_out = sizes[l], sizes[l + 1]
+    w_off, b_off = [], []
+    p = 0
+    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
         w_off.append(p)
         p += n_out * n_in
         b_off.append(p)
         p += n_out
-        u_off.append(u)
-        u += n_out
-    return p, np.array(w_off + b_off + u_off, dtype=np.intp)
+    return p, np.array(w_off + b_off, dtype=np.intp)
 
 
 def _finite(a):
@@ -425,13 +421,14 @@ class Network:
         return float(np.mean(self._evaluate(X, want_out=True)[1].argmax(axis=1) == labels))
 
     # -- training -----------------------------------------------------------
-    def _optimizer(self, optimizer, step, *, fresh, **settings):
-        """The Optimizer for these settings: the network's current one when it matches, else a new one."""
+    def _optimizer(self, optimizer, learning_rate, step, *, fresh, **settings):
+        """(Optimizer, eta) for these settings: the network's current optimizer when it matches
+        (its state continues), else a new one; eta from learning_rate= / step= or the default."""
         opt = Optimizer(self, optimizer, normalized=step is not None, **settings)
-        current = getattr(self, "_opt", None)
-        if fresh or current is None or current.key != opt.key:
+        eta = _learning_rate(opt.name, step, learning_rate)
+        if fresh or self._opt is None or self._opt.key != opt.key:
             self._opt = opt
-        return self._opt
+        return self._opt, eta
 
     def _run_epoch(self, X, Y, order, batch_size, opt, eta, progress=None):
         """One compiled epoch; on a non-finite result restores the parameters and optimizer state and raises.
@@ -495,9 +492,8 @@ class Network:
         if optimizer == "sgd" and learning_rate is None and step is None:
             raise ValueError("give exactly one of learning_rate= (w -= eta * grad) "
                              "or step= (w -= eps * grad / ||grad||)")
-        opt = self._optimizer(optimizer, step, fresh=False, momentum=momentum, nesterov=nesterov, l2=l2,
-                              beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
-        eta, _ = _learning_rate(opt.name, step, learning_rate)
+        opt, eta = self._optimizer(optimizer, learning_rate, step, fresh=False, momentum=momentum,
+                                   nesterov=nesterov, l2=l2, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
         X = self._as_X(X)
         Y = self._as_Y(Y, X.shape[0])
         order = np.arange(X.shape[0], dtype=np.intp)
@@ -608,9 +604,8 @@ class Network:
             Show progress on stdout: on a terminal a line that updates within each epoch
             (samples done, samples/s, time left), elsewhere one line per epoch.
         """
-        opt = self._optimizer(optimizer, step, fresh=True, momentum=momentum, nesterov=nesterov, l2=l2,
-                              beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
-        eta, _ = _learning_rate(opt.name, step, learning_rate)
+        opt, eta = self._optimizer(optimizer, learning_rate, step, fresh=True, momentum=momentum,
+                                   nesterov=nesterov, l2=l2, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
         epochs = _int_at_least("epochs", epochs, 0)
         batch_size = _check_batch_size(batch_size)
         patience = _int_at_least("patience", patience, 1)
@@ -705,9 +700,8 @@ class Network:
         velocity / Adam moments and step count, as one long fit would. The settings mean
         what they mean in :meth:`fit`. Returns the mean training loss of the pass.
         """
-        opt = self._optimizer(optimizer, step, fresh=False, momentum=momentum, nesterov=nesterov, l2=l2,
-                              beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
-        eta, _ = _learning_rate(opt.name, step, learning_rate)
+        opt, eta = self._optimizer(optimizer, learning_rate, step, fresh=False, momentum=momentum,
+                                   nesterov=nesterov, l2=l2, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
         batch_size = _check_batch_size(batch_size)
         X = self._as_X(X)
         Y = self._as_Y(Y, X.shape[0])

@@ -66,15 +66,15 @@ class Optimizer:
 
 
 def learning_rate(name, step, learning_rate):
-    """(eta, normalized): the rate the kernels use, from fit's learning_rate= / step=."""
+    """The rate the kernels use for optimizer ``name``, from fit's learning_rate= / step=."""
     if step is not None and learning_rate is not None:
         raise ValueError("give exactly one of learning_rate= (w -= eta * grad) or step= "
                          "(w -= eps * grad / ||grad||), not both")
     if step is not None:
-        return _positive("step", step), True
+        return _positive("step", step)
     if learning_rate is None:
-        return DEFAULT_LEARNING_RATE[name], False
-    return _positive("learning_rate", learning_rate), False
+        return DEFAULT_LEARNING_RATE[name]
+    return _positive("learning_rate", learning_rate)
 
 
 def _positive(name, value):
