@@ -61,3 +61,13 @@ def test_categorical_cross_entropy_never_nan(dtype):
     assert _output_net("softmax", "cross_entropy", dtype, [np.inf, 0.0, 0.0]).loss(X, np.array([1])) == np.inf
     assert _output_net("softmax", "cross_entropy", dtype, [1e4, -1e4, 0.0]).loss(X, np.array([1])) == \
         pytest.approx(2e4)
+
+
+def test_predict_raises_instead_of_returning_nan_on_overflow():
+    """Finite float32 inputs near the type's maximum overflow an identity layer to +inf and -inf,
+    whose sum in the next layer is NaN: predict says so instead of returning it."""
+    net = fastnn.Network([4, 4, 1], activation="identity", output_activation="sigmoid", dtype="float32", seed=0)
+    X = np.array([[0, 0, 2.7311932e38, 0]], dtype=np.float32)
+    with pytest.raises(FloatingPointError, match="overflowed"):
+        net.predict(X)
+    assert np.isfinite(net.predict(X / 1e30)).all()

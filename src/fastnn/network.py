@@ -386,9 +386,17 @@ class Network:
         """Output activations a[L] of the network.
 
         X : array-like, shape (n, sizes[0]). Returns ndarray, shape (n, sizes[-1]).
+        Raises FloatingPointError rather than return NaN or infinity when the
+        forward pass overflows (inputs too large for the dtype).
         """
         X = self._as_X(X)
-        return self._evaluate(X, want_out=True)[1]
+        out = self._evaluate(X, want_out=True)[1]
+        if not _finite(out):
+            raise FloatingPointError(
+                f"the forward pass overflowed: an output is NaN or infinite (largest input magnitude "
+                f"{np.abs(X).max():.3g} is too large for {self._dtype.name} with these weights); "
+                "scale X to a small range such as [0, 1], or use dtype='float64'")
+        return out
 
     def loss(self, X, Y):
         """Mean over samples of the loss: 1/2 ||y - a[L]||^2 (quadratic) or the cross-entropy.
