@@ -85,6 +85,27 @@ def test_the_gil_check_can_fail():
     assert held < 0.25 * (free / slept) * seconds, (held, seconds, free / slept)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_predict_and_loss_on_many_chunks_match_the_oracle_for_any_thread_count(dtype):
+    """2,000 rows are 8 chunks of at most 256 (the last one partial): with several threads each
+    thread takes whole chunks, and the outputs and the summed loss are the same bits as on one."""
+    from fastnn import _reference as ref
+    rng = np.random.default_rng(5)
+    X = rng.random((2000, 50)).astype(dtype)
+    labels = rng.integers(0, 3, 2000)
+    results = []
+    for n_threads in (1, 2, 3):
+        net = fastnn.Network([50, 40, 3], activation="tanh", output_activation="softmax", loss="cross_entropy",
+                             init="glorot", dtype=dtype, seed=2, n_threads=n_threads)
+        results.append((net.predict(X), net.loss(X, labels)))
+    for out, loss in results[1:]:
+        assert np.array_equal(out, results[0][0])
+        assert loss == results[0][1]
+    weights, biases = [w.copy() for w in net.weights], [b.copy() for b in net.biases]
+    tol = 1e-10 if dtype == "float64" else 1e-4
+    np.testing.assert_allclose(results[0][0], ref.forward(weights, biases, X, "tanh", "softmax")[1][-1], atol=tol)
+
+
 @pytest.mark.parametrize("n_threads", [1, 2])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("sizes", [[300, 200, 70], [300, 1, 70], [257, 95, 33, 1]])

@@ -30,7 +30,7 @@ The Python layer validates everything; the kernels trust their inputs
 its whole job in one ``with nogil`` block, in chunks of at most CHUNK rows.
 """
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.time cimport clock, clock_t, CLOCKS_PER_SEC
 from libc.math cimport INFINITY, exp, expf, fabs, log, log1p, pow, sqrt, sqrtf, tanh, tanhf
 
@@ -741,48 +741,80 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
     layout, n_packed, units = _packed_layout(sizes)
     cdef const intp[::1] packed = layout
     cdef Net net = _net(sizes, offsets, packed, acts, loss_code, n_threads)
+    cdef Net net1 = net
     cdef intp n = X.shape[0], nL = sizes[net.L], ldL = net.ld[net.L - 1]
     cdef intp rows = min(n, <intp>CHUNK)
+    cdef intp n_chunks = (n + rows - 1) // rows
+    # Without gradients the chunks are independent: when there are enough of them, each thread
+    # takes whole chunks in ONE parallel region (its own z, a), instead of one region per product
+    # (the threads would go to sleep and be woken between regions, every few hundred rows).
+    cdef bint by_chunk = not want_grad and net.n_threads > 1 and n_chunks >= 2 * net.n_threads
+    cdef intp n_bufs = net.n_threads if by_chunk else 1
+    net1.n_threads = 1
     dtype = np.float32 if floating is float else np.float64
     cdef floating[::1] pk = np.empty(n_packed, dtype=dtype)
     cdef floating[::1] gk = np.empty(n_packed if want_grad else 1, dtype=dtype)
-    cdef floating[::1] z = np.empty(rows * units, dtype=dtype)
-    cdef floating[::1] a = np.empty(rows * units, dtype=dtype)
+    cdef floating[::1] z = np.empty(n_bufs * rows * units, dtype=dtype)
+    cdef floating[::1] a = np.empty(n_bufs * rows * units, dtype=dtype)
     cdef floating[::1] delta = np.empty(rows * units if want_grad else 1, dtype=dtype)
     cdef floating[::1] scratch = np.empty(_scratch_size(sizes, layout, rows) if want_grad else 1, dtype=dtype)
+    cdef double[::1] chunk_loss = np.zeros(n_chunks, dtype=np.float64)
     cdef const floating* yp = NULL
     cdef floating* outp = NULL
-    cdef intp c0, m, i, j
+    cdef intp c, c0, m, buf, n_units = units
     cdef double loss = 0
-    cdef const floating* aL
     if want_loss:
         yp = &Y[0, 0]
     if want_out:
         outp = &out[0, 0]
     with nogil:
         _pack(&net, &theta[0], &pk[0])
-        c0 = 0
-        while c0 < n:
-            m = min(rows, n - c0)
-            if want_grad:
-                loss += _loss_grad_chunk(&net, &pk[0], &X[c0, 0], yp + c0 * nL, m, &gk[0],
-                                         OVERWRITE if c0 == 0 else ACCUMULATE, NULL, NULL, NULL, NULL, 0,
-                                         &z[0], &a[0], &delta[0], &scratch[0])
-            else:
-                _forward(&net, &pk[0], &X[c0, 0], m, &z[0], &a[0])
-                if want_loss:
-                    loss += _output(&net, m, nL, ldL, &z[0] + m * net.u_off[net.L - 1],
-                                    &a[0] + m * net.u_off[net.L - 1], yp + c0 * nL, NULL)
-            if want_out:
-                aL = &a[0] + m * net.u_off[net.L - 1]
-                # out[c0:c0+m] = a[L][:, :nL]
-                for i in range(m):
-                    for j in range(nL):
-                        outp[(c0 + i) * nL + j] = aL[i * ldL + j]
-            c0 += m
+        if by_chunk:
+            for c in prange(n_chunks, num_threads=net.n_threads, schedule="dynamic"):
+                buf = threadid() * rows * n_units
+                _forward_chunk(&net1, &pk[0], &X[0, 0], yp, outp, n, c * rows, rows, &z[0] + buf, &a[0] + buf,
+                               want_loss, &chunk_loss[0] + c)
+        else:
+            for c in range(n_chunks):
+                c0 = c * rows
+                if want_grad:
+                    m = min(rows, n - c0)
+                    chunk_loss[c] = _loss_grad_chunk(&net, &pk[0], &X[c0, 0], yp + c0 * nL, m, &gk[0],
+                                                     OVERWRITE if c0 == 0 else ACCUMULATE, NULL, NULL, NULL,
+                                                     NULL, 0, &z[0], &a[0], &delta[0], &scratch[0])
+                    if want_out:
+                        _copy_out(&net, &a[0], m, outp + c0 * nL)
+                else:
+                    _forward_chunk(&net, &pk[0], &X[0, 0], yp, outp, n, c0, rows, &z[0], &a[0],
+                                   want_loss, &chunk_loss[0] + c)
+        # the summed loss, chunk by chunk in order (the same sum for any n_threads)
+        for c in range(n_chunks):
+            loss += chunk_loss[c]
         if want_grad:
             _unpack(&net, &gk[0], &grad[0])
     return loss
+
+
+cdef inline void _copy_out(const Net* net, const floating* a, intp m, floating* out) noexcept nogil:
+    """out[:m] = a[L][:m, :n_L] (a: the unit buffer of a chunk of m rows)."""
+    cdef intp i, j, nL = net.sizes[net.L], ldL = net.ld[net.L - 1]
+    cdef const floating* aL = a + m * net.u_off[net.L - 1]
+    for i in range(m):
+        for j in range(nL):
+            out[i * nL + j] = aL[i * ldL + j]
+
+
+cdef void _forward_chunk(const Net* net, const floating* pk, const floating* X, const floating* Y,
+                         floating* out, intp n, intp c0, intp rows, floating* z, floating* a,
+                         bint want_loss, double* loss) noexcept nogil:
+    """Forward pass of rows c0 ... c0 + rows (at most) of X; their outputs to out, their summed loss to loss[0]."""
+    cdef intp m = min(rows, n - c0), n0 = net.sizes[0], nL = net.sizes[net.L], ldL = net.ld[net.L - 1]
+    _forward(net, pk, X + c0 * n0, m, z, a)
+    if want_loss:
+        loss[0] = _output(net, m, nL, ldL, z + m * net.u_off[net.L - 1], a + m * net.u_off[net.L - 1],
+                          Y + c0 * nL, NULL)
+    if out != NULL:
+        _copy_out(net, a, m, out + c0 * nL)
 
 
 def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets,
