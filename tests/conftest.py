@@ -28,3 +28,14 @@ def assert_raises_and_unchanged(net, call, error, match):
         call()
     for p, q in zip(net.weights + net.biases, before):
         assert np.array_equal(p, q)
+
+
+def require(module):
+    """Import an optional dependency, or skip; in CI (CI=true), where .ci/run installs it, fail."""
+    try:
+        return __import__(module)
+    except ImportError:
+        message = f"{module} is not installed (pip install 'fastnn[sklearn]' and the test extra)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("CI=true but " + message)
+        pytest.skip(message)

@@ -23,4 +23,24 @@ def load(path, *, seed=None):
 
 __version__ = "0.1.0"
 
-__all__ = ["Network", "History", "load", "ModelFileError", "minibatches", "load_mnist", "make_digits", "one_hot", "__version__"]
+_ESTIMATORS = ("MLPClassifier", "MLPRegressor")
+
+
+def __getattr__(name):
+    """fastnn.MLPClassifier / fastnn.MLPRegressor, imported on first use (they need scikit-learn)."""
+    if name in _ESTIMATORS:
+        try:
+            from . import estimators
+        except ImportError as e:
+            if getattr(e, "name", None) and e.name.split(".")[0] == "sklearn":
+                raise ImportError(f"fastnn.{name} needs scikit-learn: pip install 'fastnn[sklearn]'") from e
+            raise
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'fastnn' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_ESTIMATORS))
+
+__all__ = ["Network", "History", "load", "ModelFileError", "minibatches", "load_mnist", "make_digits", "one_hot", "__version__",
+           "MLPClassifier", "MLPRegressor"]

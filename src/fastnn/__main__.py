@@ -1,17 +1,25 @@
-"""python -m fastnn: train the seed network [784, 30, 10] and report held-out accuracy.
+"""python -m fastnn: the demo, or the train / evaluate / predict commands.
 
-With no arguments it uses built-in generated seven-segment digits (no download);
-``--mnist DIR`` uses MNIST IDX files from DIR instead.
+With no command it trains the seed network [784, 30, 10] on built-in generated
+seven-segment digits (no download; ``--mnist DIR`` uses MNIST IDX files from DIR
+instead) and reports held-out accuracy.
+
+    python -m fastnn train --data PATH [--val PATH] --sizes 784,100,10 --save model.fastnn [--plot curves.png]
+    python -m fastnn evaluate --model model.fastnn --data PATH
+    python -m fastnn predict --model model.fastnn --data PATH --out predictions.csv
+
+PATH is an MNIST IDX directory or *-images-idx3-ubyte[.gz] file, a .npz
+(arrays X and y) or a .csv (label column named "label" or --label, else the last).
 """
 import argparse
 import sys
 
-
+from . import cli
 from .data import load_mnist, make_digits
 from .network import Network
 
 
-def main(argv=None):
+def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fastnn", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mnist", metavar="DIR", help="directory of MNIST IDX files (*-images-idx3-ubyte[.gz])")
@@ -21,7 +29,10 @@ def main(argv=None):
     parser.add_argument("--hidden", type=int, default=30, help="hidden units (default 30)")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--seed", type=int, default=0)
+    cli.add_commands(parser)
     args = parser.parse_args(argv)
+    if args.command is not None:
+        return cli.run(args)
 
     try:
         if args.mnist:

@@ -1,0 +1,301 @@
+"""The command line: ``python -m fastnn train | evaluate | predict``.
+
+Data files (``--data``, ``--val``):
+
+- MNIST IDX: a directory holding ``*-images-idx3-ubyte[.gz]`` and
+  ``*-labels-idx1-ubyte[.gz]``, or the images file itself (the labels file is
+  found beside it). Pixels are scaled to [0, 1].
+- ``.npz``: arrays ``X`` (n, features) and ``y`` (n,) integer labels
+  (``y`` may be missing for ``predict``).
+- ``.csv``: a header row, then numbers. The label column is the one named by
+  ``--label``, else a column named ``label``, else the last column; for
+  ``predict`` a file with exactly the model's number of inputs has no labels.
+
+Errors (a missing or malformed file, a bad option) print one line starting
+with ``error:`` and exit with status 2; nothing is written.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import time
+import zipfile
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+from .data import _find, _read_idx, load_mnist
+from .modelfile import ModelFileError
+from .network import Network
+
+Data = Tuple[np.ndarray, Optional[np.ndarray]]
+
+
+class CliError(Exception):
+    """A problem with the user's files or options: reported in one line, exit status 2."""
+
+
+def load_data(path: str, *, label: Optional[str] = None, n_features: Optional[int] = None,
+              need_labels: bool = True) -> Data:
+    """(X float64 (n, features), labels int64 (n,) or None) from an IDX directory/file, .npz or .csv."""
+    if not os.path.exists(path):
+        raise CliError(f"no such file or directory: {path}")
+    lower = path.lower()
+    if os.path.isdir(path):
+        X, y = load_mnist(path, dtype=np.float64)
+    elif "idx3-ubyte" in lower:
+        X, y = _load_idx_file(path)
+    elif lower.endswith(".npz"):
+        X, y = _load_npz(path, need_labels)
+    elif lower.endswith(".csv"):
+        X, y = _load_csv(path, label, n_features, need_labels)
+    else:
+        raise CliError(f"{path}: unknown data format; give an MNIST IDX directory or "
+                       "*-images-idx3-ubyte[.gz] file, a .npz (arrays X and y) or a .csv")
+    if X.ndim != 2 or X.shape[0] == 0:
+        raise CliError(f"{path}: expected a 2-D table of samples, got shape {X.shape}")
+    if y is not None:
+        y = _labels(y, path)
+    elif need_labels:
+        raise CliError(f"{path} holds no labels")
+    return X, y
+
+
+def _load_idx_file(path: str) -> Data:
+    directory, name = os.path.split(path)
+    labels_name = name.replace("images-idx3-ubyte", "labels-idx1-ubyte")
+    labels_path = os.path.join(directory, labels_name)
+    if labels_name == name or not os.path.exists(labels_path):
+        alt = labels_path[:-3] if labels_path.endswith(".gz") else labels_path + ".gz"
+        if not os.path.exists(alt):
+            raise CliError(f"{path}: the labels file {labels_name} is not beside it")
+        labels_path = alt
+    images = _read_idx(path)
+    labels = _read_idx(labels_path)
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise CliError(f"{path}: images {images.shape} and labels {labels.shape} do not match")
+    return images.reshape(len(images), -1).astype(np.float64) / 255.0, labels.astype(np.int64)
+
+
+def _load_npz(path: str, need_labels: bool) -> Data:
+    if not zipfile.is_zipfile(path):
+        raise CliError(f"{path}: not a .npz archive (as written by numpy.savez)")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            if "X" not in f.files:
+                raise CliError(f"{path}: no array named X (found {', '.join(f.files) or 'none'})")
+            X = np.asarray(f["X"])
+            y = np.asarray(f["y"]) if "y" in f.files else None
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise CliError(f"{path}: not a readable .npz file ({exc})") from None
+    if X.dtype.kind not in "biuf":
+        raise CliError(f"{path}: X must hold numbers, got dtype {X.dtype}")
+    return X.astype(np.float64), y
+
+
+def _load_csv(path: str, label: Optional[str], n_features: Optional[int], need_labels: bool) -> Data:
+    try:
+        with open(path, newline="") as f:
+            header = next(csv.reader(f), None)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"{path}: cannot read ({exc})") from None
+    if not header:
+        raise CliError(f"{path}: empty file (a header row is expected)")
+    header = [h.strip() for h in header]
+    if label is not None:
+        if label not in header:
+            raise CliError(f"{path}: no column named {label!r}")
+        col: Optional[int] = header.index(label)
+    elif "label" in header:
+        col = header.index("label")
+    elif not need_labels and n_features is not None and len(header) == n_features:
+        col = None
+    else:
+        col = len(header) - 1
+    try:
+        with open(path, newline="") as f:
+            table = np.loadtxt(f, delimiter=",", skiprows=1, ndmin=2, dtype=np.float64)
+    except (ValueError, OSError) as exc:
+        raise CliError(f"{path}: not a numeric CSV table ({exc})") from None
+    if table.shape[0] == 0:
+        raise CliError(f"{path}: no rows after the header")
+    if table.shape[1] != len(header):
+        raise CliError(f"{path}: {table.shape[1]} columns per row but {len(header)} in the header")
+    if col is None:
+        return table, None
+    return np.delete(table, col, axis=1), table[:, col]
+
+
+def _labels(y: np.ndarray, path: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise CliError(f"{path}: labels must be 1-D, got shape {y.shape}")
+    if y.dtype.kind == "f":
+        if not np.all(np.isfinite(y)) or not np.all(y == np.round(y)):
+            raise CliError(f"{path}: labels must be whole numbers (class indices)")
+    elif y.dtype.kind not in "biu":
+        raise CliError(f"{path}: labels must be integers, got dtype {y.dtype}")
+    if y.size and y.min() < 0:
+        raise CliError(f"{path}: labels must be >= 0, found {int(y.min())}")
+    return y.astype(np.int64)
+
+
+def _sizes(text: str) -> list:
+    try:
+        sizes = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 784,100,10, got {text!r}")
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"need at least two layer widths, each >= 1, got {text!r}")
+    return sizes
+
+
+def _check_shapes(X: np.ndarray, y: Optional[np.ndarray], sizes: Sequence[int], path: str) -> None:
+    if X.shape[1] != sizes[0]:
+        raise CliError(f"{path}: {X.shape[1]} features per sample, but the network takes {sizes[0]}")
+    if y is not None and y.size and y.max() >= sizes[-1]:
+        raise CliError(f"{path}: label {int(y.max())} needs at least {int(y.max()) + 1} outputs; "
+                       f"the network has {sizes[-1]}")
+
+
+def _check_writable(path: str) -> None:
+    """Fail before any work when the output file's directory is missing or not writable."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise CliError(f"cannot write {path}: directory {directory} does not exist")
+    if not os.access(directory, os.W_OK):
+        raise CliError(f"cannot write {path}: directory {directory} is not writable")
+
+
+def train(args: argparse.Namespace) -> int:
+    sizes = args.sizes
+    for out in (args.save, args.plot):
+        if out:
+            _check_writable(out)
+    X, y = load_data(args.data, label=args.label)
+    _check_shapes(X, y, sizes, args.data)
+    validation = None
+    if args.val:
+        Xv, yv = load_data(args.val, label=args.label)
+        _check_shapes(Xv, yv, sizes, args.val)
+        validation = (Xv, yv)
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise CliError("--plot needs matplotlib: pip install 'fastnn[plot]'") from None
+    net = Network(sizes, activation=args.activation, output_activation=args.output_activation, loss=args.loss,
+                  init=args.init, dtype=args.dtype, seed=args.seed, n_threads=args.threads)
+    print(f"fastnn: training {sizes} ({args.dtype}) on {len(X)} samples from {args.data}"
+          + (f"; validating on {len(validation[0])} from {args.val}" if validation else ""), flush=True)
+    t0 = time.perf_counter()
+    history = net.fit(X, y, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                      optimizer=args.optimizer, momentum=args.momentum, l2=args.l2, lr_schedule=args.lr_schedule,
+                      validation_data=validation, early_stopping=args.early_stopping, patience=args.patience,
+                      tol=args.tol, verbose=True)
+    seconds = time.perf_counter() - t0
+    net.save(args.save)
+    if args.plot:
+        history.plot(args.plot)
+    summary = (f"done: {len(history.train_loss)} epochs in {seconds:.1f} s; train loss {history.train_loss[-1]:.4f}, "
+               f"train accuracy {net.accuracy(X, y):.4f}")
+    if validation:
+        summary += f"; validation accuracy {net.accuracy(*validation):.4f}"
+    print(summary)
+    print(f"saved {args.save}" + (f"; learning curves in {args.plot}" if args.plot else ""))
+    return 0
+
+
+def _load_model(path: str) -> Network:
+    if not os.path.isfile(path):
+        raise CliError(f"no such model file: {path}")
+    return Network.load(path)
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    net = _load_model(args.model)
+    X, y = load_data(args.data, label=args.label, n_features=net.sizes[0])
+    _check_shapes(X, y, net.sizes, args.data)
+    print(f"{args.data}: {len(X)} samples; loss {net.loss(X, y):.6f}; accuracy {net.accuracy(X, y):.4f}")
+    return 0
+
+
+def predict(args: argparse.Namespace) -> int:
+    net = _load_model(args.model)
+    _check_writable(args.out)
+    X, _ = load_data(args.data, label=args.label, n_features=net.sizes[0], need_labels=False)
+    _check_shapes(X, None, net.sizes, args.data)
+    out = net.predict(X)
+    k = out.shape[1]
+    predicted = out.argmax(axis=1) if k > 1 else out[:, 0]
+    tmp = args.out + ".tmp"
+    try:
+        with open(tmp, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["prediction"] + [f"output_{j}" for j in range(k)])
+            for p, row in zip(predicted, out):
+                w.writerow([p] + [f"{v:.9g}" for v in row])
+        os.replace(tmp, args.out)
+    except OSError as exc:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise CliError(f"cannot write {args.out}: {exc}") from None
+    print(f"wrote {len(X)} predictions to {args.out}")
+    return 0
+
+
+def add_commands(parser: argparse.ArgumentParser) -> None:
+    """The train / evaluate / predict sub-commands of ``python -m fastnn``."""
+    sub = parser.add_subparsers(dest="command", metavar="{train,evaluate,predict}")
+    t = sub.add_parser("train", help="train a network on a data file and save it",
+                       description="Train a network and save it (see python -m fastnn --help for data formats).")
+    t.add_argument("--data", required=True, help="training data: IDX directory or file, .npz or .csv")
+    t.add_argument("--val", help="validation data, evaluated after every epoch")
+    t.add_argument("--sizes", required=True, type=_sizes, help="layer widths, e.g. 784,100,10")
+    t.add_argument("--save", required=True, metavar="MODEL", help="where to save the trained model (.fastnn)")
+    t.add_argument("--plot", metavar="PNG", help="save learning curves to this PNG (needs matplotlib)")
+    t.add_argument("--label", help="name of the label column of a CSV file")
+    t.add_argument("--activation", default="sigmoid", help="hidden activation (default sigmoid)")
+    t.add_argument("--output-activation", default=None, help="output activation (default: the hidden one)")
+    t.add_argument("--loss", default="quadratic", help="quadratic or cross_entropy (default quadratic)")
+    t.add_argument("--init", default="scaled", help="normal, scaled, glorot or he (default scaled)")
+    t.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
+    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--batch-size", type=int, default=10)
+    t.add_argument("--learning-rate", type=float, default=None, help="eta (default: the optimizer's)")
+    t.add_argument("--optimizer", default="sgd", help="sgd, momentum, nesterov or adam (default sgd)")
+    t.add_argument("--momentum", type=float, default=0.9)
+    t.add_argument("--l2", type=float, default=0.0)
+    t.add_argument("--lr-schedule", default="constant", help="constant, invscaling or adaptive")
+    t.add_argument("--early-stopping", action="store_true", help="stop when the validation loss stops falling")
+    t.add_argument("--patience", type=int, default=5)
+    t.add_argument("--tol", type=float, default=None)
+    t.set_defaults(run=train)
+    e = sub.add_parser("evaluate", help="loss and accuracy of a saved model on a data file")
+    e.add_argument("--model", required=True)
+    e.add_argument("--data", required=True)
+    e.add_argument("--label", help="name of the label column of a CSV file")
+    e.set_defaults(run=evaluate)
+    p = sub.add_parser("predict", help="write a saved model's predictions to a CSV file")
+    p.add_argument("--model", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True, help="CSV to write: prediction, then every output")
+    p.add_argument("--label", help="name of a label column of a CSV file to leave out")
+    p.set_defaults(run=predict)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a sub-command; problems with files or options become one line on stderr and status 2."""
+    try:
+        return args.run(args)
+    except (CliError, ModelFileError, OSError, ValueError, TypeError, FloatingPointError) as exc:
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,520 @@
+"""scikit-learn estimators: ``fastnn.MLPClassifier`` and ``fastnn.MLPRegressor``.
+
+Drop-in replacements for ``sklearn.neural_network.MLPClassifier`` and
+``MLPRegressor`` (solvers "sgd" and "adam"): the same parameters, fitted
+attributes and methods, trained by fastnn's compiled epoch. Change the import,
+keep the code::
+
+    # from sklearn.neural_network import MLPClassifier
+    from fastnn import MLPClassifier
+
+The training loop follows scikit-learn's step by step: Glorot-uniform
+initialisation drawn from ``random_state`` in scikit-learn's order, the same
+per-epoch shuffle and early-stopping split, the same optimizer updates
+(momentum, Nesterov, Adam, L2 penalty ``alpha``), learning-rate schedules and
+stopping rules. With the same ``random_state`` a float64 fit starts from the
+same weights and visits the mini-batches in the same order as scikit-learn.
+
+Requires scikit-learn (``pip install "fastnn[sklearn]"``); ``import fastnn``
+works without it and imports this module on first use of either class.
+"""
+import math
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state, shuffle as _shuffle
+from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from .network import Network
+
+__all__ = ["MLPClassifier", "MLPRegressor"]
+
+# scikit-learn's activation names -> fastnn's
+_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+_OUT_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "softmax": "softmax"}
+
+
+def _check(name, value, ok, expected):
+    if not ok:
+        raise ValueError(f"The '{name}' parameter of {expected}. Got {value!r} instead.")
+
+
+def _is_real(v):
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_int(v):
+    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+
+
+def _dense(X):
+    """X as a dense array (sparse matrices are converted: fastnn's kernels are dense)."""
+    return X.toarray() if hasattr(X, "toarray") else X
+
+
+class _BaseMLP(BaseEstimator):
+    """The training loop shared by MLPClassifier and MLPRegressor."""
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
+                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
+                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
+                 momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, n_threads=None,
+                 dtype=None):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.n_threads = n_threads
+        self.dtype = dtype
+
+    # ---- parameters -------------------------------------------------------------------------
+
+    def _check_params(self):
+        """Validate the constructor parameters (in fit, as scikit-learn does).
+
+        Returns (hidden layer sizes, dtype name or None)."""
+        if self.solver == "lbfgs":
+            raise ValueError("solver='lbfgs' is not supported by fastnn (its kernels train by mini-batch "
+                             "gradient descent); use solver='adam' or solver='sgd'")
+        _check("solver", self.solver, self.solver in ("sgd", "adam"), "MLP must be a str among {'adam', 'sgd'}")
+        _check("activation", self.activation, self.activation in _ACTIVATIONS,
+               "MLP must be a str among {'identity', 'logistic', 'relu', 'tanh'}")
+        sizes = self.hidden_layer_sizes
+        sizes = list(sizes) if hasattr(sizes, "__iter__") and not isinstance(sizes, str) else [sizes]
+        if not all(_is_int(s) for s in sizes):
+            raise ValueError(f"hidden_layer_sizes must be integers, got {self.hidden_layer_sizes!r}")
+        if any(s <= 0 for s in sizes):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+        for name, low in (("alpha", 0.0), ("power_t", 0.0), ("tol", 0.0)):
+            v = getattr(self, name)
+            _check(name, v, _is_real(v) and v >= low and math.isfinite(v), f"MLP must be a float in [{low}, inf)")
+        for name in ("learning_rate_init", "epsilon"):
+            v = getattr(self, name)
+            _check(name, v, _is_real(v) and v > 0 and math.isfinite(v), "MLP must be a float in (0.0, inf)")
+        for name in ("max_iter", "n_iter_no_change", "max_fun"):
+            v = getattr(self, name)
+            _check(name, v, _is_int(v) and v >= 1, "MLP must be an int in the range [1, inf)")
+        _check("batch_size", self.batch_size,
+               self.batch_size == "auto" or (_is_int(self.batch_size) and self.batch_size >= 1),
+               "MLP must be an int in the range [1, inf) or a str among {'auto'}")
+        _check("learning_rate", self.learning_rate, self.learning_rate in ("constant", "invscaling", "adaptive"),
+               "MLP must be a str among {'adaptive', 'constant', 'invscaling'}")
+        _check("momentum", self.momentum, _is_real(self.momentum) and 0 <= self.momentum < 1,
+               "MLP must be a float in the range [0, 1) (fastnn: momentum 1 never decays)")
+        for name in ("beta_1", "beta_2"):
+            v = getattr(self, name)
+            _check(name, v, _is_real(v) and 0 <= v < 1, "MLP must be a float in the range [0, 1)")
+        _check("validation_fraction", self.validation_fraction,
+               _is_real(self.validation_fraction) and 0 <= self.validation_fraction < 1,
+               "MLP must be a float in the range [0, 1)")
+        for name in ("shuffle", "verbose", "warm_start", "nesterovs_momentum", "early_stopping"):
+            v = getattr(self, name)
+            _check(name, v, isinstance(v, (bool, np.bool_, numbers.Integral)), "MLP must be a bool")
+        try:
+            dtype = None if self.dtype is None else np.dtype(self.dtype).name
+        except TypeError:
+            dtype = "invalid"
+        _check("dtype", self.dtype, dtype in (None, "float32", "float64"), "MLP must be None, 'float32' or 'float64'")
+        _check("n_threads", self.n_threads, self.n_threads is None or (_is_int(self.n_threads) and self.n_threads >= 1),
+               "MLP must be None or an int in the range [1, inf)")
+        return [int(s) for s in sizes], dtype
+
+    # ---- the network ------------------------------------------------------------------------
+
+    def _initialize(self, Y, layer_units, dtype):
+        """A fresh network with scikit-learn's Glorot-uniform start, drawn from self._random_state."""
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = Y.shape[1]
+        self.n_layers_ = len(layer_units)
+        self.out_activation_ = self._out_activation()
+        loss = "quadratic" if self.out_activation_ == "identity" else "cross_entropy"
+        net = Network(layer_units, activation=_ACTIVATIONS[self.activation],
+                      output_activation=_OUT_ACTIVATIONS[self.out_activation_], loss=loss,
+                      dtype=np.dtype(dtype).name, n_threads=self.n_threads)
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        for W, b, fan_in, fan_out in zip(net.weights, net.biases, layer_units[:-1], layer_units[1:]):
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            W[...] = self._random_state.uniform(-bound, bound, (fan_in, fan_out)).T
+            b[...] = self._random_state.uniform(-bound, bound, fan_out)
+        self._net = net
+        self._bind()
+        self._solver_state = None
+        self._best_theta = net._theta.copy()
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        if self.early_stopping:
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+    def _bind(self):
+        """coefs_ (n_in, n_out) and intercepts_ (n_out,) as views of the network's parameters."""
+        self.coefs_ = [W.T for W in self._net.weights]
+        self.intercepts_ = list(self._net.biases)
+
+    def _synced_net(self):
+        """The network, after copying in any coefs_/intercepts_ the user replaced by other arrays
+        (edits in place need nothing: coefs_ and intercepts_ are views of the network)."""
+        net = self._net
+        theta = net._theta
+        pairs = [(self.coefs_, [W.T for W in net.weights], "coefs_"), (self.intercepts_, net.biases, "intercepts_")]
+        replaced = []
+        for given, views, name in pairs:
+            if len(given) != len(views):
+                raise ValueError(f"{name} has {len(given)} arrays, expected {len(views)}")
+            for i, (new, view) in enumerate(zip(given, views)):
+                if not (isinstance(new, np.ndarray) and np.shares_memory(new, theta)):
+                    new = np.asarray(new)
+                    if new.shape != view.shape:
+                        raise ValueError(f"{name}[{i}] has shape {new.shape}, expected {view.shape}")
+                    replaced.append((view, new))
+        if replaced:
+            with net._lock:
+                for view, new in replaced:
+                    view[...] = new
+            self._bind()
+        return net
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "_net" in self.__dict__:
+            self._synced_net()   # unpickled coefs_ are copies: make them views again
+
+    # ---- training ---------------------------------------------------------------------------
+
+    def _optimizer_settings(self):
+        """(fastnn optimizer name, settings) for scikit-learn's solver and momentum settings."""
+        if self.solver == "adam":
+            return "adam", dict(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
+        name = "sgd" if self.momentum == 0 else ("nesterov" if self.nesterovs_momentum else "momentum")
+        return name, dict(momentum=self.momentum)
+
+    def _fit(self, X, y, incremental):
+        hidden, dtype = self._check_params()
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        X = _dense(X)
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        layer_units = [X.shape[1]] + hidden + [Y.shape[1]]
+        self._random_state = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(Y, layer_units, dtype or X.dtype)
+        elif list(self._net.sizes) != layer_units:
+            raise ValueError(f"the network has layer sizes {list(self._net.sizes)}, but this data and "
+                             f"hidden_layer_sizes need {layer_units}; fit afresh (warm_start=False)")
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        net = self._synced_net()
+        X = np.ascontiguousarray(X, dtype=net.dtype)
+        Y = np.ascontiguousarray(Y, dtype=net.dtype)
+        if not incremental or self._solver_state is None:
+            self._solver_state = {"rate": float(self.learning_rate_init), "fresh": True}
+        self._fit_stochastic(net, X, Y, y, incremental)
+        return self
+
+    def _fit_stochastic(self, net, X, Y, y_raw, incremental):
+        name, settings = self._optimizer_settings()
+        # scikit-learn reports the squared error averaged over the k outputs (its gradient is that
+        # of the sum over outputs, as fastnn's is)
+        k = self.n_outputs_ if self.out_activation_ == "identity" else 1
+        X_val = y_val = None
+        if self.early_stopping:
+            stratify = Y if (self._is_classifier() and self.n_outputs_ == 1) else None
+            X, X_val, Y, y_val = train_test_split(X, Y, random_state=self._random_state,
+                                                  test_size=self.validation_fraction, stratify=stratify)
+            if X_val.shape[0] < 2:
+                raise ValueError("The validation set is too small. Increase 'validation_fraction' "
+                                 "or the size of your dataset.")
+            X, Y = np.ascontiguousarray(X), np.ascontiguousarray(Y)
+            X_val = np.ascontiguousarray(X_val)
+            if self._is_classifier():
+                y_val = self._label_binarizer.inverse_transform(y_val)
+        n = X.shape[0]
+        if self.batch_size == "auto":
+            batch_size = min(200, n)
+        else:
+            if self.batch_size > n:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
+            batch_size = int(np.clip(self.batch_size, 1, n))
+        state = self._solver_state
+        opt, _ = net._optimizer(name, 1.0, None, fresh=state.pop("fresh", False), **settings)
+        # scikit-learn adds alpha * W / m to the mean gradient of each batch of m rows: the full
+        # batches run with l2 = alpha / batch_size, a last smaller batch in a call of its own
+        n_full = n // batch_size * batch_size
+        parts = [(0, n_full, batch_size)] if n_full else []
+        if n_full < n:
+            parts.append((n_full, n, n - n_full))
+        sample_idx = np.arange(n, dtype=np.intp)
+        n_batches = -(-n // batch_size)
+        self.n_iter_ = 0
+        try:
+            for _ in range(self.max_iter):
+                if self.shuffle:
+                    sample_idx = _shuffle(sample_idx, random_state=self._random_state)
+                summed = 0.0
+                for start, stop, m in parts:
+                    opt.l2 = float(self.alpha) / m   # the L2 coefficient is not part of the optimizer state
+                    summed += net._run_epoch(X, Y, sample_idx[start:stop], m, opt, state["rate"])
+                penalty = sum(float(np.vdot(W, W)) for W in net.weights)
+                # mean batch loss over the epoch, in scikit-learn's units, with the L2 term
+                # 0.5 * alpha * ||W||^2 / (batch size) of each batch (at the epoch's end weights)
+                self.loss_ = summed / n / k + 0.5 * float(self.alpha) * penalty * n_batches / n
+                self.n_iter_ += 1
+                self.t_ += n
+                self.loss_curve_.append(self.loss_)
+                if self.verbose:
+                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+                self._update_no_improvement_count(net, X_val, y_val)
+                if self.solver == "sgd" and self.learning_rate == "invscaling":
+                    state["rate"] = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
+                if self._no_improvement_count > self.n_iter_no_change:
+                    what = "Validation score" if self.early_stopping else "Training loss"
+                    msg = (f"{what} did not improve more than tol={self.tol:f} for "
+                           f"{self.n_iter_no_change} consecutive epochs.")
+                    if self.solver == "sgd" and self.learning_rate == "adaptive" and state["rate"] > 1e-6:
+                        state["rate"] /= 5.0
+                        self._no_improvement_count = 0
+                        if self.verbose:
+                            print(msg + " Setting learning rate to %f" % state["rate"])
+                    else:
+                        if self.verbose:
+                            print(msg + (" Learning rate too small." if self.learning_rate == "adaptive"
+                                         and self.solver == "sgd" else "") + " Stopping.")
+                        break
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn("Stochastic Optimizer: Maximum iterations (%d) reached and the optimization "
+                                  "hasn't converged yet." % self.max_iter, ConvergenceWarning)
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+        if self.early_stopping:
+            with net._lock:
+                net._theta[...] = self._best_theta
+
+    def _update_no_improvement_count(self, net, X_val, y_val):
+        if self.early_stopping:
+            score = self._score_arrays(X_val, y_val)
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print("Validation score: %f" % score)
+            if score < self.best_validation_score_ + self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_theta = net._theta.copy()
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if self.loss_curve_[-1] < self.best_loss_:
+                self.best_loss_ = self.loss_curve_[-1]
+
+    # ---- prediction -------------------------------------------------------------------------
+
+    def _forward(self, X):
+        """Output activations (n, n_outputs_) for validated input."""
+        check_is_fitted(self)
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False)
+        return self._synced_net().predict(_dense(X))
+
+    def fit(self, X, y):
+        """Fit the model to data matrix X and target(s) y.
+
+        X : {array-like, sparse matrix} of shape (n_samples, n_features) (sparse input is
+        converted to a dense array). y : (n_samples,) or (n_samples, n_outputs).
+        Returns self.
+        """
+        return self._fit(X, y, incremental=False)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier trained by fastnn: scikit-learn's ``MLPClassifier``
+    (solvers "sgd" and "adam") with the same parameters, attributes and methods.
+
+    The output layer is a logistic unit per label for binary and multilabel targets and a
+    softmax for multiclass targets; the loss is the log-loss. See
+    ``sklearn.neural_network.MLPClassifier`` for the meaning of each parameter. Differences:
+
+    - solver="lbfgs" is not supported (a ValueError says so); ``max_fun`` is accepted and unused.
+    - momentum must be < 1.
+    - sparse X is converted to a dense array.
+    - fastnn only: ``n_threads``, threads for the kernels (None: every core); ``dtype``, None to
+      compute in X's dtype as scikit-learn does (float32 or float64), or "float32" / "float64"
+      (float32 is about twice as fast).
+    - ``loss_`` adds the L2 term at the epoch's end weights (scikit-learn: at each batch's), and
+      the log-loss is computed from the pre-activations without clipping probabilities.
+
+    Fitted attributes: classes_, coefs_ (list of (n_in, n_out)), intercepts_, loss_,
+    loss_curve_, best_loss_, validation_scores_, best_validation_score_, n_iter_, t_,
+    n_layers_, n_outputs_, n_features_in_, out_activation_.
+    """
+
+    def _is_classifier(self):
+        return True
+
+    def _out_activation(self):
+        return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
+                             dtype=(np.float64, np.float32), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = unique_labels(y)
+            if self.warm_start:
+                if set(classes) != set(self.classes_):
+                    raise ValueError("warm_start can only be used where `y` has the same classes as in the "
+                                     f"previous call to fit. Previously got {self.classes_}, `y` has {classes}")
+            elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+                raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. "
+                                 f"'y' has {classes}.")
+        return X, self._label_binarizer.transform(y).astype(bool)
+
+    def _score_arrays(self, X, y):
+        return accuracy_score(y, self._labels(self._net.predict(X)))
+
+    def _labels(self, out):
+        if self.n_outputs_ == 1:
+            out = out.ravel()
+        return self._label_binarizer.inverse_transform(out)
+
+    def partial_fit(self, X, y, classes=None):
+        """One pass over (X, y) in mini-batches, continuing the optimizer state.
+
+        classes : array of shape (n_classes,), required on the first call (all classes
+        that will ever appear). Returns self.
+        """
+        if _check_partial_fit_first_call(self, classes):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+        return self._fit(X, y, incremental=True)
+
+    def predict(self, X):
+        """Predicted classes: (n_samples,) labels, or (n_samples, n_classes) for multilabel y."""
+        return self._labels(self._forward(X))
+
+    def predict_proba(self, X):
+        """Probabilities (n_samples, n_classes), columns ordered as classes_."""
+        out = self._forward(X)
+        if self.n_outputs_ == 1:
+            p = out.ravel()
+            return np.vstack([1 - p, p]).T
+        return out
+
+    def predict_log_proba(self, X):
+        """log(predict_proba(X)), (n_samples, n_classes)."""
+        p = self.predict_proba(X)
+        with np.errstate(divide="ignore"):
+            return np.log(p, out=p)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """Multi-layer perceptron regressor trained by fastnn: scikit-learn's ``MLPRegressor``
+    (solvers "sgd" and "adam", loss "squared_error") with the same parameters, attributes
+    and methods. Identity output layer, half squared error averaged over samples and outputs.
+
+    Differences from scikit-learn are those listed on :class:`MLPClassifier`; in addition
+    loss="poisson" is not supported.
+    """
+
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant", learning_rate_init=0.001,
+                 power_t=0.5, max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
+                 warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
+                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
+                 max_fun=15000, n_threads=None, dtype=None):
+        super().__init__(hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
+                         alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
+                         learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
+                         shuffle=shuffle, random_state=random_state, tol=tol, verbose=verbose,
+                         warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+                         early_stopping=early_stopping, validation_fraction=validation_fraction,
+                         beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
+                         max_fun=max_fun, n_threads=n_threads, dtype=dtype)
+        self.loss = loss
+
+    def _check_params(self):
+        if self.loss == "poisson":
+            raise ValueError("loss='poisson' is not supported by fastnn; use loss='squared_error'")
+        _check("loss", self.loss, self.loss == "squared_error", "MLPRegressor must be a str among {'squared_error'}")
+        return super()._check_params()
+
+    def _is_classifier(self):
+        return False
+
+    def _out_activation(self):
+        return "identity"
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True, y_numeric=True,
+                             dtype=(np.float64, np.float32), reset=reset)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return X, y
+
+    def _score_arrays(self, X, y):
+        out = self._net.predict(X)
+        return r2_score(y, out.ravel() if out.shape[1] == 1 else out)
+
+    def partial_fit(self, X, y):
+        """One pass over (X, y) in mini-batches, continuing the optimizer state. Returns self."""
+        return self._fit(X, y, incremental=True)
+
+    def predict(self, X):
+        """Predictions: (n_samples,) for one target, else (n_samples, n_outputs)."""
+        out = self._forward(X)
+        return out.ravel() if out.shape[1] == 1 else out

@@ -1,0 +1,113 @@
+"""python -m fastnn train / evaluate / predict on IDX, .npz and .csv data; one-line errors."""
+import csv
+import gzip
+import os
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastnn
+
+
+def _run(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "fastnn", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """The same 600 generated digits as .npz, .csv (label column 'label' in the middle) and gzipped IDX."""
+    d = tmp_path_factory.mktemp("cli")
+    X, y = fastnn.make_digits(600, seed=0)
+    np.savez(d / "digits.npz", X=X, y=y)
+    np.savez(d / "unlabelled.npz", X=X[:7])
+    header = [f"p{i}" for i in range(392)] + ["label"] + [f"p{i}" for i in range(392, 784)]
+    with open(d / "digits.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        for row, label in zip(X, y):
+            w.writerow([f"{v:.17g}" for v in row[:392]] + [label] + [f"{v:.17g}" for v in row[392:]])
+    pixels = np.round(X * 255).astype(np.uint8).reshape(600, 28, 28)
+    (d / "idx").mkdir()
+    with gzip.open(d / "idx" / "train-images-idx3-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, 600, 28, 28) + pixels.tobytes())
+    with gzip.open(d / "idx" / "train-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">II", 0x801, 600) + y.astype(np.uint8).tobytes())
+    return d, X, y
+
+
+def test_train_evaluate_predict_round_trip(data):
+    d, X, y = data
+    r = _run("train", "--data", "digits.npz", "--val", "digits.csv", "--sizes", "784,30,10", "--epochs", "3",
+             "--learning-rate", "3", "--save", "m.fastnn", cwd=d)
+    assert r.returncode == 0, r.stderr
+    assert "epoch 3/3" in r.stdout and "validation accuracy" in r.stdout and "saved m.fastnn" in r.stdout
+    net = fastnn.load(d / "m.fastnn")
+    assert net.sizes == (784, 30, 10) or list(net.sizes) == [784, 30, 10]
+    accuracy = net.accuracy(X, y)
+    for source in ("digits.npz", "digits.csv", "idx", os.path.join("idx", "train-images-idx3-ubyte.gz")):
+        r = _run("evaluate", "--model", "m.fastnn", "--data", source, cwd=d)
+        assert r.returncode == 0, r.stderr
+        reported = float(r.stdout.split("accuracy")[1])
+        # IDX pixels are rounded to bytes; the others hold the same values as X
+        assert reported == pytest.approx(accuracy, abs=0.02 if "idx" in source else 1e-4)
+    r = _run("predict", "--model", "m.fastnn", "--data", "digits.csv", "--out", "p.csv", cwd=d)
+    assert r.returncode == 0, r.stderr
+    with open(d / "p.csv") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["prediction"] + [f"output_{j}" for j in range(10)]
+    out = np.array([[float(v) for v in row[1:]] for row in rows[1:]])
+    np.testing.assert_allclose(out, net.predict(X), rtol=1e-6)
+    assert [int(row[0]) for row in rows[1:]] == list(net.predict(X).argmax(axis=1))
+    r = _run("predict", "--model", "m.fastnn", "--data", "unlabelled.npz", "--out", "q.csv", cwd=d)
+    assert r.returncode == 0 and len(open(d / "q.csv").read().splitlines()) == 8
+
+
+def test_train_with_plot(data):
+    pytest.importorskip("matplotlib")
+    d, _, _ = data
+    r = _run("train", "--data", "digits.npz", "--sizes", "784,10", "--epochs", "2", "--save", "p.fastnn",
+             "--plot", "curves.png", cwd=d)
+    assert r.returncode == 0, r.stderr
+    assert open(d / "curves.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--data", "missing.npz", "--sizes", "784,10", "--save", "x.fastnn"], "no such file"),
+    (["train", "--data", "bad.npz", "--sizes", "784,10", "--save", "x.fastnn"], "not a .npz archive"),
+    (["train", "--data", "bad.csv", "--sizes", "1,2", "--save", "x.fastnn"], "not a numeric CSV"),
+    (["train", "--data", "digits.npz", "--sizes", "100,10", "--save", "x.fastnn"], "784 features"),
+    (["train", "--data", "digits.npz", "--sizes", "784,5", "--save", "x.fastnn"], "needs at least 10 outputs"),
+    (["train", "--data", "digits.npz", "--sizes", "784,10", "--save", "x.fastnn", "--optimizer", "foo"],
+     "unknown optimizer"),
+    (["train", "--data", "digits.npz", "--sizes", "784,10", "--save", "no/such/dir/x.fastnn"], "does not exist"),
+    (["train", "--data", "digits.txt", "--sizes", "784,10", "--save", "x.fastnn"], "unknown data format"),
+    (["evaluate", "--model", "truncated.fastnn", "--data", "digits.npz"], "not a valid fastnn model file"),
+    (["evaluate", "--model", "missing.fastnn", "--data", "digits.npz"], "no such model file"),
+    (["predict", "--model", "m.fastnn", "--data", "digits.npz", "--out", "no/such/dir/p.csv"], "does not exist"),
+    (["train", "--data", "digits.npz", "--sizes", "784,x", "--save", "x.fastnn"], "comma-separated integers"),
+])
+def test_errors_are_one_line_with_status_2_and_write_nothing(data, args, message):
+    d, _, _ = data
+    (d / "bad.npz").write_text("garbage")
+    (d / "bad.csv").write_text("a,b\n1,x\n")
+    (d / "digits.txt").write_text("1 2 3\n")
+    if not (d / "m.fastnn").exists():
+        fastnn.Network([784, 30, 10]).save(d / "m.fastnn")
+    (d / "truncated.fastnn").write_bytes((d / "m.fastnn").read_bytes()[:500])
+    before = set(os.listdir(d))
+    r = _run(*args, cwd=d)
+    assert r.returncode == 2
+    assert message in r.stderr
+    assert "Traceback" not in r.stderr
+    if "comma-separated" not in message:   # argparse prints its usage before its own one-line error
+        assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert set(os.listdir(d)) == before
+
+
+def test_no_arguments_still_runs_the_demo():
+    r = subprocess.run([sys.executable, "-m", "fastnn", "--epochs", "1"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "held-out accuracy" in r.stdout

@@ -1,0 +1,225 @@
+"""fastnn.MLPClassifier / MLPRegressor: scikit-learn's estimator checks, step-for-step agreement
+with scikit-learn's own MLP, and use inside Pipeline, GridSearchCV, cross_val_score, pickle and joblib."""
+import io
+import pickle
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from conftest import require
+
+require("sklearn")
+
+from sklearn.datasets import load_iris, make_multilabel_classification, make_regression  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
+from sklearn.neural_network import MLPClassifier as SkClassifier, MLPRegressor as SkRegressor  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+import fastnn  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@parametrize_with_checks([fastnn.MLPClassifier(), fastnn.MLPRegressor()])
+def test_sklearn_estimator_checks(estimator, check):
+    """Every check of sklearn.utils.estimator_checks.check_estimator. Skipped by scikit-learn
+    itself: pandas input (when pandas is not installed), array-API input (SCIPY_ARRAY_API unset),
+    decision_function (these estimators have none, like scikit-learn's MLP)."""
+    check(estimator)
+
+
+def _params(est):
+    return est.coefs_ + est.intercepts_
+
+
+def _fit_both(fast_cls, sk_cls, X, y, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return fast_cls(**kw).fit(X, y), sk_cls(**kw).fit(X, y)
+
+
+def _assert_same_run(fast, sk, loss_rtol=1e-12):
+    assert fast.n_iter_ == sk.n_iter_ and fast.t_ == sk.t_
+    assert fast.out_activation_ == sk.out_activation_ and fast.n_outputs_ == sk.n_outputs_
+    for p, q in zip(_params(fast), _params(sk)):
+        assert p.shape == q.shape and p.dtype == q.dtype
+        np.testing.assert_allclose(p, q, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(fast.loss_curve_, sk.loss_curve_, rtol=loss_rtol)
+    if sk.validation_scores_ is None:
+        assert fast.validation_scores_ is None
+        np.testing.assert_allclose(fast.best_loss_, sk.best_loss_, rtol=loss_rtol)
+    else:
+        np.testing.assert_allclose(fast.validation_scores_, sk.validation_scores_, rtol=1e-12)
+        assert fast.best_validation_score_ == pytest.approx(sk.best_validation_score_, rel=1e-12)
+
+
+SOLVERS = [dict(solver="adam"), dict(solver="sgd"), dict(solver="sgd", nesterovs_momentum=False),
+           dict(solver="sgd", momentum=0.0), dict(solver="sgd", learning_rate="invscaling", power_t=0.3),
+           dict(solver="sgd", learning_rate="adaptive", n_iter_no_change=1, tol=10.0)]
+
+
+@pytest.mark.parametrize("settings", SOLVERS, ids=lambda s: "-".join(map(str, s.values())))
+@pytest.mark.parametrize("target", ["binary", "multiclass", "multilabel"])
+def test_classifier_follows_sklearn_step_for_step(settings, target):
+    """Same random_state, float64: the same initial weights, shuffles and updates as
+    scikit-learn's MLPClassifier, so every parameter agrees to 1e-10 after several epochs."""
+    X, y = load_iris(return_X_y=True)
+    if target == "binary":
+        y = (y == 2).astype(int)
+    elif target == "multilabel":
+        X, y = make_multilabel_classification(150, 6, n_classes=3, random_state=0)
+    kw = dict(hidden_layer_sizes=(7, 5), activation="tanh", random_state=3, max_iter=6, batch_size=30,
+              learning_rate_init=0.02, alpha=0.0, **settings)
+    _assert_same_run(*_fit_both(fastnn.MLPClassifier, SkClassifier, X, y, **kw))
+
+
+@pytest.mark.parametrize("n_targets", [1, 3])
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_regressor_follows_sklearn_step_for_step(solver, n_targets):
+    X, y = make_regression(200, 5, n_targets=n_targets, random_state=0)
+    kw = dict(hidden_layer_sizes=(20,), activation="logistic", solver=solver, random_state=0, max_iter=5,
+              batch_size=50, learning_rate_init=0.01, alpha=0.0)
+    _assert_same_run(*_fit_both(fastnn.MLPRegressor, SkRegressor, X, y / 100, **kw))
+
+
+def test_early_stopping_and_l2_follow_sklearn():
+    """alpha > 0 (the reported loss approximates scikit-learn's L2 term at the epoch's end weights),
+    early stopping with its stratified split, and the restore of the best weights."""
+    X, y = load_iris(return_X_y=True)
+    kw = dict(hidden_layer_sizes=(10,), random_state=1, max_iter=40, batch_size=25, alpha=0.01,
+              learning_rate_init=0.01, early_stopping=True, validation_fraction=0.2, n_iter_no_change=3)
+    fast, sk = _fit_both(fastnn.MLPClassifier, SkClassifier, X, y, **kw)
+    _assert_same_run(fast, sk, loss_rtol=1e-3)
+    assert fast.best_loss_ is None
+
+
+def test_partial_fit_and_warm_start_follow_sklearn():
+    X, y = load_iris(return_X_y=True)
+    kw = dict(hidden_layer_sizes=(8,), random_state=2, batch_size=16, alpha=0.0)
+    fast, sk = fastnn.MLPClassifier(**kw), SkClassifier(**kw)
+    for start in range(0, 150, 50):
+        for est in (fast, sk):
+            est.partial_fit(X[start:start + 50], y[start:start + 50], classes=np.unique(y))
+    _assert_same_run(fast, sk)
+    for est in (fast, sk):
+        est.set_params(warm_start=True, max_iter=3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, y)
+    _assert_same_run(fast, sk)
+
+
+def test_partial_fit_needs_classes_first():
+    with pytest.raises(ValueError, match="classes must be passed on the first call"):
+        fastnn.MLPClassifier().partial_fit(np.zeros((2, 3)), [0, 1])
+
+
+def test_predictions_and_probabilities():
+    X, y = load_iris(return_X_y=True)
+    labels = np.array(["setosa", "versicolor", "virginica"])[y]
+    clf = fastnn.MLPClassifier(hidden_layer_sizes=(16,), random_state=0, max_iter=300).fit(X, labels)
+    assert list(clf.classes_) == ["setosa", "versicolor", "virginica"]
+    p = clf.predict_proba(X)
+    assert p.shape == (150, 3) and np.allclose(p.sum(axis=1), 1)
+    assert np.array_equal(clf.predict(X), clf.classes_[p.argmax(axis=1)])
+    np.testing.assert_allclose(clf.predict_log_proba(X), np.log(p))
+    assert clf.score(X, labels) > 0.9
+    binary = fastnn.MLPClassifier(random_state=0, max_iter=50).fit(X, y == 0)
+    assert binary.predict_proba(X).shape == (150, 2) and binary.predict(X).dtype == bool
+
+
+def test_float32_is_kept_and_dtype_can_be_chosen():
+    X, y = load_iris(return_X_y=True)
+    assert fastnn.MLPClassifier(max_iter=2).fit(X.astype(np.float32), y).coefs_[0].dtype == np.float32
+    assert fastnn.MLPClassifier(max_iter=2, dtype="float32").fit(X, y).coefs_[0].dtype == np.float32
+    assert fastnn.MLPClassifier(max_iter=2).fit(X, y).coefs_[0].dtype == np.float64
+    with pytest.raises(ValueError, match="dtype"):
+        fastnn.MLPClassifier(dtype="int8").fit(X, y)
+
+
+def test_coefs_edits_are_used_by_predict():
+    X, y = load_iris(return_X_y=True)
+    clf = fastnn.MLPClassifier(hidden_layer_sizes=(4,), random_state=0, max_iter=20).fit(X, y)
+    before = clf.predict_proba(X)
+    clf.coefs_[1][...] = 0          # in place: a view of the network
+    clf.intercepts_[1][...] = [0, 0, 5]
+    assert np.all(clf.predict(X) == 2)
+    clf.coefs_ = [np.ones_like(c) for c in clf.coefs_]   # replaced arrays are copied in
+    clf.intercepts_ = [np.zeros_like(b) for b in clf.intercepts_]
+    assert np.allclose(clf.predict_proba(X), 1 / 3)
+    assert not np.allclose(before, clf.predict_proba(X))
+    clf.coefs_ = [np.ones((2, 2))] + clf.coefs_[1:]
+    with pytest.raises(ValueError, match=r"coefs_\[0\] has shape"):
+        clf.predict(X)
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(solver="lbfgs"), "lbfgs' is not supported"),
+    (dict(solver="newton"), "solver"),
+    (dict(activation="softmax"), "activation"),
+    (dict(hidden_layer_sizes=(10, 0)), "hidden_layer_sizes must be > 0"),
+    (dict(batch_size=0), "batch_size"),
+    (dict(momentum=1.0), "momentum"),
+    (dict(learning_rate_init=0.0), "learning_rate_init"),
+    (dict(learning_rate="optimal"), "learning_rate"),
+    (dict(max_iter=0), "max_iter"),
+])
+def test_unsupported_or_bad_parameters_raise_clearly(params, match):
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match=match):
+        fastnn.MLPClassifier(**params).fit(X, y)
+    with pytest.raises(ValueError, match="poisson"):
+        fastnn.MLPRegressor(loss="poisson").fit(X, y)
+
+
+def test_pipeline_grid_search_cross_val_pickle_joblib():
+    joblib = require("joblib")
+    X, y = load_iris(return_X_y=True)
+    pipe = make_pipeline(StandardScaler(), fastnn.MLPClassifier(random_state=0, max_iter=100))
+    search = GridSearchCV(pipe, {"mlpclassifier__hidden_layer_sizes": [(5,), (20,)],
+                                 "mlpclassifier__alpha": [1e-4, 1e-2]}, cv=3).fit(X, y)
+    assert search.best_score_ > 0.85
+    assert len(search.cv_results_["mean_test_score"]) == 4
+    scores = cross_val_score(fastnn.MLPRegressor(random_state=0, max_iter=50), X[:, :3], X[:, 3], cv=3)
+    assert scores.shape == (3,) and np.all(np.isfinite(scores))
+    model = search.best_estimator_
+    expected = model.predict_proba(X)
+    for restored in (pickle.loads(pickle.dumps(model)), _joblib_roundtrip(joblib, model)):
+        np.testing.assert_array_equal(restored.predict_proba(X), expected)
+        mlp = restored[-1]
+        assert all(np.shares_memory(c, mlp._net._theta) for c in mlp.coefs_)  # views again
+
+
+def _joblib_roundtrip(joblib, model):
+    buf = io.BytesIO()
+    joblib.dump(model, buf)
+    buf.seek(0)
+    return joblib.load(buf)
+
+
+def test_import_fastnn_works_without_sklearn():
+    code = ("import sys; sys.modules['sklearn'] = None\n"
+            "import fastnn\n"
+            "net = fastnn.Network([2, 2])\n"
+            "try:\n"
+            "    fastnn.MLPClassifier\n"
+            "except ImportError as e:\n"
+            "    print('ImportError:', e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "fastnn[sklearn]" in out
+
+
+def test_mnist_digits_match_sklearn_in_the_first_epochs(mnist):
+    """Default parameters on real digits: fastnn's fit is scikit-learn's fit (3 epochs here; the
+    whole comparison with speed is bench/sklearn_mnist.py)."""
+    X, y = mnist
+    X = X[:3000].astype(np.float64)
+    fast, sk = _fit_both(fastnn.MLPClassifier, SkClassifier, X, y[:3000], random_state=0, max_iter=3)
+    _assert_same_run(fast, sk, loss_rtol=1e-6)
+    assert np.mean(fast.predict(X) == sk.predict(X)) == 1.0
