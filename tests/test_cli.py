@@ -111,3 +111,14 @@ def test_errors_are_one_line_with_status_2_and_write_nothing(data, args, message
 def test_no_arguments_still_runs_the_demo():
     r = subprocess.run([sys.executable, "-m", "fastnn", "--epochs", "1"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0 and "held-out accuracy" in r.stdout
+
+
+def test_the_mnist_example_runs(mnist):
+    """examples/mnist.py on the shared digits (2 epochs)."""
+    from conftest import MNIST_DIR, REPO
+    r = subprocess.run([sys.executable, os.path.join(REPO, "examples", "mnist.py"), MNIST_DIR, "--epochs", "2"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    accuracy = float(r.stdout.split("held-out accuracy ")[1].split()[0])
+    assert accuracy > 0.9
+    assert "identical predictions" in r.stdout
