@@ -116,7 +116,6 @@ cdef extern from *:
         for (j = 0; j < n; j++) a[j] = 1.0 / (1.0 + fastnn_exp(-z[j]));
     }
     """
-    double fastnn_exp(double x) noexcept nogil
     void fastnn_sigmoid_f(const float* z, float* a, Py_ssize_t n) noexcept nogil
     void fastnn_sigmoid_d(const double* z, double* a, Py_ssize_t n) noexcept nogil
 
@@ -809,7 +808,7 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
     cdef const intp[::1] packed = layout
     cdef Net net = _net(sizes, offsets, packed, acts, loss_code, n_threads)
     cdef Net net1 = net
-    cdef intp n = X.shape[0], nL = sizes[net.L], ldL = net.ld[net.L - 1]
+    cdef intp n = X.shape[0], nL = sizes[net.L]
     cdef intp rows = min(n, <intp>CHUNK)
     cdef intp n_chunks = (n + rows - 1) // rows
     # Without gradients the chunks are independent: when there are enough of them, each thread

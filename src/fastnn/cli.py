@@ -26,7 +26,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from .data import _find, _read_idx, load_mnist
+from .data import _load_idx_pair, load_mnist
 from .modelfile import ModelFileError
 from .network import Network
 
@@ -48,7 +48,7 @@ def load_data(path: str, *, label: Optional[str] = None, n_features: Optional[in
     elif "idx3-ubyte" in lower:
         X, y = _load_idx_file(path)
     elif lower.endswith(".npz"):
-        X, y = _load_npz(path, need_labels)
+        X, y = _load_npz(path)
     elif lower.endswith(".csv"):
         X, y = _load_csv(path, label, n_features, need_labels)
     else:
@@ -72,14 +72,10 @@ def _load_idx_file(path: str) -> Data:
         if not os.path.exists(alt):
             raise CliError(f"{path}: the labels file {labels_name} is not beside it")
         labels_path = alt
-    images = _read_idx(path)
-    labels = _read_idx(labels_path)
-    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise CliError(f"{path}: images {images.shape} and labels {labels.shape} do not match")
-    return images.reshape(len(images), -1).astype(np.float64) / 255.0, labels.astype(np.int64)
+    return _load_idx_pair(path, labels_path, np.float64)
 
 
-def _load_npz(path: str, need_labels: bool) -> Data:
+def _load_npz(path: str) -> Data:
     if not zipfile.is_zipfile(path):
         raise CliError(f"{path}: not a .npz archive (as written by numpy.savez)")
     try:
@@ -98,26 +94,24 @@ def _load_npz(path: str, need_labels: bool) -> Data:
 def _load_csv(path: str, label: Optional[str], n_features: Optional[int], need_labels: bool) -> Data:
     try:
         with open(path, newline="") as f:
-            header = next(csv.reader(f), None)
-    except (OSError, UnicodeDecodeError) as exc:
+            header = [h.strip() for h in next(csv.reader([f.readline()]), [])]
+            if not header:
+                raise CliError(f"{path}: empty file (a header row is expected)")
+            # the label column, decided from the header before the table is read
+            if label is not None:
+                if label not in header:
+                    raise CliError(f"{path}: no column named {label!r}")
+                col: Optional[int] = header.index(label)
+            elif "label" in header:
+                col = header.index("label")
+            elif not need_labels and n_features is not None and len(header) == n_features:
+                col = None
+            else:
+                col = len(header) - 1
+            table = np.loadtxt(f, delimiter=",", ndmin=2, dtype=np.float64)
+    except UnicodeDecodeError as exc:
         raise CliError(f"{path}: cannot read ({exc})") from None
-    if not header:
-        raise CliError(f"{path}: empty file (a header row is expected)")
-    header = [h.strip() for h in header]
-    if label is not None:
-        if label not in header:
-            raise CliError(f"{path}: no column named {label!r}")
-        col: Optional[int] = header.index(label)
-    elif "label" in header:
-        col = header.index("label")
-    elif not need_labels and n_features is not None and len(header) == n_features:
-        col = None
-    else:
-        col = len(header) - 1
-    try:
-        with open(path, newline="") as f:
-            table = np.loadtxt(f, delimiter=",", skiprows=1, ndmin=2, dtype=np.float64)
-    except (ValueError, OSError) as exc:
+    except ValueError as exc:
         raise CliError(f"{path}: not a numeric CSV table ({exc})") from None
     if table.shape[0] == 0:
         raise CliError(f"{path}: no rows after the header")

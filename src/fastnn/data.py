@@ -133,12 +133,20 @@ def load_mnist(directory, *, kind="train", dtype=np.float32):
     directory = os.fspath(directory)
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"MNIST directory not found: {directory}")
-    images = _read_idx(_find(directory, "-images-idx3-ubyte", kind))
-    labels = _read_idx(_find(directory, "-labels-idx1-ubyte", kind))
+    return _load_idx_pair(_find(directory, "-images-idx3-ubyte", kind),
+                          _find(directory, "-labels-idx1-ubyte", kind), dtype)
+
+
+def _load_idx_pair(images_path, labels_path, dtype):
+    """(X (n, rows * cols) of ``dtype`` scaled to [0, 1], labels int64 (n,)) from an IDX images
+    file and its labels file."""
+    images = _read_idx(images_path)
+    labels = _read_idx(labels_path)
     if images.ndim != 3 or labels.ndim != 1:
         raise ValueError(f"expected images of 3 and labels of 1 dimension, got {images.shape}, {labels.shape}")
     if images.shape[0] != labels.shape[0]:
-        raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels in {directory}")
+        raise ValueError(f"{images.shape[0]} images but {labels.shape[0]} labels in "
+                         f"{os.path.dirname(images_path) or '.'}")
     X = images.reshape(images.shape[0], -1).astype(dtype)
     X /= 255
     return X, labels.astype(np.int64)
