@@ -5,13 +5,18 @@
     >>> history = net.fit(X, labels, epochs=30, batch_size=10, learning_rate=3.0)
     >>> net.predict(X_new)          # (n, 10) output activations
 """
+from __future__ import annotations
+
+from typing import Any
+
+from ._typing import PathLike, Seed
 from .data import load_mnist, make_digits, minibatches, one_hot
 from .history import History
 from .modelfile import ModelFileError
 from .network import Network
 
 
-def load(path, *, seed=None):
+def load(path: PathLike, *, seed: Seed = None) -> Network:
     """Load a network saved with ``Network.save``; see :mod:`fastnn.modelfile` for the format.
 
     Loading an untrusted file never runs code. A malformed file raises
@@ -26,20 +31,20 @@ __version__ = "0.1.0"
 _ESTIMATORS = ("MLPClassifier", "MLPRegressor")
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     """fastnn.MLPClassifier / fastnn.MLPRegressor, imported on first use (they need scikit-learn)."""
     if name in _ESTIMATORS:
         try:
             from . import estimators
         except ImportError as e:
-            if getattr(e, "name", None) and e.name.split(".")[0] == "sklearn":
+            if (e.name or "").split(".")[0] == "sklearn":
                 raise ImportError(f"fastnn.{name} needs scikit-learn: pip install 'fastnn[sklearn]'") from e
             raise
         return getattr(estimators, name)
     raise AttributeError(f"module 'fastnn' has no attribute {name!r}")
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(list(globals()) + list(_ESTIMATORS))
 
 __all__ = ["Network", "History", "load", "ModelFileError", "minibatches", "load_mnist", "make_digits", "one_hot", "__version__",

@@ -13,13 +13,14 @@ PATH is an MNIST IDX directory or *-images-idx3-ubyte[.gz] file, a .npz
 """
 import argparse
 import sys
+from typing import Optional, Sequence
 
 from . import cli
 from .data import load_mnist, make_digits
 from .network import Network
 
 
-def main(argv=None) -> int:
+def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fastnn", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mnist", metavar="DIR", help="directory of MNIST IDX files (*-images-idx3-ubyte[.gz])")

@@ -37,9 +37,22 @@ class CliError(Exception):
     """A problem with the user's files or options: reported in one line, exit status 2."""
 
 
-def load_data(path: str, *, label: Optional[str] = None, n_features: Optional[int] = None,
-              need_labels: bool = True) -> Data:
-    """(X float64 (n, features), labels int64 (n,) or None) from an IDX directory/file, .npz or .csv."""
+def load_data(path: str, *, label: Optional[str] = None,
+              n_features: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """(X float64 (n, features), labels int64 (n,)) from an IDX directory/file, .npz or .csv."""
+    X, y = _read(path, label, n_features, need_labels=True)
+    if y is None:
+        raise CliError(f"{path} holds no labels")
+    return X, y
+
+
+def load_features(path: str, *, label: Optional[str] = None, n_features: Optional[int] = None) -> np.ndarray:
+    """X float64 (n, features) from the same formats; labels, when the file has them, are dropped."""
+    return _read(path, label, n_features, need_labels=False)[0]
+
+
+def _read(path: str, label: Optional[str], n_features: Optional[int], need_labels: bool) -> Data:
+    """(X, labels or None); a CliError for a missing, unreadable or malformed file."""
     if not os.path.exists(path):
         raise CliError(f"no such file or directory: {path}")
     lower = path.lower()
@@ -219,7 +232,7 @@ def evaluate(args: argparse.Namespace) -> int:
 def predict(args: argparse.Namespace) -> int:
     net = _load_model(args.model)
     _check_writable(args.out)
-    X, _ = load_data(args.data, label=args.label, n_features=net.sizes[0], need_labels=False)
+    X = load_features(args.data, label=args.label, n_features=net.sizes[0])
     _check_shapes(X, None, net.sizes, args.data)
     out = net.predict(X)
     k = out.shape[1]

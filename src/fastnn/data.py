@@ -1,9 +1,14 @@
 """Data helpers: shuffled mini-batches, one-hot targets, MNIST IDX files, built-in digits."""
+from __future__ import annotations
+
 import gzip
 import os
 import struct
+from typing import Iterator
 
 import numpy as np
+
+from ._typing import ArrayLike, DTypeLike, FloatArray, IntArray, PathLike, Seed
 
 __all__ = ["minibatches", "one_hot", "load_mnist", "make_digits"]
 
@@ -27,7 +32,8 @@ def _check_batch_size(batch_size):
     return int(batch_size)
 
 
-def minibatches(X, Y, batch_size, *, seed=None):
+def minibatches(X: ArrayLike, Y: ArrayLike, batch_size: int, *,
+                seed: Seed = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Iterate over shuffled mini-batches ``(X_batch, Y_batch)`` covering every sample once.
 
     Parameters
@@ -59,7 +65,7 @@ def minibatches(X, Y, batch_size, *, seed=None):
         yield X[idx], Y[idx]
 
 
-def one_hot(labels, n_classes, dtype=np.float64):
+def one_hot(labels: ArrayLike, n_classes: int, dtype: DTypeLike = np.float64) -> np.ndarray:
     """Targets of shape (n, n_classes) with a 1 in column ``labels[i]`` of row i.
 
     ``labels`` must be integers in [0, n_classes).
@@ -118,7 +124,8 @@ def _find(directory, suffix, kind):
     return os.path.join(directory, hits[0])
 
 
-def load_mnist(directory, *, kind="train", dtype=np.float32):
+def load_mnist(directory: PathLike, *, kind: str = "train",
+               dtype: DTypeLike = np.float32) -> tuple[FloatArray, IntArray]:
     """Load MNIST-format digits from ``directory``.
 
     Reads ``<kind>-images-idx3-ubyte[.gz]`` and ``<kind>-labels-idx1-ubyte[.gz]``
@@ -163,7 +170,8 @@ _SEGMENTS = {
 _DIGIT_SEGMENTS = ["abcdef", "bc", "abged", "abgcd", "fgbc", "afgcd", "afgedc", "abc", "abcdefg", "abcdfg"]
 
 
-def make_digits(n, *, seed=None, noise=0.35, dtype=np.float32):
+def make_digits(n: int, *, seed: Seed = None, noise: float = 0.35,
+                dtype: DTypeLike = np.float32) -> tuple[FloatArray, IntArray]:
     """Generate ``n`` noisy seven-segment digits shaped like MNIST (no download needed).
 
     Each sample is a 28 x 28 image (flattened to 784 values in [0, 1]) of the

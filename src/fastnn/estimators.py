@@ -18,9 +18,12 @@ same weights and visits the mini-batches in the same order as scikit-learn.
 Requires scikit-learn (``pip install "fastnn[sklearn]"``); ``import fastnn``
 works without it and imports this module on first use of either class.
 """
+from __future__ import annotations
+
 import math
 import numbers
 import warnings
+from typing import Literal, Sequence, TypeVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
@@ -32,7 +35,10 @@ from sklearn.utils import check_random_state, shuffle as _shuffle
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from ._typing import ArrayLike, DTypeLike
 from .network import Network
+
+_Estimator = TypeVar("_Estimator", bound="_BaseMLP")
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -62,12 +68,18 @@ def _dense(X):
 class _BaseMLP(BaseEstimator):
     """The training loop shared by MLPClassifier and MLPRegressor."""
 
-    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam", alpha=0.0001,
-                 batch_size="auto", learning_rate="constant", learning_rate_init=0.001, power_t=0.5,
-                 max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False, warm_start=False,
-                 momentum=0.9, nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000, n_threads=None,
-                 dtype=None):
+    def __init__(self, hidden_layer_sizes: int | Sequence[int] = (100,),
+                 activation: Literal["identity", "logistic", "tanh", "relu"] = "relu", *,
+                 solver: Literal["sgd", "adam"] = "adam", alpha: float = 0.0001,
+                 batch_size: int | Literal["auto"] = "auto",
+                 learning_rate: Literal["constant", "invscaling", "adaptive"] = "constant",
+                 learning_rate_init: float = 0.001, power_t: float = 0.5, max_iter: int = 200,
+                 shuffle: bool = True, random_state: int | np.random.RandomState | None = None,
+                 tol: float = 1e-4, verbose: bool = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000,
+                 n_threads: int | None = None, dtype: DTypeLike | None = None) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -353,7 +365,7 @@ class _BaseMLP(BaseEstimator):
         X = validate_data(self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False)
         return self._synced_net().predict(_dense(X))
 
-    def fit(self, X, y):
+    def fit(self: _Estimator, X: ArrayLike, y: ArrayLike) -> _Estimator:
         """Fit the model to data matrix X and target(s) y.
 
         X : {array-like, sparse matrix} of shape (n_samples, n_features) (sparse input is
@@ -424,7 +436,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             out = out.ravel()
         return self._label_binarizer.inverse_transform(out)
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self: _Estimator, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None) -> _Estimator:
         """One pass over (X, y) in mini-batches, continuing the optimizer state.
 
         classes : array of shape (n_classes,), required on the first call (all classes
@@ -438,11 +450,11 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                 self._label_binarizer.fit(classes)
         return self._fit(X, y, incremental=True)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predicted classes: (n_samples,) labels, or (n_samples, n_classes) for multilabel y."""
         return self._labels(self._forward(X))
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Probabilities (n_samples, n_classes), columns ordered as classes_."""
         out = self._forward(X)
         if self.n_outputs_ == 1:
@@ -450,7 +462,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return np.vstack([1 - p, p]).T
         return out
 
-    def predict_log_proba(self, X):
+    def predict_log_proba(self, X: ArrayLike) -> np.ndarray:
         """log(predict_proba(X)), (n_samples, n_classes)."""
         p = self.predict_proba(X)
         with np.errstate(divide="ignore"):
@@ -471,12 +483,19 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     loss="poisson" is not supported.
     """
 
-    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
-                 alpha=0.0001, batch_size="auto", learning_rate="constant", learning_rate_init=0.001,
-                 power_t=0.5, max_iter=200, shuffle=True, random_state=None, tol=1e-4, verbose=False,
-                 warm_start=False, momentum=0.9, nesterovs_momentum=True, early_stopping=False,
-                 validation_fraction=0.1, beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10,
-                 max_fun=15000, n_threads=None, dtype=None):
+    def __init__(self, loss: Literal["squared_error"] = "squared_error",
+                 hidden_layer_sizes: int | Sequence[int] = (100,),
+                 activation: Literal["identity", "logistic", "tanh", "relu"] = "relu", *,
+                 solver: Literal["sgd", "adam"] = "adam", alpha: float = 0.0001,
+                 batch_size: int | Literal["auto"] = "auto",
+                 learning_rate: Literal["constant", "invscaling", "adaptive"] = "constant",
+                 learning_rate_init: float = 0.001, power_t: float = 0.5, max_iter: int = 200,
+                 shuffle: bool = True, random_state: int | np.random.RandomState | None = None,
+                 tol: float = 1e-4, verbose: bool = False, warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000,
+                 n_threads: int | None = None, dtype: DTypeLike | None = None) -> None:
         super().__init__(hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
                          alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
                          learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
@@ -510,11 +529,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         out = self._net.predict(X)
         return r2_score(y, out.ravel() if out.shape[1] == 1 else out)
 
-    def partial_fit(self, X, y):
+    def partial_fit(self: _Estimator, X: ArrayLike, y: ArrayLike) -> _Estimator:
         """One pass over (X, y) in mini-batches, continuing the optimizer state. Returns self."""
         return self._fit(X, y, incremental=True)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Predictions: (n_samples,) for one target, else (n_samples, n_outputs)."""
         out = self._forward(X)
         return out.ravel() if out.shape[1] == 1 else out

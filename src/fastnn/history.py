@@ -1,5 +1,11 @@
 """History: what happened during Network.fit, epoch by epoch."""
 
+from __future__ import annotations
+
+from typing import Any
+
+from ._typing import PathLike
+
 __all__ = ["History"]
 
 
@@ -32,25 +38,25 @@ class History:
         The same, said in a sentence.
     """
 
-    def __init__(self):
-        self.train_loss = []
-        self.val_loss = []
-        self.val_accuracy = []
-        self.learning_rate = []
-        self.seconds = []
-        self.best_epoch = None
-        self.stop_reason = None
-        self.message = ""
+    def __init__(self) -> None:
+        self.train_loss: list[float] = []
+        self.val_loss: list[float] = []
+        self.val_accuracy: list[float] = []
+        self.learning_rate: list[float] = []
+        self.seconds: list[float] = []
+        self.best_epoch: int | None = None
+        self.stop_reason: str | None = None
+        self.message: str = ""
 
     @property
-    def epochs(self):
+    def epochs(self) -> int:
         """Number of completed epochs."""
         return len(self.train_loss)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.train_loss)
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """The history as a dict of plain Python lists, numbers and strings (JSON-ready)."""
         return {
             "train_loss": [float(x) for x in self.train_loss],
@@ -63,7 +69,7 @@ class History:
             "message": self.message,
         }
 
-    def plot(self, path):
+    def plot(self, path: PathLike) -> PathLike:
         """Write a PNG of the learning curves (loss, and accuracy when recorded) to ``path``.
 
         Needs matplotlib (``pip install 'fastnn[plot]'``); without it, raises
@@ -104,6 +110,6 @@ class History:
         plt.close(fig)
         return path
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         last = f", train_loss={self.train_loss[-1]:.6g}" if self.train_loss else ""
         return f"History(epochs={self.epochs}{last}, stop_reason={self.stop_reason!r})"

@@ -22,13 +22,21 @@ Saving is atomic: the file is written to a temporary file in the same
 directory, flushed to disk (fsync) and renamed over the target, so a crash
 leaves either the old file or the new one, never half of one.
 """
+from __future__ import annotations
+
 import json
 import os
 import struct
 import tempfile
 import zlib
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from ._typing import PathLike
+
+if TYPE_CHECKING:
+    from .network import Network
 
 __all__ = ["ModelFileError", "save", "load", "MAGIC", "FORMAT_VERSION"]
 
@@ -47,7 +55,7 @@ def _n_params(sizes):
     return sum(sizes[l + 1] * sizes[l] + sizes[l + 1] for l in range(len(sizes) - 1))
 
 
-def save(net, path):
+def save(net: Network, path: PathLike) -> str:
     """Write ``net`` to ``path`` atomically (see the module docstring). Returns ``path``."""
     path = os.fspath(path)
     theta = np.ascontiguousarray(net._snapshot(), dtype=net.dtype.newbyteorder("<"))
@@ -100,7 +108,7 @@ def _bad(path, why):
     return ModelFileError(f"{path}: not a valid fastnn model file: {why}")
 
 
-def read(path):
+def read(path: PathLike) -> tuple[dict[str, Any], np.ndarray]:
     """(header dict, theta array) from a model file, fully validated; see load()."""
     path = os.fspath(path)
     with open(path, "rb") as f:

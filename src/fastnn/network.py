@@ -4,16 +4,21 @@ Python here validates and prepares; the numeric work is done by the compiled
 kernels in ``fastnn._core``, one nogil call per epoch (``train_epoch``) or per
 evaluation (``evaluate``).
 """
+from __future__ import annotations
+
 import math
 import os
 import threading
 import time
+from typing import Any, Sequence
 
 import numpy as np
 
 from . import _core
 from .data import _check_batch_size, epoch_order, one_hot
 from .history import History
+from ._typing import (Activation, ArrayLike, Callback, DTypeLike, FloatArray, Init, Loss, OptimizerName,
+                      OutputActivation, PathLike, Schedule as ScheduleName, Seed)
 from .optim import Optimizer, Schedule, learning_rate as _learning_rate
 from .progress import Progress
 
@@ -116,8 +121,10 @@ class Network:
     [0, sizes[-1]) that are one-hot encoded.
     """
 
-    def __init__(self, sizes, *, activation="sigmoid", output_activation=None, loss="quadratic",
-                 init="normal", dtype="float64", seed=None, n_threads=None):
+    def __init__(self, sizes: Sequence[int], *, activation: Activation = "sigmoid",
+                 output_activation: OutputActivation | None = None, loss: Loss = "quadratic",
+                 init: Init = "normal", dtype: DTypeLike = "float64", seed: Seed = None,
+                 n_threads: int | None = None) -> None:
         self._build(sizes, activation, output_activation, loss, init, dtype)
         self.n_threads = n_threads
         self._rng = np.random.default_rng(seed)
@@ -167,7 +174,7 @@ class Network:
                 "init": self._init, "dtype": self._dtype.name}
 
     # -- files, pickling, copying ------------------------------------------
-    def save(self, path):
+    def save(self, path: PathLike) -> str:
         """Save the architecture and parameters to ``path`` in fastnn's model file format.
 
         The format is documented in :mod:`fastnn.modelfile`: versioned, no pickle, and
@@ -179,7 +186,7 @@ class Network:
         return modelfile.save(self, path)
 
     @classmethod
-    def load(cls, path, *, seed=None):
+    def load(cls, path: PathLike, *, seed: Seed = None) -> Network:
         """The network saved in ``path`` (see :func:`fastnn.load`)."""
         from . import modelfile
         header, theta = modelfile.read(path)
@@ -295,17 +302,17 @@ class Network:
 
     # -- parameters ---------------------------------------------------------
     @property
-    def sizes(self):
+    def sizes(self) -> tuple[int, ...]:
         """Layer widths from input to output."""
         return self._sizes
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype[Any]:
         """numpy dtype of the parameters and computation."""
         return self._dtype
 
     @property
-    def n_params(self):
+    def n_params(self) -> int:
         """Total number of weights and biases."""
         return self._theta.shape[0]
 
@@ -320,17 +327,17 @@ class Network:
         return ws, bs
 
     @property
-    def weights(self):
+    def weights(self) -> list[FloatArray]:
         """List of weight matrices W[l], shape (sizes[l+1], sizes[l]); writable views."""
         return self._views(self._theta)[0]
 
     @property
-    def biases(self):
+    def biases(self) -> list[FloatArray]:
         """List of bias vectors b[l], shape (sizes[l+1],); writable views."""
         return self._views(self._theta)[1]
 
     @property
-    def n_threads(self):
+    def n_threads(self) -> int:
         """Threads the kernels may use for large products (settable; None means every available core).
 
         Results do not depend on it: each output is computed by one thread in a fixed order.
@@ -338,7 +345,7 @@ class Network:
         return self._n_threads
 
     @n_threads.setter
-    def n_threads(self, value):
+    def n_threads(self, value: int | None) -> None:
         if value is None:
             self._n_threads = _available_cores()
             return
@@ -347,21 +354,21 @@ class Network:
         self._n_threads = int(value)
 
     @property
-    def activation(self):
+    def activation(self) -> str:
         """Activation of the hidden layers."""
         return self._activation
 
     @property
-    def output_activation(self):
+    def output_activation(self) -> str:
         """Activation of the output layer."""
         return self._output_activation
 
     @property
-    def loss_name(self):
+    def loss_name(self) -> str:
         """The loss: "quadratic" or "cross_entropy"."""
         return self._loss
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"Network(sizes={list(self._sizes)}, activation={self._activation!r}, "
                 f"output_activation={self._output_activation!r}, loss={self._loss!r}, "
                 f"init={self._init!r}, dtype={self._dtype.name!r})")
@@ -382,7 +389,7 @@ class Network:
                               want_out, Y is not None, want_grad, self._n_threads)
         return loss, (out if want_out else None), (grad if want_grad else None)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> FloatArray:
         """Output activations a[L] of the network.
 
         X : array-like, shape (n, sizes[0]). Returns ndarray, shape (n, sizes[-1]).
@@ -398,7 +405,7 @@ class Network:
                 "scale X to a small range such as [0, 1], or use dtype='float64'")
         return out
 
-    def loss(self, X, Y):
+    def loss(self, X: ArrayLike, Y: ArrayLike) -> float:
         """Mean over samples of the loss: 1/2 ||y - a[L]||^2 (quadratic) or the cross-entropy.
 
         X : (n, sizes[0]); Y : (n, sizes[-1]) targets or (n,) integer labels.
@@ -407,7 +414,7 @@ class Network:
         Y = self._as_Y(Y, X.shape[0])
         return self._evaluate(X, Y)[0] / X.shape[0]
 
-    def gradients(self, X, Y):
+    def gradients(self, X: ArrayLike, Y: ArrayLike) -> tuple[list[FloatArray], list[FloatArray]]:
         """Gradient of :meth:`loss` by back-propagation.
 
         Returns (nabla_w, nabla_b): lists of new arrays shaped like
@@ -419,7 +426,7 @@ class Network:
         grad /= X.shape[0]
         return self._views(grad)
 
-    def accuracy(self, X, labels):
+    def accuracy(self, X: ArrayLike, labels: ArrayLike) -> float:
         """Fraction of rows whose largest output is at index ``labels[i]``.
 
         labels : (n,) integer labels (or (n, sizes[-1]) one-hot rows).
@@ -483,8 +490,10 @@ class Network:
                 "Try a smaller learning_rate or step, or scale X to a small range such as [0, 1].")
         return loss
 
-    def train_batch(self, X, Y, *, learning_rate=None, step=None, optimizer="sgd", momentum=0.9,
-                    nesterov=False, l2=0.0, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+    def train_batch(self, X: ArrayLike, Y: ArrayLike, *, learning_rate: float | None = None,
+                    step: float | None = None, optimizer: OptimizerName = "sgd", momentum: float = 0.9,
+                    nesterov: bool = False, l2: float = 0.0, beta_1: float = 0.9, beta_2: float = 0.999,
+                    epsilon: float = 1e-8) -> float:
         """One optimizer step from the mini-batch (X, Y).
 
         With the default optimizer="sgd": ``learning_rate=eta`` gives w <- w - eta * grad and
@@ -546,11 +555,15 @@ class Network:
     def _one_hot_rows(Y):
         return bool(np.all((Y == 0) | (Y == 1)) and np.all(Y.sum(axis=1) == 1))
 
-    def fit(self, X, Y, *, epochs=30, batch_size=10, learning_rate=None, step=None, optimizer="sgd",
-            momentum=0.9, nesterov=False, l2=0.0, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-            lr_schedule="constant", power_t=0.5, shuffle=True, tol=None, patience=5,
-            validation_data=None, validation_fraction=None, early_stopping=False, restore_best=True,
-            callbacks=None, verbose=False):
+    def fit(self, X: ArrayLike, Y: ArrayLike, *, epochs: int = 30, batch_size: int = 10,
+            learning_rate: float | None = None, step: float | None = None, optimizer: OptimizerName = "sgd",
+            momentum: float = 0.9, nesterov: bool = False, l2: float = 0.0, beta_1: float = 0.9,
+            beta_2: float = 0.999, epsilon: float = 1e-8, lr_schedule: ScheduleName = "constant",
+            power_t: float = 0.5, shuffle: bool = True, tol: float | None = None, patience: int = 5,
+            validation_data: tuple[ArrayLike, ArrayLike] | None = None,
+            validation_fraction: float | None = None, early_stopping: bool = False,
+            restore_best: bool = True, callbacks: Callback | Sequence[Callback] | None = None,
+            verbose: bool = False) -> History:
         """Train by mini-batch gradient descent; returns a :class:`History`.
 
         Each epoch draws mini-batches of ``batch_size`` rows in a fresh shuffled
@@ -625,12 +638,12 @@ class Network:
             tol = 1e-4
         schedule = Schedule(lr_schedule, eta, power_t, tol)
         if callbacks is None:
-            callbacks = []
+            hooks: list[Callback] = []
         elif callable(callbacks):
-            callbacks = [callbacks]
+            hooks = [callbacks]
         else:
-            callbacks = list(callbacks)
-        if not all(callable(c) for c in callbacks):
+            hooks = list(callbacks)
+        if not all(callable(c) for c in hooks):
             raise TypeError("callbacks must be a callable or a list of callables")
         Y_raw = Y
         X = self._as_X(X)
@@ -681,7 +694,7 @@ class Network:
             if tol is not None:
                 stale = stale + 1 if monitored > best - tol else 0
             best = min(best, monitored)
-            if any(bool(callback(self, dict(info))) for callback in callbacks):
+            if any(bool(callback(self, dict(info))) for callback in hooks):
                 history.stop_reason = "callback"
                 history.message = f"stopped after epoch {epoch}: a callback returned True"
                 break
@@ -699,9 +712,11 @@ class Network:
             progress.message(history.message)
         return history
 
-    def partial_fit(self, X, Y, *, batch_size=10, learning_rate=None, step=None, optimizer="sgd",
-                    momentum=0.9, nesterov=False, l2=0.0, beta_1=0.9, beta_2=0.999, epsilon=1e-8,
-                    shuffle=True):
+    def partial_fit(self, X: ArrayLike, Y: ArrayLike, *, batch_size: int = 10,
+                    learning_rate: float | None = None, step: float | None = None,
+                    optimizer: OptimizerName = "sgd", momentum: float = 0.9, nesterov: bool = False,
+                    l2: float = 0.0, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
+                    shuffle: bool = True) -> float:
         """One pass over (X, Y) in shuffled mini-batches, continuing the optimizer's state.
 
         For data that arrives in parts: successive calls with the same settings keep the

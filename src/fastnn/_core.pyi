@@ -1,0 +1,23 @@
+# Type stub of the compiled kernels (src/fastnn/_core.pyx). Arrays are C-contiguous; theta, X, Y,
+# out, grad, v, m1 and m2 share one dtype, float32 or float64; sizes, offsets, acts, order are intp.
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+_Floats = npt.NDArray[np.floating[Any]]
+_Intps = npt.NDArray[np.intp]
+
+ACTIVATIONS: dict[str, int]
+LOSSES: dict[str, int]
+OPTIMIZERS: dict[str, int]
+
+def evaluate(theta: _Floats, sizes: _Intps, offsets: _Intps, acts: _Intps, loss_code: int, X: _Floats,
+             Y: _Floats, out: _Floats, grad: _Floats, want_out: bool, want_loss: bool, want_grad: bool,
+             n_threads: int = ...) -> float: ...
+def train_epoch(theta: _Floats, sizes: _Intps, offsets: _Intps, acts: _Intps, loss_code: int, X: _Floats,
+                Y: _Floats, order: _Intps, batch_size: int, optimizer: int, eta: float, normalized: bool,
+                l2: float, momentum: float, beta_1: float, beta_2: float, epsilon: float, t: int,
+                v: _Floats, m1: _Floats, m2: _Floats, n_threads: int = ...) -> tuple[float, int]: ...
+def packed_size(sizes: _Intps) -> int: ...
+def all_finite(v: _Floats) -> bool: ...

@@ -1,0 +1,26 @@
+"""Type aliases used in the annotations of fastnn's public API."""
+from __future__ import annotations
+
+import os
+from typing import Any, Callable, Dict, Literal, Optional, Sequence, Union
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["ArrayLike", "Callback", "DTypeLike", "FloatArray", "IntArray", "PathLike", "Seed"]
+
+ArrayLike = npt.ArrayLike
+DTypeLike = npt.DTypeLike
+FloatArray = npt.NDArray[np.floating[Any]]
+IntArray = npt.NDArray[np.int64]
+PathLike = Union[str, "os.PathLike[str]"]
+# anything numpy.random.default_rng accepts
+Seed = Union[None, int, Sequence[int], np.random.SeedSequence, np.random.BitGenerator, np.random.Generator]
+# callback(network, info) after each epoch; True stops training
+Callback = Callable[[Any, Dict[str, Any]], Optional[bool]]
+Activation = Literal["sigmoid", "tanh", "relu", "identity"]
+OutputActivation = Literal["sigmoid", "tanh", "relu", "identity", "softmax"]
+Loss = Literal["quadratic", "cross_entropy"]
+Init = Literal["normal", "scaled", "glorot", "he"]
+OptimizerName = Literal["sgd", "momentum", "nesterov", "adam"]
+Schedule = Literal["constant", "invscaling", "adaptive"]
