@@ -153,7 +153,7 @@ def _sizes(text: str) -> list:
     try:
         sizes = [int(s) for s in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 784,100,10, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 784,100,10, got {text!r}") from None
     if len(sizes) < 2 or min(sizes) < 1:
         raise argparse.ArgumentTypeError(f"need at least two layer widths, each >= 1, got {text!r}")
     return sizes

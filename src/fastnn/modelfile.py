@@ -38,7 +38,7 @@ from ._typing import PathLike
 if TYPE_CHECKING:
     from .network import Network
 
-__all__ = ["ModelFileError", "save", "load", "MAGIC", "FORMAT_VERSION"]
+__all__ = ["ModelFileError", "save", "read", "MAGIC", "FORMAT_VERSION"]
 
 MAGIC = b"\x89FASTNN\n"
 FORMAT_VERSION = 1
