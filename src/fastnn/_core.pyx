@@ -119,6 +119,68 @@ cdef extern from *:
     void fastnn_sigmoid_f(const float* z, float* a, Py_ssize_t n) noexcept nogil
     void fastnn_sigmoid_d(const double* z, double* a, Py_ssize_t n) noexcept nogil
 
+cdef extern from *:
+    """
+    #if defined(__AVX512F__) && defined(__AVX512VL__)
+    #include <immintrin.h>
+    #define FASTNN_COMPRESS 1
+    #endif
+    /* idx[0:nnz] = the k < n with row[k] != 0 (NaN counts as nonzero), ascending, and val[0:nnz]
+       = row[idx]; returns nnz. May write up to 16 entries past the end: idx, val need n + 16.
+       With AVX-512, 16 (float) or 8 (double) compares give a mask whose set lanes are
+       compressed into idx and val. The rest (all of it without AVX-512) goes through
+       FASTNN_NONZEROS_REST: blocks of 16 zeros are skipped by a vectorizable test, the
+       others and the last < 16 entries are listed one by one without a branch. */
+    #define FASTNN_NONZEROS_REST(row, n, idx, val, k, nnz) do {                                    \
+        int u_, any_;                                                                            \
+        for (; k + 16 <= n; k += 16) {                                                           \
+            any_ = 0;                                                                            \
+            for (u_ = 0; u_ < 16; u_++) any_ |= row[k + u_] != 0;                                \
+            if (any_)                                                                            \
+                for (u_ = 0; u_ < 16; u_++) {                                                    \
+                    idx[nnz] = (int)(k + u_); val[nnz] = row[k + u_]; nnz += row[k + u_] != 0;   \
+                }                                                                                \
+        }                                                                                        \
+        for (; k < n; k++) { idx[nnz] = (int)k; val[nnz] = row[k]; nnz += row[k] != 0; }          \
+    } while (0)
+
+    static Py_ssize_t fastnn_nonzeros_f(const float* row, Py_ssize_t n, int* idx, float* val) {
+        Py_ssize_t k = 0, nnz = 0;
+    #ifdef FASTNN_COMPRESS
+        __m512i kv = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        for (; k + 16 <= n; k += 16) {
+            __m512 x = _mm512_loadu_ps(row + k);
+            __mmask16 nz = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NEQ_UQ);
+            _mm512_storeu_si512((void*)(idx + nnz), _mm512_maskz_compress_epi32(nz, kv));
+            _mm512_storeu_ps(val + nnz, _mm512_maskz_compress_ps(nz, x));
+            nnz += __builtin_popcount((unsigned)nz);
+            kv = _mm512_add_epi32(kv, _mm512_set1_epi32(16));
+        }
+    #endif
+        FASTNN_NONZEROS_REST(row, n, idx, val, k, nnz);
+        return nnz;
+    }
+
+    static Py_ssize_t fastnn_nonzeros_d(const double* row, Py_ssize_t n, int* idx, double* val) {
+        Py_ssize_t k = 0, nnz = 0;
+    #ifdef FASTNN_COMPRESS
+        __m256i kv = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        for (; k + 8 <= n; k += 8) {
+            __m512d x = _mm512_loadu_pd(row + k);
+            __mmask8 nz = _mm512_cmp_pd_mask(x, _mm512_setzero_pd(), _CMP_NEQ_UQ);
+            _mm256_storeu_si256((__m256i*)(idx + nnz), _mm256_maskz_compress_epi32(nz, kv));
+            _mm512_storeu_pd(val + nnz, _mm512_maskz_compress_pd(nz, x));
+            nnz += __builtin_popcount((unsigned)nz);
+            kv = _mm256_add_epi32(kv, _mm256_set1_epi32(8));
+        }
+    #endif
+        FASTNN_NONZEROS_REST(row, n, idx, val, k, nnz);
+        return nnz;
+    }
+    """
+    intp fastnn_nonzeros_f(const float* row, intp n, int* idx, float* val) noexcept nogil
+    intp fastnn_nonzeros_d(const double* row, intp n, int* idx, double* val) noexcept nogil
+
 
 cdef enum:
     LANES = 16    # independent partial sums of a dot product (the fold in _dot assumes 16)
@@ -175,6 +237,69 @@ cdef struct Net:
     const intp* wt_off  # offset of WT[l] (n_in, ld) in the packed copy
     const intp* bt_off  # offset of the padded b[l] in the packed copy
     const intp* u_off   # offset of layer l's units in a per-row unit buffer (z, a, delta)
+
+
+cdef struct Sparse:
+    # The nonzero inputs of a chunk x (m, n_in), listed so that layer 0 can skip the zero ones
+    # (MNIST-like data is about 80% zeros). Skipping x[i, k] == 0 drops only terms 0 * w from
+    # sums that keep their order, so the results are the same, bit for bit, as the dense kernels'.
+    bint on          # the lists below describe x and layer 0 uses them
+    intp stride      # row i's lists start at i * stride
+    int* idx         # columns k of row i's nonzeros, ascending
+    void* val        # their values x[i, k] (the chunk's dtype)
+    intp* nnz        # (m,) nonzeros per row; the lists of each group of 4 rows (0-3, 4-7, ...)
+                     # are padded with entries (k=0, x=0) to the longest, which add exactly 0
+    signed char* seen  # (n_in,) all 0 between calls: inputs met while accumulating the gradient
+
+
+# Layer 0 skips zero inputs when at most this fraction of a chunk's inputs are nonzero (0: never)
+# and its padded width is at least sparse_min_width. Measured on the MNIST digits (19% nonzero,
+# bench/sparse.py): with one panel of outputs (width <= 32) the dense kernel is as fast or faster;
+# from two panels on, the sparse one is faster in float64 training and in predict.
+cdef double sparse_density_d = 0.3
+cdef double sparse_density_f = 0.3
+cdef Py_ssize_t sparse_min_width = 64
+# chunks whose layer 0 ran on the nonzero lists (a statistic for tests; not exact under threads)
+cdef Py_ssize_t sparse_chunks = 0
+
+
+def _set_sparse(double float64, double float32, Py_ssize_t min_width):
+    """Set the density limits (float64, float32) and the smallest padded width of layer 0 for which
+    it skips zero inputs; returns the old triple."""
+    global sparse_density_d, sparse_density_f, sparse_min_width
+    old = (sparse_density_d, sparse_density_f, sparse_min_width)
+    sparse_density_d, sparse_density_f, sparse_min_width = float64, float32, min_width
+    return old
+
+
+def _sparse_chunks():
+    """How many chunks so far had layer 0 computed from their nonzeros (approximate with threads)."""
+    return sparse_chunks
+
+
+def _sparse_buffers(intp n_bufs, intp rows, intp n_in, dtype):
+    """Arrays (idx, val, nnz, seen) holding n_bufs sets of Sparse lists for chunks of up to rows rows."""
+    cdef intp stride = _sparse_stride(n_in)
+    return (np.empty(n_bufs * rows * stride, dtype=np.intc), np.empty(n_bufs * rows * stride, dtype=dtype),
+            np.empty(n_bufs * rows, dtype=np.intp), np.zeros(n_bufs * n_in, dtype=np.int8))
+
+
+cdef inline intp _sparse_stride(intp n_in) noexcept nogil:
+    # n_in + the 16 entries fastnn_nonzeros_* may write past the end, rounded up to 16
+    return (n_in + 31) // 16 * 16
+
+
+cdef Sparse _sparse_view(int[::1] idx, floating[::1] val, intp[::1] nnz, signed char[::1] seen, intp rows,
+                         intp n_in, intp i) noexcept nogil:
+    """Set i of the buffers from _sparse_buffers, as a Sparse."""
+    cdef Sparse sp
+    sp.on = False
+    sp.stride = _sparse_stride(n_in)
+    sp.idx = &idx[0] + i * rows * sp.stride
+    sp.val = <void*>(&val[0] + i * rows * sp.stride)
+    sp.nnz = &nnz[0] + i * rows
+    sp.seen = &seen[0] + i * n_in
+    return sp
 
 
 cdef inline floating* _at(floating* p, intp off) noexcept nogil:
@@ -488,6 +613,176 @@ cdef inline void _rows_task(intp group, intp blk, intp n_rows, intp K, const flo
             r = r + 1
 
 
+cdef void _list_nonzeros(const floating* x, intp m, intp n_in, intp ld, Sparse* sp) noexcept nogil:
+    """List the nonzeros of x (m, n_in) in sp; sp.on = whether layer 0 (padded width ld) is to use
+    them: they are at most sparse_density * m * n_in, and ld >= sparse_min_width. Stops listing
+    once they are too many."""
+    global sparse_chunks
+    cdef double density = sparse_density_f if floating is float else sparse_density_d
+    cdef intp i, q, g0, g1, longest, total = 0, limit = <intp>(density * <double>(m * n_in))
+    cdef floating* val = <floating*>sp.val
+    sp.on = False
+    if density <= 0 or ld < sparse_min_width:
+        return
+    for g0 in range(0, m, 4):
+        g1 = min(g0 + 4, m)
+        longest = 0
+        for i in range(g0, g1):
+            # idx[i], val[i] = the columns k with x[i, k] != 0 and their values
+            if floating is float:
+                sp.nnz[i] = fastnn_nonzeros_f(x + i * n_in, n_in, sp.idx + i * sp.stride, val + i * sp.stride)
+            else:
+                sp.nnz[i] = fastnn_nonzeros_d(x + i * n_in, n_in, sp.idx + i * sp.stride, val + i * sp.stride)
+            total = total + sp.nnz[i]
+            longest = max(longest, sp.nnz[i])
+        if total > limit:
+            return
+        for i in range(g0, g1):
+            for q in range(sp.nnz[i], longest):
+                sp.idx[i * sp.stride + q] = 0
+                val[i * sp.stride + q] = 0
+    sp.on = True
+    sparse_chunks += 1
+
+
+cdef inline void _sparse_rows(int R, const Sparse* sp, intp r0, const floating* B, floating* C,
+                              intp ldc) noexcept nogil:
+    """C[r, :JB] = sum over the nonzeros k of x[r0 + r] of x[r0 + r, k] * B[k, :JB], for r < R.
+
+    The sparse counterpart of _rows (OVERWRITE): each sum runs over k ascending with one
+    accumulator, as there; the R rows (one padded group) advance in step.
+    """
+    cdef floating acc[4 * JB]
+    cdef floating xv
+    cdef const floating* brow
+    cdef const floating* val = <const floating*>sp.val + r0 * sp.stride
+    cdef const int* idx = sp.idx + r0 * sp.stride
+    cdef intp q, k, longest = 0
+    cdef int r, u
+    for r in range(R):
+        longest = max(longest, sp.nnz[r0 + r])
+    for u in range(R * JB):
+        acc[u] = 0
+    for q in range(longest):
+        for r in range(R):
+            k = idx[r * sp.stride + q]
+            xv = val[r * sp.stride + q]
+            brow = B + k * JB
+            # acc[r] += x[r, k] * B[k, :JB]
+            for u in range(JB):
+                acc[r * JB + u] = acc[r * JB + u] + xv * brow[u]
+    for r in range(R):
+        for u in range(JB):
+            C[r * ldc + u] = acc[r * JB + u]
+
+
+cdef inline void _sparse_task(intp group, intp blk, intp m, intp n_in, const Sparse* sp, const floating* WT,
+                              floating* z, intp ld) noexcept nogil:
+    """Rows group*4 ... (at most 4, one padded group) of column panel blk of z = x @ WT."""
+    cdef intp r = group * 4, R = min(4, m - group * 4)
+    cdef const floating* B = WT + blk * n_in * JB
+    cdef floating* C = z + r * ld + blk * JB
+    if R == 4:
+        _sparse_rows(4, sp, r, B, C, ld)
+    elif R == 3:
+        _sparse_rows(3, sp, r, B, C, ld)
+    elif R == 2:
+        _sparse_rows(2, sp, r, B, C, ld)
+    else:
+        _sparse_rows(1, sp, r, B, C, ld)
+
+
+cdef void _sparse_forward(intp m, intp n_in, intp ld, const Sparse* sp, const floating* WT,
+                          floating* z, int n_threads) noexcept nogil:
+    """z = x @ WT  (m, ld) from the nonzeros of x listed in sp; WT in panels of JB columns."""
+    cdef intp n_groups = (m + 3) // 4, n_blocks = ld // JB
+    cdef intp task, n_tasks = n_groups * n_blocks
+    if n_threads > 1 and n_tasks > 1 and (m * n_in * ld) // 4 >= PARALLEL_WORK:
+        for task in prange(n_tasks, num_threads=n_threads, schedule="static"):
+            _sparse_task(task % n_groups, task // n_groups, m, n_in, sp, WT, z, ld)
+    else:
+        for task in range(n_tasks):
+            _sparse_task(task % n_groups, task // n_groups, m, n_in, sp, WT, z, ld)
+
+
+cdef inline void _sparse_grad_panel(intp blk, intp m, intp n_in, intp ld, const Sparse* sp,
+                                    const floating* delta, floating* G, floating* C, int mode, const Step* op,
+                                    floating* v, floating* m1, floating* m2, floating l2) noexcept nogil:
+    """Column panel blk of nabla_WT = x.T @ delta from the nonzeros of x, then per mode as _rows.
+
+    G (n_in, JB) is this panel's accumulator, all zero on entry and on exit. Row k of the
+    gradient is the sum over samples i ascending of x[i, k] * delta[i] (as in the dense
+    kernel); rows no sample touches are zero: OVERWRITE writes zeros, ACCUMULATE leaves them,
+    STEP takes the optimizer step with a zero gradient (skipped for plain SGD without L2,
+    where it changes nothing).
+    """
+    cdef floating zero[JB]
+    cdef floating xv
+    cdef const floating* d
+    cdef const floating* val
+    cdef const int* idx
+    cdef floating* g
+    cdef floating* crow
+    cdef intp i, q, k, off
+    cdef int u
+    cdef bint trivial_step = op != NULL and op.kind == SGD and l2 == 0
+    for u in range(JB):
+        zero[u] = 0
+    for i in range(m):
+        d = delta + i * ld + blk * JB
+        idx = sp.idx + i * sp.stride
+        val = <const floating*>sp.val + i * sp.stride
+        for q in range(sp.nnz[i]):
+            g = G + idx[q] * JB
+            xv = val[q]
+            # G[k] += x[i, k] * delta[i, panel]
+            for u in range(JB):
+                g[u] = g[u] + xv * d[u]
+    for k in range(n_in):
+        off = k * JB
+        crow = C + off
+        g = G + off
+        if sp.seen[k]:
+            if mode == OVERWRITE:
+                for u in range(JB):
+                    crow[u] = g[u]
+            elif mode == ACCUMULATE:
+                for u in range(JB):
+                    crow[u] = crow[u] + g[u]
+            else:
+                _step(op, JB, crow, g, _at(v, off), _at(m1, off), _at(m2, off), l2)
+            for u in range(JB):
+                g[u] = 0
+        elif mode == OVERWRITE:
+            for u in range(JB):
+                crow[u] = 0
+        elif mode == STEP and not trivial_step:
+            _step(op, JB, crow, zero, _at(v, off), _at(m1, off), _at(m2, off), l2)
+
+
+cdef void _sparse_grad(intp m, intp n_in, intp ld, Sparse* sp, const floating* delta,
+                       floating* G, floating* C, int mode, const Step* op, floating* v, floating* m1,
+                       floating* m2, floating l2, int n_threads) noexcept nogil:
+    """nabla_WT = x.T @ delta (n_in, ld) into C (WT's panel layout; = / += / optimizer step by mode)
+    from the nonzeros of x; G is a zeroed (n_in, ld) accumulator, left zeroed."""
+    cdef intp i, q, blk, n_blocks = ld // JB, nnz = 0
+    for i in range(m):
+        nnz = nnz + sp.nnz[i]
+        for q in range(sp.nnz[i]):
+            sp.seen[sp.idx[i * sp.stride + q]] = 1
+    if n_threads > 1 and n_blocks > 1 and nnz * ld >= PARALLEL_WORK:
+        for blk in prange(n_blocks, num_threads=n_threads, schedule="static"):
+            _sparse_grad_panel(blk, m, n_in, ld, sp, delta, G + blk * n_in * JB, C + blk * n_in * JB, mode, op,
+                               _at(v, blk * n_in * JB), _at(m1, blk * n_in * JB), _at(m2, blk * n_in * JB), l2)
+    else:
+        for blk in range(n_blocks):
+            _sparse_grad_panel(blk, m, n_in, ld, sp, delta, G + blk * n_in * JB, C + blk * n_in * JB, mode, op,
+                               _at(v, blk * n_in * JB), _at(m1, blk * n_in * JB), _at(m2, blk * n_in * JB), l2)
+    for i in range(m):
+        for q in range(sp.nnz[i]):
+            sp.seen[sp.idx[i * sp.stride + q]] = 0
+
+
 cdef inline void _bias_activate(intp act, intp n_out, intp ld, const floating* b,
                                 floating* z, floating* a) noexcept nogil:
     """One row: z += b; a = f(z); padded columns of z and a set to 0 (b is padded with zeros)."""
@@ -503,8 +798,9 @@ cdef inline void _bias_activate(intp act, intp n_out, intp ld, const floating* b
 
 
 cdef void _forward(const Net* net, const floating* pk, const floating* x, intp m,
-                   floating* z, floating* a) noexcept nogil:
-    """Forward propagation of m rows x (m, sizes[0]); stores z[l] and a[l], rows of stride ld[l]."""
+                   floating* z, floating* a, const Sparse* sp) noexcept nogil:
+    """Forward propagation of m rows x (m, sizes[0]); stores z[l] and a[l], rows of stride ld[l].
+    Layer 0 skips x's zeros when sp lists them (sp.on)."""
     cdef intp l, i, n_in, n_out, ld, lda = net.sizes[0]
     cdef const floating* a_prev = x
     cdef const floating* b
@@ -516,8 +812,11 @@ cdef void _forward(const Net* net, const floating* pk, const floating* x, intp m
         al = a + m * net.u_off[l]
         b = pk + net.bt_off[l]
         # z = a_prev @ WT   (m, ld); WT is stored as panels of JB columns, (n_in, JB) each
-        _rows_all(m, n_in, a_prev, lda, 1, pk + net.wt_off[l], JB, n_in * JB, ld, zl, ld, JB,
-                  OVERWRITE, NULL, NULL, NULL, NULL, 0, net.n_threads)
+        if l == 0 and sp != NULL and sp.on:
+            _sparse_forward(m, n_in, ld, sp, pk + net.wt_off[0], zl, net.n_threads)
+        else:
+            _rows_all(m, n_in, a_prev, lda, 1, pk + net.wt_off[l], JB, n_in * JB, ld, zl, ld, JB,
+                      OVERWRITE, NULL, NULL, NULL, NULL, 0, net.n_threads)
         # z[i] += b ; a[i] = f(z[i])  (padded columns: 0), row by row; on several threads when large
         if net.n_threads > 1 and m * n_out >= PARALLEL_ROWS:
             for i in prange(m, num_threads=net.n_threads, schedule="static"):
@@ -627,9 +926,12 @@ cdef double _loss_grad_chunk(const Net* net, floating* pk,
                              const floating* x, const floating* y, intp m,
                              floating* target, int mode, const Step* op,
                              floating* v, floating* m1, floating* m2, floating l2,
-                             floating* z, floating* a, floating* delta, floating* scratch) noexcept nogil:
+                             floating* z, floating* a, floating* delta, floating* scratch,
+                             Sparse* sp, floating* G) noexcept nogil:
     """Forward and back-propagation of m rows x (m, sizes[0]) with targets y (m, sizes[-1]).
 
+    With sp (buffers for m rows) and G (a zeroed (sizes[0], ld[0]) accumulator), layer 0
+    skips x's zero inputs when they are many (_list_nonzeros).
     mode OVERWRITE / ACCUMULATE: target (packed layout) = / += the sum over the
     m rows of the per-sample gradients. mode STEP: target = pk and the
     optimizer step ``op`` is applied to each block of parameters as soon as
@@ -642,7 +944,9 @@ cdef double _loss_grad_chunk(const Net* net, floating* pk,
     cdef const floating* a_prev
     cdef const floating* dl
     cdef double loss
-    _forward(net, pk, x, m, z, a)
+    if sp != NULL:
+        _list_nonzeros(x, m, net.sizes[0], net.ld[0], sp)
+    _forward(net, pk, x, m, z, a, sp)
     loss = _output(net, m, net.sizes[L], net.ld[L - 1], z + m * net.u_off[L - 1],
                    a + m * net.u_off[L - 1], y, delta + m * net.u_off[L - 1])
     for l in range(L - 1, -1, -1):
@@ -655,8 +959,12 @@ cdef double _loss_grad_chunk(const Net* net, floating* pk,
                             z + m * net.u_off[l - 1], a_prev, delta + m * net.u_off[l - 1], scratch,
                             net.n_threads)
         # nabla_WT = a_prev.T @ delta   (n_in, ld), into WT's panels: rows are inputs, k runs over samples
-        _rows_all(n_in, m, a_prev, 1, lda, dl, ld, JB, ld, target + net.wt_off[l], JB, n_in * JB, mode, op,
-                  _at(v, net.wt_off[l]), _at(m1, net.wt_off[l]), _at(m2, net.wt_off[l]), l2, net.n_threads)
+        if l == 0 and sp != NULL and sp.on:
+            _sparse_grad(m, n_in, ld, sp, dl, G, target + net.wt_off[0], mode, op, _at(v, net.wt_off[0]),
+                         _at(m1, net.wt_off[0]), _at(m2, net.wt_off[0]), l2, net.n_threads)
+        else:
+            _rows_all(n_in, m, a_prev, 1, lda, dl, ld, JB, ld, target + net.wt_off[l], JB, n_in * JB, mode, op,
+                      _at(v, net.wt_off[l]), _at(m1, net.wt_off[l]), _at(m2, net.wt_off[l]), l2, net.n_threads)
         # nabla_b = delta.sum(0), one block of JB biases at a time (on several threads when large)
         if net.n_threads > 1 and m * ld >= PARALLEL_ROWS:
             for blk in prange(ld // JB, num_threads=net.n_threads, schedule="static"):
@@ -825,6 +1133,14 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
     cdef floating[::1] delta = np.empty(rows * units if want_grad else 1, dtype=dtype)
     cdef floating[::1] scratch = np.empty(_scratch_size(sizes, layout, rows) if want_grad else 1, dtype=dtype)
     cdef double[::1] chunk_loss = np.zeros(n_chunks, dtype=np.float64)
+    idx, val, nnz, seen = _sparse_buffers(n_bufs, rows, sizes[0], dtype)
+    cdef int[::1] sp_idx = idx
+    cdef floating[::1] sp_val = val
+    cdef intp[::1] sp_nnz = nnz
+    cdef signed char[::1] sp_seen = seen
+    cdef Sparse sp = _sparse_view(sp_idx, sp_val, sp_nnz, sp_seen, rows, sizes[0], 0)
+    # layer 0's gradient accumulator for sparse inputs (calloc'd: pages are touched only if used)
+    cdef floating[::1] G = np.zeros(sizes[0] * packed[0] if want_grad else 1, dtype=dtype)
     cdef const floating* yp = NULL
     cdef floating* outp = NULL
     cdef intp c, c0, m, buf, n_units = units
@@ -837,9 +1153,10 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
         _pack(&net, &theta[0], &pk[0])
         if by_chunk:
             for c in prange(n_chunks, num_threads=net.n_threads, schedule="dynamic"):
-                buf = threadid() * rows * n_units
-                _forward_chunk(&net1, &pk[0], &X[0, 0], yp, outp, n, c * rows, rows, &z[0] + buf, &a[0] + buf,
-                               want_loss, &chunk_loss[0] + c)
+                buf = threadid()
+                _forward_chunk(&net1, &pk[0], &X[0, 0], yp, outp, n, c * rows, rows, &z[0] + buf * rows * n_units,
+                               &a[0] + buf * rows * n_units, want_loss, &chunk_loss[0] + c,
+                               _sparse_view(sp_idx, sp_val, sp_nnz, sp_seen, rows, net.sizes[0], buf))
         else:
             for c in range(n_chunks):
                 c0 = c * rows
@@ -847,12 +1164,12 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
                     m = min(rows, n - c0)
                     chunk_loss[c] = _loss_grad_chunk(&net, &pk[0], &X[c0, 0], yp + c0 * nL, m, &gk[0],
                                                      OVERWRITE if c0 == 0 else ACCUMULATE, NULL, NULL, NULL,
-                                                     NULL, 0, &z[0], &a[0], &delta[0], &scratch[0])
+                                                     NULL, 0, &z[0], &a[0], &delta[0], &scratch[0], &sp, &G[0])
                     if want_out:
                         _copy_out(&net, &a[0], m, outp + c0 * nL)
                 else:
                     _forward_chunk(&net, &pk[0], &X[0, 0], yp, outp, n, c0, rows, &z[0], &a[0],
-                                   want_loss, &chunk_loss[0] + c)
+                                   want_loss, &chunk_loss[0] + c, sp)
         # the summed loss, chunk by chunk in order (the same sum for any n_threads)
         for c in range(n_chunks):
             loss += chunk_loss[c]
@@ -872,10 +1189,12 @@ cdef inline void _copy_out(const Net* net, const floating* a, intp m, floating* 
 
 cdef void _forward_chunk(const Net* net, const floating* pk, const floating* X, const floating* Y,
                          floating* out, intp n, intp c0, intp rows, floating* z, floating* a,
-                         bint want_loss, double* loss) noexcept nogil:
-    """Forward pass of rows c0 ... c0 + rows (at most) of X; their outputs to out, their summed loss to loss[0]."""
+                         bint want_loss, double* loss, Sparse sp) noexcept nogil:
+    """Forward pass of rows c0 ... c0 + rows (at most) of X; their outputs to out, their summed loss to loss[0].
+    sp: buffers for the nonzeros of the chunk."""
     cdef intp m = min(rows, n - c0), n0 = net.sizes[0], nL = net.sizes[net.L], ldL = net.ld[net.L - 1]
-    _forward(net, pk, X + c0 * n0, m, z, a)
+    _list_nonzeros(X + c0 * n0, m, n0, net.ld[0], &sp)
+    _forward(net, pk, X + c0 * n0, m, z, a, &sp)
     if want_loss:
         loss[0] = _output(net, m, nL, ldL, z + m * net.u_off[net.L - 1], a + m * net.u_off[net.L - 1],
                           Y + c0 * nL, NULL)
@@ -922,6 +1241,14 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     cdef floating[::1] scratch = np.empty(_scratch_size(sizes, layout, rows), dtype=dtype)
     cdef floating[::1] xb = np.empty(rows * n0, dtype=dtype)
     cdef floating[::1] yb = np.empty(rows * nL, dtype=dtype)
+    idx, val, nnz, seen = _sparse_buffers(1, rows, n0, dtype)
+    cdef int[::1] sp_idx = idx
+    cdef floating[::1] sp_val = val
+    cdef intp[::1] sp_nnz = nnz
+    cdef signed char[::1] sp_seen = seen
+    cdef Sparse sp = _sparse_view(sp_idx, sp_val, sp_nnz, sp_seen, rows, n0, 0)
+    # layer 0's gradient accumulator for sparse inputs (calloc'd: pages are touched only if used)
+    cdef floating[::1] G = np.zeros(n0 * packed[0], dtype=dtype)
     cdef floating* vp = &v[0] if optimizer in (MOMENTUM, NESTEROV) else NULL
     cdef floating* m1p = &m1[0] if optimizer == ADAM else NULL
     cdef floating* m2p = &m2[0] if optimizer == ADAM else NULL
@@ -957,7 +1284,8 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
                 _gather(&X[0, 0], n0, &order[start], m, &xb[0])
                 _gather(&Y[0, 0], nL, &order[start], m, &yb[0])
                 loss += _loss_grad_chunk(&net, &pk[0], &xb[0], &yb[0], m, &pk[0], STEP, &op,
-                                         vp, m1p, m2p, <floating>l2, &z[0], &a[0], &delta[0], &scratch[0])
+                                         vp, m1p, m2p, <floating>l2, &z[0], &a[0], &delta[0], &scratch[0],
+                                         &sp, &G[0])
             else:
                 # grad = sum of per-sample gradients over the batch, chunk by chunk; then the step
                 c0 = 0
@@ -968,7 +1296,7 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
                     _gather(&Y[0, 0], nL, &order[start + c0], mc, &yb[0])
                     loss += _loss_grad_chunk(&net, &pk[0], &xb[0], &yb[0], mc, &gk[0],
                                              OVERWRITE if c0 == 0 else ACCUMULATE, NULL, NULL, NULL, NULL, 0,
-                                             &z[0], &a[0], &delta[0], &scratch[0])
+                                             &z[0], &a[0], &delta[0], &scratch[0], &sp, &G[0])
                     c0 += mc
                 _step_all(&net, &op, &pk[0], &gk[0], vp, m1p, m2p, <floating>l2, normalized)
             start += m
