@@ -7,14 +7,12 @@ accuracy and training seconds.
     python bench/recipe.py [--seeds 0 1 2] [--mnist ../shared/data/mnist]
 """
 import argparse
-import os
 import time
 
 import fastnn
 from fastnn import recipes
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_MNIST = os.path.join(HERE, "..", "..", "shared", "data", "mnist")
+from seed import DEFAULT_MNIST
 
 
 def main():

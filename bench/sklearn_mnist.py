@@ -12,7 +12,6 @@ difference and the median speed ratio measured in this run.
     python bench/sklearn_mnist.py [--repeats 1] [--mnist ../shared/data/mnist]
 """
 import argparse
-import os
 import statistics
 import time
 import warnings
@@ -23,8 +22,7 @@ from sklearn.neural_network import MLPClassifier as SklearnMLP
 
 import fastnn
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_MNIST = os.path.join(HERE, "..", "..", "shared", "data", "mnist")
+from seed import DEFAULT_MNIST
 
 
 def main():

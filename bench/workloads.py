@@ -31,8 +31,7 @@ import numpy as np
 import fastnn
 from fastnn import _reference as ref
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_MNIST = os.path.join(HERE, "..", "..", "shared", "data", "mnist")
+from seed import DEFAULT_MNIST, numpy_epoch
 WORKLOADS = {
     "seed": dict(sizes=[784, 30, 10], batch=10, eta=3.0, data="mnist"),
     "medium": dict(sizes=[784, 256, 128, 10], batch=32, eta=0.5, data="mnist"),
@@ -49,13 +48,6 @@ def load_data(spec, dtype, mnist_dir):
         X = rng.random((8192, spec["sizes"][0])).astype(dtype)
         labels = rng.integers(0, spec["sizes"][-1], 8192)
     return np.ascontiguousarray(X), fastnn.one_hot(labels, spec["sizes"][-1], dtype=dtype)
-
-
-def numpy_epoch(weights, biases, X, Y, batch, eta, rng):
-    order = rng.permutation(len(X))
-    for start in range(0, len(X), batch):
-        idx = order[start:start + batch]
-        ref.train_batch(weights, biases, X[idx], Y[idx], learning_rate=eta)
 
 
 def torch_trainer(sizes, weights, biases, dtype):

@@ -247,6 +247,7 @@ cdef struct Sparse:
     intp stride      # row i's lists start at i * stride
     int* idx         # columns k of row i's nonzeros, ascending
     void* val        # their values x[i, k] (the chunk's dtype)
+    intp total       # nonzeros of the whole chunk
     intp* nnz        # (m,) nonzeros per row; the lists of each group of 4 rows (0-3, 4-7, ...)
                      # are padded with entries (k=0, x=0) to the longest, which add exactly 0
     signed char* seen  # (n_in,) all 0 between calls: inputs met while accumulating the gradient
@@ -641,6 +642,7 @@ cdef void _list_nonzeros(const floating* x, intp m, intp n_in, intp ld, Sparse* 
             for q in range(sp.nnz[i], longest):
                 sp.idx[i * sp.stride + q] = 0
                 val[i * sp.stride + q] = 0
+    sp.total = total
     sp.on = True
     sparse_chunks += 1
 
@@ -697,7 +699,7 @@ cdef void _sparse_forward(intp m, intp n_in, intp ld, const Sparse* sp, const fl
     """z = x @ WT  (m, ld) from the nonzeros of x listed in sp; WT in panels of JB columns."""
     cdef intp n_groups = (m + 3) // 4, n_blocks = ld // JB
     cdef intp task, n_tasks = n_groups * n_blocks
-    if n_threads > 1 and n_tasks > 1 and (m * n_in * ld) // 4 >= PARALLEL_WORK:
+    if n_threads > 1 and n_tasks > 1 and sp.total * ld >= PARALLEL_WORK:
         for task in prange(n_tasks, num_threads=n_threads, schedule="static"):
             _sparse_task(task % n_groups, task // n_groups, m, n_in, sp, WT, z, ld)
     else:
@@ -765,12 +767,11 @@ cdef void _sparse_grad(intp m, intp n_in, intp ld, Sparse* sp, const floating* d
                        floating* m2, floating l2, int n_threads) noexcept nogil:
     """nabla_WT = x.T @ delta (n_in, ld) into C (WT's panel layout; = / += / optimizer step by mode)
     from the nonzeros of x; G is a zeroed (n_in, ld) accumulator, left zeroed."""
-    cdef intp i, q, blk, n_blocks = ld // JB, nnz = 0
+    cdef intp i, q, blk, n_blocks = ld // JB
     for i in range(m):
-        nnz = nnz + sp.nnz[i]
         for q in range(sp.nnz[i]):
             sp.seen[sp.idx[i * sp.stride + q]] = 1
-    if n_threads > 1 and n_blocks > 1 and nnz * ld >= PARALLEL_WORK:
+    if n_threads > 1 and n_blocks > 1 and sp.total * ld >= PARALLEL_WORK:
         for blk in prange(n_blocks, num_threads=n_threads, schedule="static"):
             _sparse_grad_panel(blk, m, n_in, ld, sp, delta, G + blk * n_in * JB, C + blk * n_in * JB, mode, op,
                                _at(v, blk * n_in * JB), _at(m1, blk * n_in * JB), _at(m2, blk * n_in * JB), l2)

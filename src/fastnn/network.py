@@ -17,8 +17,8 @@ import numpy as np
 from . import _core
 from .data import _check_batch_size, epoch_order, one_hot
 from .history import History
-from ._typing import (Activation, ArrayLike, Callback, DTypeLike, FloatArray, Init, Loss, OptimizerName,
-                      OutputActivation, PathLike, Schedule as ScheduleName, Seed)
+from ._typing import (Activation, ArrayLike, Callback, DTypeLike, FloatArray, Init, Loss, LRSchedule,
+                      OptimizerName, OutputActivation, PathLike, Seed)
 from .optim import Optimizer, Schedule, learning_rate as _learning_rate
 from .progress import Progress
 
@@ -558,7 +558,7 @@ class Network:
     def fit(self, X: ArrayLike, Y: ArrayLike, *, epochs: int = 30, batch_size: int = 10,
             learning_rate: float | None = None, step: float | None = None, optimizer: OptimizerName = "sgd",
             momentum: float = 0.9, nesterov: bool = False, l2: float = 0.0, beta_1: float = 0.9,
-            beta_2: float = 0.999, epsilon: float = 1e-8, lr_schedule: ScheduleName = "constant",
+            beta_2: float = 0.999, epsilon: float = 1e-8, lr_schedule: LRSchedule = "constant",
             power_t: float = 0.5, shuffle: bool = True, tol: float | None = None, patience: int = 5,
             validation_data: tuple[ArrayLike, ArrayLike] | None = None,
             validation_fraction: float | None = None, early_stopping: bool = False,
