@@ -127,3 +127,26 @@ def test_activations_and_losses_agree_with_numpy(dtype, model):
         net.train_batch(X[start:start + 8], labels[start:start + 8], learning_rate=0.1)
         ref.train_batch(weights, biases, X[start:start + 8], Y[start:start + 8], learning_rate=0.1, **model)
     assert _max_diff(net, weights, biases) <= tol
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("act", ["sigmoid", "tanh", "relu"])
+@pytest.mark.parametrize("sizes,batch", [
+    ([30, 40, 10], 10),    # layer 2: n_out 10 <= 10 samples: delta @ W, W = WT.T copied
+    ([30, 40, 33, 5], 40),  # n_out 33 <= 40 (two panels of W), n_out 5 <= 40
+    ([30, 40, 70, 3], 7),   # n_out 70 > 7 samples, below ROWS_BACKPROP: one dot per element
+    ([30, 40, 70, 3], 20),  # n_out 70 > 20 samples from ROWS_BACKPROP on: samples as the lanes
+    ([30, 1, 1, 1], 1),     # widths of 1
+])
+def test_backprop_delta_paths_agree_with_numpy(dtype, act, sizes, batch):
+    """Each way _backprop_delta computes delta[l-1] (chosen by n_out and the batch size) matches numpy."""
+    rng = np.random.default_rng(8)
+    net = fastnn.Network(sizes, activation=act, init="he", dtype=dtype, seed=5)
+    X = rng.standard_normal((batch, sizes[0])).astype(dtype)
+    Y = rng.random((batch, sizes[-1])).astype(dtype)
+    weights, biases = _copy_params(net)
+    for g, r in zip(sum(net.gradients(X, Y), []), sum(ref.backprop(weights, biases, X, Y, act), [])):
+        np.testing.assert_allclose(g, r, rtol=0, atol=TOL[dtype])
+    net.train_batch(X, Y, learning_rate=0.5)
+    ref.train_batch(weights, biases, X, Y, learning_rate=0.5, act=act)
+    assert _max_diff(net, weights, biases) <= TOL[dtype]

@@ -848,21 +848,66 @@ cdef inline void _scaled_row(intp act, const floating* col, intp stride, intp n_
         out[p] = 0
 
 
-cdef void _backprop_delta(intp act, intp m, intp n_in, intp ld, intp ld_prev, const floating* delta,
+cdef inline void _transpose_panel(const floating* panel, intp n_in, intp cols, intp ld_prev,
+                                  floating* W) noexcept nogil:
+    """W[u, :] = panel[:, u] for u < cols, zeros from n_in to ld_prev (panel: (n_in, JB) of WT)."""
+    cdef intp b, p0, p, pe
+    cdef int u
+    for b in range((n_in + JB - 1) // JB):
+        p0, pe = b * JB, min(b * JB + JB, n_in)
+        # W[u, p0:pe] = panel[p0:pe, u], a JB x JB block at a time (both sides in cache)
+        for u in range(cols):
+            for p in range(p0, pe):
+                W[u * ld_prev + p] = panel[p * JB + u]
+    for u in range(cols):
+        for p in range(n_in, ld_prev):
+            W[u * ld_prev + p] = 0
+
+
+cdef inline void _scale_row(intp act, intp n_in, intp ld_prev, const floating* z, const floating* a,
+                            floating* d) noexcept nogil:
+    """d[p] *= f'(z[p]) for p < n_in, zeros up to ld_prev."""
+    cdef intp p
+    for p in range(n_in):
+        d[p] = d[p] * _derivative(act, z[p], a[p])
+    for p in range(n_in, ld_prev):
+        d[p] = 0
+
+
+cdef void _backprop_delta(intp act, intp m, intp n_in, intp n_out, intp ld, intp ld_prev, const floating* delta,
                           const floating* WT, const floating* z_prev, const floating* a_prev,
                           floating* delta_prev, floating* scratch, int n_threads) noexcept nogil:
     """delta_prev = (delta @ WT.T) * f'(z_prev); padded columns of delta_prev 0.
 
-    delta (m, ld), WT (n_in, ld), z_prev, a_prev and delta_prev (m, ld_prev).
-    From ROWS_BACKPROP samples on, the product runs on the row kernel with
-    samples as the vector lanes: DT = delta.T (ld, mp), DPT = WT @ DT (n_in, mp),
-    mp = m rounded up to JB (scratch holds both); below that, one dot product
-    per element, which wastes no padded lanes.
+    delta (m, ld) with n_out real columns, WT (n_in, ld), z_prev, a_prev and delta_prev
+    (m, ld_prev). Three ways, chosen by shape only (never by n_threads):
+    - n_out <= m: W = WT.T (n_out, ld_prev) is copied into scratch (no larger than delta_prev)
+      and delta_prev = delta @ W runs on the row kernel, samples as rows;
+    - else below ROWS_BACKPROP samples: one dot product per element, which wastes no padded lanes;
+    - else on the row kernel with samples as the vector lanes: DT = delta.T (ld, mp),
+      DPT = WT @ DT (n_in, mp), mp = m rounded up to JB (scratch holds both).
     """
     cdef intp i, j, p, q, mp, blk
     cdef floating acc
     cdef floating* DT
     cdef floating* DPT
+    cdef floating* W
+    if n_out <= m:
+        W = scratch
+        # W[j, p] = WT[p, j]  (zeros for p >= n_in), one panel of JB outputs at a time
+        for blk in range((n_out + JB - 1) // JB):
+            _transpose_panel(WT + blk * n_in * JB, n_in, min(JB, n_out - blk * JB), ld_prev, W + blk * JB * ld_prev)
+        # delta_prev = delta[:, :n_out] @ W   (m, ld_prev): rows are samples, k runs over outputs j
+        _rows_all(m, n_out, delta, ld, 1, W, ld_prev, JB, ld_prev, delta_prev, ld_prev, JB,
+                  OVERWRITE, NULL, NULL, NULL, NULL, 0, n_threads)
+        # delta_prev *= f'(z_prev)  (padded columns: 0)
+        if n_threads > 1 and m * n_in >= PARALLEL_ROWS:
+            for i in prange(m, num_threads=n_threads, schedule="static"):
+                _scale_row(act, n_in, ld_prev, z_prev + i * ld_prev, a_prev + i * ld_prev, delta_prev + i * ld_prev)
+        else:
+            for i in range(m):
+                _scale_row(act, n_in, ld_prev, z_prev + i * ld_prev, a_prev + i * ld_prev, delta_prev + i * ld_prev)
+        return
     if m >= ROWS_BACKPROP:
         mp = (m + JB - 1) // JB * JB
         DT = scratch
@@ -956,7 +1001,7 @@ cdef double _loss_grad_chunk(const Net* net, floating* pk,
         lda = net.sizes[0] if l == 0 else net.ld[l - 1]
         dl = delta + m * net.u_off[l]
         if l > 0:
-            _backprop_delta(net.act[l - 1], m, n_in, ld, lda, dl, pk + net.wt_off[l],
+            _backprop_delta(net.act[l - 1], m, n_in, net.sizes[l + 1], ld, lda, dl, pk + net.wt_off[l],
                             z + m * net.u_off[l - 1], a_prev, delta + m * net.u_off[l - 1], scratch,
                             net.n_threads)
         # nabla_WT = a_prev.T @ delta   (n_in, ld), into WT's panels: rows are inputs, k runs over samples
