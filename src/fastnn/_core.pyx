@@ -31,6 +31,7 @@ its whole job in one ``with nogil`` block, in chunks of at most CHUNK rows.
 """
 from cython cimport floating
 from cython.parallel cimport prange, threadid
+from libc.string cimport memset
 from libc.time cimport clock, clock_t, CLOCKS_PER_SEC
 from libc.math cimport INFINITY, exp, expf, fabs, log, log1p, pow, sqrt, sqrtf, tanh, tanhf
 
@@ -250,7 +251,6 @@ cdef struct Sparse:
     intp total       # nonzeros of the whole chunk
     intp* nnz        # (m,) nonzeros per row; the lists of each group of 4 rows (0-3, 4-7, ...)
                      # are padded with entries (k=0, x=0) to the longest, which add exactly 0
-    signed char* seen  # (n_in,) all 0 between calls: inputs met while accumulating the gradient
 
 
 # Layer 0 skips zero inputs when at most this fraction of a chunk's inputs are nonzero (0: never)
@@ -279,10 +279,10 @@ def _sparse_chunks():
 
 
 def _sparse_buffers(intp n_bufs, intp rows, intp n_in, dtype):
-    """Arrays (idx, val, nnz, seen) holding n_bufs sets of Sparse lists for chunks of up to rows rows."""
+    """Arrays (idx, val, nnz) holding n_bufs sets of Sparse lists for chunks of up to rows rows."""
     cdef intp stride = _sparse_stride(n_in)
     return (np.empty(n_bufs * rows * stride, dtype=np.intc), np.empty(n_bufs * rows * stride, dtype=dtype),
-            np.empty(n_bufs * rows, dtype=np.intp), np.zeros(n_bufs * n_in, dtype=np.int8))
+            np.empty(n_bufs * rows, dtype=np.intp))
 
 
 cdef inline intp _sparse_stride(intp n_in) noexcept nogil:
@@ -290,7 +290,7 @@ cdef inline intp _sparse_stride(intp n_in) noexcept nogil:
     return (n_in + 31) // 16 * 16
 
 
-cdef Sparse _sparse_view(int[::1] idx, floating[::1] val, intp[::1] nnz, signed char[::1] seen, intp rows,
+cdef Sparse _sparse_view(int[::1] idx, floating[::1] val, intp[::1] nnz, intp rows,
                          intp n_in, intp i) noexcept nogil:
     """Set i of the buffers from _sparse_buffers, as a Sparse."""
     cdef Sparse sp
@@ -299,7 +299,6 @@ cdef Sparse _sparse_view(int[::1] idx, floating[::1] val, intp[::1] nnz, signed 
     sp.idx = &idx[0] + i * rows * sp.stride
     sp.val = <void*>(&val[0] + i * rows * sp.stride)
     sp.nnz = &nnz[0] + i * rows
-    sp.seen = &seen[0] + i * n_in
     return sp
 
 
@@ -714,22 +713,17 @@ cdef inline void _sparse_grad_panel(intp blk, intp m, intp n_in, intp ld, const 
 
     G (n_in, JB) is this panel's accumulator, all zero on entry and on exit. Row k of the
     gradient is the sum over samples i ascending of x[i, k] * delta[i] (as in the dense
-    kernel); rows no sample touches are zero: OVERWRITE writes zeros, ACCUMULATE leaves them,
-    STEP takes the optimizer step with a zero gradient (skipped for plain SGD without L2,
-    where it changes nothing).
+    kernel, which also starts each sum from 0); rows no sample touches stay 0. The epilogue
+    then runs over the whole panel at once (C and the optimizer state are contiguous in it):
+    rows with a zero gradient get exactly what the dense kernel gives them.
     """
-    cdef floating zero[JB]
     cdef floating xv
     cdef const floating* d
     cdef const floating* val
     cdef const int* idx
     cdef floating* g
-    cdef floating* crow
-    cdef intp i, q, k, off
+    cdef intp i, q, p, n = n_in * JB
     cdef int u
-    cdef bint trivial_step = op != NULL and op.kind == SGD and l2 == 0
-    for u in range(JB):
-        zero[u] = 0
     for i in range(m):
         d = delta + i * ld + blk * JB
         idx = sp.idx + i * sp.stride
@@ -740,48 +734,33 @@ cdef inline void _sparse_grad_panel(intp blk, intp m, intp n_in, intp ld, const 
             # G[k] += x[i, k] * delta[i, panel]
             for u in range(JB):
                 g[u] = g[u] + xv * d[u]
-    for k in range(n_in):
-        off = k * JB
-        crow = C + off
-        g = G + off
-        if sp.seen[k]:
-            if mode == OVERWRITE:
-                for u in range(JB):
-                    crow[u] = g[u]
-            elif mode == ACCUMULATE:
-                for u in range(JB):
-                    crow[u] = crow[u] + g[u]
-            else:
-                _step(op, JB, crow, g, _at(v, off), _at(m1, off), _at(m2, off), l2)
-            for u in range(JB):
-                g[u] = 0
-        elif mode == OVERWRITE:
-            for u in range(JB):
-                crow[u] = 0
-        elif mode == STEP and not trivial_step:
-            _step(op, JB, crow, zero, _at(v, off), _at(m1, off), _at(m2, off), l2)
+    if mode == OVERWRITE:
+        for p in range(n):
+            C[p] = G[p]
+    elif mode == ACCUMULATE:
+        for p in range(n):
+            C[p] = C[p] + G[p]
+    else:
+        _step(op, n, C, G, v, m1, m2, l2)
+    memset(G, 0, n * sizeof(floating))
 
 
-cdef void _sparse_grad(intp m, intp n_in, intp ld, Sparse* sp, const floating* delta,
+cdef void _sparse_grad(intp m, intp n_in, intp ld, const Sparse* sp, const floating* delta,
                        floating* G, floating* C, int mode, const Step* op, floating* v, floating* m1,
                        floating* m2, floating l2, int n_threads) noexcept nogil:
     """nabla_WT = x.T @ delta (n_in, ld) into C (WT's panel layout; = / += / optimizer step by mode)
     from the nonzeros of x; G is a zeroed (n_in, ld) accumulator, left zeroed."""
-    cdef intp i, q, blk, n_blocks = ld // JB
-    for i in range(m):
-        for q in range(sp.nnz[i]):
-            sp.seen[sp.idx[i * sp.stride + q]] = 1
+    cdef intp blk, off, n_blocks = ld // JB
     if n_threads > 1 and n_blocks > 1 and sp.total * ld >= PARALLEL_WORK:
         for blk in prange(n_blocks, num_threads=n_threads, schedule="static"):
-            _sparse_grad_panel(blk, m, n_in, ld, sp, delta, G + blk * n_in * JB, C + blk * n_in * JB, mode, op,
-                               _at(v, blk * n_in * JB), _at(m1, blk * n_in * JB), _at(m2, blk * n_in * JB), l2)
+            off = blk * n_in * JB
+            _sparse_grad_panel(blk, m, n_in, ld, sp, delta, G + off, C + off, mode, op,
+                               _at(v, off), _at(m1, off), _at(m2, off), l2)
     else:
         for blk in range(n_blocks):
-            _sparse_grad_panel(blk, m, n_in, ld, sp, delta, G + blk * n_in * JB, C + blk * n_in * JB, mode, op,
-                               _at(v, blk * n_in * JB), _at(m1, blk * n_in * JB), _at(m2, blk * n_in * JB), l2)
-    for i in range(m):
-        for q in range(sp.nnz[i]):
-            sp.seen[sp.idx[i * sp.stride + q]] = 0
+            off = blk * n_in * JB
+            _sparse_grad_panel(blk, m, n_in, ld, sp, delta, G + off, C + off, mode, op,
+                               _at(v, off), _at(m1, off), _at(m2, off), l2)
 
 
 cdef inline void _bias_activate(intp act, intp n_out, intp ld, const floating* b,
@@ -838,12 +817,32 @@ cdef inline void _column(const floating* src, intp ld, intp j, intp m, intp mp, 
         dst[i] = 0
 
 
+cdef inline void _scale_by_derivative(intp act, intp n, const floating* z, const floating* a,
+                                      floating* d) noexcept nogil:
+    """d[p] *= f'(z[p]) for p < n (the same products as _derivative, one vectorizable loop per activation)."""
+    cdef intp p
+    cdef floating one = 1, zero = 0
+    if act == SIGMOID:
+        for p in range(n):
+            d[p] = d[p] * (a[p] * (one - a[p]))
+    elif act == TANH:
+        for p in range(n):
+            d[p] = d[p] * (one - a[p] * a[p])
+    elif act == RELU:
+        for p in range(n):
+            d[p] = d[p] * (one if z[p] > zero else zero)
+    else:
+        for p in range(n):
+            d[p] = d[p] * one
+
+
 cdef inline void _scaled_row(intp act, const floating* col, intp stride, intp n_in, intp ld_prev,
                              const floating* z, const floating* a, floating* out) noexcept nogil:
     """out[p] = col[p * stride] * f'(z[p]) for p < n_in, zeros up to ld_prev."""
     cdef intp p
     for p in range(n_in):
-        out[p] = col[p * stride] * _derivative(act, z[p], a[p])
+        out[p] = col[p * stride]
+    _scale_by_derivative(act, n_in, z, a, out)
     for p in range(n_in, ld_prev):
         out[p] = 0
 
@@ -868,8 +867,7 @@ cdef inline void _scale_row(intp act, intp n_in, intp ld_prev, const floating* z
                             floating* d) noexcept nogil:
     """d[p] *= f'(z[p]) for p < n_in, zeros up to ld_prev."""
     cdef intp p
-    for p in range(n_in):
-        d[p] = d[p] * _derivative(act, z[p], a[p])
+    _scale_by_derivative(act, n_in, z, a, d)
     for p in range(n_in, ld_prev):
         d[p] = 0
 
@@ -949,15 +947,14 @@ cdef inline void _bias_block(intp j0, intp m, intp ld, const floating* delta, fl
                              const Step* op, floating* v, floating* m1, floating* m2) noexcept nogil:
     """Biases j0 ... j0+JB: tb (= / +=) delta[:, j0:j0+JB].sum(0), or the optimizer step from it."""
     cdef floating bsum[JB]
-    cdef floating sb
     cdef intp i
     cdef int j
     for j in range(JB):
-        # nabla_b[j0 + j] = delta[:, j0 + j].sum()
-        sb = 0
-        for i in range(m):
-            sb = sb + delta[i * ld + j0 + j]
-        bsum[j] = sb
+        bsum[j] = 0
+    for i in range(m):
+        # nabla_b[j0:j0+JB] += delta[i, j0:j0+JB]  (each sum over i ascending, JB of them in step)
+        for j in range(JB):
+            bsum[j] = bsum[j] + delta[i * ld + j0 + j]
     if mode == OVERWRITE:
         for j in range(JB):
             tb[j0 + j] = bsum[j]
@@ -1179,12 +1176,11 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
     cdef floating[::1] delta = np.empty(rows * units if want_grad else 1, dtype=dtype)
     cdef floating[::1] scratch = np.empty(_scratch_size(sizes, layout, rows) if want_grad else 1, dtype=dtype)
     cdef double[::1] chunk_loss = np.zeros(n_chunks, dtype=np.float64)
-    idx, val, nnz, seen = _sparse_buffers(n_bufs, rows, sizes[0], dtype)
+    idx, val, nnz = _sparse_buffers(n_bufs, rows, sizes[0], dtype)
     cdef int[::1] sp_idx = idx
     cdef floating[::1] sp_val = val
     cdef intp[::1] sp_nnz = nnz
-    cdef signed char[::1] sp_seen = seen
-    cdef Sparse sp = _sparse_view(sp_idx, sp_val, sp_nnz, sp_seen, rows, sizes[0], 0)
+    cdef Sparse sp = _sparse_view(sp_idx, sp_val, sp_nnz, rows, sizes[0], 0)
     # layer 0's gradient accumulator for sparse inputs (calloc'd: pages are touched only if used)
     cdef floating[::1] G = np.zeros(sizes[0] * packed[0] if want_grad else 1, dtype=dtype)
     cdef const floating* yp = NULL
@@ -1202,7 +1198,7 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
                 buf = threadid()
                 _forward_chunk(&net1, &pk[0], &X[0, 0], yp, outp, n, c * rows, rows, &z[0] + buf * rows * n_units,
                                &a[0] + buf * rows * n_units, want_loss, &chunk_loss[0] + c,
-                               _sparse_view(sp_idx, sp_val, sp_nnz, sp_seen, rows, net.sizes[0], buf))
+                               _sparse_view(sp_idx, sp_val, sp_nnz, rows, net.sizes[0], buf))
         else:
             for c in range(n_chunks):
                 c0 = c * rows
@@ -1287,12 +1283,11 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     cdef floating[::1] scratch = np.empty(_scratch_size(sizes, layout, rows), dtype=dtype)
     cdef floating[::1] xb = np.empty(rows * n0, dtype=dtype)
     cdef floating[::1] yb = np.empty(rows * nL, dtype=dtype)
-    idx, val, nnz, seen = _sparse_buffers(1, rows, n0, dtype)
+    idx, val, nnz = _sparse_buffers(1, rows, n0, dtype)
     cdef int[::1] sp_idx = idx
     cdef floating[::1] sp_val = val
     cdef intp[::1] sp_nnz = nnz
-    cdef signed char[::1] sp_seen = seen
-    cdef Sparse sp = _sparse_view(sp_idx, sp_val, sp_nnz, sp_seen, rows, n0, 0)
+    cdef Sparse sp = _sparse_view(sp_idx, sp_val, sp_nnz, rows, n0, 0)
     # layer 0's gradient accumulator for sparse inputs (calloc'd: pages are touched only if used)
     cdef floating[::1] G = np.zeros(n0 * packed[0], dtype=dtype)
     cdef floating* vp = &v[0] if optimizer in (MOMENTUM, NESTEROV) else NULL
