@@ -188,9 +188,11 @@ cdef enum:
     JB = 32       # output columns of one block of the row kernel; packed widths are multiples of it
     RB = 8        # rows of one block of the row kernel (they share each load of B)
     CHUNK = 256   # rows per forward/backward chunk
+    L1_BYTES = 24576  # half the L1 data cache of current x86 cores: a block of it stays cached
     ROWS_BACKPROP = 16  # from this many samples on, back-propagation uses the row kernel
     PARALLEL_WORK = 262144  # multiply-adds below which a product stays on one thread
     PARALLEL_ROWS = 4096    # activations below which a layer's activation stays on one thread
+    PARALLEL_LIST = 65536   # inputs of a chunk below which listing its nonzeros stays on one thread
 
 
 cdef enum:
@@ -278,11 +280,23 @@ def _sparse_chunks():
     return sparse_chunks
 
 
+def aligned(intp n, dtype, bint zero=False):
+    """An (n,) array of dtype (zeros when ``zero``) whose data starts on a 64-byte boundary.
+
+    numpy places large arrays 16 bytes past a page boundary; the kernels' 64-byte vector
+    loads and stores on such buffers would each straddle two cache lines.
+    """
+    itemsize = np.dtype(dtype).itemsize
+    buf = (np.zeros if zero else np.empty)(n + 64 // itemsize, dtype=dtype)
+    start = (-buf.ctypes.data % 64) // itemsize
+    return buf[start:start + n]
+
+
 def _sparse_buffers(intp n_bufs, intp rows, intp n_in, dtype):
     """Arrays (idx, val, nnz) holding n_bufs sets of Sparse lists for chunks of up to rows rows."""
     cdef intp stride = _sparse_stride(n_in)
-    return (np.empty(n_bufs * rows * stride, dtype=np.intc), np.empty(n_bufs * rows * stride, dtype=dtype),
-            np.empty(n_bufs * rows, dtype=np.intp))
+    return (aligned(n_bufs * rows * stride, np.intc), aligned(n_bufs * rows * stride, dtype),
+            aligned(n_bufs * rows, np.intp))
 
 
 cdef inline intp _sparse_stride(intp n_in) noexcept nogil:
@@ -613,34 +627,54 @@ cdef inline void _rows_task(intp group, intp blk, intp n_rows, intp K, const flo
             r = r + 1
 
 
-cdef void _list_nonzeros(const floating* x, intp m, intp n_in, intp ld, Sparse* sp) noexcept nogil:
-    """List the nonzeros of x (m, n_in) in sp; sp.on = whether layer 0 (padded width ld) is to use
-    them: they are at most sparse_density * m * n_in, and ld >= sparse_min_width. Stops listing
-    once they are too many."""
+cdef inline intp _list_group(const floating* X, const intp* rows, intp g0, intp g1, intp n_in,
+                             Sparse* sp) noexcept nogil:
+    """List the nonzeros of rows g0 ... g1 (one group of at most 4) of the chunk, their lists padded
+    to the longest with entries (k=0, x=0); row i is X[rows[i]] (X[i] when rows is NULL).
+    Returns the group's count of nonzeros."""
+    cdef floating* val = <floating*>sp.val
+    cdef const floating* row
+    cdef intp i, q, longest = 0, total = 0
+    for i in range(g0, g1):
+        row = X + (rows[i] if rows != NULL else i) * n_in
+        # idx[i], val[i] = the columns k with x[i, k] != 0 and their values
+        if floating is float:
+            sp.nnz[i] = fastnn_nonzeros_f(row, n_in, sp.idx + i * sp.stride, val + i * sp.stride)
+        else:
+            sp.nnz[i] = fastnn_nonzeros_d(row, n_in, sp.idx + i * sp.stride, val + i * sp.stride)
+        total = total + sp.nnz[i]
+        longest = max(longest, sp.nnz[i])
+    for i in range(g0, g1):
+        for q in range(sp.nnz[i], longest):
+            sp.idx[i * sp.stride + q] = 0
+            val[i * sp.stride + q] = 0
+    return total
+
+
+cdef void _list_nonzeros(const floating* X, const intp* rows, intp m, intp n_in, intp ld, Sparse* sp,
+                         int n_threads) noexcept nogil:
+    """List the nonzeros of the chunk x (m, n_in) in sp, row i of x being X[rows[i]] (X[i] when rows
+    is NULL), so that layer 0 need not gather x; sp.on = whether layer 0 (padded width ld) is to use
+    them: they are at most sparse_density * m * n_in, and ld >= sparse_min_width. On one thread it
+    stops listing once they are too many; on several, each lists whole groups of 4 rows."""
     global sparse_chunks
     cdef double density = sparse_density_f if floating is float else sparse_density_d
-    cdef intp i, q, g0, g1, longest, total = 0, limit = <intp>(density * <double>(m * n_in))
-    cdef floating* val = <floating*>sp.val
+    cdef intp g, n_groups = (m + 3) // 4, total = 0, limit = <intp>(density * <double>(m * n_in))
     sp.on = False
     if density <= 0 or ld < sparse_min_width:
         return
-    for g0 in range(0, m, 4):
-        g1 = min(g0 + 4, m)
-        longest = 0
-        for i in range(g0, g1):
-            # idx[i], val[i] = the columns k with x[i, k] != 0 and their values
-            if floating is float:
-                sp.nnz[i] = fastnn_nonzeros_f(x + i * n_in, n_in, sp.idx + i * sp.stride, val + i * sp.stride)
-            else:
-                sp.nnz[i] = fastnn_nonzeros_d(x + i * n_in, n_in, sp.idx + i * sp.stride, val + i * sp.stride)
-            total = total + sp.nnz[i]
-            longest = max(longest, sp.nnz[i])
-        if total > limit:
-            return
-        for i in range(g0, g1):
-            for q in range(sp.nnz[i], longest):
-                sp.idx[i * sp.stride + q] = 0
-                val[i * sp.stride + q] = 0
+    if n_threads > 1 and n_groups > 1 and m * n_in >= PARALLEL_LIST:
+        for g in prange(n_groups, num_threads=n_threads, schedule="static"):
+            _list_group(X, rows, g * 4, min(g * 4 + 4, m), n_in, sp)
+        for g in range(m):
+            total = total + sp.nnz[g]
+    else:
+        for g in range(n_groups):
+            total = total + _list_group(X, rows, g * 4, min(g * 4 + 4, m), n_in, sp)
+            if total > limit:
+                return
+    if total > limit:
+        return
     sp.total = total
     sp.on = True
     sparse_chunks += 1
@@ -706,15 +740,16 @@ cdef void _sparse_forward(intp m, intp n_in, intp ld, const Sparse* sp, const fl
             _sparse_task(task % n_groups, task // n_groups, m, n_in, sp, WT, z, ld)
 
 
-cdef inline void _sparse_grad_panel(intp blk, intp m, intp n_in, intp ld, const Sparse* sp,
-                                    const floating* delta, floating* G, floating* C, int mode, const Step* op,
-                                    floating* v, floating* m1, floating* m2, floating l2) noexcept nogil:
-    """Column panel blk of nabla_WT = x.T @ delta from the nonzeros of x, then per mode as _rows.
+cdef inline void _sparse_grad_rows(intp r0, intp r1, intp m, intp n_in, intp ld, const Sparse* sp,
+                                   const floating* delta, floating* G, floating* C, int mode, const Step* op,
+                                   floating* v, floating* m1, floating* m2, floating l2) noexcept nogil:
+    """Rows r0 ... r1 (inputs) of nabla_WT = x.T @ delta from the nonzeros of x, then per mode as _rows.
 
-    G (n_in, JB) is this panel's accumulator, all zero on entry and on exit. Row k of the
-    gradient is the sum over samples i ascending of x[i, k] * delta[i] (as in the dense
-    kernel, which also starts each sum from 0); rows no sample touches stay 0. The epilogue
-    then runs over the whole panel at once (C and the optimizer state are contiguous in it):
+    G (WT's layout) is the accumulator, all zero on entry and on exit. Row k of the gradient
+    is the sum over samples i ascending of x[i, k] * delta[i] (as in the dense kernel, which
+    also starts each sum from 0); rows no sample touches stay 0. The rows are taken in blocks
+    small enough for their part of G to stay in the L1 cache while every sample adds to it;
+    each block's epilogue then runs over its rows of each panel at once (contiguous there):
     rows with a zero gradient get exactly what the dense kernel gives them.
     """
     cdef floating xv
@@ -722,45 +757,62 @@ cdef inline void _sparse_grad_panel(intp blk, intp m, intp n_in, intp ld, const 
     cdef const floating* val
     cdef const int* idx
     cdef floating* g
-    cdef intp i, q, p, n = n_in * JB
+    cdef intp cursor[CHUNK]
+    cdef intp i, q, p, k, k0, k1, nnz, blk, off, n, n_blocks = ld // JB
+    cdef intp block = max(1, L1_BYTES // (ld * sizeof(floating)))
     cdef int u
     for i in range(m):
-        d = delta + i * ld + blk * JB
-        idx = sp.idx + i * sp.stride
-        val = <const floating*>sp.val + i * sp.stride
-        for q in range(sp.nnz[i]):
-            g = G + idx[q] * JB
-            xv = val[q]
-            # G[k] += x[i, k] * delta[i, panel]
-            for u in range(JB):
-                g[u] = g[u] + xv * d[u]
-    if mode == OVERWRITE:
-        for p in range(n):
-            C[p] = G[p]
-    elif mode == ACCUMULATE:
-        for p in range(n):
-            C[p] = C[p] + G[p]
-    else:
-        _step(op, n, C, G, v, m1, m2, l2)
-    memset(G, 0, n * sizeof(floating))
+        # cursor[i] = the first of row i's entries with k >= r0
+        q, nnz, idx = 0, sp.nnz[i], sp.idx + i * sp.stride
+        while q < nnz and idx[q] < r0:
+            q = q + 1
+        cursor[i] = q
+    k0 = r0
+    while k0 < r1:
+        k1 = min(k0 + block, r1)
+        for i in range(m):
+            d = delta + i * ld
+            idx = sp.idx + i * sp.stride
+            val = <const floating*>sp.val + i * sp.stride
+            q, nnz = cursor[i], sp.nnz[i]
+            while q < nnz and idx[q] < k1:
+                k, xv = idx[q], val[q]
+                for blk in range(n_blocks):
+                    g = G + blk * n_in * JB + k * JB
+                    # G[k, panel] += x[i, k] * delta[i, panel]
+                    for u in range(JB):
+                        g[u] = g[u] + xv * d[blk * JB + u]
+                q = q + 1
+            cursor[i] = q
+        n = (k1 - k0) * JB
+        for blk in range(n_blocks):
+            off = blk * n_in * JB + k0 * JB
+            if mode == OVERWRITE:
+                for p in range(off, off + n):
+                    C[p] = G[p]
+            elif mode == ACCUMULATE:
+                for p in range(off, off + n):
+                    C[p] = C[p] + G[p]
+            else:
+                _step(op, n, C + off, G + off, _at(v, off), _at(m1, off), _at(m2, off), l2)
+            memset(G + off, 0, n * sizeof(floating))
+        k0 = k1
 
 
 cdef void _sparse_grad(intp m, intp n_in, intp ld, const Sparse* sp, const floating* delta,
                        floating* G, floating* C, int mode, const Step* op, floating* v, floating* m1,
                        floating* m2, floating l2, int n_threads) noexcept nogil:
     """nabla_WT = x.T @ delta (n_in, ld) into C (WT's panel layout; = / += / optimizer step by mode)
-    from the nonzeros of x; G is a zeroed (n_in, ld) accumulator, left zeroed."""
-    cdef intp blk, off, n_blocks = ld // JB
-    if n_threads > 1 and n_blocks > 1 and sp.total * ld >= PARALLEL_WORK:
-        for blk in prange(n_blocks, num_threads=n_threads, schedule="static"):
-            off = blk * n_in * JB
-            _sparse_grad_panel(blk, m, n_in, ld, sp, delta, G + off, C + off, mode, op,
-                               _at(v, off), _at(m1, off), _at(m2, off), l2)
+    from the nonzeros of x; G is a zeroed accumulator like C, left zeroed. On several threads
+    each takes a contiguous range of inputs (rows of C): the same sums on any thread."""
+    cdef intp t, per
+    if n_threads > 1 and n_in >= 2 * n_threads and sp.total * ld >= PARALLEL_WORK:
+        per = (n_in + n_threads - 1) // n_threads
+        for t in prange(n_threads, num_threads=n_threads, schedule="static"):
+            _sparse_grad_rows(t * per, min(n_in, t * per + per), m, n_in, ld, sp, delta, G, C, mode, op,
+                              v, m1, m2, l2)
     else:
-        for blk in range(n_blocks):
-            off = blk * n_in * JB
-            _sparse_grad_panel(blk, m, n_in, ld, sp, delta, G + off, C + off, mode, op,
-                               _at(v, off), _at(m1, off), _at(m2, off), l2)
+        _sparse_grad_rows(0, n_in, m, n_in, ld, sp, delta, G, C, mode, op, v, m1, m2, l2)
 
 
 cdef inline void _bias_activate(intp act, intp n_out, intp ld, const floating* b,
@@ -973,8 +1025,8 @@ cdef double _loss_grad_chunk(const Net* net, floating* pk,
                              Sparse* sp, floating* G) noexcept nogil:
     """Forward and back-propagation of m rows x (m, sizes[0]) with targets y (m, sizes[-1]).
 
-    With sp (buffers for m rows) and G (a zeroed (sizes[0], ld[0]) accumulator), layer 0
-    skips x's zero inputs when they are many (_list_nonzeros).
+    When sp lists x's nonzeros (sp.on, from _list_nonzeros; then x is not read), layer 0 skips
+    x's zero inputs, with G (zeroed, layer 0's packed size) as its gradient accumulator.
     mode OVERWRITE / ACCUMULATE: target (packed layout) = / += the sum over the
     m rows of the per-sample gradients. mode STEP: target = pk and the
     optimizer step ``op`` is applied to each block of parameters as soon as
@@ -987,8 +1039,6 @@ cdef double _loss_grad_chunk(const Net* net, floating* pk,
     cdef const floating* a_prev
     cdef const floating* dl
     cdef double loss
-    if sp != NULL:
-        _list_nonzeros(x, m, net.sizes[0], net.ld[0], sp)
     _forward(net, pk, x, m, z, a, sp)
     loss = _output(net, m, net.sizes[L], net.ld[L - 1], z + m * net.u_off[L - 1],
                    a + m * net.u_off[L - 1], y, delta + m * net.u_off[L - 1])
@@ -1050,6 +1100,17 @@ cdef void _step_all(const Net* net, Step* op, floating* pk, const floating* grad
         _step(op, n, pk + p, grad + p, _at(v, p), _at(m1, p), _at(m2, p), l2)
         p = net.bt_off[l]
         _step(op, net.ld[l], pk + p, grad + p, _at(v, p), _at(m1, p), _at(m2, p), 0)
+
+
+cdef void _batch_inputs(const Net* net, const floating* X, const floating* Y, const intp* rows, intp m,
+                        floating* xb, floating* yb, Sparse* sp) noexcept nogil:
+    """A chunk's rows X[rows[:m]], Y[rows[:m]]: yb = Y[rows]; the nonzeros of X[rows] listed in sp
+    straight from X when layer 0 is to use them (sp.on), else xb = X[rows]."""
+    cdef intp n0 = net.sizes[0], nL = net.sizes[net.L]
+    _gather(Y, nL, rows, m, yb)
+    _list_nonzeros(X, rows, m, n0, net.ld[0], sp, net.n_threads)
+    if not sp.on:
+        _gather(X, n0, rows, m, xb)
 
 
 cdef void _gather(const floating* src, intp ncols, const intp* rows, intp m,
@@ -1169,12 +1230,12 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
     cdef intp n_bufs = net.n_threads if by_chunk else 1
     net1.n_threads = 1
     dtype = np.float32 if floating is float else np.float64
-    cdef floating[::1] pk = np.empty(n_packed, dtype=dtype)
-    cdef floating[::1] gk = np.empty(n_packed if want_grad else 1, dtype=dtype)
-    cdef floating[::1] z = np.empty(n_bufs * rows * units, dtype=dtype)
-    cdef floating[::1] a = np.empty(n_bufs * rows * units, dtype=dtype)
-    cdef floating[::1] delta = np.empty(rows * units if want_grad else 1, dtype=dtype)
-    cdef floating[::1] scratch = np.empty(_scratch_size(sizes, layout, rows) if want_grad else 1, dtype=dtype)
+    cdef floating[::1] pk = aligned(n_packed, dtype)
+    cdef floating[::1] gk = aligned(n_packed if want_grad else 1, dtype)
+    cdef floating[::1] z = aligned(n_bufs * rows * units, dtype)
+    cdef floating[::1] a = aligned(n_bufs * rows * units, dtype)
+    cdef floating[::1] delta = aligned(rows * units if want_grad else 1, dtype)
+    cdef floating[::1] scratch = aligned(_scratch_size(sizes, layout, rows) if want_grad else 1, dtype)
     cdef double[::1] chunk_loss = np.zeros(n_chunks, dtype=np.float64)
     idx, val, nnz = _sparse_buffers(n_bufs, rows, sizes[0], dtype)
     cdef int[::1] sp_idx = idx
@@ -1182,7 +1243,7 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
     cdef intp[::1] sp_nnz = nnz
     cdef Sparse sp = _sparse_view(sp_idx, sp_val, sp_nnz, rows, sizes[0], 0)
     # layer 0's gradient accumulator for sparse inputs (calloc'd: pages are touched only if used)
-    cdef floating[::1] G = np.zeros(sizes[0] * packed[0] if want_grad else 1, dtype=dtype)
+    cdef floating[::1] G = aligned(sizes[0] * packed[0] if want_grad else 1, dtype, zero=True)
     cdef const floating* yp = NULL
     cdef floating* outp = NULL
     cdef intp c, c0, m, buf, n_units = units
@@ -1204,6 +1265,7 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
                 c0 = c * rows
                 if want_grad:
                     m = min(rows, n - c0)
+                    _list_nonzeros(&X[c0, 0], NULL, m, net.sizes[0], net.ld[0], &sp, net.n_threads)
                     chunk_loss[c] = _loss_grad_chunk(&net, &pk[0], &X[c0, 0], yp + c0 * nL, m, &gk[0],
                                                      OVERWRITE if c0 == 0 else ACCUMULATE, NULL, NULL, NULL,
                                                      NULL, 0, &z[0], &a[0], &delta[0], &scratch[0], &sp, &G[0])
@@ -1235,7 +1297,7 @@ cdef void _forward_chunk(const Net* net, const floating* pk, const floating* X, 
     """Forward pass of rows c0 ... c0 + rows (at most) of X; their outputs to out, their summed loss to loss[0].
     sp: buffers for the nonzeros of the chunk."""
     cdef intp m = min(rows, n - c0), n0 = net.sizes[0], nL = net.sizes[net.L], ldL = net.ld[net.L - 1]
-    _list_nonzeros(X + c0 * n0, m, n0, net.ld[0], &sp)
+    _list_nonzeros(X + c0 * n0, NULL, m, n0, net.ld[0], &sp, net.n_threads)
     _forward(net, pk, X + c0 * n0, m, z, a, &sp)
     if want_loss:
         loss[0] = _output(net, m, nL, ldL, z + m * net.u_off[net.L - 1], a + m * net.u_off[net.L - 1],
@@ -1274,22 +1336,22 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     cdef intp n = order.shape[0], n0 = sizes[0], nL = sizes[net.L]
     cdef intp rows = min(batch_size, <intp>CHUNK), P = n_packed
     dtype = np.float32 if floating is float else np.float64
-    cdef floating[::1] pk = np.empty(P, dtype=dtype)
+    cdef floating[::1] pk = aligned(P, dtype)
     # the summed gradient, for batches over one chunk and for the normalized step (the rest is fused)
-    cdef floating[::1] gk = np.empty(P if (batch_size > rows or normalized) else 1, dtype=dtype)
-    cdef floating[::1] z = np.empty(rows * units, dtype=dtype)
-    cdef floating[::1] a = np.empty(rows * units, dtype=dtype)
-    cdef floating[::1] delta = np.empty(rows * units, dtype=dtype)
-    cdef floating[::1] scratch = np.empty(_scratch_size(sizes, layout, rows), dtype=dtype)
-    cdef floating[::1] xb = np.empty(rows * n0, dtype=dtype)
-    cdef floating[::1] yb = np.empty(rows * nL, dtype=dtype)
+    cdef floating[::1] gk = aligned(P if (batch_size > rows or normalized) else 1, dtype)
+    cdef floating[::1] z = aligned(rows * units, dtype)
+    cdef floating[::1] a = aligned(rows * units, dtype)
+    cdef floating[::1] delta = aligned(rows * units, dtype)
+    cdef floating[::1] scratch = aligned(_scratch_size(sizes, layout, rows), dtype)
+    cdef floating[::1] xb = aligned(rows * n0, dtype)
+    cdef floating[::1] yb = aligned(rows * nL, dtype)
     idx, val, nnz = _sparse_buffers(1, rows, n0, dtype)
     cdef int[::1] sp_idx = idx
     cdef floating[::1] sp_val = val
     cdef intp[::1] sp_nnz = nnz
     cdef Sparse sp = _sparse_view(sp_idx, sp_val, sp_nnz, rows, n0, 0)
     # layer 0's gradient accumulator for sparse inputs (calloc'd: pages are touched only if used)
-    cdef floating[::1] G = np.zeros(n0 * packed[0], dtype=dtype)
+    cdef floating[::1] G = aligned(n0 * packed[0], dtype, zero=True)
     cdef floating* vp = &v[0] if optimizer in (MOMENTUM, NESTEROV) else NULL
     cdef floating* m1p = &m1[0] if optimizer == ADAM else NULL
     cdef floating* m2p = &m2[0] if optimizer == ADAM else NULL
@@ -1322,8 +1384,7 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
                 op.lr_t = eta * sqrt(1 - pow(beta_2, <double>t)) / (1 - pow(beta_1, <double>t))
             if m <= rows and not normalized:
                 # the whole batch in one chunk: each block's optimizer step fused into back-propagation
-                _gather(&X[0, 0], n0, &order[start], m, &xb[0])
-                _gather(&Y[0, 0], nL, &order[start], m, &yb[0])
+                _batch_inputs(&net, &X[0, 0], &Y[0, 0], &order[start], m, &xb[0], &yb[0], &sp)
                 loss += _loss_grad_chunk(&net, &pk[0], &xb[0], &yb[0], m, &pk[0], STEP, &op,
                                          vp, m1p, m2p, <floating>l2, &z[0], &a[0], &delta[0], &scratch[0],
                                          &sp, &G[0])
@@ -1332,9 +1393,7 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
                 c0 = 0
                 while c0 < m:
                     mc = min(rows, m - c0)
-                    # xb, yb = X[order[start+c0 : ...]], Y[...]
-                    _gather(&X[0, 0], n0, &order[start + c0], mc, &xb[0])
-                    _gather(&Y[0, 0], nL, &order[start + c0], mc, &yb[0])
+                    _batch_inputs(&net, &X[0, 0], &Y[0, 0], &order[start + c0], mc, &xb[0], &yb[0], &sp)
                     loss += _loss_grad_chunk(&net, &pk[0], &xb[0], &yb[0], mc, &gk[0],
                                              OVERWRITE if c0 == 0 else ACCUMULATE, NULL, NULL, NULL, NULL, 0,
                                              &z[0], &a[0], &delta[0], &scratch[0], &sp, &G[0])

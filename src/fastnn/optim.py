@@ -50,9 +50,10 @@ class Optimizer:
         self.code = _core.OPTIMIZERS[self.name]
         size = _core.packed_size(net._sizes_arr)
         dummy = np.zeros(1, dtype=net.dtype)
-        self.v = np.zeros(size, dtype=net.dtype) if self.name in ("momentum", "nesterov") else dummy
-        self.m1 = np.zeros(size, dtype=net.dtype) if self.name == "adam" else dummy
-        self.m2 = np.zeros(size, dtype=net.dtype) if self.name == "adam" else dummy
+        # cache-line aligned, like the kernels' packed parameters they are stepped with
+        self.v = _core.aligned(size, net.dtype, zero=True) if self.name in ("momentum", "nesterov") else dummy
+        self.m1 = _core.aligned(size, net.dtype, zero=True) if self.name == "adam" else dummy
+        self.m2 = _core.aligned(size, net.dtype, zero=True) if self.name == "adam" else dummy
         self.t = 0
         self.key = (self.name, self.momentum, self.l2, self.beta_1, self.beta_2, self.epsilon,
                     self.normalized, net.dtype.name, net.sizes)
