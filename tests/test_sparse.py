@@ -112,7 +112,8 @@ def test_untouched_inputs_still_take_their_optimizer_step(sparse_mode):
 
 
 def test_default_policy():
-    """By default: used for mostly-zero inputs when layer 0 has more than one panel of 32 outputs."""
+    """By default: used for mostly-zero inputs; in predict when layer 0 has more than one panel of
+    32 outputs, in training from one panel on."""
     X, labels = _digits(300, seed=8)
     dense_X = np.random.default_rng(0).random(X.shape)
     for sizes, data, used in (([784, 100, 10], X, True), ([784, 30, 10], X, False),
@@ -120,4 +121,9 @@ def test_default_policy():
         for dtype in ("float32", "float64"):
             before = _core._sparse_chunks()
             fastnn.Network(sizes, dtype=dtype, seed=0).predict(data)
+            assert (_core._sparse_chunks() > before) == used, (sizes, dtype)
+    for sizes, data, used in (([784, 30, 10], X, True), ([784, 100, 10], X, True), ([784, 30, 10], dense_X, False)):
+        for dtype in ("float32", "float64"):
+            before = _core._sparse_chunks()
+            fastnn.Network(sizes, dtype=dtype, seed=0).fit(data, labels, epochs=1, batch_size=10)
             assert (_core._sparse_chunks() > before) == used, (sizes, dtype)

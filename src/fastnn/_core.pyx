@@ -193,6 +193,7 @@ cdef enum:
     PARALLEL_WORK = 262144  # multiply-adds below which a product stays on one thread
     PARALLEL_ROWS = 4096    # activations below which a layer's activation stays on one thread
     PARALLEL_LIST = 65536   # inputs of a chunk below which listing its nonzeros stays on one thread
+    PREFETCH_BYTES = 65536  # a next mini-batch's rows of X up to this size are prefetched
 
 
 cdef enum:
@@ -256,22 +257,26 @@ cdef struct Sparse:
 
 
 # Layer 0 skips zero inputs when at most this fraction of a chunk's inputs are nonzero (0: never)
-# and its padded width is at least sparse_min_width. Measured on the MNIST digits (19% nonzero,
-# bench/sparse.py): with one panel of outputs (width <= 32) the dense kernel is as fast or faster;
-# from two panels on, the sparse one is faster in float64 training and in predict.
+# and its padded width is at least sparse_min_width_train (training, gradients) or sparse_min_width
+# (predict, loss). Measured on the MNIST digits (19% nonzero, bench/sparse.py): training is faster
+# on the nonzeros from one panel of 32 outputs on; predict with one panel is faster dense, from two
+# panels on faster sparse.
 cdef double sparse_density_d = 0.3
 cdef double sparse_density_f = 0.3
 cdef Py_ssize_t sparse_min_width = 64
+cdef Py_ssize_t sparse_min_width_train = 32
 # chunks whose layer 0 ran on the nonzero lists (a statistic for tests; not exact under threads)
 cdef Py_ssize_t sparse_chunks = 0
 
 
-def _set_sparse(double float64, double float32, Py_ssize_t min_width):
-    """Set the density limits (float64, float32) and the smallest padded width of layer 0 for which
-    it skips zero inputs; returns the old triple."""
-    global sparse_density_d, sparse_density_f, sparse_min_width
-    old = (sparse_density_d, sparse_density_f, sparse_min_width)
+def _set_sparse(double float64, double float32, Py_ssize_t min_width, Py_ssize_t min_width_train=-1):
+    """Set the density limits (float64, float32) and the smallest padded widths of layer 0 for which
+    it skips zero inputs, in predict and in training (min_width_train < 0: min_width);
+    returns the old settings (a tuple to pass back)."""
+    global sparse_density_d, sparse_density_f, sparse_min_width, sparse_min_width_train
+    old = (sparse_density_d, sparse_density_f, sparse_min_width, sparse_min_width_train)
     sparse_density_d, sparse_density_f, sparse_min_width = float64, float32, min_width
+    sparse_min_width_train = min_width if min_width_train < 0 else min_width_train
     return old
 
 
@@ -652,16 +657,16 @@ cdef inline intp _list_group(const floating* X, const intp* rows, intp g0, intp 
 
 
 cdef void _list_nonzeros(const floating* X, const intp* rows, intp m, intp n_in, intp ld, Sparse* sp,
-                         int n_threads) noexcept nogil:
+                         int n_threads, intp min_width) noexcept nogil:
     """List the nonzeros of the chunk x (m, n_in) in sp, row i of x being X[rows[i]] (X[i] when rows
     is NULL), so that layer 0 need not gather x; sp.on = whether layer 0 (padded width ld) is to use
-    them: they are at most sparse_density * m * n_in, and ld >= sparse_min_width. On one thread it
+    them: they are at most sparse_density * m * n_in, and ld >= min_width. On one thread it
     stops listing once they are too many; on several, each lists whole groups of 4 rows."""
     global sparse_chunks
     cdef double density = sparse_density_f if floating is float else sparse_density_d
     cdef intp g, n_groups = (m + 3) // 4, total = 0, limit = <intp>(density * <double>(m * n_in))
     sp.on = False
-    if density <= 0 or ld < sparse_min_width:
+    if density <= 0 or ld < min_width:
         return
     if n_threads > 1 and n_groups > 1 and m * n_in >= PARALLEL_LIST:
         for g in prange(n_groups, num_threads=n_threads, schedule="static"):
@@ -1108,7 +1113,7 @@ cdef void _batch_inputs(const Net* net, const floating* X, const floating* Y, co
     straight from X when layer 0 is to use them (sp.on), else xb = X[rows]."""
     cdef intp n0 = net.sizes[0], nL = net.sizes[net.L]
     _gather(Y, nL, rows, m, yb)
-    _list_nonzeros(X, rows, m, n0, net.ld[0], sp, net.n_threads)
+    _list_nonzeros(X, rows, m, n0, net.ld[0], sp, net.n_threads, sparse_min_width_train)
     if not sp.on:
         _gather(X, n0, rows, m, xb)
 
@@ -1265,7 +1270,8 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
                 c0 = c * rows
                 if want_grad:
                     m = min(rows, n - c0)
-                    _list_nonzeros(&X[c0, 0], NULL, m, net.sizes[0], net.ld[0], &sp, net.n_threads)
+                    _list_nonzeros(&X[c0, 0], NULL, m, net.sizes[0], net.ld[0], &sp, net.n_threads,
+                                   sparse_min_width_train)
                     chunk_loss[c] = _loss_grad_chunk(&net, &pk[0], &X[c0, 0], yp + c0 * nL, m, &gk[0],
                                                      OVERWRITE if c0 == 0 else ACCUMULATE, NULL, NULL, NULL,
                                                      NULL, 0, &z[0], &a[0], &delta[0], &scratch[0], &sp, &G[0])
@@ -1297,7 +1303,7 @@ cdef void _forward_chunk(const Net* net, const floating* pk, const floating* X, 
     """Forward pass of rows c0 ... c0 + rows (at most) of X; their outputs to out, their summed loss to loss[0].
     sp: buffers for the nonzeros of the chunk."""
     cdef intp m = min(rows, n - c0), n0 = net.sizes[0], nL = net.sizes[net.L], ldL = net.ld[net.L - 1]
-    _list_nonzeros(X + c0 * n0, NULL, m, n0, net.ld[0], &sp, net.n_threads)
+    _list_nonzeros(X + c0 * n0, NULL, m, n0, net.ld[0], &sp, net.n_threads, sparse_min_width)
     _forward(net, pk, X + c0 * n0, m, z, a, &sp)
     if want_loss:
         loss[0] = _output(net, m, nL, ldL, z + m * net.u_off[net.L - 1], a + m * net.u_off[net.L - 1],
@@ -1374,8 +1380,10 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
                 if signal is not None:
                     break
             m = min(batch_size, n - start)
-            # while this batch computes, the next batch's rows of X travel towards the cache
-            if start + m < n:
+            # while this batch computes, the next batch's rows of X travel towards the cache; only for
+            # small batches (MNIST: faster with batches of 10 rows, slower with 200, where the burst
+            # of prefetch instructions stalls more than it saves)
+            if start + m < n and min(batch_size, n - start - m) * n0 * <intp>sizeof(floating) <= PREFETCH_BYTES:
                 _prefetch_rows(&X[0, 0], n0, &order[start + m], min(batch_size, n - start - m))
             op.inv_m = 1.0 / m
             op.gscale = 1
