@@ -671,10 +671,15 @@ cdef void _list_nonzeros(const floating* X, const intp* rows, intp m, intp n_in,
     if n_threads > 1 and n_groups > 1 and m * n_in >= PARALLEL_LIST:
         for g in prange(n_groups, num_threads=n_threads, schedule="static"):
             _list_group(X, rows, g * 4, min(g * 4 + 4, m), n_in, sp)
+            # the group after next: its rows of X start towards the cache while this thread lists
+            if rows != NULL and g * 4 + 8 < m:
+                _prefetch_rows(X, n_in, rows + g * 4 + 8, min(4, m - g * 4 - 8))
         for g in range(m):
             total = total + sp.nnz[g]
     else:
         for g in range(n_groups):
+            if rows != NULL and g * 4 + 8 < m:
+                _prefetch_rows(X, n_in, rows + g * 4 + 8, min(4, m - g * 4 - 8))
             total = total + _list_group(X, rows, g * 4, min(g * 4 + 4, m), n_in, sp)
             if total > limit:
                 return
