@@ -189,7 +189,7 @@ cdef enum:
     RB = 8        # rows of one block of the row kernel (they share each load of B)
     CHUNK = 256   # rows per forward/backward chunk
     L1_BYTES = 24576  # half the L1 data cache of current x86 cores: a block of it stays cached
-    ROWS_BACKPROP = 16  # from this many samples on, back-propagation uses the row kernel
+    ROWS_BACKPROP = 16  # layers with more outputs than samples: from this many samples on, back-propagation transposes delta
     PARALLEL_WORK = 262144  # multiply-adds below which a product stays on one thread
     PARALLEL_ROWS = 4096    # activations below which a layer's activation stays on one thread
     PARALLEL_LIST = 65536   # inputs of a chunk below which listing its nonzeros stays on one thread
@@ -1430,7 +1430,8 @@ cdef object _pending_signal():
 
 
 def _scratch_size(const intp[::1] sizes, layout, intp rows):
-    """Scratch for _backprop_delta's transposes: (max ld + max hidden width) * rows rounded up to JB."""
+    """Scratch for _backprop_delta's transposes (delta.T and its product, or W = WT.T, which has no more
+    rows than the batch): (max ld + max hidden width) * rows rounded up to JB."""
     cdef intp L = sizes.shape[0] - 1
     cdef intp mp = (rows + JB - 1) // JB * JB
     widest_hidden = max([sizes[l] for l in range(1, L)], default=0)
