@@ -314,6 +314,7 @@ cdef Sparse _sparse_view(int[::1] idx, floating[::1] val, intp[::1] nnz, intp ro
     """Set i of the buffers from _sparse_buffers, as a Sparse."""
     cdef Sparse sp
     sp.on = False
+    sp.total = 0
     sp.stride = _sparse_stride(n_in)
     sp.idx = &idx[0] + i * rows * sp.stride
     sp.val = <void*>(&val[0] + i * rows * sp.stride)
@@ -537,6 +538,22 @@ cdef inline void _step(const Step* op, intp n, floating* w, const floating* acc,
                 w[u] = w[u] - lr_t * m1[u] / (sqrt(m2[u]) + eps)
 
 
+cdef inline void _epilogue(int mode, const Step* op, intp n, floating* C, const floating* acc,
+                           floating* v, floating* m1, floating* m2, floating l2) noexcept nogil:
+    """What a kernel does with n sums acc it computed for C, by mode: OVERWRITE C = acc;
+    ACCUMULATE C += acc; STEP an optimizer step (_step) on the parameters C with gradient acc
+    and state v, m1, m2 at the same offsets as C."""
+    cdef intp u
+    if mode == OVERWRITE:
+        for u in range(n):
+            C[u] = acc[u]
+    elif mode == ACCUMULATE:
+        for u in range(n):
+            C[u] = C[u] + acc[u]
+    else:
+        _step(op, n, C, acc, v, m1, m2, l2)
+
+
 cdef inline void _rows(int R, intp K, const floating* x, intp xs_r, intp xs_k,
                        const floating* B, intp ldb, floating* C, intp ldc,
                        int mode, const Step* op, floating* v, floating* m1, floating* m2,
@@ -554,7 +571,6 @@ cdef inline void _rows(int R, intp K, const floating* x, intp xs_r, intp xs_k,
     cdef floating acc[RB * JB]
     cdef floating xv
     cdef const floating* brow
-    cdef floating* crow
     cdef intp k, off
     cdef int r, u
     for u in range(R * JB):
@@ -567,16 +583,8 @@ cdef inline void _rows(int R, intp K, const floating* x, intp xs_r, intp xs_k,
             for u in range(JB):
                 acc[r * JB + u] = acc[r * JB + u] + xv * brow[u]
     for r in range(R):
-        crow = C + r * ldc
-        if mode == OVERWRITE:
-            for u in range(JB):
-                crow[u] = acc[r * JB + u]
-        elif mode == ACCUMULATE:
-            for u in range(JB):
-                crow[u] = crow[u] + acc[r * JB + u]
-        else:
-            off = r * ldc
-            _step(op, JB, crow, acc + r * JB, _at(v, off), _at(m1, off), _at(m2, off), l2)
+        off = r * ldc
+        _epilogue(mode, op, JB, C + off, acc + r * JB, _at(v, off), _at(m1, off), _at(m2, off), l2)
 
 
 cdef void _rows_all(intp n_rows, intp K, const floating* x, intp xs_r, intp xs_k,
@@ -632,14 +640,17 @@ cdef inline void _rows_task(intp group, intp blk, intp n_rows, intp K, const flo
             r = r + 1
 
 
-cdef inline intp _list_group(const floating* X, const intp* rows, intp g0, intp g1, intp n_in,
+cdef inline intp _list_group(const floating* X, const intp* rows, intp g, intp m, intp n_in,
                              Sparse* sp) noexcept nogil:
-    """List the nonzeros of rows g0 ... g1 (one group of at most 4) of the chunk, their lists padded
+    """List the nonzeros of group g (rows 4g ... 4g+3, at most m) of the chunk, their lists padded
     to the longest with entries (k=0, x=0); row i is X[rows[i]] (X[i] when rows is NULL).
     Returns the group's count of nonzeros."""
     cdef floating* val = <floating*>sp.val
     cdef const floating* row
-    cdef intp i, q, longest = 0, total = 0
+    cdef intp i, q, longest = 0, total = 0, g0 = g * 4, g1 = min(g * 4 + 4, m)
+    # the group after next: its rows of X start towards the cache while this one is listed
+    if rows != NULL and g0 + 8 < m:
+        _prefetch_rows(X, n_in, rows + g0 + 8, min(4, m - g0 - 8))
     for i in range(g0, g1):
         row = X + (rows[i] if rows != NULL else i) * n_in
         # idx[i], val[i] = the columns k with x[i, k] != 0 and their values
@@ -670,17 +681,12 @@ cdef void _list_nonzeros(const floating* X, const intp* rows, intp m, intp n_in,
         return
     if n_threads > 1 and n_groups > 1 and m * n_in >= PARALLEL_LIST:
         for g in prange(n_groups, num_threads=n_threads, schedule="static"):
-            _list_group(X, rows, g * 4, min(g * 4 + 4, m), n_in, sp)
-            # the group after next: its rows of X start towards the cache while this thread lists
-            if rows != NULL and g * 4 + 8 < m:
-                _prefetch_rows(X, n_in, rows + g * 4 + 8, min(4, m - g * 4 - 8))
+            _list_group(X, rows, g, m, n_in, sp)
         for g in range(m):
             total = total + sp.nnz[g]
     else:
         for g in range(n_groups):
-            if rows != NULL and g * 4 + 8 < m:
-                _prefetch_rows(X, n_in, rows + g * 4 + 8, min(4, m - g * 4 - 8))
-            total = total + _list_group(X, rows, g * 4, min(g * 4 + 4, m), n_in, sp)
+            total = total + _list_group(X, rows, g, m, n_in, sp)
             if total > limit:
                 return
     if total > limit:
@@ -768,7 +774,7 @@ cdef inline void _sparse_grad_rows(intp r0, intp r1, intp m, intp n_in, intp ld,
     cdef const int* idx
     cdef floating* g
     cdef intp cursor[CHUNK]
-    cdef intp i, q, p, k, k0, k1, nnz, blk, off, n, n_blocks = ld // JB
+    cdef intp i, q, k, k0, k1, nnz, blk, off, n, n_blocks = ld // JB
     cdef intp block = max(1, L1_BYTES // (ld * sizeof(floating)))
     cdef int u
     for i in range(m):
@@ -797,14 +803,7 @@ cdef inline void _sparse_grad_rows(intp r0, intp r1, intp m, intp n_in, intp ld,
         n = (k1 - k0) * JB
         for blk in range(n_blocks):
             off = blk * n_in * JB + k0 * JB
-            if mode == OVERWRITE:
-                for p in range(off, off + n):
-                    C[p] = G[p]
-            elif mode == ACCUMULATE:
-                for p in range(off, off + n):
-                    C[p] = C[p] + G[p]
-            else:
-                _step(op, n, C + off, G + off, _at(v, off), _at(m1, off), _at(m2, off), l2)
+            _epilogue(mode, op, n, C + off, G + off, _at(v, off), _at(m1, off), _at(m2, off), l2)
             memset(G + off, 0, n * sizeof(floating))
         k0 = k1
 
@@ -881,21 +880,21 @@ cdef inline void _column(const floating* src, intp ld, intp j, intp m, intp mp, 
 
 cdef inline void _scale_by_derivative(intp act, intp n, const floating* z, const floating* a,
                                       floating* d) noexcept nogil:
-    """d[p] *= f'(z[p]) for p < n (the same products as _derivative, one vectorizable loop per activation)."""
+    """d[p] *= f'(z[p]) for p < n: one loop per activation, each with the activation a constant
+    (the compiler vectorizes it; a test of act inside the loop kept it scalar)."""
     cdef intp p
-    cdef floating one = 1, zero = 0
     if act == SIGMOID:
         for p in range(n):
-            d[p] = d[p] * (a[p] * (one - a[p]))
+            d[p] = d[p] * _derivative(SIGMOID, z[p], a[p])
     elif act == TANH:
         for p in range(n):
-            d[p] = d[p] * (one - a[p] * a[p])
+            d[p] = d[p] * _derivative(TANH, z[p], a[p])
     elif act == RELU:
         for p in range(n):
-            d[p] = d[p] * (one if z[p] > zero else zero)
+            d[p] = d[p] * _derivative(RELU, z[p], a[p])
     else:
         for p in range(n):
-            d[p] = d[p] * one
+            d[p] = d[p] * _derivative(IDENTITY, z[p], a[p])
 
 
 cdef inline void _scaled_row(intp act, const floating* col, intp stride, intp n_in, intp ld_prev,
@@ -904,9 +903,7 @@ cdef inline void _scaled_row(intp act, const floating* col, intp stride, intp n_
     cdef intp p
     for p in range(n_in):
         out[p] = col[p * stride]
-    _scale_by_derivative(act, n_in, z, a, out)
-    for p in range(n_in, ld_prev):
-        out[p] = 0
+    _scale_row(act, n_in, ld_prev, z, a, out)
 
 
 cdef inline void _transpose_panel(const floating* panel, intp n_in, intp cols, intp ld_prev,
@@ -1017,14 +1014,7 @@ cdef inline void _bias_block(intp j0, intp m, intp ld, const floating* delta, fl
         # nabla_b[j0:j0+JB] += delta[i, j0:j0+JB]  (each sum over i ascending, JB of them in step)
         for j in range(JB):
             bsum[j] = bsum[j] + delta[i * ld + j0 + j]
-    if mode == OVERWRITE:
-        for j in range(JB):
-            tb[j0 + j] = bsum[j]
-    elif mode == ACCUMULATE:
-        for j in range(JB):
-            tb[j0 + j] = tb[j0 + j] + bsum[j]
-    else:
-        _step(op, JB, tb + j0, bsum, _at(v, j0), _at(m1, j0), _at(m2, j0), 0)
+    _epilogue(mode, op, JB, tb + j0, bsum, _at(v, j0), _at(m1, j0), _at(m2, j0), 0)
 
 
 cdef double _loss_grad_chunk(const Net* net, floating* pk,
@@ -1326,7 +1316,7 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
 
     Mini-batches are consecutive slices of ``order`` (a permutation of row
     indices, or any index list) of ``batch_size`` rows; the last may be
-    smaller. For each: gather its rows, forward, back-propagate and take one
+    smaller. For each: take its rows (_batch_inputs), forward, back-propagate and take one
     optimizer step (OPTIMIZERS code ``optimizer``, learning rate ``eta``,
     weight decay ``l2``; with ``normalized`` the gradient is scaled to unit
     norm first and eta is the step eps). v, m1, m2 are the optimizer's state
@@ -1367,7 +1357,7 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     cdef floating* m1p = &m1[0] if optimizer == ADAM else NULL
     cdef floating* m2p = &m2[0] if optimizer == ADAM else NULL
     cdef Step op
-    cdef intp start, m, c0, mc
+    cdef intp start, m, m_next, c0, mc
     cdef double loss = 0
     cdef clock_t last_check = clock(), interval = CLOCKS_PER_SEC // 200    # look for signals every ~5 ms
     signal = None
@@ -1385,11 +1375,12 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
                 if signal is not None:
                     break
             m = min(batch_size, n - start)
+            m_next = min(batch_size, n - start - m)
             # while this batch computes, the next batch's rows of X travel towards the cache; only for
             # small batches (MNIST: faster with batches of 10 rows, slower with 200, where the burst
             # of prefetch instructions stalls more than it saves)
-            if start + m < n and min(batch_size, n - start - m) * n0 * <intp>sizeof(floating) <= PREFETCH_BYTES:
-                _prefetch_rows(&X[0, 0], n0, &order[start + m], min(batch_size, n - start - m))
+            if m_next > 0 and m_next * n0 * <intp>sizeof(floating) <= PREFETCH_BYTES:
+                _prefetch_rows(&X[0, 0], n0, &order[start + m], m_next)
             op.inv_m = 1.0 / m
             op.gscale = 1
             if optimizer == ADAM:
