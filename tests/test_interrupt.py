@@ -11,11 +11,12 @@ import fastnn
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="needs POSIX signals")
-def test_ctrl_c_stops_fit_promptly_and_leaves_a_usable_network():
+@pytest.mark.parametrize("asynchronous", [False, True])
+def test_ctrl_c_stops_fit_promptly_and_leaves_a_usable_network(asynchronous):
     rng = np.random.default_rng(0)
     X = rng.random((200000, 200)).astype(np.float32)      # one epoch takes well over a second
     labels = rng.integers(0, 10, 200000)
-    net = fastnn.Network([200, 100, 10], dtype="float32", seed=0)
+    net = fastnn.Network([200, 100, 10], dtype="float32", seed=0, n_threads=2)
     before = net.weights[0].copy()
     sent = {}
 
@@ -27,7 +28,7 @@ def test_ctrl_c_stops_fit_promptly_and_leaves_a_usable_network():
     timer.start()
     t0 = time.perf_counter()
     with pytest.raises(KeyboardInterrupt):
-        net.fit(X, labels, epochs=50, batch_size=10)
+        net.fit(X, labels, epochs=50, batch_size=10, asynchronous=asynchronous)
     latency = time.perf_counter() - sent["t"]
     assert time.perf_counter() - t0 < 5, "fit did not stop"
     assert latency < 0.25, f"KeyboardInterrupt came {latency:.3f} s after the signal"

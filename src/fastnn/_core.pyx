@@ -46,11 +46,18 @@ cdef extern from *:
     """
     #if defined(__GNUC__) || defined(__clang__)
     #define fastnn_prefetch(addr) __builtin_prefetch(addr)
-    #else
+    #define fastnn_fetch_add(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
+    #elif defined(_MSC_VER)
+    #include <intrin.h>
     #define fastnn_prefetch(addr) ((void)0)
+    #define fastnn_fetch_add(p, v) _InterlockedExchangeAdd64((volatile __int64*)(p), (__int64)(v))
+    #else
+    #error "fastnn needs GCC, Clang or MSVC (atomic fetch-and-add)"
     #endif
     """
     void fastnn_prefetch(const void* addr) noexcept nogil
+    # *p += v atomically; returns the old *p
+    Py_ssize_t fastnn_fetch_add(Py_ssize_t* p, Py_ssize_t v) noexcept nogil
 
 cdef extern from *:
     """
@@ -265,7 +272,7 @@ cdef double sparse_density_d = 0.3
 cdef double sparse_density_f = 0.3
 cdef Py_ssize_t sparse_min_width = 64
 cdef Py_ssize_t sparse_min_width_train = 32
-# chunks whose layer 0 ran on the nonzero lists (a statistic for tests; not exact under threads)
+# chunks whose layer 0 ran on the nonzero lists (a statistic for tests)
 cdef Py_ssize_t sparse_chunks = 0
 
 
@@ -281,7 +288,7 @@ def _set_sparse(double float64, double float32, Py_ssize_t min_width, Py_ssize_t
 
 
 def _sparse_chunks():
-    """How many chunks so far had layer 0 computed from their nonzeros (approximate with threads)."""
+    """How many chunks so far had layer 0 computed from their nonzeros."""
     return sparse_chunks
 
 
@@ -693,7 +700,7 @@ cdef void _list_nonzeros(const floating* X, const intp* rows, intp m, intp n_in,
         return
     sp.total = total
     sp.on = True
-    sparse_chunks += 1
+    fastnn_fetch_add(&sparse_chunks, 1)
 
 
 cdef inline void _sparse_rows(int R, const Sparse* sp, intp r0, const floating* B, floating* C,
@@ -1307,11 +1314,62 @@ cdef void _forward_chunk(const Net* net, const floating* pk, const floating* X, 
         _copy_out(net, a, m, out + c0 * nL)
 
 
+cdef inline void _begin_step(Step* op, intp m, intp t, double eta) noexcept nogil:
+    """Set op for a mini-batch of m rows that is Adam's step number t (t counts from 1)."""
+    op.inv_m = 1.0 / m
+    op.gscale = 1
+    if op.kind == ADAM:
+        op.lr_t = eta * sqrt(1 - pow(op.b2, <double>t)) / (1 - pow(op.b1, <double>t))
+
+
+cdef double _train_batch(const Net* net, Step* op, floating* pk, const floating* X, const floating* Y,
+                         const intp* rows_of, intp m, intp rows, bint normalized,
+                         floating* v, floating* m1, floating* m2, floating l2,
+                         floating* z, floating* a, floating* delta, floating* scratch,
+                         floating* xb, floating* yb, floating* gk, Sparse* sp, floating* G) noexcept nogil:
+    """One optimizer step (op, set by _begin_step) on pk from the mini-batch X[rows_of[:m]], Y[rows_of[:m]].
+
+    Buffers are for chunks of up to ``rows`` rows (z, a, delta, scratch, xb, yb, sp, G as in
+    _loss_grad_chunk); gk (packed size) holds the summed gradient when the batch is larger than one
+    chunk or the step is normalized. Returns the batch's summed loss, measured before the update.
+    """
+    cdef double loss = 0
+    cdef intp c0, mc
+    if m <= rows and not normalized:
+        # the whole batch in one chunk: each block's optimizer step fused into back-propagation
+        _batch_inputs(net, X, Y, rows_of, m, xb, yb, sp)
+        return _loss_grad_chunk(net, pk, xb, yb, m, pk, STEP, op, v, m1, m2, l2, z, a, delta, scratch, sp, G)
+    # grad = sum of per-sample gradients over the batch, chunk by chunk; then the step
+    c0 = 0
+    while c0 < m:
+        mc = min(rows, m - c0)
+        _batch_inputs(net, X, Y, rows_of + c0, mc, xb, yb, sp)
+        loss += _loss_grad_chunk(net, pk, xb, yb, mc, gk, OVERWRITE if c0 == 0 else ACCUMULATE, NULL,
+                                 NULL, NULL, NULL, 0, z, a, delta, scratch, sp, G)
+        c0 += mc
+    _step_all(net, op, pk, gk, v, m1, m2, l2, normalized)
+    return loss
+
+
+cdef inline Step* _step_of(void* base, intp th, intp stride) noexcept nogil:
+    return <Step*>(<char*>base + th * stride)
+
+
+cdef inline Sparse* _sparse_of(void* base, intp th, intp stride) noexcept nogil:
+    return <Sparse*>(<char*>base + th * stride)
+
+
+cdef inline intp _rounded(intp n) noexcept nogil:
+    """n rounded up to a multiple of 16 elements: per-thread parts of a buffer stay 64-byte aligned."""
+    return (n + 15) // 16 * 16
+
+
 def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets,
                 const intp[::1] acts, intp loss_code, const floating[:, ::1] X, const floating[:, ::1] Y,
                 const intp[::1] order, intp batch_size, intp optimizer, double eta, bint normalized,
                 double l2, double momentum, double beta_1, double beta_2, double epsilon, intp t,
-                floating[::1] v, floating[::1] m1, floating[::1] m2, int n_threads=1):
+                floating[::1] v, floating[::1] m1, floating[::1] m2, int n_threads=1,
+                bint asynchronous=False):
     """One epoch of mini-batch gradient descent, entirely without the GIL.
 
     Mini-batches are consecutive slices of ``order`` (a permutation of row
@@ -1324,9 +1382,16 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     number of Adam steps taken before this epoch. theta is updated in place
     at the end.
 
-    Between mini-batches, about every 5 ms of work, it lets Python's signal
-    handlers run: on Ctrl-C it writes back the parameters of every completed
-    mini-batch and raises KeyboardInterrupt.
+    By default the batches run one after the other, each split across n_threads
+    where it is large enough; the result does not depend on n_threads. With
+    ``asynchronous`` and n_threads > 1 (Hogwild, as LightFM trains), each thread
+    instead takes whole batches, the next one not yet taken, and steps the shared
+    parameters and optimizer state without locks: batch b (from 0) is still Adam's
+    step t + b + 1, but what each batch reads depends on the timing of the others.
+
+    Between mini-batches (asynchronously: between rounds of them), about every
+    5 ms of work, it lets Python's signal handlers run: on Ctrl-C it writes back
+    the parameters of every completed mini-batch and raises KeyboardInterrupt.
 
     Returns (summed per-sample loss, each measured before its own batch's
     update; t after the epoch).
@@ -1336,79 +1401,126 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     cdef Net net = _net(sizes, offsets, packed, acts, loss_code, n_threads)
     cdef intp n = order.shape[0], n0 = sizes[0], nL = sizes[net.L]
     cdef intp rows = min(batch_size, <intp>CHUNK), P = n_packed
+    cdef intp n_batches = (n + batch_size - 1) // batch_size
+    # threads that each take whole batches (1: the batches in turn, each on all n_threads)
+    cdef intp T = min(<intp>n_threads, n_batches) if asynchronous else 1
     dtype = np.float32 if floating is float else np.float64
-    cdef floating[::1] pk = aligned(P, dtype)
+    # per-thread buffers, thread th's at th * its part's size
+    cdef intp s_unit = _rounded(rows * units), s_scratch = _rounded(_scratch_size(sizes, layout, rows))
+    cdef intp s_x = _rounded(rows * n0), s_y = _rounded(rows * nL), s_G = _rounded(n0 * packed[0])
     # the summed gradient, for batches over one chunk and for the normalized step (the rest is fused)
-    cdef floating[::1] gk = aligned(P if (batch_size > rows or normalized) else 1, dtype)
-    cdef floating[::1] z = aligned(rows * units, dtype)
-    cdef floating[::1] a = aligned(rows * units, dtype)
-    cdef floating[::1] delta = aligned(rows * units, dtype)
-    cdef floating[::1] scratch = aligned(_scratch_size(sizes, layout, rows), dtype)
-    cdef floating[::1] xb = aligned(rows * n0, dtype)
-    cdef floating[::1] yb = aligned(rows * nL, dtype)
-    idx, val, nnz = _sparse_buffers(1, rows, n0, dtype)
+    cdef intp s_g = _rounded(P) if (batch_size > rows or normalized) else 1
+    cdef floating[::1] pk = aligned(P, dtype)
+    cdef floating[::1] gk = aligned(T * s_g, dtype)
+    cdef floating[::1] z = aligned(T * s_unit, dtype)
+    cdef floating[::1] a = aligned(T * s_unit, dtype)
+    cdef floating[::1] delta = aligned(T * s_unit, dtype)
+    cdef floating[::1] scratch = aligned(T * s_scratch, dtype)
+    cdef floating[::1] xb = aligned(T * s_x, dtype)
+    cdef floating[::1] yb = aligned(T * s_y, dtype)
+    idx, val, nnz = _sparse_buffers(T, rows, n0, dtype)
     cdef int[::1] sp_idx = idx
     cdef floating[::1] sp_val = val
     cdef intp[::1] sp_nnz = nnz
-    cdef Sparse sp = _sparse_view(sp_idx, sp_val, sp_nnz, rows, n0, 0)
     # layer 0's gradient accumulator for sparse inputs (calloc'd: pages are touched only if used)
-    cdef floating[::1] G = aligned(n0 * packed[0], dtype, zero=True)
+    cdef floating[::1] G = aligned(T * s_G, dtype, zero=True)
     cdef floating* vp = &v[0] if optimizer in (MOMENTUM, NESTEROV) else NULL
     cdef floating* m1p = &m1[0] if optimizer == ADAM else NULL
     cdef floating* m2p = &m2[0] if optimizer == ADAM else NULL
     cdef Step op
-    cdef intp start, m, m_next, c0, mc
+    # asynchronous: each thread's Step and Sparse lists, each batch's loss
+    # (each in 64-byte lines of its own: a thread writing its Step would otherwise evict the other's)
+    cdef intp s_struct = (max(sizeof(Step), sizeof(Sparse)) + 63) // 64 * 64
+    cdef unsigned char[::1] struct_bytes = aligned(2 * T * s_struct, np.uint8, zero=True)
+    cdef void* ops = &struct_bytes[0]
+    cdef void* sps = &struct_bytes[T * s_struct]
+    cdef Step* op_th
+    cdef Sparse* sp_th
+    cdef double[::1] batch_loss = np.zeros(n_batches if T > 1 else 1, dtype=np.float64)
+    cdef Net net1 = net
+    cdef intp start, m, m_next, b, b0, b1, th, per_round = 1, next_b = 0, t0 = t
     cdef double loss = 0
     cdef clock_t last_check = clock(), interval = CLOCKS_PER_SEC // 200    # look for signals every ~5 ms
+    cdef clock_t round_start
     signal = None
     op.kind, op.eta, op.mu, op.gscale = optimizer, eta, momentum, 1
     op.b1, op.b2, op.eps, op.lr_t = beta_1, beta_2, epsilon, eta
+    net1.n_threads = 1
+    for th in range(T):
+        _sparse_of(sps, th, s_struct)[0] = _sparse_view(sp_idx, sp_val, sp_nnz, rows, n0, th)
     with nogil:
         _pack(&net, &theta[0], &pk[0])
-        start = 0
-        while start < n:
-            if clock() - last_check >= interval:
-                # between mini-batches: let Python see Ctrl-C (and other signals); stop if a handler raised
-                last_check = clock()
-                with gil:
-                    signal = _pending_signal()
-                if signal is not None:
-                    break
-            m = min(batch_size, n - start)
-            m_next = min(batch_size, n - start - m)
-            # while this batch computes, the next batch's rows of X travel towards the cache; only for
-            # small batches (MNIST: faster with batches of 10 rows, slower with 200, where the burst
-            # of prefetch instructions stalls more than it saves)
-            if m_next > 0 and m_next * n0 * <intp>sizeof(floating) <= PREFETCH_BYTES:
-                _prefetch_rows(&X[0, 0], n0, &order[start + m], m_next)
-            op.inv_m = 1.0 / m
-            op.gscale = 1
-            if optimizer == ADAM:
+        if T == 1:
+            start = 0
+            while start < n:
+                if _due(&last_check, interval):
+                    # between mini-batches: let Python see Ctrl-C (and other signals); stop if a handler raised
+                    with gil:
+                        signal = _pending_signal()
+                    if signal is not None:
+                        break
+                m = min(batch_size, n - start)
+                m_next = min(batch_size, n - start - m)
+                # while this batch computes, the next batch's rows of X travel towards the cache; only for
+                # small batches (MNIST: faster with batches of 10 rows, slower with 200, where the burst
+                # of prefetch instructions stalls more than it saves)
+                if m_next > 0 and m_next * n0 * <intp>sizeof(floating) <= PREFETCH_BYTES:
+                    _prefetch_rows(&X[0, 0], n0, &order[start + m], m_next)
                 t += 1
-                op.lr_t = eta * sqrt(1 - pow(beta_2, <double>t)) / (1 - pow(beta_1, <double>t))
-            if m <= rows and not normalized:
-                # the whole batch in one chunk: each block's optimizer step fused into back-propagation
-                _batch_inputs(&net, &X[0, 0], &Y[0, 0], &order[start], m, &xb[0], &yb[0], &sp)
-                loss += _loss_grad_chunk(&net, &pk[0], &xb[0], &yb[0], m, &pk[0], STEP, &op,
-                                         vp, m1p, m2p, <floating>l2, &z[0], &a[0], &delta[0], &scratch[0],
-                                         &sp, &G[0])
-            else:
-                # grad = sum of per-sample gradients over the batch, chunk by chunk; then the step
-                c0 = 0
-                while c0 < m:
-                    mc = min(rows, m - c0)
-                    _batch_inputs(&net, &X[0, 0], &Y[0, 0], &order[start + c0], mc, &xb[0], &yb[0], &sp)
-                    loss += _loss_grad_chunk(&net, &pk[0], &xb[0], &yb[0], mc, &gk[0],
-                                             OVERWRITE if c0 == 0 else ACCUMULATE, NULL, NULL, NULL, NULL, 0,
-                                             &z[0], &a[0], &delta[0], &scratch[0], &sp, &G[0])
-                    c0 += mc
-                _step_all(&net, &op, &pk[0], &gk[0], vp, m1p, m2p, <floating>l2, normalized)
-            start += m
+                _begin_step(&op, m, t, eta)
+                loss += _train_batch(&net, &op, &pk[0], &X[0, 0], &Y[0, 0], &order[start], m, rows, normalized,
+                                     vp, m1p, m2p, <floating>l2, &z[0], &a[0], &delta[0], &scratch[0],
+                                     &xb[0], &yb[0], &gk[0], _sparse_of(sps, 0, s_struct), &G[0])
+                start += m
+        else:
+            # rounds of batches, the first of one batch per thread, each twice the last while a round
+            # takes under half the signal interval; between rounds: signals
+            b0 = 0
+            while b0 < n_batches:
+                if _due(&last_check, interval):
+                    with gil:
+                        signal = _pending_signal()
+                    if signal is not None:
+                        break
+                b1 = min(n_batches, b0 + per_round * T)
+                next_b = b0
+                round_start = clock()
+                for th in prange(T, num_threads=T, schedule="static"):
+                    op_th = _step_of(ops, th, s_struct)
+                    sp_th = _sparse_of(sps, th, s_struct)
+                    op_th[0] = op
+                    b = fastnn_fetch_add(&next_b, 1)
+                    while b < b1:
+                        m = min(batch_size, n - b * batch_size)
+                        _begin_step(op_th, m, t0 + b + 1, eta)
+                        batch_loss[b] = _train_batch(
+                            &net1, op_th, &pk[0], &X[0, 0], &Y[0, 0], &order[b * batch_size], m, rows,
+                            normalized, vp, m1p, m2p, <floating>l2, &z[0] + th * s_unit, &a[0] + th * s_unit,
+                            &delta[0] + th * s_unit, &scratch[0] + th * s_scratch, &xb[0] + th * s_x,
+                            &yb[0] + th * s_y, &gk[0] + th * s_g,
+                            sp_th, &G[0] + th * s_G)
+                        b = fastnn_fetch_add(&next_b, 1)
+                if clock() - round_start < interval // 2:
+                    per_round = per_round * 2
+                b0 = b1
+            # the loss batch by batch in order
+            for b in range(b0):
+                loss += batch_loss[b]
+            t = t0 + b0
         _unpack(&net, &pk[0], &theta[0])
     if signal is not None:
         # theta holds every completed mini-batch's update: a consistent network
         raise signal
     return loss, t
+
+
+cdef inline bint _due(clock_t* last_check, clock_t interval) noexcept nogil:
+    """Whether interval of CPU time has passed since last_check (then last_check = now)."""
+    cdef clock_t now = clock()
+    if now - last_check[0] < interval:
+        return False
+    last_check[0] = now
+    return True
 
 
 cdef object _pending_signal():

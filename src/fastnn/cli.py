@@ -201,7 +201,7 @@ def train(args: argparse.Namespace) -> int:
     history = net.fit(X, y, epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
                       optimizer=args.optimizer, momentum=args.momentum, l2=args.l2, lr_schedule=args.lr_schedule,
                       validation_data=validation, early_stopping=args.early_stopping, patience=args.patience,
-                      tol=args.tol, verbose=True)
+                      tol=args.tol, verbose=True, asynchronous=args.asynchronous)
     seconds = time.perf_counter() - t0
     net.save(args.save)
     if args.plot:
@@ -271,6 +271,8 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
+    t.add_argument("--asynchronous", action="store_true",
+                   help="Hogwild: each thread trains on whole mini-batches at once (not reproducible)")
     t.add_argument("--epochs", type=int, default=10)
     t.add_argument("--batch-size", type=int, default=10)
     t.add_argument("--learning-rate", type=float, default=None, help="eta (default: the optimizer's)")

@@ -67,6 +67,12 @@ def _available_cores():
         return max(1, os.cpu_count() or 1)
 
 
+def _check_bool(name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
 def _int_at_least(name, value, lowest):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an integer >= {lowest}, got {value!r}")
@@ -103,7 +109,8 @@ class Network:
         seed, data and arguments give bit-identical weights on the same machine.
     n_threads : int or None
         OpenMP threads for the large matrix products (None: every available
-        core). Results are the same for any value.
+        core). Results are the same for any value, except in fit's opt-in
+        ``asynchronous`` mode, where the threads take whole mini-batches.
 
     Attributes
     ----------
@@ -445,7 +452,7 @@ class Network:
             self._opt = opt
         return self._opt, eta
 
-    def _run_epoch(self, X, Y, order, batch_size, opt, eta, progress=None):
+    def _run_epoch(self, X, Y, order, batch_size, opt, eta, progress=None, asynchronous=False):
         """One compiled epoch; on a non-finite result restores the parameters and optimizer state and raises.
 
         With a live ``progress`` display the epoch runs as several compiled calls, each a
@@ -465,7 +472,8 @@ class Network:
                     part, opt.t = _core.train_epoch(
                         self._theta, self._sizes_arr, self._offsets, self._acts, self._loss_code, X, Y,
                         order[start:stop], batch_size, opt.code, eta, opt.normalized, opt.l2, opt.momentum,
-                        opt.beta_1, opt.beta_2, opt.epsilon, opt.t, opt.v, opt.m1, opt.m2, self._n_threads)
+                        opt.beta_1, opt.beta_2, opt.epsilon, opt.t, opt.v, opt.m1, opt.m2, self._n_threads,
+                        asynchronous)
             except BaseException:
                 # interrupted (Ctrl-C) between mini-batches: the parameters hold every completed
                 # batch; should those have diverged, go back to the start of the epoch
@@ -563,7 +571,7 @@ class Network:
             validation_data: tuple[ArrayLike, ArrayLike] | None = None,
             validation_fraction: float | None = None, early_stopping: bool = False,
             restore_best: bool = True, callbacks: Callback | Sequence[Callback] | None = None,
-            verbose: bool = False) -> History:
+            verbose: bool = False, asynchronous: bool = False) -> History:
         """Train by mini-batch gradient descent; returns a :class:`History`.
 
         Each epoch draws mini-batches of ``batch_size`` rows in a fresh shuffled
@@ -624,11 +632,20 @@ class Network:
         verbose : bool
             Show progress on stdout: on a terminal a line that updates within each epoch
             (samples done, samples/s, time left), elsewhere one line per epoch.
+        asynchronous : bool
+            Hogwild training, for batches too small to split across threads: with
+            n_threads > 1, each thread takes whole mini-batches, the next one not yet taken,
+            and updates the shared parameters (and optimizer state) without locks. Each
+            batch then reads parameters that other threads' batches may be changing, so the
+            result depends on timing and is not reproducible. False (default): the batches
+            run in turn, each split across the threads where it is large enough, and the
+            result is the same for any n_threads. With n_threads=1 both are the same.
         """
         opt, eta = self._optimizer(optimizer, learning_rate, step, fresh=True, momentum=momentum,
                                    nesterov=nesterov, l2=l2, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
         epochs = _int_at_least("epochs", epochs, 0)
         batch_size = _check_batch_size(batch_size)
+        asynchronous = _check_bool("asynchronous", asynchronous)
         patience = _int_at_least("patience", patience, 1)
         if tol is not None:
             tol = float(tol)
@@ -663,7 +680,7 @@ class Network:
             order = epoch_order(self._rng, n, shuffle)
             if progress is not None:
                 progress.start_epoch(epoch)
-            train_loss = self._run_epoch(X, Y, order, batch_size, opt, rate, progress) / n
+            train_loss = self._run_epoch(X, Y, order, batch_size, opt, rate, progress, asynchronous) / n
             history.train_loss.append(train_loss)
             history.learning_rate.append(rate)
             info = {"epoch": epoch, "train_loss": train_loss, "val_loss": None, "val_accuracy": None,
@@ -716,7 +733,7 @@ class Network:
                     learning_rate: float | None = None, step: float | None = None,
                     optimizer: OptimizerName = "sgd", momentum: float = 0.9, nesterov: bool = False,
                     l2: float = 0.0, beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
-                    shuffle: bool = True) -> float:
+                    shuffle: bool = True, asynchronous: bool = False) -> float:
         """One pass over (X, Y) in shuffled mini-batches, continuing the optimizer's state.
 
         For data that arrives in parts: successive calls with the same settings keep the
@@ -726,7 +743,8 @@ class Network:
         opt, eta = self._optimizer(optimizer, learning_rate, step, fresh=False, momentum=momentum,
                                    nesterov=nesterov, l2=l2, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
         batch_size = _check_batch_size(batch_size)
+        asynchronous = _check_bool("asynchronous", asynchronous)
         X = self._as_X(X)
         Y = self._as_Y(Y, X.shape[0])
         order = epoch_order(self._rng, X.shape[0], shuffle)
-        return self._run_epoch(X, Y, order, batch_size, opt, eta) / X.shape[0]
+        return self._run_epoch(X, Y, order, batch_size, opt, eta, asynchronous=asynchronous) / X.shape[0]
