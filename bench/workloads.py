@@ -12,7 +12,9 @@ cores; scikit-learn's MLPRegressor (solver "sgd", no momentum, logistic
 hidden layers) has a linear output layer, the nearest it offers, runs one
 partial_fit pass per epoch, and uses learning rate 0.01 (its linear output
 diverges at the workloads' rates); only its speed is compared. Every line prints samples/s and the ratio to numpy measured in the same
-run. fastnn's epoch is the one fit times in History.seconds.
+run. fastnn's epoch is the one fit times in History.seconds. "fastnn async" is
+fit(asynchronous=True) on all cores (Hogwild: each thread trains on whole
+mini-batches at once; not reproducible), from the same starting weights.
 
 Before each timed section the script sleeps 0.2 s: OpenBLAS's worker threads
 (numpy) and OpenMP's (fastnn) keep spinning for a while after a call, and on
@@ -102,23 +104,26 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--mnist", default=DEFAULT_MNIST)
     args = parser.parse_args()
-    print(f"{'workload':<8} {'dtype':<8} {'what':<14} {'samples/s':>12} {'vs numpy':>9}")
+    print(f"{'workload':<8} {'dtype':<8} {'what':<19} {'samples/s':>12} {'vs numpy':>9} {'vs torch':>9}")
     for name in args.workloads:
         spec = WORKLOADS[name]
         for dtype in args.dtypes:
             X, Y = load_data(spec, dtype, args.mnist)
             net = fastnn.Network(spec["sizes"], dtype=dtype, seed=0, init="scaled")
+            net_async = fastnn.Network(spec["sizes"], dtype=dtype, seed=0, init="scaled")
             weights = [w.copy() for w in net.weights]
             biases = [b.copy() for b in net.biases]
             others = {"torch": torch_trainer(spec["sizes"], weights, biases, dtype),
                       "sklearn": sklearn_trainer(spec["sizes"], spec["batch"], spec["eta"])}
             others = {k: v for k, v in others.items() if v is not None}
             rng = np.random.default_rng(0)
-            times = {"fastnn": [], "numpy": [], **{k: [] for k in others}}
+            times = {"fastnn": [], "fastnn async": [], "numpy": [], **{k: [] for k in others}}
             for _ in range(args.repeats):
-                time.sleep(0.2)
-                h = net.fit(X, Y, epochs=1, batch_size=spec["batch"], learning_rate=spec["eta"])
-                times["fastnn"].append(h.seconds[0])
+                for k, model, asynchronous in (("fastnn", net, False), ("fastnn async", net_async, True)):
+                    time.sleep(0.2)
+                    h = model.fit(X, Y, epochs=1, batch_size=spec["batch"], learning_rate=spec["eta"],
+                                  asynchronous=asynchronous)
+                    times[k].append(h.seconds[0])
                 time.sleep(0.2)
                 t0 = time.perf_counter()
                 numpy_epoch(weights, biases, X, Y, spec["batch"], spec["eta"], rng)
@@ -130,8 +135,9 @@ def main():
                     times[k].append(time.perf_counter() - t0)
             rate = {k: len(X) / statistics.median(v) for k, v in times.items()}
             for k in times:
-                print(f"{name:<8} {dtype:<8} {'train ' + k:<14} {rate[k]:>12,.0f} {rate[k] / rate['numpy']:>8.2f}x",
-                      flush=True)
+                vs_torch = f"{rate[k] / rate['torch']:>8.2f}x" if "torch" in rate else ""
+                print(f"{name:<8} {dtype:<8} {'train ' + k:<19} {rate[k]:>12,.0f} {rate[k] / rate['numpy']:>8.2f}x "
+                      f"{vs_torch}", flush=True)
             Xp = np.ascontiguousarray(np.resize(X, (10000, X.shape[1])))
             pt = {"fastnn": [], "numpy": []}
             for _ in range(args.repeats):
@@ -145,7 +151,7 @@ def main():
                 pt["numpy"].append(time.perf_counter() - t0)
             prate = {k: 10000 / statistics.median(v) for k, v in pt.items()}
             for k in pt:
-                print(f"{name:<8} {dtype:<8} {'predict ' + k:<14} {prate[k]:>12,.0f} "
+                print(f"{name:<8} {dtype:<8} {'predict ' + k:<19} {prate[k]:>12,.0f} "
                       f"{prate[k] / prate['numpy']:>8.2f}x", flush=True)
 
 

@@ -66,6 +66,23 @@ def test_train_evaluate_predict_round_trip(data):
     assert r.returncode == 0 and len(open(d / "q.csv").read().splitlines()) == 8
 
 
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_train_asynchronous(data, threads):
+    """--asynchronous trains (Hogwild on 2 threads); on 1 thread it is the ordinary training, bit for bit."""
+    d, X, y = data
+    common = ["train", "--data", "digits.npz", "--sizes", "784,30,10", "--epochs", "10", "--learning-rate", "1",
+              "--threads", threads]
+    r = _run(*common, "--asynchronous", "--save", f"async{threads}.fastnn", cwd=d)
+    assert r.returncode == 0, r.stderr
+    hogwild = fastnn.load(d / f"async{threads}.fastnn")
+    assert hogwild.accuracy(X, y) > 0.4            # 0.61-0.67 in 12 runs on 2 threads; chance is 0.1
+    if threads == "1":
+        assert _run(*common, "--save", "serial.fastnn", cwd=d).returncode == 0
+        serial = fastnn.load(d / "serial.fastnn")
+        for p, q in zip(serial.weights + serial.biases, hogwild.weights + hogwild.biases):
+            assert np.array_equal(p, q)
+
+
 def test_train_with_plot(data):
     pytest.importorskip("matplotlib")
     d, _, _ = data

@@ -637,7 +637,8 @@ class Network:
             n_threads > 1, each thread takes whole mini-batches, the next one not yet taken,
             and updates the shared parameters (and optimizer state) without locks. Each
             batch then reads parameters that other threads' batches may be changing, so the
-            result depends on timing and is not reproducible. False (default): the batches
+            result depends on timing and is not reproducible, and training is less stable
+            (at the seed's learning rate 3.0 a run can stall; see README). False (default): the batches
             run in turn, each split across the threads where it is large enough, and the
             result is the same for any n_threads. With n_threads=1 both are the same.
         """
