@@ -1403,7 +1403,7 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     cdef intp rows = min(batch_size, <intp>CHUNK), P = n_packed
     cdef intp n_batches = (n + batch_size - 1) // batch_size
     # threads that each take whole batches (1: the batches in turn, each on all n_threads)
-    cdef intp T = min(<intp>n_threads, n_batches) if asynchronous else 1
+    cdef intp T = max(1, min(<intp>n_threads, n_batches)) if asynchronous else 1
     dtype = np.float32 if floating is float else np.float64
     # per-thread buffers, thread th's at th * its part's size
     cdef intp s_unit = _rounded(rows * units), s_scratch = _rounded(_scratch_size(sizes, layout, rows))
@@ -1428,7 +1428,7 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     cdef floating* m1p = &m1[0] if optimizer == ADAM else NULL
     cdef floating* m2p = &m2[0] if optimizer == ADAM else NULL
     cdef Step op
-    # asynchronous: each thread's Step and Sparse lists, each batch's loss
+    # each thread's Step and Sparse lists (one loop after the other: thread 0's Sparse), each batch's loss
     # (each in 64-byte lines of its own: a thread writing its Step would otherwise evict the other's)
     cdef intp s_struct = (max(sizeof(Step), sizeof(Sparse)) + 63) // 64 * 64
     cdef unsigned char[::1] struct_bytes = aligned(2 * T * s_struct, np.uint8, zero=True)
