@@ -282,6 +282,7 @@ class _BaseMLP(BaseEstimator):
             batch_size = int(np.clip(self.batch_size, 1, n))
         state = self._solver_state
         opt, _ = net._optimizer(name, 1.0, None, fresh=state.pop("fresh", False), **settings)
+        net._opt = opt
         # scikit-learn adds alpha * W / m to the mean gradient of each batch of m rows: the full
         # batches run with l2 = alpha / batch_size, a last smaller batch in a call of its own
         n_full = n // batch_size * batch_size

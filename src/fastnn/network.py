@@ -347,7 +347,8 @@ class Network:
     def n_threads(self) -> int:
         """Threads the kernels may use for large products (settable; None means every available core).
 
-        Results do not depend on it: each output is computed by one thread in a fixed order.
+        Results do not depend on it (each output is computed by one thread in a fixed order),
+        except in fit's opt-in ``asynchronous`` mode.
         """
         return self._n_threads
 
@@ -445,11 +446,12 @@ class Network:
     # -- training -----------------------------------------------------------
     def _optimizer(self, optimizer, learning_rate, step, *, fresh, **settings):
         """(Optimizer, eta) for these settings: the network's current optimizer when it matches
-        (its state continues), else a new one; eta from learning_rate= / step= or the default."""
+        (its state continues), else a new one; eta from learning_rate= / step= or the default.
+        The caller makes it the network's (self._opt) once every argument is validated."""
         opt = Optimizer(self, optimizer, normalized=step is not None, **settings)
         eta = _learning_rate(opt.name, step, learning_rate)
         if fresh or self._opt is None or self._opt.key != opt.key:
-            self._opt = opt
+            return opt, eta
         return self._opt, eta
 
     def _run_epoch(self, X, Y, order, batch_size, opt, eta, progress=None, asynchronous=False):
@@ -522,6 +524,7 @@ class Network:
         X = self._as_X(X)
         Y = self._as_Y(Y, X.shape[0])
         order = np.arange(X.shape[0], dtype=np.intp)
+        self._opt = opt
         return self._run_epoch(X, Y, order, X.shape[0], opt, eta) / X.shape[0]
 
     def _validation_set(self, validation_data, validation_fraction, early_stopping, X, Y, Y_raw):
@@ -667,6 +670,7 @@ class Network:
         X = self._as_X(X)
         Y = self._as_Y(Y, X.shape[0])
         X, Y, val = self._validation_set(validation_data, validation_fraction, early_stopping, X, Y, Y_raw)
+        self._opt = opt
 
         history = History()
         progress = Progress(epochs, X.shape[0]) if verbose else None
@@ -748,4 +752,5 @@ class Network:
         X = self._as_X(X)
         Y = self._as_Y(Y, X.shape[0])
         order = epoch_order(self._rng, X.shape[0], shuffle)
+        self._opt = opt
         return self._run_epoch(X, Y, order, batch_size, opt, eta, asynchronous=asynchronous) / X.shape[0]
