@@ -1,8 +1,9 @@
 """Layer 0 computed from the nonzero inputs only (MNIST-like data is mostly zeros).
 
 Skipping x == 0 drops only terms 0 * w from sums that keep their order, so every result must be
-bit-identical to the dense kernels'. The tests force the sparse path on (density limit 1) or off
-(limit 0) in both dtypes and compare, and check that the sparse path really ran.
+bit-identical to the dense kernels'. The tests force each path -- dense (density limit 0), the
+nonzero lists (limit 1, union ratio 0), and the lists with the gradient over the columns some row
+uses (limit 1, union ratio huge) -- in both dtypes, compare, and check that the path really ran.
 """
 import numpy as np
 import pytest
@@ -11,17 +12,31 @@ import fastnn
 from fastnn import _core, _reference
 
 
+MODES = ["dense", "lists", "union"]
+
+
 @pytest.fixture
 def sparse_mode():
-    """set(on): layer 0 uses the nonzero lists for every chunk (on) or never (off); restored after."""
+    """set(mode): layer 0 uses, for every chunk, the dense kernels ("dense" or False), the nonzero
+    lists ("lists"), or in training the lists with the gradient by the union of the chunk's columns
+    ("union"; True: the default union ratio); restored after."""
     old = _core._set_sparse(0.0, 0.0, 0)
+    old_ratio = _core._set_sparse_union(0.0)
 
-    def set_mode(on):
-        limit = 1.0 if on else 0.0
+    def set_mode(mode):
+        limit = 0.0 if mode in ("dense", False) else 1.0
         _core._set_sparse(limit, limit, 0)
+        _core._set_sparse_union({"union": 1e9, True: old_ratio}.get(mode, 0.0))
 
     yield set_mode
     _core._set_sparse(*old)
+    _core._set_sparse_union(old_ratio)
+
+
+def _ran(before):
+    """(whether chunks ran on the lists, whether by the union) since _core._sparse_chunks() was `before`."""
+    now = _core._sparse_chunks()
+    return now[0] > before[0], now[1] > before[1]
 
 
 def _digits(n, seed=0):
@@ -52,15 +67,16 @@ FITS = [
 def test_training_is_bit_identical_to_the_dense_kernels(sparse_mode, dtype, fit, n_threads):
     X, labels = _digits(620)
     nets = []
-    for on in (False, True):
-        sparse_mode(on)
+    for mode in MODES:
+        sparse_mode(mode)
         before = _core._sparse_chunks()
         net = fastnn.Network([784, 40, 10], dtype=dtype, seed=3, n_threads=n_threads)
         net.fit(X, labels, epochs=2, **fit)
-        assert (_core._sparse_chunks() > before) == on
+        assert _ran(before) == (mode != "dense", mode == "union")
         nets.append(net)
-    dense, sparse = nets
-    assert _same(dense.weights + dense.biases, sparse.weights + sparse.biases)
+    dense = nets[0]
+    for net in nets[1:]:
+        assert _same(dense.weights + dense.biases, net.weights + net.biases)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -76,7 +92,7 @@ def test_predict_loss_gradients_are_bit_identical(sparse_mode, dtype, n_threads)
         out = net.predict(X)
         loss = net.loss(X, labels)
         nabla_w, nabla_b = net.gradients(X[:300], labels[:300])
-        assert (_core._sparse_chunks() > before) == on
+        assert _ran(before) == (on, False)
         results.append((out, loss, nabla_w, nabla_b))
     (out0, loss0, w0, b0), (out1, loss1, w1, b1) = results
     assert np.array_equal(out0, out1)
@@ -87,7 +103,7 @@ def test_predict_loss_gradients_are_bit_identical(sparse_mode, dtype, n_threads)
 @pytest.mark.parametrize("width", [1, 31, 33, 100])
 def test_sparse_gradient_matches_the_numpy_oracle(sparse_mode, width):
     """The sparse path against SEED.md's plain-numpy back-propagation, layer widths around the tile size."""
-    sparse_mode(True)
+    sparse_mode("lists")
     X, labels = _digits(45, seed=4)
     Y = fastnn.one_hot(labels, 10)
     net = fastnn.Network([784, width, 10], dtype="float64", seed=5)
@@ -97,13 +113,32 @@ def test_sparse_gradient_matches_the_numpy_oracle(sparse_mode, width):
         np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-13)
 
 
-def test_untouched_inputs_still_take_their_optimizer_step(sparse_mode):
+@pytest.mark.parametrize("mode", ["lists", "union"])
+@pytest.mark.parametrize("width", [1, 31, 33, 100])
+def test_sparse_training_step_matches_the_numpy_oracle(sparse_mode, mode, width):
+    """One SGD step on a batch through each sparse path (the gradient fused into the step) against
+    SEED.md's plain-numpy step, layer widths around the tile size."""
+    sparse_mode(mode)
+    X, labels = _digits(12, seed=9)
+    Y = fastnn.one_hot(labels, 10)
+    net = fastnn.Network([784, width, 10], dtype="float64", seed=5)
+    weights, biases = [w.copy() for w in net.weights], [b.copy() for b in net.biases]
+    _reference.train_batch(weights, biases, X, Y, learning_rate=0.5)
+    before = _core._sparse_chunks()
+    net.train_batch(X, Y, learning_rate=0.5)
+    assert _ran(before) == (True, mode == "union")
+    for p, e in zip(net.weights + net.biases, weights + biases):
+        np.testing.assert_allclose(p, e, rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("mode", ["lists", "union"])
+def test_untouched_inputs_still_take_their_optimizer_step(sparse_mode, mode):
     """Inputs that are zero in every sample get a zero gradient, but momentum and L2 still move
     their weights (and plain SGD leaves them exactly as they were)."""
     X, labels = _digits(50, seed=6)
     X[:, :5] = 0
     for optimizer, moves in (("momentum", True), ("sgd", False)):
-        sparse_mode(True)
+        sparse_mode(mode)
         net = fastnn.Network([784, 20, 10], dtype="float64", seed=7)
         w0 = net.weights[0][:, :5].copy()
         net.fit(X, labels, epochs=2, batch_size=10, optimizer=optimizer, learning_rate=0.1,
@@ -121,9 +156,28 @@ def test_default_policy():
         for dtype in ("float32", "float64"):
             before = _core._sparse_chunks()
             fastnn.Network(sizes, dtype=dtype, seed=0).predict(data)
-            assert (_core._sparse_chunks() > before) == used, (sizes, dtype)
+            assert _ran(before)[0] == used, (sizes, dtype)
     for sizes, data, used in (([784, 30, 10], X, True), ([784, 100, 10], X, True), ([784, 30, 10], dense_X, False)):
         for dtype in ("float32", "float64"):
             before = _core._sparse_chunks()
             fastnn.Network(sizes, dtype=dtype, seed=0).fit(data, labels, epochs=1, batch_size=10)
-            assert (_core._sparse_chunks() > before) == used, (sizes, dtype)
+            assert _ran(before)[0] == used, (sizes, dtype)
+
+
+def test_union_policy():
+    """The gradient goes by the union of a batch's columns when their count times the batch size is
+    at most sparse_union_ratio (default 3) times the batch's nonzeros: these digits' batches of 10
+    have 4 to 6 times, MNIST's 2.5."""
+    X, labels = _digits(300, seed=8)
+    ratios = [np.count_nonzero(X[i:i + 10].any(axis=0)) * 10 / np.count_nonzero(X[i:i + 10])
+              for i in range(0, 300, 10)]
+    assert 3.5 < min(ratios) and max(ratios) < 7
+    old = _core._set_sparse_union(3.0)
+    try:
+        for ratio, union in ((3.0, False), (7.0, True)):
+            _core._set_sparse_union(ratio)
+            before = _core._sparse_chunks()
+            fastnn.Network([784, 30, 10], seed=0).fit(X, labels, epochs=1, batch_size=10)
+            assert _ran(before) == (True, union), ratio
+    finally:
+        _core._set_sparse_union(old)
