@@ -48,6 +48,15 @@ def _digits(n, seed=0):
     return X, labels
 
 
+def _chunk_sizes(n, batch_size, chunk=256):
+    """The sizes of the chunks an epoch of n rows in batches of batch_size computes."""
+    sizes = set()
+    for start in range(0, n, batch_size):
+        m = min(batch_size, n - start)
+        sizes.update([chunk] * (m // chunk) + ([m % chunk] if m % chunk else []))
+    return sizes
+
+
 def _same(a, b):
     return all(np.array_equal(p, q) for p, q in zip(a, b))
 
@@ -72,11 +81,29 @@ def test_training_is_bit_identical_to_the_dense_kernels(sparse_mode, dtype, fit,
         before = _core._sparse_chunks()
         net = fastnn.Network([784, 40, 10], dtype=dtype, seed=3, n_threads=n_threads)
         net.fit(X, labels, epochs=2, **fit)
-        assert _ran(before) == (mode != "dense", mode == "union")
+        # the union is tried for chunks (of at most 256 rows of a batch) of at most 64 KiB
+        small = min(_chunk_sizes(len(X), fit["batch_size"])) * X.shape[1] * np.dtype(dtype).itemsize <= 65536
+        assert _ran(before) == (mode != "dense", mode == "union" and small)
         nets.append(net)
     dense = nets[0]
     for net in nets[1:]:
         assert _same(dense.weights + dense.biases, net.weights + net.biases)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_union_gradient_on_two_threads_is_bit_identical(sparse_mode, dtype, optimizer):
+    """A layer 0 wide enough for the union gradient to split its panels across threads."""
+    X, labels = _digits(200, seed=10)
+    nets = []
+    for mode in ("dense", "union"):
+        sparse_mode(mode)
+        before = _core._sparse_chunks()
+        net = fastnn.Network([784, 300, 10], dtype=dtype, seed=3, n_threads=2)
+        net.fit(X, labels, epochs=1, batch_size=8, optimizer=optimizer, learning_rate=0.1)
+        assert _ran(before) == (mode == "union", mode == "union")
+        nets.append(net)
+    assert _same(nets[0].weights + nets[0].biases, nets[1].weights + nets[1].biases)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -119,7 +146,7 @@ def test_sparse_training_step_matches_the_numpy_oracle(sparse_mode, mode, width)
     """One SGD step on a batch through each sparse path (the gradient fused into the step) against
     SEED.md's plain-numpy step, layer widths around the tile size."""
     sparse_mode(mode)
-    X, labels = _digits(12, seed=9)
+    X, labels = _digits(8, seed=9)     # 8 rows of float64: 50 KiB, small enough for the union
     Y = fastnn.one_hot(labels, 10)
     net = fastnn.Network([784, width, 10], dtype="float64", seed=5)
     weights, biases = [w.copy() for w in net.weights], [b.copy() for b in net.biases]

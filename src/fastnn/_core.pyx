@@ -193,36 +193,45 @@ cdef extern from *:
     """
     /* The columns that some row of the chunk x (m, n) uses: union_k[0:return value] = the k < n with
        x[i, k] != 0 (NaN counts as nonzero) for some i, ascending; *total = x's count of nonzeros.
-       Row i of x is X + rows[i] * n (X + i * n when rows is NULL). May write up to 16 entries past
-       the end: union_k needs n + 16. With AVX-512, blocks of 16 (float) or 8 (double) columns: each
-       row's compare gives a mask, their OR the block's columns, compressed into union_k. */
+       Row i of x is X + rows[i] * n (X + i * n when rows is NULL). union_k needs 2 (n + 16) ints:
+       the list may run 16 entries past its end, and from union_k + n + 16 on are the marks of the
+       columns used (a row at a time, in memory order, so that a large chunk streams from memory).
+       With AVX-512, blocks of 16 (float) or 8 (double) columns: a compare per row gives a mask,
+       their OR the block's columns, compressed into union_k. */
     #ifdef FASTNN_COMPRESS
-    #define FASTNN_UNION_BODY(LANES, MASK, LOADZ, CMP, ZERO, KV, KSTEP, COMPRESS, STOREK)                \
-        Py_ssize_t k, i, nu = 0, nnz = 0;                                                              \
+    #define FASTNN_UNION_BODY(T, LANES, MASK, LOADZ, CMP, ZERO, KV, KSTEP, COMPRESS, STOREK)             \
+        Py_ssize_t b, i, nb = (n + LANES - 1) / LANES, nu = 0, nnz = 0;                                \
+        unsigned* any = (unsigned*)(union_k + n + 16);                                                 \
+        MASK last = n % LANES ? (MASK)((1u << (n % LANES)) - 1u) : (MASK)-1, in, nz;                   \
+        const T* row;                                                                                  \
         KV;                                                                                            \
-        for (k = 0; k < n; k += LANES) {                                                               \
-            MASK tail = n - k >= LANES ? (MASK)-1 : (MASK)((1u << (n - k)) - 1u), any = 0, nz;         \
-            for (i = 0; i < m; i++) {                                                                  \
-                nz = CMP(tail, LOADZ(tail, X + (rows != NULL ? rows[i] : i) * n + k), ZERO, _CMP_NEQ_UQ); \
-                any |= nz;                                                                             \
+        for (b = 0; b < nb; b++) any[b] = 0;                                                           \
+        for (i = 0; i < m; i++) {                                                                      \
+            row = X + (rows != NULL ? rows[i] : i) * n;                                                \
+            for (b = 0; b < nb; b++) {                                                                 \
+                in = b == nb - 1 ? last : (MASK)-1;                                                    \
+                nz = CMP(in, LOADZ(in, row + b * LANES), ZERO, _CMP_NEQ_UQ);                           \
+                any[b] |= nz;                                                                          \
                 nnz += __builtin_popcount((unsigned)nz);                                               \
             }                                                                                          \
-            STOREK(union_k + nu, COMPRESS(any, kv));                                                   \
-            nu += __builtin_popcount((unsigned)any);                                                   \
+        }                                                                                              \
+        for (b = 0; b < nb; b++) {                                                                     \
+            STOREK(union_k + nu, COMPRESS((MASK)any[b], kv));                                          \
+            nu += __builtin_popcount(any[b]);                                                          \
             KSTEP;                                                                                     \
         }                                                                                              \
         *total = nnz;                                                                                  \
         return nu;
     static Py_ssize_t fastnn_union_f(const float* X, const Py_ssize_t* rows, Py_ssize_t m, Py_ssize_t n,
                                      int* union_k, Py_ssize_t* total) {
-        FASTNN_UNION_BODY(16, __mmask16, _mm512_maskz_loadu_ps, _mm512_mask_cmp_ps_mask, _mm512_setzero_ps(),
+        FASTNN_UNION_BODY(float, 16, __mmask16, _mm512_maskz_loadu_ps, _mm512_mask_cmp_ps_mask, _mm512_setzero_ps(),
                           __m512i kv = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                           kv = _mm512_add_epi32(kv, _mm512_set1_epi32(16)), _mm512_maskz_compress_epi32,
                           _mm512_storeu_si512)
     }
     static Py_ssize_t fastnn_union_d(const double* X, const Py_ssize_t* rows, Py_ssize_t m, Py_ssize_t n,
                                      int* union_k, Py_ssize_t* total) {
-        FASTNN_UNION_BODY(8, __mmask8, _mm512_maskz_loadu_pd, _mm512_mask_cmp_pd_mask, _mm512_setzero_pd(),
+        FASTNN_UNION_BODY(double, 8, __mmask8, _mm512_maskz_loadu_pd, _mm512_mask_cmp_pd_mask, _mm512_setzero_pd(),
                           __m256i kv = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                           kv = _mm256_add_epi32(kv, _mm256_set1_epi32(8)), _mm256_maskz_compress_epi32,
                           _mm256_storeu_si256)
@@ -232,16 +241,21 @@ cdef extern from *:
     static Py_ssize_t name(const T* X, const Py_ssize_t* rows, Py_ssize_t m, Py_ssize_t n, int* union_k, \
                            Py_ssize_t* total) {                                                        \
         Py_ssize_t k, i, nu = 0, nnz = 0;                                                              \
-        int any, nz;                                                                                   \
-        for (k = 0; k < n; k++) {                                                                      \
-            any = 0;                                                                                   \
-            for (i = 0; i < m; i++) {                                                                  \
-                nz = X[(rows != NULL ? rows[i] : i) * n + k] != 0;                                     \
-                any |= nz;                                                                             \
+        unsigned char* used = (unsigned char*)(union_k + n + 16);                                      \
+        const T* row;                                                                                  \
+        int nz;                                                                                        \
+        for (k = 0; k < n; k++) used[k] = 0;                                                           \
+        for (i = 0; i < m; i++) {                                                                      \
+            row = X + (rows != NULL ? rows[i] : i) * n;                                                \
+            for (k = 0; k < n; k++) {                                                                  \
+                nz = row[k] != 0;                                                                      \
+                used[k] |= nz;                                                                         \
                 nnz += nz;                                                                             \
             }                                                                                          \
+        }                                                                                              \
+        for (k = 0; k < n; k++) {                                                                      \
             union_k[nu] = (int)k;                                                                      \
-            nu += any;                                                                                 \
+            nu += used[k];                                                                             \
         }                                                                                              \
         *total = nnz;                                                                                  \
         return nu;                                                                                     \
@@ -253,112 +267,13 @@ cdef extern from *:
     intp fastnn_union_f(const float* X, const intp* rows, intp m, intp n, int* union_k, intp* total) noexcept nogil
     intp fastnn_union_d(const double* X, const intp* rows, intp m, intp n, int* union_k, intp* total) noexcept nogil
 
-cdef extern from *:
-    """
-    /* An entry of the lists by column (Sparse): row i and value x[i, k]; 8 (float) or 16 (double) bytes,
-       so that writing one is one store. */
-    typedef struct { int row; float val; } fastnn_entry_f;
-    typedef struct { int row; int unused; double val; } fastnn_entry_d;
-
-    /* The gradient sums of nc <= 4 columns k = cols[0:nc] that each have exactly n entries,
-       e[k*m : k*m + n], over 32 outputs: acc[j] = the sum over p = 0, 1, ..., n-1 of
-       e[k*m + p].val * d[e[k*m + p].row * ld + 0:32], each term added as acc = acc + x * d, from 0.
-       Then with g > 0 the plain SGD step w[k*32 : k*32+32] -= g * acc[j] (fused, as GCC and Clang
-       contract it in _step), else acc[j] to acc[j*32 : j*32+32].
-       Four sums advance in step (independent chains) for the same number of steps, so the loop's
-       branches are predictable when the columns are taken grouped by their count. With AVX-512
-       each term is one fused multiply-add per 16 (float) or 8 (double) outputs, as GCC and Clang
-       contract the same expression in the other kernels, and the sums stay in registers (a plain
-       loop here GCC vectorizes across p, with gathers). */
-    #if defined(__AVX512F__) && (defined(__GNUC__) || defined(__clang__))
-    #include <immintrin.h>
-    #define FASTNN_TERM(T, V, VPER, SET1, LOAD, FMA, j) {                                             \
-            const T* dp = d + (Py_ssize_t)e[b##j + p].row * ld;                                        \
-            V x = SET1(e[b##j + p].val);                                                               \
-            for (u = 0; u < 32 / VPER; u++) a##j[u] = FMA(x, LOAD(dp + u * VPER), a##j[u]);            \
-        }
-    /* sum j of 4 (in a##j) out: the SGD step on its row of w, or to acc */
-    #define FASTNN_OUT(VPER, LOAD, STORE, FNMA, j) {                                                   \
-            if (g > 0) {                                                                               \
-                wk = w + (Py_ssize_t)cols[j] * 32;                                                     \
-                for (u = 0; u < 32 / VPER; u++) STORE(wk + u * VPER, FNMA(vg, a##j[u], LOAD(wk + u * VPER))); \
-            } else {                                                                                   \
-                for (u = 0; u < 32 / VPER; u++) STORE(acc + j * 32 + u * VPER, a##j[u]);               \
-            }                                                                                          \
-        }
-    #define FASTNN_COLUMNS(T, E, name, V, VPER, SET1, ZERO, LOAD, STORE, FMA, FNMA)                     \
-    static void name(const int* cols, int nc, Py_ssize_t n, const E* e, Py_ssize_t m, const T* d,      \
-                     Py_ssize_t ld, T* acc, T g, T* w) {                                               \
-        V a0[32 / VPER], a1[32 / VPER], a2[32 / VPER], a3[32 / VPER], vg = SET1(g);                    \
-        T* wk;                                                                                         \
-        Py_ssize_t p, b0, b1, b2, b3;                                                                  \
-        int j, u;                                                                                      \
-        if (nc == 4) {                                                                                 \
-            b0 = cols[0] * m; b1 = cols[1] * m; b2 = cols[2] * m; b3 = cols[3] * m;                    \
-            for (u = 0; u < 32 / VPER; u++) a0[u] = a1[u] = a2[u] = a3[u] = ZERO();                    \
-            for (p = 0; p < n; p++) {                                                                  \
-                FASTNN_TERM(T, V, VPER, SET1, LOAD, FMA, 0) FASTNN_TERM(T, V, VPER, SET1, LOAD, FMA, 1)   \
-                FASTNN_TERM(T, V, VPER, SET1, LOAD, FMA, 2) FASTNN_TERM(T, V, VPER, SET1, LOAD, FMA, 3)   \
-            }                                                                                          \
-            FASTNN_OUT(VPER, LOAD, STORE, FNMA, 0) FASTNN_OUT(VPER, LOAD, STORE, FNMA, 1)             \
-            FASTNN_OUT(VPER, LOAD, STORE, FNMA, 2) FASTNN_OUT(VPER, LOAD, STORE, FNMA, 3)             \
-            return;                                                                                    \
-        }                                                                                              \
-        for (j = 0; j < nc; j++, cols++, acc += 32) {                                                  \
-            b0 = cols[0] * m;                                                                          \
-            for (u = 0; u < 32 / VPER; u++) a0[u] = ZERO();                                            \
-            for (p = 0; p < n; p++) FASTNN_TERM(T, V, VPER, SET1, LOAD, FMA, 0)                        \
-            FASTNN_OUT(VPER, LOAD, STORE, FNMA, 0)                                                     \
-        }                                                                                              \
-    }
-    FASTNN_COLUMNS(float, fastnn_entry_f, fastnn_columns_f, __m512, 16, _mm512_set1_ps, _mm512_setzero_ps,
-                   _mm512_loadu_ps, _mm512_storeu_ps, _mm512_fmadd_ps, _mm512_fnmadd_ps)
-    FASTNN_COLUMNS(double, fastnn_entry_d, fastnn_columns_d, __m512d, 8, _mm512_set1_pd, _mm512_setzero_pd,
-                   _mm512_loadu_pd, _mm512_storeu_pd, _mm512_fmadd_pd, _mm512_fnmadd_pd)
-    #else
-    #define FASTNN_COLUMNS(T, E, name)                                                                 \
-    static void name(const int* cols, int nc, Py_ssize_t n, const E* e, Py_ssize_t m, const T* d,      \
-                     Py_ssize_t ld, T* acc, T g, T* w) {                                               \
-        const E* t;                                                                                    \
-        T* wk;                                                                                         \
-        Py_ssize_t p;                                                                                  \
-        int j, u;                                                                                      \
-        for (j = 0; j < nc; j++) {                                                                     \
-            T* aj = acc + j * 32;                                                                      \
-            for (u = 0; u < 32; u++) aj[u] = 0;                                                        \
-            for (p = 0; p < n; p++) {                                                                  \
-                t = e + cols[j] * m + p;                                                               \
-                for (u = 0; u < 32; u++) aj[u] = aj[u] + t->val * d[(Py_ssize_t)t->row * ld + u];      \
-            }                                                                                          \
-            if (g > 0) {                                                                               \
-                wk = w + (Py_ssize_t)cols[j] * 32;                                                     \
-                for (u = 0; u < 32; u++) wk[u] = wk[u] - g * aj[u];                                    \
-            }                                                                                          \
-        }                                                                                              \
-    }
-    FASTNN_COLUMNS(float, fastnn_entry_f, fastnn_columns_f)
-    FASTNN_COLUMNS(double, fastnn_entry_d, fastnn_columns_d)
-    #endif
-    """
-    ctypedef struct fastnn_entry_f:
-        int row
-        float val
-    ctypedef struct fastnn_entry_d:
-        int row
-        double val
-    # acc[j] = sum over p < n of e[k*m + p].val * d[e[k*m + p].row * ld : ... + 32], k = cols[j], j < nc <= 4;
-    # then g > 0: w[k*32 : k*32+32] -= g * acc[j], else acc[j] to acc[j*32 : j*32+32]
-    void fastnn_columns_f(const int* cols, int nc, intp n, const fastnn_entry_f* e, intp m, const float* d,
-                          intp ld, float* acc, float g, float* w) noexcept nogil
-    void fastnn_columns_d(const int* cols, int nc, intp n, const fastnn_entry_d* e, intp m, const double* d,
-                          intp ld, double* acc, double g, double* w) noexcept nogil
-
 
 cdef enum:
     LANES = 16    # independent partial sums of a dot product (the fold in _dot assumes 16)
     JB = 32       # output columns of one block of the row kernel; packed widths are multiples of it
     RB = 8        # rows of one block of the row kernel (they share each load of B)
     CHUNK = 256   # rows per forward/backward chunk
+    L1_BYTES = 24576  # half the L1 data cache of current x86 cores: a block of it stays cached
     ROWS_BACKPROP = 16  # layers with more outputs than samples: from this many samples on, back-propagation transposes delta
     PARALLEL_WORK = 262144  # multiply-adds below which a product stays on one thread
     PARALLEL_ROWS = 4096    # activations below which a layer's activation stays on one thread
@@ -424,17 +339,12 @@ cdef struct Sparse:
     intp total       # nonzeros of the whole chunk
     intp* nnz        # (m,) nonzeros per row; the lists of each group of 4 rows (0-3, 4-7, ...)
                      # are padded with entries (k=0, x=0) to the longest, which add exactly 0
-    # The same nonzeros by column (for the gradient; _transpose_lists): column k's are the col[k]
-    # entries (row i, value x[i, k]) from k * m on of col_entries, rows ascending.
-    int* col         # (n_in,)
-    int* col_order   # (2 n_in,) work space: the columns in the order the gradient takes them
-    void* col_entries  # fastnn_entry_f or fastnn_entry_d
     # And (training: _batch_inputs) the columns some row uses: when their count times m is at most
     # sparse_union_ratio times the nonzeros (MNIST, batches of 10: 382 columns of 784, 2.5 times the
     # 1,504 nonzeros), layer 0's gradient runs the dense kernel's sums over those columns only (the
     # others' terms are all 0 * delta), whose regular loops beat the lists' there.
     bint by_union    # layer 0's gradient uses union_k, and x[i] = X[rows[i]]
-    int* union_k     # (n_in + 16,) the columns some row of x uses, ascending
+    int* union_k     # (2 (n_in + 16),) the columns some row of x uses, ascending (and work space)
     intp n_union
     const void* X
     const intp* rows
@@ -493,15 +403,12 @@ def aligned(intp n, dtype, bint zero=False):
     return buf[start:start + n]
 
 
-def _sparse_buffers(intp n_bufs, intp rows, intp n_in, dtype, bint by_column):
-    """Arrays (idx, val, nnz, col, col_entries) holding n_bufs sets of Sparse lists for chunks of up
-    to rows rows; the lists by column (the last two, for gradients) only when by_column (else one
-    element each)."""
-    cdef intp stride = _sparse_stride(n_in), n_col = n_bufs if by_column else 0
-    # an entry is 2 values: int row (and padding) and the value, in 8 (float) or 16 (double) bytes
+def _sparse_buffers(intp n_bufs, intp rows, intp n_in, dtype, bint training):
+    """Arrays (idx, val, nnz, union_k) holding n_bufs sets of Sparse lists for chunks of up to rows rows;
+    union_k only for training (else one element)."""
+    cdef intp stride = _sparse_stride(n_in), n_union = n_bufs if training else 0
     return (aligned(n_bufs * rows * stride, np.intc), aligned(n_bufs * rows * stride, dtype),
-            aligned(n_bufs * rows, np.intp), aligned(max(1, 4 * n_col * _rounded(n_in + 16)), np.intc),
-            aligned(max(1, 2 * n_col * rows * n_in), dtype))
+            aligned(n_bufs * rows, np.intp), aligned(max(1, n_union * 2 * _rounded(n_in + 16)), np.intc))
 
 
 cdef inline intp _sparse_stride(intp n_in) noexcept nogil:
@@ -509,9 +416,9 @@ cdef inline intp _sparse_stride(intp n_in) noexcept nogil:
     return (n_in + 31) // 16 * 16
 
 
-cdef Sparse _sparse_view(int[::1] idx, floating[::1] val, intp[::1] nnz, int[::1] col,
-                         floating[::1] col_entries, intp rows, intp n_in, intp i) noexcept nogil:
-    """Set i of the buffers from _sparse_buffers, as a Sparse (col* NULL when they were not made)."""
+cdef Sparse _sparse_view(int[::1] idx, floating[::1] val, intp[::1] nnz, int[::1] union_k, intp rows,
+                         intp n_in, intp i) noexcept nogil:
+    """Set i of the buffers from _sparse_buffers, as a Sparse (union_k NULL when it was not made)."""
     cdef Sparse sp
     sp.on = False
     sp.total = 0
@@ -519,13 +426,9 @@ cdef Sparse _sparse_view(int[::1] idx, floating[::1] val, intp[::1] nnz, int[::1
     sp.idx = &idx[0] + i * rows * sp.stride
     sp.val = <void*>(&val[0] + i * rows * sp.stride)
     sp.nnz = &nnz[0] + i * rows
-    sp.col, sp.col_order, sp.col_entries, sp.union_k = NULL, NULL, NULL, NULL
-    sp.by_union, sp.n_union = False, 0
-    if col.shape[0] > 1:
-        sp.col = &col[0] + 4 * i * _rounded(n_in + 16)
-        sp.col_order = sp.col + _rounded(n_in + 16)
-        sp.union_k = sp.col_order + 2 * _rounded(n_in + 16)
-        sp.col_entries = <void*>(&col_entries[0] + 2 * i * rows * n_in)
+    sp.union_k, sp.by_union, sp.n_union = NULL, False, 0
+    if union_k.shape[0] > 1:
+        sp.union_k = &union_k[0] + i * 2 * _rounded(n_in + 16)
     return sp
 
 
@@ -963,115 +866,72 @@ cdef void _sparse_forward(intp m, intp n_in, intp ld, const Sparse* sp, const fl
             _sparse_task(task % n_groups, task // n_groups, m, n_in, sp, WT, z, ld)
 
 
-cdef void _transpose_lists(intp m, intp n_in, Sparse* sp, const floating* dtype_of) noexcept nogil:
-    """sp's lists by column (sp.col, sp.col_entries) from its lists by row, padding left out:
-    column k's col[k] entries, from k * m on, are the rows i with x[i, k] != 0, ascending.
-    (dtype_of only tells the chunk's dtype.)"""
-    cdef int* col = sp.col
+cdef inline void _sparse_grad_rows(intp r0, intp r1, intp m, intp n_in, intp ld, const Sparse* sp,
+                                   const floating* delta, floating* G, floating* C, int mode, const Step* op,
+                                   floating* v, floating* m1, floating* m2, floating l2) noexcept nogil:
+    """Rows r0 ... r1 (inputs) of nabla_WT = x.T @ delta from the nonzeros of x, then per mode as _rows.
+
+    G (WT's layout) is the accumulator, all zero on entry and on exit. Row k of the gradient
+    is the sum over samples i ascending of x[i, k] * delta[i] (as in the dense kernel, which
+    also starts each sum from 0); rows no sample touches stay 0. The rows are taken in blocks
+    small enough for their part of G to stay in the L1 cache while every sample adds to it;
+    each block's epilogue then runs over its rows of each panel at once (contiguous there):
+    rows with a zero gradient get exactly what the dense kernel gives them.
+    """
+    cdef floating xv
+    cdef const floating* d
     cdef const floating* val
     cdef const int* idx
-    cdef fastnn_entry_f* ef = <fastnn_entry_f*>sp.col_entries
-    cdef fastnn_entry_d* ed = <fastnn_entry_d*>sp.col_entries
-    cdef intp i, q, k, p
-    memset(col, 0, n_in * sizeof(int))
-    # each row's entries to the ends of their columns' lists (rows in order)
+    cdef floating* g
+    cdef intp cursor[CHUNK]
+    cdef intp i, q, k, k0, k1, nnz, blk, off, n, n_blocks = ld // JB
+    cdef intp block = max(1, L1_BYTES // (ld * sizeof(floating)))
+    cdef int u
     for i in range(m):
-        idx = sp.idx + i * sp.stride
-        val = <const floating*>sp.val + i * sp.stride
-        for q in range(sp.nnz[i]):
-            k = idx[q]
-            p = k * m + col[k]
-            col[k] += 1
-            if floating is float:
-                ef[p].row, ef[p].val = <int>i, val[q]
-            else:
-                ed[p].row, ed[p].val = <int>i, val[q]
+        # cursor[i] = the first of row i's entries with k >= r0
+        q, nnz, idx = 0, sp.nnz[i], sp.idx + i * sp.stride
+        while q < nnz and idx[q] < r0:
+            q = q + 1
+        cursor[i] = q
+    k0 = r0
+    while k0 < r1:
+        k1 = min(k0 + block, r1)
+        for i in range(m):
+            d = delta + i * ld
+            idx = sp.idx + i * sp.stride
+            val = <const floating*>sp.val + i * sp.stride
+            q, nnz = cursor[i], sp.nnz[i]
+            while q < nnz and idx[q] < k1:
+                k, xv = idx[q], val[q]
+                for blk in range(n_blocks):
+                    g = G + blk * n_in * JB + k * JB
+                    # G[k, panel] += x[i, k] * delta[i, panel]
+                    for u in range(JB):
+                        g[u] = g[u] + xv * d[blk * JB + u]
+                q = q + 1
+            cursor[i] = q
+        n = (k1 - k0) * JB
+        for blk in range(n_blocks):
+            off = blk * n_in * JB + k0 * JB
+            _epilogue(mode, op, n, C + off, G + off, _at(v, off), _at(m1, off), _at(m2, off), l2)
+            memset(G + off, 0, n * sizeof(floating))
+        k0 = k1
 
 
-cdef inline void _sparse_grad_rows(intp r0, intp r1, intp m, intp n_in, intp ld, const Sparse* sp,
-                                   const floating* delta, floating* C, int mode, const Step* op,
-                                   floating* v, floating* m1, floating* m2, floating l2) noexcept nogil:
-    """Rows r0 ... r1 (inputs) of nabla_WT = x.T @ delta from x's nonzeros by column, then per mode as _rows.
-
-    Row k of the gradient is the sum over rows i ascending with x[i, k] != 0 of x[i, k] * delta[i],
-    started from 0 and summed in registers (the dense kernel's sum without its 0 * delta terms).
-    The rows are taken grouped by their number of terms, 4 at a time (fastnn_columns_*). A row
-    no sample touches has gradient 0: its epilogue still runs (C = 0; a momentum, Adam or
-    weight-decay step), except where it would leave C as it is: C += 0, and the plain SGD step
-    w - g * 0 with g > 0. sp.col_order[r0:r1] and [n_in + r0 : n_in + r1] are this range's work space.
-    """
-    cdef floating acc[4 * JB]
-    cdef floating* w
-    cdef int* rows = sp.col_order + r0              # the rows to compute, then ...
-    cdef int* order = sp.col_order + n_in + r0      # ... the same sorted by their number of terms
-    cdef intp start[CHUNK + 2]
-    cdef int count[4][CHUNK + 1]
-    cdef intp k, c, i, j, t, blk, off, n_rows = 0, n_blocks = ld // JB
-    cdef int u, nc
-    # plain SGD: w -= g * acc with g = eta / m, as _step computes it
-    cdef floating g = <floating>(op.eta * op.gscale * op.inv_m) if mode == STEP else 0
-    cdef bint sgd = mode == STEP and op.kind == SGD and l2 == 0 and g > 0
-    cdef int first = 1 if sgd or mode == ACCUMULATE else 0    # the fewest terms of a row to compute
-    # rows = the k in r0 ... r1 with at least `first` terms
-    for k in range(r0, r1):
-        rows[n_rows] = <int>k
-        n_rows += sp.col[k] >= first
-    # order = rows sorted by their number of terms c = col[k] (a counting sort; 4 interleaved counts,
-    # as neighbouring rows often have the same c and one count would wait on its own last update);
-    # the rows with c terms are order[start[c] : start[c + 1]]
-    for j in range(4):
-        for c in range(m + 1):
-            count[j][c] = 0
-    for t in range(n_rows):
-        count[t & 3][sp.col[rows[t]]] += 1
-    start[0] = 0
-    for c in range(m + 1):
-        start[c + 1] = start[c]
-        for j in range(4):
-            # count[j][c] = where the rows t with t % 4 == j and c terms go
-            t = count[j][c]
-            count[j][c] = <int>start[c + 1]
-            start[c + 1] += t
-    for t in range(n_rows):
-        k = rows[t]
-        c = sp.col[k]
-        order[count[t & 3][c]] = <int>k
-        count[t & 3][c] += 1
-    for blk in range(n_blocks):
-        for c in range(first, m + 1):
-            i = start[c]
-            while i < start[c + 1]:
-                nc = <int>min(4, start[c + 1] - i)
-                # acc[j] = sum over the c rows i of column k = order[i + j] of x[i, k] * delta[i, panel];
-                # plain SGD: w[k] -= g * acc[j] (in the kernel)
-                if floating is float:
-                    fastnn_columns_f(order + i, nc, c, <const fastnn_entry_f*>sp.col_entries, m,
-                                     delta + blk * JB, ld, acc, g if sgd else 0, C + blk * n_in * JB)
-                else:
-                    fastnn_columns_d(order + i, nc, c, <const fastnn_entry_d*>sp.col_entries, m,
-                                     delta + blk * JB, ld, acc, g if sgd else 0, C + blk * n_in * JB)
-                if not sgd:
-                    for j in range(nc):
-                        off = blk * n_in * JB + order[i + j] * JB
-                        _epilogue(mode, op, JB, C + off, acc + j * JB, _at(v, off), _at(m1, off), _at(m2, off), l2)
-                i += nc
-
-
-cdef void _sparse_grad(intp m, intp n_in, intp ld, Sparse* sp, const floating* delta,
-                       floating* C, int mode, const Step* op, floating* v, floating* m1,
+cdef void _sparse_grad(intp m, intp n_in, intp ld, const Sparse* sp, const floating* delta,
+                       floating* G, floating* C, int mode, const Step* op, floating* v, floating* m1,
                        floating* m2, floating l2, int n_threads) noexcept nogil:
     """nabla_WT = x.T @ delta (n_in, ld) into C (WT's panel layout; = / += / optimizer step by mode)
-    from the nonzeros of x (sp, which gets its lists by column). On several threads each takes a
-    contiguous range of inputs (rows of C): the same sums on any thread."""
+    from the nonzeros of x; G is a zeroed accumulator like C, left zeroed. On several threads
+    each takes a contiguous range of inputs (rows of C): the same sums on any thread."""
     cdef intp t, per
-    _transpose_lists(m, n_in, sp, delta)
     if n_threads > 1 and n_in >= 2 * n_threads and sp.total * ld >= PARALLEL_WORK:
         per = (n_in + n_threads - 1) // n_threads
         for t in prange(n_threads, num_threads=n_threads, schedule="static"):
-            _sparse_grad_rows(t * per, min(n_in, t * per + per), m, n_in, ld, sp, delta, C, mode, op,
+            _sparse_grad_rows(t * per, min(n_in, t * per + per), m, n_in, ld, sp, delta, G, C, mode, op,
                               v, m1, m2, l2)
     else:
-        _sparse_grad_rows(0, n_in, m, n_in, ld, sp, delta, C, mode, op, v, m1, m2, l2)
+        _sparse_grad_rows(0, n_in, m, n_in, ld, sp, delta, G, C, mode, op, v, m1, m2, l2)
 
 
 cdef inline void _union_grad_rows(int R, const int* U, intp m, const floating* X, const intp* rows, intp n_in,
@@ -1357,11 +1217,11 @@ cdef double _loss_grad_chunk(const Net* net, floating* pk,
                              floating* target, int mode, const Step* op,
                              floating* v, floating* m1, floating* m2, floating l2,
                              floating* z, floating* a, floating* delta, floating* scratch,
-                             Sparse* sp) noexcept nogil:
+                             Sparse* sp, floating* G) noexcept nogil:
     """Forward and back-propagation of m rows x (m, sizes[0]) with targets y (m, sizes[-1]).
 
     When sp lists x's nonzeros (sp.on, from _list_nonzeros; then x is not read), layer 0 skips
-    x's zero inputs (its gradient from sp's lists by column, which it makes).
+    x's zero inputs, with G (zeroed, layer 0's packed size) as its gradient accumulator.
     mode OVERWRITE / ACCUMULATE: target (packed layout) = / += the sum over the
     m rows of the per-sample gradients. mode STEP: target = pk and the
     optimizer step ``op`` is applied to each block of parameters as soon as
@@ -1391,7 +1251,7 @@ cdef double _loss_grad_chunk(const Net* net, floating* pk,
             _union_grad(m, n_in, ld, sp, dl, target + net.wt_off[0], mode, op, _at(v, net.wt_off[0]),
                         _at(m1, net.wt_off[0]), _at(m2, net.wt_off[0]), l2, net.n_threads)
         elif l == 0 and sp != NULL and sp.on:
-            _sparse_grad(m, n_in, ld, sp, dl, target + net.wt_off[0], mode, op, _at(v, net.wt_off[0]),
+            _sparse_grad(m, n_in, ld, sp, dl, G, target + net.wt_off[0], mode, op, _at(v, net.wt_off[0]),
                          _at(m1, net.wt_off[0]), _at(m2, net.wt_off[0]), l2, net.n_threads)
         else:
             _rows_all(n_in, m, a_prev, 1, lda, dl, ld, JB, ld, target + net.wt_off[l], JB, n_in * JB, mode, op,
@@ -1449,8 +1309,9 @@ cdef void _batch_inputs(const Net* net, const floating* X, const floating* Y, co
     cdef intp n0 = net.sizes[0], nL = net.sizes[net.L], total = 0
     _gather(Y, nL, rows, m, yb)
     sp.by_union = False
-    if sp.union_k != NULL and sparse_union_ratio > 0:
-        # the columns some row uses: the gradient runs over them when few enough
+    # the columns some row uses (the gradient runs over them when few enough), for batches small enough
+    # to be in cache (prefetched): over a larger one the extra pass would wait on memory
+    if sp.union_k != NULL and sparse_union_ratio > 0 and m * n0 * <intp>sizeof(floating) <= PREFETCH_BYTES:
         if floating is float:
             sp.n_union = fastnn_union_f(X, rows, m, n0, sp.union_k, &total)
         else:
@@ -1458,8 +1319,7 @@ cdef void _batch_inputs(const Net* net, const floating* X, const floating* Y, co
     _list_nonzeros(X, rows, m, n0, net.ld[0], sp, net.n_threads, sparse_min_width_train)
     if not sp.on:
         _gather(X, n0, rows, m, xb)
-    elif sp.union_k != NULL and sparse_union_ratio > 0 and \
-            <double>(sp.n_union * m) <= sparse_union_ratio * <double>total:
+    elif total > 0 and <double>(sp.n_union * m) <= sparse_union_ratio * <double>total:
         sp.by_union = True
         sp.X, sp.rows = <const void*>X, rows
         fastnn_fetch_add(&union_chunks, 1)
@@ -1589,11 +1449,14 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
     cdef floating[::1] delta = aligned(rows * units if want_grad else 1, dtype)
     cdef floating[::1] scratch = aligned(_scratch_size(sizes, layout, rows) if want_grad else 1, dtype)
     cdef double[::1] chunk_loss = np.zeros(n_chunks, dtype=np.float64)
-    idx, val, nnz, col, col_entries = _sparse_buffers(n_bufs, rows, sizes[0], dtype, want_grad)
-    cdef int[::1] sp_idx = idx, sp_col = col
-    cdef floating[::1] sp_val = val, sp_col_entries = col_entries
+    idx, val, nnz, union_k = _sparse_buffers(n_bufs, rows, sizes[0], dtype, False)
+    cdef int[::1] sp_idx = idx
+    cdef floating[::1] sp_val = val
     cdef intp[::1] sp_nnz = nnz
-    cdef Sparse sp = _sparse_view(sp_idx, sp_val, sp_nnz, sp_col, sp_col_entries, rows, sizes[0], 0)
+    cdef int[::1] sp_union = union_k
+    cdef Sparse sp = _sparse_view(sp_idx, sp_val, sp_nnz, sp_union, rows, sizes[0], 0)
+    # layer 0's gradient accumulator for sparse inputs (calloc'd: pages are touched only if used)
+    cdef floating[::1] G = aligned(sizes[0] * packed[0] if want_grad else 1, dtype, zero=True)
     cdef const floating* yp = NULL
     cdef floating* outp = NULL
     cdef intp c, c0, m, buf, n_units = units
@@ -1609,8 +1472,7 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
                 buf = threadid()
                 _forward_chunk(&net1, &pk[0], &X[0, 0], yp, outp, n, c * rows, rows, &z[0] + buf * rows * n_units,
                                &a[0] + buf * rows * n_units, want_loss, &chunk_loss[0] + c,
-                               _sparse_view(sp_idx, sp_val, sp_nnz, sp_col, sp_col_entries, rows,
-                                            net.sizes[0], buf))
+                               _sparse_view(sp_idx, sp_val, sp_nnz, sp_union, rows, net.sizes[0], buf))
         else:
             for c in range(n_chunks):
                 c0 = c * rows
@@ -1620,7 +1482,7 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
                                    sparse_min_width_train)
                     chunk_loss[c] = _loss_grad_chunk(&net, &pk[0], &X[c0, 0], yp + c0 * nL, m, &gk[0],
                                                      OVERWRITE if c0 == 0 else ACCUMULATE, NULL, NULL, NULL,
-                                                     NULL, 0, &z[0], &a[0], &delta[0], &scratch[0], &sp)
+                                                     NULL, 0, &z[0], &a[0], &delta[0], &scratch[0], &sp, &G[0])
                     if want_out:
                         _copy_out(&net, &a[0], m, outp + c0 * nL)
                 else:
@@ -1670,10 +1532,10 @@ cdef double _train_batch(const Net* net, Step* op, floating* pk, const floating*
                          const intp* rows_of, intp m, intp rows, bint normalized,
                          floating* v, floating* m1, floating* m2, floating l2,
                          floating* z, floating* a, floating* delta, floating* scratch,
-                         floating* xb, floating* yb, floating* gk, Sparse* sp) noexcept nogil:
+                         floating* xb, floating* yb, floating* gk, Sparse* sp, floating* G) noexcept nogil:
     """One optimizer step (op, set by _begin_step) on pk from the mini-batch X[rows_of[:m]], Y[rows_of[:m]].
 
-    Buffers are for chunks of up to ``rows`` rows (z, a, delta, scratch, xb, yb, sp as in
+    Buffers are for chunks of up to ``rows`` rows (z, a, delta, scratch, xb, yb, sp, G as in
     _loss_grad_chunk); gk (packed size) holds the summed gradient when the batch is larger than one
     chunk or the step is normalized. Returns the batch's summed loss, measured before the update.
     """
@@ -1682,14 +1544,14 @@ cdef double _train_batch(const Net* net, Step* op, floating* pk, const floating*
     if m <= rows and not normalized:
         # the whole batch in one chunk: each block's optimizer step fused into back-propagation
         _batch_inputs(net, X, Y, rows_of, m, xb, yb, sp)
-        return _loss_grad_chunk(net, pk, xb, yb, m, pk, STEP, op, v, m1, m2, l2, z, a, delta, scratch, sp)
+        return _loss_grad_chunk(net, pk, xb, yb, m, pk, STEP, op, v, m1, m2, l2, z, a, delta, scratch, sp, G)
     # grad = sum of per-sample gradients over the batch, chunk by chunk; then the step
     c0 = 0
     while c0 < m:
         mc = min(rows, m - c0)
         _batch_inputs(net, X, Y, rows_of + c0, mc, xb, yb, sp)
         loss += _loss_grad_chunk(net, pk, xb, yb, mc, gk, OVERWRITE if c0 == 0 else ACCUMULATE, NULL,
-                                 NULL, NULL, NULL, 0, z, a, delta, scratch, sp)
+                                 NULL, NULL, NULL, 0, z, a, delta, scratch, sp, G)
         c0 += mc
     _step_all(net, op, pk, gk, v, m1, m2, l2, normalized)
     return loss
@@ -1751,7 +1613,7 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     dtype = np.float32 if floating is float else np.float64
     # per-thread buffers, thread th's at th * its part's size
     cdef intp s_unit = _rounded(rows * units), s_scratch = _rounded(_scratch_size(sizes, layout, rows))
-    cdef intp s_x = _rounded(rows * n0), s_y = _rounded(rows * nL)
+    cdef intp s_x = _rounded(rows * n0), s_y = _rounded(rows * nL), s_G = _rounded(n0 * packed[0])
     # the summed gradient, for batches over one chunk and for the normalized step (the rest is fused)
     cdef intp s_g = _rounded(P) if (batch_size > rows or normalized) else 1
     cdef floating[::1] pk = aligned(P, dtype)
@@ -1762,10 +1624,13 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     cdef floating[::1] scratch = aligned(T * s_scratch, dtype)
     cdef floating[::1] xb = aligned(T * s_x, dtype)
     cdef floating[::1] yb = aligned(T * s_y, dtype)
-    idx, val, nnz, col, col_entries = _sparse_buffers(T, rows, n0, dtype, True)
-    cdef int[::1] sp_idx = idx, sp_col = col
-    cdef floating[::1] sp_val = val, sp_col_entries = col_entries
+    idx, val, nnz, union_k = _sparse_buffers(T, rows, n0, dtype, True)
+    cdef int[::1] sp_union = union_k
+    cdef int[::1] sp_idx = idx
+    cdef floating[::1] sp_val = val
     cdef intp[::1] sp_nnz = nnz
+    # layer 0's gradient accumulator for sparse inputs (calloc'd: pages are touched only if used)
+    cdef floating[::1] G = aligned(T * s_G, dtype, zero=True)
     cdef floating* vp = &v[0] if optimizer in (MOMENTUM, NESTEROV) else NULL
     cdef floating* m1p = &m1[0] if optimizer == ADAM else NULL
     cdef floating* m2p = &m2[0] if optimizer == ADAM else NULL
@@ -1789,8 +1654,7 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     op.b1, op.b2, op.eps, op.lr_t = beta_1, beta_2, epsilon, eta
     net1.n_threads = 1
     for th in range(T):
-        _sparse_of(sps, th, s_struct)[0] = _sparse_view(sp_idx, sp_val, sp_nnz, sp_col, sp_col_entries, rows,
-                                                           n0, th)
+        _sparse_of(sps, th, s_struct)[0] = _sparse_view(sp_idx, sp_val, sp_nnz, sp_union, rows, n0, th)
     with nogil:
         _pack(&net, &theta[0], &pk[0])
         if T == 1:
@@ -1813,7 +1677,7 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
                 _begin_step(&op, m, t, eta)
                 loss += _train_batch(&net, &op, &pk[0], &X[0, 0], &Y[0, 0], &order[start], m, rows, normalized,
                                      vp, m1p, m2p, <floating>l2, &z[0], &a[0], &delta[0], &scratch[0],
-                                     &xb[0], &yb[0], &gk[0], _sparse_of(sps, 0, s_struct))
+                                     &xb[0], &yb[0], &gk[0], _sparse_of(sps, 0, s_struct), &G[0])
                 start += m
         else:
             # rounds of batches, the first of one batch per thread, each twice the last while a round
@@ -1841,7 +1705,7 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
                             normalized, vp, m1p, m2p, <floating>l2, &z[0] + th * s_unit, &a[0] + th * s_unit,
                             &delta[0] + th * s_unit, &scratch[0] + th * s_scratch, &xb[0] + th * s_x,
                             &yb[0] + th * s_y, &gk[0] + th * s_g,
-                            sp_th)
+                            sp_th, &G[0] + th * s_G)
                         b = fastnn_fetch_add(&next_b, 1)
                 if clock() - round_start < interval // 2:
                     per_round = per_round * 2
