@@ -956,6 +956,16 @@ cdef inline void _union_grad_rows(int R, const int* U, intp m, const floating* X
             # acc[r] += x[i, k_r] * delta[i, panel]
             for u in range(JB):
                 acc[r * JB + u] = acc[r * JB + u] + xv * brow[u]
+    cdef floating g
+    cdef floating* w
+    if mode == STEP and op.kind == SGD and l2 == 0:
+        # plain SGD, as _step: w -= (eta * gscale / m) * acc
+        g = <floating>(op.eta * op.gscale * op.inv_m)
+        for r in range(R):
+            w = C + U[r] * JB
+            for u in range(JB):
+                w[u] = w[u] - g * acc[r * JB + u]
+        return
     for r in range(R):
         off = U[r] * JB
         _epilogue(mode, op, JB, C + off, acc + r * JB, _at(v, off), _at(m1, off), _at(m2, off), l2)
