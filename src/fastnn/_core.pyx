@@ -135,6 +135,7 @@ cdef extern from *:
     #endif
     /* idx[0:nnz] = the k < n with row[k] != 0 (NaN counts as nonzero), ascending, and val[0:nnz]
        = row[idx]; returns nnz. May write up to 16 entries past the end: idx, val need n + 16.
+       When marks is not NULL, also marks those k in it (bit k % 32 of marks[k / 32]).
        With AVX-512, 16 (float) or 8 (double) compares give a mask whose set lanes are
        compressed into idx and val. The rest (all of it without AVX-512) goes through
        FASTNN_NONZEROS_REST: blocks of 16 zeros are skipped by a vectorizable test, the
@@ -152,8 +153,13 @@ cdef extern from *:
         for (; k < n; k++) { idx[nnz] = (int)k; val[nnz] = row[k]; nnz += row[k] != 0; }          \
     } while (0)
 
-    static Py_ssize_t fastnn_nonzeros_f(const float* row, Py_ssize_t n, int* idx, float* val) {
-        Py_ssize_t k = 0, nnz = 0;
+    #define FASTNN_MARK_REST(marks, idx, q, nnz) do {                                             \
+        if (marks != NULL)                                                                       \
+            for (; q < nnz; q++) marks[idx[q] >> 5] |= 1u << (idx[q] & 31);                      \
+    } while (0)
+
+    static Py_ssize_t fastnn_nonzeros_f(const float* row, Py_ssize_t n, int* idx, float* val, unsigned* marks) {
+        Py_ssize_t k = 0, nnz = 0, q;
     #ifdef FASTNN_COMPRESS
         __m512i kv = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
         for (; k + 16 <= n; k += 16) {
@@ -162,15 +168,18 @@ cdef extern from *:
             _mm512_storeu_si512((void*)(idx + nnz), _mm512_maskz_compress_epi32(nz, kv));
             _mm512_storeu_ps(val + nnz, _mm512_maskz_compress_ps(nz, x));
             nnz += __builtin_popcount((unsigned)nz);
+            if (marks != NULL) marks[k >> 5] |= (unsigned)nz << (k & 31);
             kv = _mm512_add_epi32(kv, _mm512_set1_epi32(16));
         }
     #endif
+        q = nnz;
         FASTNN_NONZEROS_REST(row, n, idx, val, k, nnz);
+        FASTNN_MARK_REST(marks, idx, q, nnz);
         return nnz;
     }
 
-    static Py_ssize_t fastnn_nonzeros_d(const double* row, Py_ssize_t n, int* idx, double* val) {
-        Py_ssize_t k = 0, nnz = 0;
+    static Py_ssize_t fastnn_nonzeros_d(const double* row, Py_ssize_t n, int* idx, double* val, unsigned* marks) {
+        Py_ssize_t k = 0, nnz = 0, q;
     #ifdef FASTNN_COMPRESS
         __m256i kv = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         for (; k + 8 <= n; k += 8) {
@@ -179,93 +188,45 @@ cdef extern from *:
             _mm256_storeu_si256((__m256i*)(idx + nnz), _mm256_maskz_compress_epi32(nz, kv));
             _mm512_storeu_pd(val + nnz, _mm512_maskz_compress_pd(nz, x));
             nnz += __builtin_popcount((unsigned)nz);
+            if (marks != NULL) marks[k >> 5] |= (unsigned)nz << (k & 31);
             kv = _mm256_add_epi32(kv, _mm256_set1_epi32(8));
         }
     #endif
+        q = nnz;
         FASTNN_NONZEROS_REST(row, n, idx, val, k, nnz);
+        FASTNN_MARK_REST(marks, idx, q, nnz);
         return nnz;
     }
     """
-    intp fastnn_nonzeros_f(const float* row, intp n, int* idx, float* val) noexcept nogil
-    intp fastnn_nonzeros_d(const double* row, intp n, int* idx, double* val) noexcept nogil
+    intp fastnn_nonzeros_f(const float* row, intp n, int* idx, float* val, unsigned* marks) noexcept nogil
+    intp fastnn_nonzeros_d(const double* row, intp n, int* idx, double* val, unsigned* marks) noexcept nogil
 
 cdef extern from *:
     """
-    /* The columns that some row of the chunk x (m, n) uses: union_k[0:return value] = the k < n with
-       x[i, k] != 0 (NaN counts as nonzero) for some i, ascending; *total = x's count of nonzeros.
-       Row i of x is X + rows[i] * n (X + i * n when rows is NULL). union_k needs 2 (n + 16) ints:
-       the list may run 16 entries past its end, and from union_k + n + 16 on are the marks of the
-       columns used (a row at a time, in memory order, so that a large chunk streams from memory).
-       With AVX-512, blocks of 16 (float) or 8 (double) columns: a compare per row gives a mask,
-       their OR the block's columns, compressed into union_k. */
+    /* union_k[0:return value] = the k < n marked in marks (bit k % 32 of marks[k / 32]), ascending.
+       May write up to 16 entries past the end: union_k needs n + 16. With AVX-512, 16 marks at a
+       time compressed. */
+    static Py_ssize_t fastnn_marked(const unsigned* marks, Py_ssize_t n, int* union_k) {
+        Py_ssize_t k = 0, nu = 0;
     #ifdef FASTNN_COMPRESS
-    #define FASTNN_UNION_BODY(T, LANES, MASK, LOADZ, CMP, ZERO, KV, KSTEP, COMPRESS, STOREK)             \
-        Py_ssize_t b, i, nb = (n + LANES - 1) / LANES, nu = 0, nnz = 0;                                \
-        unsigned* any = (unsigned*)(union_k + n + 16);                                                 \
-        MASK last = n % LANES ? (MASK)((1u << (n % LANES)) - 1u) : (MASK)-1, in, nz;                   \
-        const T* row;                                                                                  \
-        KV;                                                                                            \
-        for (b = 0; b < nb; b++) any[b] = 0;                                                           \
-        for (i = 0; i < m; i++) {                                                                      \
-            row = X + (rows != NULL ? rows[i] : i) * n;                                                \
-            for (b = 0; b < nb; b++) {                                                                 \
-                in = b == nb - 1 ? last : (MASK)-1;                                                    \
-                nz = CMP(in, LOADZ(in, row + b * LANES), ZERO, _CMP_NEQ_UQ);                           \
-                any[b] |= nz;                                                                          \
-                nnz += __builtin_popcount((unsigned)nz);                                               \
-            }                                                                                          \
-        }                                                                                              \
-        for (b = 0; b < nb; b++) {                                                                     \
-            STOREK(union_k + nu, COMPRESS((MASK)any[b], kv));                                          \
-            nu += __builtin_popcount(any[b]);                                                          \
-            KSTEP;                                                                                     \
-        }                                                                                              \
-        *total = nnz;                                                                                  \
-        return nu;
-    static Py_ssize_t fastnn_union_f(const float* X, const Py_ssize_t* rows, Py_ssize_t m, Py_ssize_t n,
-                                     int* union_k, Py_ssize_t* total) {
-        FASTNN_UNION_BODY(float, 16, __mmask16, _mm512_maskz_loadu_ps, _mm512_mask_cmp_ps_mask, _mm512_setzero_ps(),
-                          __m512i kv = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                          kv = _mm512_add_epi32(kv, _mm512_set1_epi32(16)), _mm512_maskz_compress_epi32,
-                          _mm512_storeu_si512)
-    }
-    static Py_ssize_t fastnn_union_d(const double* X, const Py_ssize_t* rows, Py_ssize_t m, Py_ssize_t n,
-                                     int* union_k, Py_ssize_t* total) {
-        FASTNN_UNION_BODY(double, 8, __mmask8, _mm512_maskz_loadu_pd, _mm512_mask_cmp_pd_mask, _mm512_setzero_pd(),
-                          __m256i kv = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                          kv = _mm256_add_epi32(kv, _mm256_set1_epi32(8)), _mm256_maskz_compress_epi32,
-                          _mm256_storeu_si256)
-    }
+        __m512i kv = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        __mmask16 half;
+        for (; k < n; k += 16) {
+            half = (__mmask16)(marks[k >> 5] >> (k & 31));
+            _mm512_storeu_si512((void*)(union_k + nu), _mm512_maskz_compress_epi32(half, kv));
+            nu += __builtin_popcount((unsigned)half);
+            kv = _mm512_add_epi32(kv, _mm512_set1_epi32(16));
+        }
     #else
-    #define FASTNN_UNION(T, name)                                                                      \
-    static Py_ssize_t name(const T* X, const Py_ssize_t* rows, Py_ssize_t m, Py_ssize_t n, int* union_k, \
-                           Py_ssize_t* total) {                                                        \
-        Py_ssize_t k, i, nu = 0, nnz = 0;                                                              \
-        unsigned char* used = (unsigned char*)(union_k + n + 16);                                      \
-        const T* row;                                                                                  \
-        int nz;                                                                                        \
-        for (k = 0; k < n; k++) used[k] = 0;                                                           \
-        for (i = 0; i < m; i++) {                                                                      \
-            row = X + (rows != NULL ? rows[i] : i) * n;                                                \
-            for (k = 0; k < n; k++) {                                                                  \
-                nz = row[k] != 0;                                                                      \
-                used[k] |= nz;                                                                         \
-                nnz += nz;                                                                             \
-            }                                                                                          \
-        }                                                                                              \
-        for (k = 0; k < n; k++) {                                                                      \
-            union_k[nu] = (int)k;                                                                      \
-            nu += used[k];                                                                             \
-        }                                                                                              \
-        *total = nnz;                                                                                  \
-        return nu;                                                                                     \
-    }
-    FASTNN_UNION(float, fastnn_union_f)
-    FASTNN_UNION(double, fastnn_union_d)
+        for (; k < n; k++) {
+            union_k[nu] = (int)k;
+            nu += (marks[k >> 5] >> (k & 31)) & 1u;
+        }
     #endif
+        return nu;
+    }
     """
-    intp fastnn_union_f(const float* X, const intp* rows, intp m, intp n, int* union_k, intp* total) noexcept nogil
-    intp fastnn_union_d(const double* X, const intp* rows, intp m, intp n, int* union_k, intp* total) noexcept nogil
+    intp fastnn_marked(const unsigned* marks, intp n, int* union_k) noexcept nogil
 
 
 cdef enum:
@@ -344,7 +305,7 @@ cdef struct Sparse:
     # 1,504 nonzeros), layer 0's gradient runs the dense kernel's sums over those columns only (the
     # others' terms are all 0 * delta), whose regular loops beat the lists' there.
     bint by_union    # layer 0's gradient uses union_k, and x[i] = X[rows[i]]
-    int* union_k     # (2 (n_in + 16),) the columns some row of x uses, ascending (and work space)
+    int* union_k     # (2 (n_in + 16),) the columns some row of x uses, ascending; then their marks
     intp n_union
     const void* X
     const intp* rows
@@ -751,10 +712,10 @@ cdef inline void _rows_task(intp group, intp blk, intp n_rows, intp K, const flo
 
 
 cdef inline intp _list_group(const floating* X, const intp* rows, intp g, intp m, intp n_in,
-                             Sparse* sp) noexcept nogil:
+                             Sparse* sp, unsigned* marks) noexcept nogil:
     """List the nonzeros of group g (rows 4g ... 4g+3, at most m) of the chunk, their lists padded
-    to the longest with entries (k=0, x=0); row i is X[rows[i]] (X[i] when rows is NULL).
-    Returns the group's count of nonzeros."""
+    to the longest with entries (k=0, x=0); row i is X[rows[i]] (X[i] when rows is NULL); their
+    columns marked in marks unless it is NULL. Returns the group's count of nonzeros."""
     cdef floating* val = <floating*>sp.val
     cdef const floating* row
     cdef intp i, q, longest = 0, total = 0, g0 = g * 4, g1 = min(g * 4 + 4, m)
@@ -765,9 +726,9 @@ cdef inline intp _list_group(const floating* X, const intp* rows, intp g, intp m
         row = X + (rows[i] if rows != NULL else i) * n_in
         # idx[i], val[i] = the columns k with x[i, k] != 0 and their values
         if floating is float:
-            sp.nnz[i] = fastnn_nonzeros_f(row, n_in, sp.idx + i * sp.stride, val + i * sp.stride)
+            sp.nnz[i] = fastnn_nonzeros_f(row, n_in, sp.idx + i * sp.stride, val + i * sp.stride, marks)
         else:
-            sp.nnz[i] = fastnn_nonzeros_d(row, n_in, sp.idx + i * sp.stride, val + i * sp.stride)
+            sp.nnz[i] = fastnn_nonzeros_d(row, n_in, sp.idx + i * sp.stride, val + i * sp.stride, marks)
         total = total + sp.nnz[i]
         longest = max(longest, sp.nnz[i])
     for i in range(g0, g1):
@@ -778,25 +739,26 @@ cdef inline intp _list_group(const floating* X, const intp* rows, intp g, intp m
 
 
 cdef void _list_nonzeros(const floating* X, const intp* rows, intp m, intp n_in, intp ld, Sparse* sp,
-                         int n_threads, intp min_width) noexcept nogil:
+                         int n_threads, intp min_width, unsigned* marks=NULL) noexcept nogil:
     """List the nonzeros of the chunk x (m, n_in) in sp, row i of x being X[rows[i]] (X[i] when rows
     is NULL), so that layer 0 need not gather x; sp.on = whether layer 0 (padded width ld) is to use
     them: they are at most sparse_density * m * n_in, and ld >= min_width. On one thread it
-    stops listing once they are too many; on several, each lists whole groups of 4 rows."""
+    stops listing once they are too many; on several, each lists whole groups of 4 rows. With
+    marks (zeroed, n_in bits; then on one thread), the columns used are marked there."""
     global sparse_chunks
     cdef double density = sparse_density_f if floating is float else sparse_density_d
     cdef intp g, n_groups = (m + 3) // 4, total = 0, limit = <intp>(density * <double>(m * n_in))
     sp.on = False
     if density <= 0 or ld < min_width:
         return
-    if n_threads > 1 and n_groups > 1 and m * n_in >= PARALLEL_LIST:
+    if n_threads > 1 and n_groups > 1 and m * n_in >= PARALLEL_LIST and marks == NULL:
         for g in prange(n_groups, num_threads=n_threads, schedule="static"):
-            _list_group(X, rows, g, m, n_in, sp)
+            _list_group(X, rows, g, m, n_in, sp, NULL)
         for g in range(m):
             total = total + sp.nnz[g]
     else:
         for g in range(n_groups):
-            total = total + _list_group(X, rows, g, m, n_in, sp)
+            total = total + _list_group(X, rows, g, m, n_in, sp, marks)
             if total > limit:
                 return
     if total > limit:
@@ -1316,20 +1278,22 @@ cdef void _batch_inputs(const Net* net, const floating* X, const floating* Y, co
     straight from X when layer 0 is to use them (sp.on), and when few enough, the columns some row
     uses (sp.by_union, for the gradient); else xb = X[rows]."""
     global union_chunks
-    cdef intp n0 = net.sizes[0], nL = net.sizes[net.L], total = 0
+    cdef intp n0 = net.sizes[0], nL = net.sizes[net.L]
+    # the columns some row uses, marked while listing (the gradient runs over them when few enough);
+    # for small batches (those prefetched), which list on one thread
+    cdef unsigned* marks = NULL
+    if sp.union_k != NULL and sparse_union_ratio > 0 and m * n0 * <intp>sizeof(floating) <= PREFETCH_BYTES:
+        marks = <unsigned*>(sp.union_k + n0 + 16)
+        memset(marks, 0, (n0 + 31) // 32 * sizeof(unsigned))
     _gather(Y, nL, rows, m, yb)
     sp.by_union = False
-    # the columns some row uses (the gradient runs over them when few enough), for batches small enough
-    # to be in cache (prefetched): over a larger one the extra pass would wait on memory
-    if sp.union_k != NULL and sparse_union_ratio > 0 and m * n0 * <intp>sizeof(floating) <= PREFETCH_BYTES:
-        if floating is float:
-            sp.n_union = fastnn_union_f(X, rows, m, n0, sp.union_k, &total)
-        else:
-            sp.n_union = fastnn_union_d(X, rows, m, n0, sp.union_k, &total)
-    _list_nonzeros(X, rows, m, n0, net.ld[0], sp, net.n_threads, sparse_min_width_train)
+    _list_nonzeros(X, rows, m, n0, net.ld[0], sp, net.n_threads, sparse_min_width_train, marks)
     if not sp.on:
         _gather(X, n0, rows, m, xb)
-    elif total > 0 and <double>(sp.n_union * m) <= sparse_union_ratio * <double>total:
+        return
+    if marks != NULL:
+        sp.n_union = fastnn_marked(marks, n0, sp.union_k)
+    if marks != NULL and <double>(sp.n_union * m) <= sparse_union_ratio * <double>sp.total:
         sp.by_union = True
         sp.X, sp.rows = <const void*>X, rows
         fastnn_fetch_add(&union_chunks, 1)
