@@ -625,7 +625,32 @@ cdef inline void _epilogue(int mode, const Step* op, intp n, floating* C, const 
         _step(op, n, C, acc, v, m1, m2, l2)
 
 
-cdef inline void _rows(int R, intp K, const floating* x, intp xs_r, intp xs_k,
+# Row-block sizes as types: a kernel given a `const Rows8*` (NULL) is compiled for 8 rows, the count a
+# constant in its loops (its sums in registers) by Cython's specialization, not by the C compiler's
+# cloning heuristics (which, past some amount of code, left _rows generic: 40% slower).
+cdef struct Rows1:
+    char unused
+cdef struct Rows2:
+    char unused
+cdef struct Rows3:
+    char unused
+cdef struct Rows4:
+    char unused
+cdef struct Rows8:
+    char unused
+ctypedef fused RowBlock:
+    Rows1
+    Rows2
+    Rows4
+    Rows8
+ctypedef fused RowGroup:    # a group of the nonzero lists (padded 4 rows at a time)
+    Rows1
+    Rows2
+    Rows3
+    Rows4
+
+
+cdef inline void _rows(const RowBlock* R_, intp K, const floating* x, intp xs_r, intp xs_k,
                        const floating* B, intp ldb, floating* C, intp ldc,
                        int mode, const Step* op, floating* v, floating* m1, floating* m2,
                        floating l2) noexcept nogil:
@@ -637,8 +662,9 @@ cdef inline void _rows(int R, intp K, const floating* x, intp xs_r, intp xs_k,
 
     The register kernel behind forward (rows = samples, k = inputs) and the
     gradient (rows = inputs, k = samples): R*JB accumulators in one array,
-    each loaded row of B feeds R broadcast-multiply-adds.
+    each loaded row of B feeds R broadcast-multiply-adds. R = 1, 2, 4 or 8 by the type of R_.
     """
+    cdef int R = 8 if RowBlock is Rows8 else (4 if RowBlock is Rows4 else (2 if RowBlock is Rows2 else 1))
     cdef floating acc[RB * JB]
     cdef floating xv
     cdef const floating* brow
@@ -694,19 +720,19 @@ cdef inline void _rows_task(intp group, intp blk, intp n_rows, intp K, const flo
     while r < stop:
         off = r * ldc + blk * cbs
         if r + RB <= stop:
-            _rows(RB, K, x + r * xs_r, xs_r, xs_k, B + blk * bbs, ldb, C + off, ldc, mode, op,
+            _rows(<const Rows8*>NULL, K, x + r * xs_r, xs_r, xs_k, B + blk * bbs, ldb, C + off, ldc, mode, op,
                   _at(v, off), _at(m1, off), _at(m2, off), l2)
             r = r + RB
         elif r + 4 <= stop:
-            _rows(4, K, x + r * xs_r, xs_r, xs_k, B + blk * bbs, ldb, C + off, ldc, mode, op,
+            _rows(<const Rows4*>NULL, K, x + r * xs_r, xs_r, xs_k, B + blk * bbs, ldb, C + off, ldc, mode, op,
                   _at(v, off), _at(m1, off), _at(m2, off), l2)
             r = r + 4
         elif r + 2 <= stop:
-            _rows(2, K, x + r * xs_r, xs_r, xs_k, B + blk * bbs, ldb, C + off, ldc, mode, op,
+            _rows(<const Rows2*>NULL, K, x + r * xs_r, xs_r, xs_k, B + blk * bbs, ldb, C + off, ldc, mode, op,
                   _at(v, off), _at(m1, off), _at(m2, off), l2)
             r = r + 2
         else:
-            _rows(1, K, x + r * xs_r, xs_r, xs_k, B + blk * bbs, ldb, C + off, ldc, mode, op,
+            _rows(<const Rows1*>NULL, K, x + r * xs_r, xs_r, xs_k, B + blk * bbs, ldb, C + off, ldc, mode, op,
                   _at(v, off), _at(m1, off), _at(m2, off), l2)
             r = r + 1
 
@@ -768,13 +794,14 @@ cdef void _list_nonzeros(const floating* X, const intp* rows, intp m, intp n_in,
     fastnn_fetch_add(&sparse_chunks, 1)
 
 
-cdef inline void _sparse_rows(int R, const Sparse* sp, intp r0, const floating* B, floating* C,
+cdef inline void _sparse_rows(const RowGroup* R_, const Sparse* sp, intp r0, const floating* B, floating* C,
                               intp ldc) noexcept nogil:
     """C[r, :JB] = sum over the nonzeros k of x[r0 + r] of x[r0 + r, k] * B[k, :JB], for r < R.
 
     The sparse counterpart of _rows (OVERWRITE): each sum runs over k ascending with one
-    accumulator, as there; the R rows (one padded group) advance in step.
+    accumulator, as there; the R rows (one padded group) advance in step. R = 1 ... 4 by the type of R_.
     """
+    cdef int R = 4 if RowGroup is Rows4 else (3 if RowGroup is Rows3 else (2 if RowGroup is Rows2 else 1))
     cdef floating acc[4 * JB]
     cdef floating xv
     cdef const floating* brow
@@ -806,13 +833,13 @@ cdef inline void _sparse_task(intp group, intp blk, intp m, intp n_in, const Spa
     cdef const floating* B = WT + blk * n_in * JB
     cdef floating* C = z + r * ld + blk * JB
     if R == 4:
-        _sparse_rows(4, sp, r, B, C, ld)
+        _sparse_rows(<const Rows4*>NULL, sp, r, B, C, ld)
     elif R == 3:
-        _sparse_rows(3, sp, r, B, C, ld)
+        _sparse_rows(<const Rows3*>NULL, sp, r, B, C, ld)
     elif R == 2:
-        _sparse_rows(2, sp, r, B, C, ld)
+        _sparse_rows(<const Rows2*>NULL, sp, r, B, C, ld)
     else:
-        _sparse_rows(1, sp, r, B, C, ld)
+        _sparse_rows(<const Rows1*>NULL, sp, r, B, C, ld)
 
 
 cdef void _sparse_forward(intp m, intp n_in, intp ld, const Sparse* sp, const floating* WT,
@@ -896,12 +923,13 @@ cdef void _sparse_grad(intp m, intp n_in, intp ld, const Sparse* sp, const float
         _sparse_grad_rows(0, n_in, m, n_in, ld, sp, delta, G, C, mode, op, v, m1, m2, l2)
 
 
-cdef inline void _union_grad_rows(int R, const int* U, intp m, const floating* X, const intp* rows, intp n_in,
+cdef inline void _union_grad_rows(const RowBlock* R_, const int* U, intp m, const floating* X, const intp* rows, intp n_in,
                                   const floating* B, intp ldb, floating* C, int mode, const Step* op,
                                   floating* v, floating* m1, floating* m2, floating l2) noexcept nogil:
     """acc[r] = sum over i < m of x[i, U[r]] * B[i, :JB] for r < R <= RB (the dense gradient's sum for the
     input k = U[r]: every sample, in order; x[i] = X[rows[i]]), then per mode (as _rows) on
-    C[U[r] * JB : +JB] (and v, m1, m2 at the same offsets)."""
+    C[U[r] * JB : +JB] (and v, m1, m2 at the same offsets). R = 1, 2, 4 or 8 by the type of R_."""
+    cdef int R = 8 if RowBlock is Rows8 else (4 if RowBlock is Rows4 else (2 if RowBlock is Rows2 else 1))
     cdef floating acc[RB * JB]
     cdef floating xv
     cdef const floating* brow
@@ -943,16 +971,16 @@ cdef inline void _union_task(intp group, intp blk, intp m, intp n_in, intp ld, c
         # float: up to RB inputs at once (RB * JB floats of sums: 16 AVX-512 registers); double: up to 4
         R = RB if r + RB <= stop and floating is float else (4 if r + 4 <= stop else (2 if r + 2 <= stop else 1))
         if R == RB:
-            _union_grad_rows(RB, sp.union_k + r, m, X, sp.rows, n_in, delta + blk * JB, ld, C + off, mode, op,
+            _union_grad_rows(<const Rows8*>NULL, sp.union_k + r, m, X, sp.rows, n_in, delta + blk * JB, ld, C + off, mode, op,
                              _at(v, off), _at(m1, off), _at(m2, off), l2)
         elif R == 4:
-            _union_grad_rows(4, sp.union_k + r, m, X, sp.rows, n_in, delta + blk * JB, ld, C + off, mode, op,
+            _union_grad_rows(<const Rows4*>NULL, sp.union_k + r, m, X, sp.rows, n_in, delta + blk * JB, ld, C + off, mode, op,
                              _at(v, off), _at(m1, off), _at(m2, off), l2)
         elif R == 2:
-            _union_grad_rows(2, sp.union_k + r, m, X, sp.rows, n_in, delta + blk * JB, ld, C + off, mode, op,
+            _union_grad_rows(<const Rows2*>NULL, sp.union_k + r, m, X, sp.rows, n_in, delta + blk * JB, ld, C + off, mode, op,
                              _at(v, off), _at(m1, off), _at(m2, off), l2)
         else:
-            _union_grad_rows(1, sp.union_k + r, m, X, sp.rows, n_in, delta + blk * JB, ld, C + off, mode, op,
+            _union_grad_rows(<const Rows1*>NULL, sp.union_k + r, m, X, sp.rows, n_in, delta + blk * JB, ld, C + off, mode, op,
                              _at(v, off), _at(m1, off), _at(m2, off), l2)
         r = r + R
 
