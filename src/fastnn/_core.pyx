@@ -923,17 +923,19 @@ cdef void _sparse_grad(intp m, intp n_in, intp ld, const Sparse* sp, const float
         _sparse_grad_rows(0, n_in, m, n_in, ld, sp, delta, G, C, mode, op, v, m1, m2, l2)
 
 
-cdef inline void _union_grad_rows(const RowBlock* R_, const int* U, intp m, const floating* X, const intp* rows, intp n_in,
-                                  const floating* B, intp ldb, floating* C, int mode, const Step* op,
+cdef inline void _union_grad_rows(const RowBlock* R_, const int* U, intp m, const floating* X, const intp* rows,
+                                  intp n_in, const floating* B, intp ldb, floating* C, int mode, const Step* op,
                                   floating* v, floating* m1, floating* m2, floating l2) noexcept nogil:
     """acc[r] = sum over i < m of x[i, U[r]] * B[i, :JB] for r < R <= RB (the dense gradient's sum for the
     input k = U[r]: every sample, in order; x[i] = X[rows[i]]), then per mode (as _rows) on
-    C[U[r] * JB : +JB] (and v, m1, m2 at the same offsets). R = 1, 2, 4 or 8 by the type of R_."""
+    C[U[r] * JB : +JB] (and v, m1, m2 at the same offsets); plain SGD without _epilogue's dispatch
+    per row. R = 1, 2, 4 or 8 by the type of R_."""
     cdef int R = 8 if RowBlock is Rows8 else (4 if RowBlock is Rows4 else (2 if RowBlock is Rows2 else 1))
     cdef floating acc[RB * JB]
-    cdef floating xv
+    cdef floating xv, g
     cdef const floating* brow
     cdef const floating* x
+    cdef floating* w
     cdef intp i, off
     cdef int r, u
     for u in range(R * JB):
@@ -946,8 +948,6 @@ cdef inline void _union_grad_rows(const RowBlock* R_, const int* U, intp m, cons
             # acc[r] += x[i, k_r] * delta[i, panel]
             for u in range(JB):
                 acc[r * JB + u] = acc[r * JB + u] + xv * brow[u]
-    cdef floating g
-    cdef floating* w
     if mode == STEP and op.kind == SGD and l2 == 0:
         # plain SGD, as _step: w -= (eta * gscale / m) * acc
         g = <floating>(op.eta * op.gscale * op.inv_m)
@@ -967,21 +967,26 @@ cdef inline void _union_task(intp group, intp blk, intp m, intp n_in, intp ld, c
     """Inputs U[group*RB ...] (at most RB; as RB, 4, 2 and 1) of column panel blk of nabla_WT = x.T @ delta."""
     cdef intp r = group * RB, stop = min(group * RB + RB, sp.n_union), R, off = blk * n_in * JB
     cdef const floating* X = <const floating*>sp.X
+    cdef const floating* d = delta + blk * JB
+    cdef floating* Cb = C + off
+    cdef floating* vb = _at(v, off)
+    cdef floating* m1b = _at(m1, off)
+    cdef floating* m2b = _at(m2, off)
     while r < stop:
         # float: up to RB inputs at once (RB * JB floats of sums: 16 AVX-512 registers); double: up to 4
         R = RB if r + RB <= stop and floating is float else (4 if r + 4 <= stop else (2 if r + 2 <= stop else 1))
         if R == RB:
-            _union_grad_rows(<const Rows8*>NULL, sp.union_k + r, m, X, sp.rows, n_in, delta + blk * JB, ld, C + off, mode, op,
-                             _at(v, off), _at(m1, off), _at(m2, off), l2)
+            _union_grad_rows(<const Rows8*>NULL, sp.union_k + r, m, X, sp.rows, n_in, d, ld, Cb, mode, op,
+                             vb, m1b, m2b, l2)
         elif R == 4:
-            _union_grad_rows(<const Rows4*>NULL, sp.union_k + r, m, X, sp.rows, n_in, delta + blk * JB, ld, C + off, mode, op,
-                             _at(v, off), _at(m1, off), _at(m2, off), l2)
+            _union_grad_rows(<const Rows4*>NULL, sp.union_k + r, m, X, sp.rows, n_in, d, ld, Cb, mode, op,
+                             vb, m1b, m2b, l2)
         elif R == 2:
-            _union_grad_rows(<const Rows2*>NULL, sp.union_k + r, m, X, sp.rows, n_in, delta + blk * JB, ld, C + off, mode, op,
-                             _at(v, off), _at(m1, off), _at(m2, off), l2)
+            _union_grad_rows(<const Rows2*>NULL, sp.union_k + r, m, X, sp.rows, n_in, d, ld, Cb, mode, op,
+                             vb, m1b, m2b, l2)
         else:
-            _union_grad_rows(<const Rows1*>NULL, sp.union_k + r, m, X, sp.rows, n_in, delta + blk * JB, ld, C + off, mode, op,
-                             _at(v, off), _at(m1, off), _at(m2, off), l2)
+            _union_grad_rows(<const Rows1*>NULL, sp.union_k + r, m, X, sp.rows, n_in, d, ld, Cb, mode, op,
+                             vb, m1b, m2b, l2)
         r = r + R
 
 
