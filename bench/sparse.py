@@ -16,7 +16,7 @@ import numpy as np
 
 import fastnn
 from fastnn import _core
-from workloads import DEFAULT_MNIST
+from seed import DEFAULT_MNIST
 
 NETWORKS = {
     "seed": (dict(sizes=[784, 30, 10]), dict(batch_size=10, learning_rate=3.0)),

@@ -564,6 +564,16 @@ cdef inline floating _dot(const floating* x, const floating* y, intp k) noexcept
     return s
 
 
+cdef inline bint _is_plain_sgd(const Step* op, double l2) noexcept nogil:
+    """Whether op's step is plain SGD without weight decay: w -= _sgd_rate(op) * acc."""
+    return op.kind == SGD and l2 == 0
+
+
+cdef inline double _sgd_rate(const Step* op) noexcept nogil:
+    """The plain SGD step's rate eta * gscale / m (each kernel rounds it to its dtype, as _step does)."""
+    return op.eta * op.gscale * op.inv_m
+
+
 cdef inline void _step(const Step* op, intp n, floating* w, const floating* acc,
                        floating* v, floating* m1, floating* m2, floating l2) noexcept nogil:
     """One optimizer step on n parameters w from their gradient summed over the batch, acc.
@@ -579,9 +589,9 @@ cdef inline void _step(const Step* op, intp n, floating* w, const floating* acc,
     cdef floating inv_m = <floating>op.inv_m, gs = <floating>op.gscale, eta = <floating>op.eta
     cdef floating mu = <floating>op.mu, b1 = <floating>op.b1, b2 = <floating>op.b2
     cdef floating eps = <floating>op.eps, lr_t = <floating>op.lr_t
-    if op.kind == SGD and l2 == 0:
+    if _is_plain_sgd(op, l2):
         # w -= (eta * gscale / m) * acc
-        g = <floating>(op.eta * op.gscale * op.inv_m)
+        g = <floating>_sgd_rate(op)
         for u in range(n):
             w[u] = w[u] - g * acc[u]
     elif op.kind == SGD:
@@ -948,9 +958,9 @@ cdef inline void _union_grad_rows(const RowBlock* R_, const int* U, intp m, cons
             # acc[r] += x[i, k_r] * delta[i, panel]
             for u in range(JB):
                 acc[r * JB + u] = acc[r * JB + u] + xv * brow[u]
-    if mode == STEP and op.kind == SGD and l2 == 0:
+    if mode == STEP and _is_plain_sgd(op, l2):
         # plain SGD, as _step: w -= (eta * gscale / m) * acc
-        g = <floating>(op.eta * op.gscale * op.inv_m)
+        g = <floating>_sgd_rate(op)
         for r in range(R):
             w = C + U[r] * JB
             for u in range(JB):
@@ -1001,8 +1011,8 @@ cdef void _union_grad(intp m, intp n_in, intp ld, const Sparse* sp, const floati
     cdef floating zero[JB]
     cdef intp task, k, q, blk, off, n_blocks = ld // JB
     cdef intp n_groups = (sp.n_union + RB - 1) // RB, n_tasks = n_groups * n_blocks
-    cdef floating g = <floating>(op.eta * op.gscale * op.inv_m) if mode == STEP else 0
-    cdef bint skip_empty = mode == ACCUMULATE or (mode == STEP and op.kind == SGD and l2 == 0 and g > 0)
+    cdef bint skip_empty = mode == ACCUMULATE or (
+        mode == STEP and _is_plain_sgd(op, l2) and <floating>_sgd_rate(op) > 0)
     if n_threads > 1 and n_tasks > 1 and sp.n_union * m * ld >= PARALLEL_WORK:
         for task in prange(n_tasks, num_threads=n_threads, schedule="static"):
             _union_task(task % n_groups, task // n_groups, m, n_in, ld, sp, delta, C, mode, op, v, m1, m2, l2)

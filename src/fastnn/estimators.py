@@ -394,7 +394,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     - sparse X is converted to a dense array.
     - fastnn only: ``n_threads``, threads for the kernels (None: every core); ``dtype``, None to
       compute in X's dtype as scikit-learn does (float32 or float64), or "float32" / "float64"
-      (float32 fits 2.4x as fast as float64 in bench/sklearn_mnist.py).
+      (float32 fitted 2.7x to 3.1x as fast as float64 in runs of bench/sklearn_mnist.py).
     - ``loss_`` adds the L2 term at the epoch's end weights (scikit-learn: at each batch's), and
       the log-loss is computed from the pre-activations without clipping probabilities.
 
