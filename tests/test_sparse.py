@@ -107,6 +107,24 @@ def test_union_gradient_on_two_threads_is_bit_identical(sparse_mode, dtype, opti
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_union_forward_row_blocks_are_bit_identical(sparse_mode, dtype):
+    """Batches of every size the union path takes (up to 64 KiB: 20 rows of float32, 10 of float64),
+    so that the forward's row blocks (10, 8, 5, 4, 2, 1 rows) each run, alone and after others."""
+    X, labels = _digits(96, seed=11)
+    most = 65536 // (X.shape[1] * np.dtype(dtype).itemsize)
+    for batch_size in range(1, most + 1):
+        nets = []
+        for mode in ("dense", "union"):
+            sparse_mode(mode)
+            before = _core._sparse_chunks()
+            net = fastnn.Network([784, 40, 10], dtype=dtype, seed=6, n_threads=1)
+            net.fit(X, labels, epochs=1, batch_size=batch_size, learning_rate=1.0)
+            assert _ran(before) == (mode == "union", mode == "union")
+            nets.append(net)
+        assert _same(nets[0].weights + nets[0].biases, nets[1].weights + nets[1].biases), batch_size
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_predict_loss_gradients_are_bit_identical(sparse_mode, dtype, n_threads):
     X, labels = _digits(1100, seed=1)     # several chunks, so predict runs chunk-parallel on 2 threads

@@ -135,7 +135,6 @@ cdef extern from *:
     #endif
     /* idx[0:nnz] = the k < n with row[k] != 0 (NaN counts as nonzero), ascending, and val[0:nnz]
        = row[idx]; returns nnz. May write up to 16 entries past the end: idx, val need n + 16.
-       When marks is not NULL, also marks those k in it (bit k % 32 of marks[k / 32]).
        With AVX-512, 16 (float) or 8 (double) compares give a mask whose set lanes are
        compressed into idx and val. The rest (all of it without AVX-512) goes through
        FASTNN_NONZEROS_REST: blocks of 16 zeros are skipped by a vectorizable test, the
@@ -153,13 +152,8 @@ cdef extern from *:
         for (; k < n; k++) { idx[nnz] = (int)k; val[nnz] = row[k]; nnz += row[k] != 0; }          \
     } while (0)
 
-    #define FASTNN_MARK_REST(marks, idx, q, nnz) do {                                             \
-        if (marks != NULL)                                                                       \
-            for (; q < nnz; q++) marks[idx[q] >> 5] |= 1u << (idx[q] & 31);                      \
-    } while (0)
-
-    static Py_ssize_t fastnn_nonzeros_f(const float* row, Py_ssize_t n, int* idx, float* val, unsigned* marks) {
-        Py_ssize_t k = 0, nnz = 0, q;
+    static Py_ssize_t fastnn_nonzeros_f(const float* row, Py_ssize_t n, int* idx, float* val) {
+        Py_ssize_t k = 0, nnz = 0;
     #ifdef FASTNN_COMPRESS
         __m512i kv = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
         for (; k + 16 <= n; k += 16) {
@@ -168,18 +162,15 @@ cdef extern from *:
             _mm512_storeu_si512((void*)(idx + nnz), _mm512_maskz_compress_epi32(nz, kv));
             _mm512_storeu_ps(val + nnz, _mm512_maskz_compress_ps(nz, x));
             nnz += __builtin_popcount((unsigned)nz);
-            if (marks != NULL) marks[k >> 5] |= (unsigned)nz << (k & 31);
             kv = _mm512_add_epi32(kv, _mm512_set1_epi32(16));
         }
     #endif
-        q = nnz;
         FASTNN_NONZEROS_REST(row, n, idx, val, k, nnz);
-        FASTNN_MARK_REST(marks, idx, q, nnz);
         return nnz;
     }
 
-    static Py_ssize_t fastnn_nonzeros_d(const double* row, Py_ssize_t n, int* idx, double* val, unsigned* marks) {
-        Py_ssize_t k = 0, nnz = 0, q;
+    static Py_ssize_t fastnn_nonzeros_d(const double* row, Py_ssize_t n, int* idx, double* val) {
+        Py_ssize_t k = 0, nnz = 0;
     #ifdef FASTNN_COMPRESS
         __m256i kv = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
         for (; k + 8 <= n; k += 8) {
@@ -188,21 +179,58 @@ cdef extern from *:
             _mm256_storeu_si256((__m256i*)(idx + nnz), _mm256_maskz_compress_epi32(nz, kv));
             _mm512_storeu_pd(val + nnz, _mm512_maskz_compress_pd(nz, x));
             nnz += __builtin_popcount((unsigned)nz);
-            if (marks != NULL) marks[k >> 5] |= (unsigned)nz << (k & 31);
             kv = _mm256_add_epi32(kv, _mm256_set1_epi32(8));
         }
     #endif
-        q = nnz;
         FASTNN_NONZEROS_REST(row, n, idx, val, k, nnz);
-        FASTNN_MARK_REST(marks, idx, q, nnz);
         return nnz;
     }
     """
-    intp fastnn_nonzeros_f(const float* row, intp n, int* idx, float* val, unsigned* marks) noexcept nogil
-    intp fastnn_nonzeros_d(const double* row, intp n, int* idx, double* val, unsigned* marks) noexcept nogil
+    intp fastnn_nonzeros_f(const float* row, intp n, int* idx, float* val) noexcept nogil
+    intp fastnn_nonzeros_d(const double* row, intp n, int* idx, double* val) noexcept nogil
 
 cdef extern from *:
     """
+    /* Marks the k < n with row[k] != 0 (NaN counts as nonzero) in marks (bit k % 32 of marks[k / 32],
+       or'ed in); returns how many there are. With AVX-512, 16 (float) or 8 (double) compares give a
+       mask or'ed in whole; the rest (all of it without AVX-512) one entry at a time, without a branch. */
+    #define FASTNN_MARK_REST(row, n, marks, k, nnz) do {                                              \
+        unsigned bit_;                                                                           \
+        for (; k < n; k++) {                                                                     \
+            bit_ = row[k] != 0;                                                                  \
+            marks[k >> 5] |= bit_ << (k & 31);                                                   \
+            nnz += bit_;                                                                         \
+        }                                                                                        \
+    } while (0)
+
+    static Py_ssize_t fastnn_mark_f(const float* row, Py_ssize_t n, unsigned* marks) {
+        Py_ssize_t k = 0, nnz = 0;
+    #ifdef FASTNN_COMPRESS
+        __mmask16 nz;
+        for (; k + 16 <= n; k += 16) {
+            nz = _mm512_cmp_ps_mask(_mm512_loadu_ps(row + k), _mm512_setzero_ps(), _CMP_NEQ_UQ);
+            marks[k >> 5] |= (unsigned)nz << (k & 31);
+            nnz += __builtin_popcount((unsigned)nz);
+        }
+    #endif
+        FASTNN_MARK_REST(row, n, marks, k, nnz);
+        return nnz;
+    }
+
+    static Py_ssize_t fastnn_mark_d(const double* row, Py_ssize_t n, unsigned* marks) {
+        Py_ssize_t k = 0, nnz = 0;
+    #ifdef FASTNN_COMPRESS
+        __mmask8 nz;
+        for (; k + 8 <= n; k += 8) {
+            nz = _mm512_cmp_pd_mask(_mm512_loadu_pd(row + k), _mm512_setzero_pd(), _CMP_NEQ_UQ);
+            marks[k >> 5] |= (unsigned)nz << (k & 31);
+            nnz += __builtin_popcount((unsigned)nz);
+        }
+    #endif
+        FASTNN_MARK_REST(row, n, marks, k, nnz);
+        return nnz;
+    }
+
     /* union_k[0:return value] = the k < n marked in marks (bit k % 32 of marks[k / 32]), ascending.
        May write up to 16 entries past the end: union_k needs n + 16. With AVX-512, 16 marks at a
        time compressed. */
@@ -226,6 +254,8 @@ cdef extern from *:
         return nu;
     }
     """
+    intp fastnn_mark_f(const float* row, intp n, unsigned* marks) noexcept nogil
+    intp fastnn_mark_d(const double* row, intp n, unsigned* marks) noexcept nogil
     intp fastnn_marked(const unsigned* marks, intp n, int* union_k) noexcept nogil
 
 
@@ -289,26 +319,38 @@ cdef struct Net:
     const intp* u_off   # offset of layer l's units in a per-row unit buffer (z, a, delta)
 
 
+cdef struct Ahead:
+    # The next mini-batch's rows of X (small batches), prefetched a few cache lines at a time while this
+    # one computes: all at once, the prefetches stall the core until the memory system takes them.
+    const char* X
+    const intp* rows
+    intp m, row_bytes, lines    # its rows, the bytes of a row, cache lines per row
+    intp i, line                # the next line to prefetch: line `line` of row rows[i]
+
+
 cdef struct Sparse:
-    # The nonzero inputs of a chunk x (m, n_in), listed so that layer 0 can skip the zero ones
-    # (MNIST-like data is about 80% zeros). Skipping x[i, k] == 0 drops only terms 0 * w from
-    # sums that keep their order, so the results are the same, bit for bit, as the dense kernels'.
-    bint on          # the lists below describe x and layer 0 uses them
+    # How layer 0 skips the zero inputs of a chunk x (m, n_in) (MNIST-like data is about 80% zeros).
+    # Skipping x[i, k] == 0 drops only terms 0 * w from sums that keep their order, so the results
+    # are the same, bit for bit, as the dense kernels'. Two ways:
+    # - by the nonzeros of each row, listed (_list_nonzeros);
+    # - (training, small chunks: _batch_inputs) by the columns some row uses, when their count times m
+    #   is at most sparse_union_ratio times the nonzeros (MNIST, batches of 10: 382 columns of 784,
+    #   2.5 times the 1,504 nonzeros): forward and gradient of layer 0 run the dense kernels' sums
+    #   over those columns only (the others' terms are all 0 * w or 0 * delta), reading x's rows in
+    #   place, and nothing is listed. Their regular loops beat the lists' there.
+    bint on          # layer 0 skips x's zero inputs, by the lists below or by_union
     intp stride      # row i's lists start at i * stride
     int* idx         # columns k of row i's nonzeros, ascending
     void* val        # their values x[i, k] (the chunk's dtype)
     intp total       # nonzeros of the whole chunk
     intp* nnz        # (m,) nonzeros per row; the lists of each group of 4 rows (0-3, 4-7, ...)
                      # are padded with entries (k=0, x=0) to the longest, which add exactly 0
-    # And (training: _batch_inputs) the columns some row uses: when their count times m is at most
-    # sparse_union_ratio times the nonzeros (MNIST, batches of 10: 382 columns of 784, 2.5 times the
-    # 1,504 nonzeros), layer 0's gradient runs the dense kernel's sums over those columns only (the
-    # others' terms are all 0 * delta), whose regular loops beat the lists' there.
-    bint by_union    # layer 0's gradient uses union_k, and x[i] = X[rows[i]]
+    bint by_union    # layer 0 goes by union_k (no lists), and x[i] = X[rows[i]]
     int* union_k     # (2 (n_in + 16),) the columns some row of x uses, ascending; then their marks
     intp n_union
     const void* X
     const intp* rows
+    Ahead* ahead     # the next batch's rows to prefetch meanwhile (NULL: none)
 
 
 # Layer 0 skips zero inputs when at most this fraction of a chunk's inputs are nonzero (0: never)
@@ -387,7 +429,7 @@ cdef Sparse _sparse_view(int[::1] idx, floating[::1] val, intp[::1] nnz, int[::1
     sp.idx = &idx[0] + i * rows * sp.stride
     sp.val = <void*>(&val[0] + i * rows * sp.stride)
     sp.nnz = &nnz[0] + i * rows
-    sp.union_k, sp.by_union, sp.n_union = NULL, False, 0
+    sp.union_k, sp.by_union, sp.n_union, sp.X, sp.rows, sp.ahead = NULL, False, 0, NULL, NULL, NULL
     if union_k.shape[0] > 1:
         sp.union_k = &union_k[0] + i * 2 * _rounded(n_in + 16)
     return sp
@@ -648,11 +690,22 @@ cdef struct Rows4:
     char unused
 cdef struct Rows8:
     char unused
+cdef struct Rows5:
+    char unused
+cdef struct Rows10:
+    char unused
 ctypedef fused RowBlock:
     Rows1
     Rows2
     Rows4
     Rows8
+ctypedef fused UnionBlock:  # rows of the union forward: float up to 10 (20 AVX-512 registers of sums), double up to 5
+    Rows1
+    Rows2
+    Rows4
+    Rows5
+    Rows8
+    Rows10
 ctypedef fused RowGroup:    # a group of the nonzero lists (padded 4 rows at a time)
     Rows1
     Rows2
@@ -748,10 +801,10 @@ cdef inline void _rows_task(intp group, intp blk, intp n_rows, intp K, const flo
 
 
 cdef inline intp _list_group(const floating* X, const intp* rows, intp g, intp m, intp n_in,
-                             Sparse* sp, unsigned* marks) noexcept nogil:
+                             Sparse* sp) noexcept nogil:
     """List the nonzeros of group g (rows 4g ... 4g+3, at most m) of the chunk, their lists padded
-    to the longest with entries (k=0, x=0); row i is X[rows[i]] (X[i] when rows is NULL); their
-    columns marked in marks unless it is NULL. Returns the group's count of nonzeros."""
+    to the longest with entries (k=0, x=0); row i is X[rows[i]] (X[i] when rows is NULL).
+    Returns the group's count of nonzeros."""
     cdef floating* val = <floating*>sp.val
     cdef const floating* row
     cdef intp i, q, longest = 0, total = 0, g0 = g * 4, g1 = min(g * 4 + 4, m)
@@ -762,9 +815,9 @@ cdef inline intp _list_group(const floating* X, const intp* rows, intp g, intp m
         row = X + (rows[i] if rows != NULL else i) * n_in
         # idx[i], val[i] = the columns k with x[i, k] != 0 and their values
         if floating is float:
-            sp.nnz[i] = fastnn_nonzeros_f(row, n_in, sp.idx + i * sp.stride, val + i * sp.stride, marks)
+            sp.nnz[i] = fastnn_nonzeros_f(row, n_in, sp.idx + i * sp.stride, val + i * sp.stride)
         else:
-            sp.nnz[i] = fastnn_nonzeros_d(row, n_in, sp.idx + i * sp.stride, val + i * sp.stride, marks)
+            sp.nnz[i] = fastnn_nonzeros_d(row, n_in, sp.idx + i * sp.stride, val + i * sp.stride)
         total = total + sp.nnz[i]
         longest = max(longest, sp.nnz[i])
     for i in range(g0, g1):
@@ -774,27 +827,34 @@ cdef inline intp _list_group(const floating* X, const intp* rows, intp g, intp m
     return total
 
 
+cdef inline intp _sparse_limit(const floating* X, intp m, intp n_in, intp ld, intp min_width) noexcept nogil:
+    """The most nonzeros a chunk x (m, n_in) of X's dtype may have for layer 0 (padded width ld) to
+    skip its zero inputs: sparse_density * m * n_in, or -1 when ld < min_width (or the density is 0)."""
+    cdef double density = sparse_density_f if floating is float else sparse_density_d
+    if density <= 0 or ld < min_width:
+        return -1
+    return <intp>(density * <double>(m * n_in))
+
+
 cdef void _list_nonzeros(const floating* X, const intp* rows, intp m, intp n_in, intp ld, Sparse* sp,
-                         int n_threads, intp min_width, unsigned* marks=NULL) noexcept nogil:
+                         int n_threads, intp min_width) noexcept nogil:
     """List the nonzeros of the chunk x (m, n_in) in sp, row i of x being X[rows[i]] (X[i] when rows
     is NULL), so that layer 0 need not gather x; sp.on = whether layer 0 (padded width ld) is to use
-    them: they are at most sparse_density * m * n_in, and ld >= min_width. On one thread it
-    stops listing once they are too many; on several, each lists whole groups of 4 rows. With
-    marks (zeroed, n_in bits; then on one thread), the columns used are marked there."""
+    them: they are at most _sparse_limit. On one thread it stops listing once they are too many;
+    on several, each lists whole groups of 4 rows."""
     global sparse_chunks
-    cdef double density = sparse_density_f if floating is float else sparse_density_d
-    cdef intp g, n_groups = (m + 3) // 4, total = 0, limit = <intp>(density * <double>(m * n_in))
+    cdef intp g, n_groups = (m + 3) // 4, total = 0, limit = _sparse_limit(X, m, n_in, ld, min_width)
     sp.on = False
-    if density <= 0 or ld < min_width:
+    if limit < 0:
         return
-    if n_threads > 1 and n_groups > 1 and m * n_in >= PARALLEL_LIST and marks == NULL:
+    if n_threads > 1 and n_groups > 1 and m * n_in >= PARALLEL_LIST:
         for g in prange(n_groups, num_threads=n_threads, schedule="static"):
-            _list_group(X, rows, g, m, n_in, sp, NULL)
+            _list_group(X, rows, g, m, n_in, sp)
         for g in range(m):
             total = total + sp.nnz[g]
     else:
         for g in range(n_groups):
-            total = total + _list_group(X, rows, g, m, n_in, sp, marks)
+            total = total + _list_group(X, rows, g, m, n_in, sp)
             if total > limit:
                 return
     if total > limit:
@@ -802,6 +862,19 @@ cdef void _list_nonzeros(const floating* X, const intp* rows, intp m, intp n_in,
     sp.total = total
     sp.on = True
     fastnn_fetch_add(&sparse_chunks, 1)
+
+
+cdef intp _mark_columns(const floating* X, const intp* rows, intp m, intp n_in, unsigned* marks) noexcept nogil:
+    """Mark in marks (zeroed, n_in bits) the columns k with x[i, k] != 0 for some row i of the chunk
+    x = X[rows[:m]]; returns the chunk's count of nonzeros."""
+    cdef intp i, total = 0
+    for i in range(m):
+        # marks |= (x[i] != 0)
+        if floating is float:
+            total = total + fastnn_mark_f(X + rows[i] * n_in, n_in, marks)
+        else:
+            total = total + fastnn_mark_d(X + rows[i] * n_in, n_in, marks)
+    return total
 
 
 cdef inline void _sparse_rows(const RowGroup* R_, const Sparse* sp, intp r0, const floating* B, floating* C,
@@ -933,6 +1006,104 @@ cdef void _sparse_grad(intp m, intp n_in, intp ld, const Sparse* sp, const float
         _sparse_grad_rows(0, n_in, m, n_in, ld, sp, delta, G, C, mode, op, v, m1, m2, l2)
 
 
+cdef inline intp _ahead_left(const Ahead* pf) noexcept nogil:
+    """The cache lines pf has yet to prefetch."""
+    return 0 if pf == NULL else (pf.m - pf.i) * pf.lines - pf.line
+
+
+cdef inline void _prefetch_ahead(Ahead* pf, intp count) noexcept nogil:
+    """Prefetch the next count lines of pf (fewer when fewer are left; none when pf is NULL)."""
+    if pf == NULL:
+        return
+    while count > 0 and pf.i < pf.m:
+        fastnn_prefetch(pf.X + pf.rows[pf.i] * pf.row_bytes + pf.line * 64)
+        pf.line = pf.line + 1
+        if pf.line == pf.lines:
+            pf.line = 0
+            pf.i = pf.i + 1
+        count = count - 1
+
+
+cdef inline void _union_rows(const UnionBlock* R_, const int* U, intp n_union, const floating* X,
+                             const intp* rows, intp n_in, const floating* B, floating* C, intp ldc,
+                             Ahead* pf) noexcept nogil:
+    """C[r, :JB] = sum over q < n_union of x[r, U[q]] * B[U[q], :JB] for r < R, x[r] = X[rows[r]]:
+    the dense forward's sums (_rows, OVERWRITE) without the inputs no row of the chunk uses (U: the
+    others, ascending), whose terms are all 0 * B. R = 1, 2, 4, 5, 8 or 10 by the type of R_.
+    Every 8 inputs, two lines of pf are prefetched."""
+    cdef int R = (10 if UnionBlock is Rows10 else (8 if UnionBlock is Rows8 else (5 if UnionBlock is Rows5 else (
+        4 if UnionBlock is Rows4 else (2 if UnionBlock is Rows2 else 1)))))
+    cdef floating acc[10 * JB]
+    cdef const floating* x[10]
+    cdef floating xv
+    cdef const floating* brow
+    cdef intp q, k
+    cdef int r, u
+    for r in range(R):
+        x[r] = X + rows[r] * n_in
+    for u in range(R * JB):
+        acc[u] = 0
+    for q in range(n_union):
+        if q % 8 == 7:
+            _prefetch_ahead(pf, 2)
+        k = U[q]
+        brow = B + k * JB
+        for r in range(R):
+            xv = x[r][k]
+            # acc[r] += x[r, k] * B[k, :JB]
+            for u in range(JB):
+                acc[r * JB + u] = acc[r * JB + u] + xv * brow[u]
+    for r in range(R):
+        for u in range(JB):
+            C[r * ldc + u] = acc[r * JB + u]
+
+
+cdef inline void _union_forward_task(intp blk, intp m, intp n_in, intp ld, const Sparse* sp, const floating* WT,
+                                     floating* z, Ahead* pf) noexcept nogil:
+    """Column panel blk of z = x @ WT over sp.union_k, its rows in as few blocks as the register
+    sums allow (at most 10 rows in float, 5 in double), of sizes as even as the block types allow."""
+    cdef intp r = 0, R, passes, target
+    cdef intp most = 10 if floating is float else 5
+    cdef const floating* X = <const floating*>sp.X
+    cdef const floating* B = WT + blk * n_in * JB
+    cdef floating* C
+    while r < m:
+        # the rows left in (m - r) / most passes (rounded up), as even as can be: the largest block
+        # size not over their share
+        passes = (m - r + most - 1) // most
+        target = (m - r + passes - 1) // passes
+        R = 10 if target >= 10 else (8 if target >= 8 else (5 if target >= 5 and floating is double else (
+            4 if target >= 4 else (2 if target >= 2 else 1))))
+        C = z + r * ld + blk * JB
+        if R == 10:
+            _union_rows(<const Rows10*>NULL, sp.union_k, sp.n_union, X, sp.rows + r, n_in, B, C, ld, pf)
+        elif R == 8:
+            _union_rows(<const Rows8*>NULL, sp.union_k, sp.n_union, X, sp.rows + r, n_in, B, C, ld, pf)
+        elif R == 5:
+            _union_rows(<const Rows5*>NULL, sp.union_k, sp.n_union, X, sp.rows + r, n_in, B, C, ld, pf)
+        elif R == 4:
+            _union_rows(<const Rows4*>NULL, sp.union_k, sp.n_union, X, sp.rows + r, n_in, B, C, ld, pf)
+        elif R == 2:
+            _union_rows(<const Rows2*>NULL, sp.union_k, sp.n_union, X, sp.rows + r, n_in, B, C, ld, pf)
+        else:
+            _union_rows(<const Rows1*>NULL, sp.union_k, sp.n_union, X, sp.rows + r, n_in, B, C, ld, pf)
+        r = r + R
+
+
+cdef void _union_forward(intp m, intp n_in, intp ld, const Sparse* sp, const floating* WT, floating* z,
+                         int n_threads) noexcept nogil:
+    """z = x @ WT  (m, ld) over the inputs some row of x uses, sp.union_k (sp.by_union; x[i] =
+    X[rows[i]]); WT in panels of JB columns. On several threads each takes whole panels (and
+    nothing is prefetched ahead); on one, sp.ahead is prefetched along."""
+    cdef intp blk, n_blocks = ld // JB
+    if n_threads > 1 and n_blocks > 1 and sp.n_union * m * ld >= PARALLEL_WORK:
+        for blk in prange(n_blocks, num_threads=n_threads, schedule="static"):
+            _union_forward_task(blk, m, n_in, ld, sp, WT, z, NULL)
+    else:
+        for blk in range(n_blocks):
+            _union_forward_task(blk, m, n_in, ld, sp, WT, z, sp.ahead)
+
+
 cdef inline void _union_grad_rows(const RowBlock* R_, const int* U, intp m, const floating* X, const intp* rows,
                                   intp n_in, const floating* B, intp ldb, floating* C, int mode, const Step* op,
                                   floating* v, floating* m1, floating* m2, floating l2) noexcept nogil:
@@ -1009,7 +1180,7 @@ cdef void _union_grad(intp m, intp n_in, intp ld, const Sparse* sp, const floati
     Adam or weight-decay step) except where it leaves C as it is (C += 0; plain SGD w - g * 0, g > 0).
     On several threads the tasks (a group of inputs times a panel) write disjoint parts of C."""
     cdef floating zero[JB]
-    cdef intp task, k, q, blk, off, n_blocks = ld // JB
+    cdef intp task, k, q, blk, off, n_blocks = ld // JB, step
     cdef intp n_groups = (sp.n_union + RB - 1) // RB, n_tasks = n_groups * n_blocks
     cdef bint skip_empty = mode == ACCUMULATE or (
         mode == STEP and _is_plain_sgd(op, l2) and <floating>_sgd_rate(op) > 0)
@@ -1017,8 +1188,11 @@ cdef void _union_grad(intp m, intp n_in, intp ld, const Sparse* sp, const floati
         for task in prange(n_tasks, num_threads=n_threads, schedule="static"):
             _union_task(task % n_groups, task // n_groups, m, n_in, ld, sp, delta, C, mode, op, v, m1, m2, l2)
     else:
+        # the lines left of the next batch, spread over the tasks
+        step = (_ahead_left(sp.ahead) + n_tasks - 1) // max(1, n_tasks)
         for task in range(n_tasks):
             _union_task(task % n_groups, task // n_groups, m, n_in, ld, sp, delta, C, mode, op, v, m1, m2, l2)
+            _prefetch_ahead(sp.ahead, step)
     if skip_empty:
         return
     # the inputs no row uses: gradient 0
@@ -1051,7 +1225,7 @@ cdef inline void _bias_activate(intp act, intp n_out, intp ld, const floating* b
 cdef void _forward(const Net* net, const floating* pk, const floating* x, intp m,
                    floating* z, floating* a, const Sparse* sp) noexcept nogil:
     """Forward propagation of m rows x (m, sizes[0]); stores z[l] and a[l], rows of stride ld[l].
-    Layer 0 skips x's zeros when sp lists them (sp.on)."""
+    Layer 0 skips x's zeros when sp.on (by the lists, or by the union of the columns used)."""
     cdef intp l, i, n_in, n_out, ld, lda = net.sizes[0]
     cdef const floating* a_prev = x
     cdef const floating* b
@@ -1063,7 +1237,9 @@ cdef void _forward(const Net* net, const floating* pk, const floating* x, intp m
         al = a + m * net.u_off[l]
         b = pk + net.bt_off[l]
         # z = a_prev @ WT   (m, ld); WT is stored as panels of JB columns, (n_in, JB) each
-        if l == 0 and sp != NULL and sp.on:
+        if l == 0 and sp != NULL and sp.on and sp.by_union:
+            _union_forward(m, n_in, ld, sp, pk + net.wt_off[0], zl, net.n_threads)
+        elif l == 0 and sp != NULL and sp.on:
             _sparse_forward(m, n_in, ld, sp, pk + net.wt_off[0], zl, net.n_threads)
         else:
             _rows_all(m, n_in, a_prev, lda, 1, pk + net.wt_off[l], JB, n_in * JB, ld, zl, ld, JB,
@@ -1235,8 +1411,8 @@ cdef double _loss_grad_chunk(const Net* net, floating* pk,
                              Sparse* sp, floating* G) noexcept nogil:
     """Forward and back-propagation of m rows x (m, sizes[0]) with targets y (m, sizes[-1]).
 
-    When sp lists x's nonzeros (sp.on, from _list_nonzeros; then x is not read), layer 0 skips
-    x's zero inputs, with G (zeroed, layer 0's packed size) as its gradient accumulator.
+    When sp.on (_list_nonzeros, _batch_inputs; then x is not read), layer 0 skips x's zero inputs,
+    by the lists with G (zeroed, layer 0's packed size) as its gradient accumulator, or by_union.
     mode OVERWRITE / ACCUMULATE: target (packed layout) = / += the sum over the
     m rows of the per-sample gradients. mode STEP: target = pk and the
     optimizer step ``op`` is applied to each block of parameters as soon as
@@ -1317,29 +1493,38 @@ cdef void _step_all(const Net* net, Step* op, floating* pk, const floating* grad
 
 cdef void _batch_inputs(const Net* net, const floating* X, const floating* Y, const intp* rows, intp m,
                         floating* xb, floating* yb, Sparse* sp) noexcept nogil:
-    """A chunk's rows X[rows[:m]], Y[rows[:m]]: yb = Y[rows]; the nonzeros of X[rows] listed in sp
-    straight from X when layer 0 is to use them (sp.on), and when few enough, the columns some row
-    uses (sp.by_union, for the gradient); else xb = X[rows]."""
-    global union_chunks
-    cdef intp n0 = net.sizes[0], nL = net.sizes[net.L]
-    # the columns some row uses, marked while listing (the gradient runs over them when few enough);
-    # for small batches (those prefetched), which list on one thread
-    cdef unsigned* marks = NULL
-    if sp.union_k != NULL and sparse_union_ratio > 0 and m * n0 * <intp>sizeof(floating) <= PREFETCH_BYTES:
+    """A chunk's rows X[rows[:m]], Y[rows[:m]]: yb = Y[rows]; then for layer 0, when it is to skip
+    the chunk's zero inputs (sp.on), either the columns some row uses (sp.by_union: small chunks
+    whose union of columns is small enough) or the nonzeros listed in sp, straight from X;
+    else xb = X[rows]."""
+    global sparse_chunks, union_chunks
+    cdef intp n0 = net.sizes[0], nL = net.sizes[net.L], total
+    cdef intp limit = _sparse_limit(X, m, n0, net.ld[0], sparse_min_width_train)
+    cdef unsigned* marks
+    _gather(Y, nL, rows, m, yb)
+    sp.on, sp.by_union = False, False
+    # small chunks (those prefetched; a pass over them is cheap): first the columns some row uses
+    if (limit >= 0 and sp.union_k != NULL and sparse_union_ratio > 0
+            and m * n0 * <intp>sizeof(floating) <= PREFETCH_BYTES):
         marks = <unsigned*>(sp.union_k + n0 + 16)
         memset(marks, 0, (n0 + 31) // 32 * sizeof(unsigned))
-    _gather(Y, nL, rows, m, yb)
-    sp.by_union = False
-    _list_nonzeros(X, rows, m, n0, net.ld[0], sp, net.n_threads, sparse_min_width_train, marks)
+        total = _mark_columns(X, rows, m, n0, marks)
+        if total > limit:
+            _prefetch_ahead(sp.ahead, _ahead_left(sp.ahead))
+            _gather(X, n0, rows, m, xb)
+            return
+        sp.n_union = fastnn_marked(marks, n0, sp.union_k)
+        if <double>(sp.n_union * m) <= sparse_union_ratio * <double>total:
+            sp.on, sp.by_union, sp.total = True, True, total
+            sp.X, sp.rows = <const void*>X, rows
+            fastnn_fetch_add(&sparse_chunks, 1)
+            fastnn_fetch_add(&union_chunks, 1)
+            return
+    # the next batch's rows: all at once (only the union path's loops prefetch them along)
+    _prefetch_ahead(sp.ahead, _ahead_left(sp.ahead))
+    _list_nonzeros(X, rows, m, n0, net.ld[0], sp, net.n_threads, sparse_min_width_train)
     if not sp.on:
         _gather(X, n0, rows, m, xb)
-        return
-    if marks != NULL:
-        sp.n_union = fastnn_marked(marks, n0, sp.union_k)
-    if marks != NULL and <double>(sp.n_union * m) <= sparse_union_ratio * <double>sp.total:
-        sp.by_union = True
-        sp.X, sp.rows = <const void*>X, rows
-        fastnn_fetch_add(&union_chunks, 1)
 
 
 cdef void _gather(const floating* src, intp ncols, const intp* rows, intp m,
@@ -1652,6 +1837,7 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     cdef floating* m1p = &m1[0] if optimizer == ADAM else NULL
     cdef floating* m2p = &m2[0] if optimizer == ADAM else NULL
     cdef Step op
+    cdef Ahead ahead
     # each thread's Step and Sparse lists (one loop after the other: thread 0's Sparse), each batch's loss
     # (each in 64-byte lines of its own: a thread writing its Step would otherwise evict the other's)
     cdef intp s_struct = (max(sizeof(Step), sizeof(Sparse)) + 63) // 64 * 64
@@ -1672,6 +1858,10 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     net1.n_threads = 1
     for th in range(T):
         _sparse_of(sps, th, s_struct)[0] = _sparse_view(sp_idx, sp_val, sp_nnz, sp_union, rows, n0, th)
+    ahead.X, ahead.row_bytes, ahead.m = <const char*>&X[0, 0], n0 * sizeof(floating), 0
+    ahead.lines = (ahead.row_bytes + 63) // 64
+    if T == 1:
+        _sparse_of(sps, 0, s_struct).ahead = &ahead
     with nogil:
         _pack(&net, &theta[0], &pk[0])
         if T == 1:
@@ -1685,16 +1875,19 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
                         break
                 m = min(batch_size, n - start)
                 m_next = min(batch_size, n - start - m)
-                # while this batch computes, the next batch's rows of X travel towards the cache; only for
-                # small batches (MNIST: faster with batches of 10 rows, slower with 200, where the burst
-                # of prefetch instructions stalls more than it saves)
+                # while this batch computes, the next batch's rows of X travel towards the cache, a few lines
+                # at a time (_prefetch_ahead); only for small batches (MNIST: faster with batches of 10 rows,
+                # slower with 200, where the prefetches evict more than they save)
+                ahead.m, ahead.i, ahead.line = 0, 0, 0
                 if m_next > 0 and m_next * n0 * <intp>sizeof(floating) <= PREFETCH_BYTES:
-                    _prefetch_rows(&X[0, 0], n0, &order[start + m], m_next)
+                    ahead.rows, ahead.m = &order[start + m], m_next
                 t += 1
                 _begin_step(&op, m, t, eta)
                 loss += _train_batch(&net, &op, &pk[0], &X[0, 0], &Y[0, 0], &order[start], m, rows, normalized,
                                      vp, m1p, m2p, <floating>l2, &z[0], &a[0], &delta[0], &scratch[0],
                                      &xb[0], &yb[0], &gk[0], _sparse_of(sps, 0, s_struct), &G[0])
+                # what the kernels did not prefetch along (they spread it over the union path's loops)
+                _prefetch_ahead(&ahead, _ahead_left(&ahead))
                 start += m
         else:
             # rounds of batches, the first of one batch per thread, each twice the last while a round
