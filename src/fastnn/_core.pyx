@@ -1876,8 +1876,9 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
                 m = min(batch_size, n - start)
                 m_next = min(batch_size, n - start - m)
                 # while this batch computes, the next batch's rows of X travel towards the cache, a few lines
-                # at a time (_prefetch_ahead); only for small batches (MNIST: faster with batches of 10 rows,
-                # slower with 200, where the prefetches evict more than they save)
+                # at a time (_prefetch_ahead); only for small batches (MNIST: faster with batches of 10 rows;
+                # with 200, prefetched at once or spread over the gradient, the gradient lost about what
+                # the listing of the next batch gained)
                 ahead.m, ahead.i, ahead.line = 0, 0, 0
                 if m_next > 0 and m_next * n0 * <intp>sizeof(floating) <= PREFETCH_BYTES:
                     ahead.rows, ahead.m = &order[start + m], m_next
