@@ -2,8 +2,9 @@
 
 Skipping x == 0 drops only terms 0 * w from sums that keep their order, so every result must be
 bit-identical to the dense kernels'. The tests force each path -- dense (density limit 0), the
-nonzero lists (limit 1, union ratio 0), and the lists with the gradient over the columns some row
-uses (limit 1, union ratio huge) -- in both dtypes, compare, and check that the path really ran.
+nonzero lists (limit 1, union ratio 0), and for small training chunks the forward and gradient over
+the columns some row uses (limit 1, union ratio huge; larger chunks then take the lists) -- in both
+dtypes, compare, and check that the path really ran.
 """
 import numpy as np
 import pytest
@@ -18,8 +19,9 @@ MODES = ["dense", "lists", "union"]
 @pytest.fixture
 def sparse_mode():
     """set(mode): layer 0 uses, for every chunk, the dense kernels ("dense" or False), the nonzero
-    lists ("lists"), or in training the lists with the gradient by the union of the chunk's columns
-    ("union"; True: the default union ratio); restored after."""
+    lists ("lists"), or in training, for chunks of up to 64 KiB, the union of the chunk's columns
+    (forward and gradient, no lists; larger chunks take the lists) ("union"; True: the default union
+    ratio); restored after."""
     old = _core._set_sparse(0.0, 0.0, 0)
     old_ratio = _core._set_sparse_union(0.0)
 
@@ -93,7 +95,7 @@ def test_training_is_bit_identical_to_the_dense_kernels(sparse_mode, dtype, fit,
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_union_gradient_on_two_threads_is_bit_identical(sparse_mode, dtype, optimizer):
-    """A layer 0 wide enough for the union gradient to split its panels across threads."""
+    """A layer 0 wide enough for the union forward and gradient to split their panels across threads."""
     X, labels = _digits(200, seed=10)
     nets = []
     for mode in ("dense", "union"):
@@ -210,7 +212,7 @@ def test_default_policy():
 
 
 def test_union_policy():
-    """The gradient goes by the union of a batch's columns when their count times the batch size is
+    """Layer 0 goes by the union of a batch's columns when their count times the batch size is
     at most sparse_union_ratio (default 3) times the batch's nonzeros: these digits' batches of 10
     have 4 to 6 times, MNIST's 2.5."""
     X, labels = _digits(300, seed=8)

@@ -1024,6 +1024,11 @@ cdef inline void _prefetch_ahead(Ahead* pf, intp count) noexcept nogil:
         count = count - 1
 
 
+cdef inline void _prefetch_rest(Ahead* pf) noexcept nogil:
+    """Prefetch all the lines pf has left (none when pf is NULL)."""
+    _prefetch_ahead(pf, _ahead_left(pf))
+
+
 cdef inline void _union_rows(const UnionBlock* R_, const int* U, intp n_union, const floating* X,
                              const intp* rows, intp n_in, const floating* B, floating* C, intp ldc,
                              Ahead* pf) noexcept nogil:
@@ -1510,7 +1515,7 @@ cdef void _batch_inputs(const Net* net, const floating* X, const floating* Y, co
         memset(marks, 0, (n0 + 31) // 32 * sizeof(unsigned))
         total = _mark_columns(X, rows, m, n0, marks)
         if total > limit:
-            _prefetch_ahead(sp.ahead, _ahead_left(sp.ahead))
+            _prefetch_rest(sp.ahead)
             _gather(X, n0, rows, m, xb)
             return
         sp.n_union = fastnn_marked(marks, n0, sp.union_k)
@@ -1521,7 +1526,7 @@ cdef void _batch_inputs(const Net* net, const floating* X, const floating* Y, co
             fastnn_fetch_add(&union_chunks, 1)
             return
     # the next batch's rows: all at once (only the union path's loops prefetch them along)
-    _prefetch_ahead(sp.ahead, _ahead_left(sp.ahead))
+    _prefetch_rest(sp.ahead)
     _list_nonzeros(X, rows, m, n0, net.ld[0], sp, net.n_threads, sparse_min_width_train)
     if not sp.on:
         _gather(X, n0, rows, m, xb)
@@ -1888,7 +1893,7 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
                                      vp, m1p, m2p, <floating>l2, &z[0], &a[0], &delta[0], &scratch[0],
                                      &xb[0], &yb[0], &gk[0], _sparse_of(sps, 0, s_struct), &G[0])
                 # what the kernels did not prefetch along (they spread it over the union path's loops)
-                _prefetch_ahead(&ahead, _ahead_left(&ahead))
+                _prefetch_rest(&ahead)
                 start += m
         else:
             # rounds of batches, the first of one batch per thread, each twice the last while a round
