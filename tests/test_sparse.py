@@ -228,3 +228,75 @@ def test_union_policy():
             assert _ran(before) == (True, union), ratio
     finally:
         _core._set_sparse_union(old)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_list_nonzeros_lists_every_row(dtype, n_threads):
+    """X's nonzeros listed once for a fit: row r's are starts[r]:starts[r + 1], columns ascending
+    (NaN counts as nonzero, -0.0 as zero), values X[r, idx]; rows of every count 0 ... n_in."""
+    X, _ = _digits(50)
+    X = X.astype(dtype)
+    X[3, 5], X[4, 7], X[5, :] = np.nan, -0.0, 0      # X[1] is all zeros and X[2] all nonzero
+    starts, idx, val = _core.list_nonzeros(X, 100, n_threads)
+    assert starts.shape == (51,) and starts[0] == 0 and idx.dtype == np.intc and val.dtype == X.dtype
+    for r in range(50):
+        cols = np.flatnonzero(X[r] != 0)
+        assert np.array_equal(idx[starts[r]:starts[r + 1]], cols), r
+        assert np.array_equal(val[starts[r]:starts[r + 1]], X[r, cols], equal_nan=True), r
+    assert starts[2] - starts[1] == 0 and starts[3] - starts[2] == 784 and 5 in idx[starts[3]:starts[4]]
+    assert 7 not in idx[starts[4]:starts[5]]
+
+
+def test_list_nonzeros_only_where_layer_0_skips_zeros():
+    """None (nothing listed): for X over the density limit (30% nonzero by default), when skipping
+    zeros is switched off (limit 0), when the lists would take over half of X's bytes (float32:
+    over 25% nonzero, here with the limit raised to 100%), and for an empty X."""
+    X, _ = _digits(50)
+    rng = np.random.default_rng(0)
+    assert _core.list_nonzeros(X, 100) is not None and _core.list_nonzeros(X, 1) is not None
+    assert _core.list_nonzeros(rng.random(X.shape), 100) is None
+    assert _core.list_nonzeros(np.zeros((0, 784)), 100) is None
+    old = _core._set_sparse(0.0, 0.0, 0)
+    try:
+        assert _core.list_nonzeros(X, 100) is None
+        _core._set_sparse(1.0, 1.0, 0)
+        half = np.where(rng.random(X.shape) < 0.28, 1.0, 0.0).astype(np.float32)
+        assert _core.list_nonzeros(half, 100) is None and _core.list_nonzeros(half.astype(np.float64), 100)
+        assert _core.list_nonzeros(X, 100) is not None
+    finally:
+        _core._set_sparse(*old)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("batch_size", [200, 10])
+def test_estimator_fit_from_the_listed_X_is_bit_identical(dtype, batch_size, monkeypatch):
+    """MLPClassifier.fit takes each batch's lists from X's nonzeros listed once (batches of 200),
+    or goes by the union (batches of 10): the fitted network is the same, bit for bit, as when every
+    batch is listed from its rows of X; and the listed X was used."""
+    pytest.importorskip("sklearn")
+    X, labels = _digits(620)
+    X = X.astype(dtype)
+    fits, made = [], []
+    real = _core.list_nonzeros
+    monkeypatch.setattr(_core, "list_nonzeros", lambda *a: made.append(real(*a)) or made[-1])
+    for list_once in (True, False):
+        monkeypatch.setattr(fastnn.MLPClassifier, "_list_once", list_once)
+        est = fastnn.MLPClassifier(hidden_layer_sizes=(40,), batch_size=batch_size, max_iter=3,
+                                   random_state=0, n_threads=2)
+        with pytest.warns(Warning):     # 3 epochs: not converged
+            est.fit(X, labels)
+        fits.append(est)
+    assert len(made) == 1 and made[0] is not None
+    assert _same(fits[0].coefs_ + fits[0].intercepts_, fits[1].coefs_ + fits[1].intercepts_)
+    assert fits[0].loss_curve_ == fits[1].loss_curve_
+
+
+def test_train_epoch_refuses_lists_of_another_X():
+    X, labels = _digits(40)
+    net = fastnn.Network([784, 40, 10], dtype=X.dtype, seed=0)
+    Y = np.eye(10, dtype=X.dtype)[labels]
+    other = _core.list_nonzeros(X[:39], 40)
+    opt, _ = net._optimizer("sgd", 1.0, None, fresh=True)
+    with pytest.raises(ValueError, match="listed does not match X"):
+        net._run_epoch(X, Y, np.arange(40), 10, opt, 0.1, listed=other)

@@ -31,7 +31,7 @@ its whole job in one ``with nogil`` block, in chunks of at most CHUNK rows.
 """
 from cython cimport floating
 from cython.parallel cimport prange, threadid
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 from libc.time cimport clock, clock_t, CLOCKS_PER_SEC
 from libc.math cimport INFINITY, exp, fabs, log, log1p, pow, sqrt, sqrtf, tanh, tanhf
 
@@ -226,9 +226,30 @@ cdef extern from *:
         FASTNN_NONZEROS_REST(row, n, idx, val, k, nnz);
         return nnz;
     }
+
+    /* g[blk * g_stride + u] += xv * d[blk * 32 + u] for the n_blocks panels blk and u < 32 (JB): one input's
+       row of layer 0's gradient accumulator (panels g_stride apart) takes one sample's term. A
+       function of its own so that the compiler knows g and d do not overlap (no run-time check). */
+    #define FASTNN_AXPY_PANELS(g, g_stride, d, xv, n_blocks) do {                                  \
+        Py_ssize_t blk_;                                                                         \
+        int u_;                                                                                  \
+        for (blk_ = 0; blk_ < n_blocks; blk_++)                                                  \
+            for (u_ = 0; u_ < 32; u_++)                                                          \
+                g[blk_ * g_stride + u_] = g[blk_ * g_stride + u_] + xv * d[blk_ * 32 + u_];      \
+    } while (0)
+    static inline void fastnn_axpy_panels_f(float* FASTNN_RESTRICT g, Py_ssize_t g_stride,
+                                            const float* FASTNN_RESTRICT d, float xv, Py_ssize_t n_blocks) {
+        FASTNN_AXPY_PANELS(g, g_stride, d, xv, n_blocks);
+    }
+    static inline void fastnn_axpy_panels_d(double* FASTNN_RESTRICT g, Py_ssize_t g_stride,
+                                            const double* FASTNN_RESTRICT d, double xv, Py_ssize_t n_blocks) {
+        FASTNN_AXPY_PANELS(g, g_stride, d, xv, n_blocks);
+    }
     """
     intp fastnn_nonzeros_f(const float* row, intp n, int* idx, float* val) noexcept nogil
     intp fastnn_nonzeros_d(const double* row, intp n, int* idx, double* val) noexcept nogil
+    void fastnn_axpy_panels_f(float* g, intp g_stride, const float* d, float xv, intp n_blocks) noexcept nogil
+    void fastnn_axpy_panels_d(double* g, intp g_stride, const double* d, double xv, intp n_blocks) noexcept nogil
 
 cdef extern from *:
     """
@@ -392,6 +413,11 @@ cdef struct Sparse:
     const void* X
     const intp* rows
     Ahead* ahead     # the next batch's rows to prefetch meanwhile (NULL: none)
+    # (training) the nonzeros of every row of X, listed once for all epochs (list_nonzeros): row r's
+    # are entries starts[r] ... starts[r + 1] - 1 of (X_idx, X_val); NULL: list each batch from X
+    const intp* X_starts
+    const int* X_idx
+    const void* X_val
 
 
 # Layer 0 skips zero inputs when at most this fraction of a chunk's inputs are nonzero (0: never)
@@ -471,6 +497,7 @@ cdef Sparse _sparse_view(int[::1] idx, floating[::1] val, intp[::1] nnz, int[::1
     sp.val = <void*>(&val[0] + i * rows * sp.stride)
     sp.nnz = &nnz[0] + i * rows
     sp.union_k, sp.by_union, sp.n_union, sp.X, sp.rows, sp.ahead = NULL, False, 0, NULL, NULL, NULL
+    sp.X_starts, sp.X_idx, sp.X_val = NULL, NULL, NULL
     if union_k.shape[0] > 1:
         sp.union_k = &union_k[0] + i * 2 * _rounded(n_in + 16)
     return sp
@@ -849,21 +876,32 @@ cdef inline void _rows_task(intp group, intp blk, intp n_rows, intp K, const flo
 cdef inline intp _list_group(const floating* X, const intp* rows, intp g, intp m, intp n_in,
                              Sparse* sp) noexcept nogil:
     """List the nonzeros of group g (rows 4g ... 4g+3, at most m) of the chunk, their lists padded
-    to the longest with entries (k=0, x=0); row i is X[rows[i]] (X[i] when rows is NULL).
-    Returns the group's count of nonzeros."""
+    to the longest with entries (k=0, x=0); row i is X[rows[i]] (X[i] when rows is NULL), its
+    nonzeros copied from sp's listed X when there is one. Returns the group's count of nonzeros."""
     cdef floating* val = <floating*>sp.val
     cdef const floating* row
-    cdef intp i, q, longest = 0, total = 0, g0 = g * 4, g1 = min(g * 4 + 4, m)
-    # the group after next: its rows of X start towards the cache while this one is listed
+    cdef bint listed = sp.X_starts != NULL and rows != NULL
+    cdef intp i, q, s0, longest = 0, total = 0, g0 = g * 4, g1 = min(g * 4 + 4, m)
+    # the group after next: its rows of X (or their lists) start towards the cache while this one is listed
     if rows != NULL and g0 + 8 < m:
-        _prefetch_rows(X, n_in, rows + g0 + 8, min(4, m - g0 - 8))
-    for i in range(g0, g1):
-        row = X + (rows[i] if rows != NULL else i) * n_in
-        # idx[i], val[i] = the columns k with x[i, k] != 0 and their values
-        if floating is float:
-            sp.nnz[i] = fastnn_nonzeros_f(row, n_in, sp.idx + i * sp.stride, val + i * sp.stride)
+        if listed:
+            _prefetch_listed(<const floating*>NULL, sp, rows + g0 + 8, min(4, m - g0 - 8))
         else:
-            sp.nnz[i] = fastnn_nonzeros_d(row, n_in, sp.idx + i * sp.stride, val + i * sp.stride)
+            _prefetch_rows(X, n_in, rows + g0 + 8, min(4, m - g0 - 8))
+    for i in range(g0, g1):
+        if listed:
+            # idx[i], val[i] = the listed nonzeros of row rows[i]
+            s0 = sp.X_starts[rows[i]]
+            sp.nnz[i] = sp.X_starts[rows[i] + 1] - s0
+            memcpy(sp.idx + i * sp.stride, sp.X_idx + s0, sp.nnz[i] * sizeof(int))
+            memcpy(val + i * sp.stride, <const floating*>sp.X_val + s0, sp.nnz[i] * sizeof(floating))
+        else:
+            row = X + (rows[i] if rows != NULL else i) * n_in
+            # idx[i], val[i] = the columns k with x[i, k] != 0 and their values
+            if floating is float:
+                sp.nnz[i] = fastnn_nonzeros_f(row, n_in, sp.idx + i * sp.stride, val + i * sp.stride)
+            else:
+                sp.nnz[i] = fastnn_nonzeros_d(row, n_in, sp.idx + i * sp.stride, val + i * sp.stride)
         total = total + sp.nnz[i]
         longest = max(longest, sp.nnz[i])
     for i in range(g0, g1):
@@ -893,6 +931,13 @@ cdef void _list_nonzeros(const floating* X, const intp* rows, intp m, intp n_in,
     sp.on = False
     if limit < 0:
         return
+    if sp.X_starts != NULL and rows != NULL:
+        # from the listed X: the count is known before anything is copied
+        for g in range(m):
+            total = total + sp.X_starts[rows[g] + 1] - sp.X_starts[rows[g]]
+        if total > limit:
+            return
+        total = 0
     if n_threads > 1 and n_groups > 1 and m * n_in >= PARALLEL_LIST:
         for g in prange(n_groups, num_threads=n_threads, schedule="static"):
             _list_group(X, rows, g, m, n_in, sp)
@@ -1000,11 +1045,9 @@ cdef inline void _sparse_grad_rows(intp r0, intp r1, intp m, intp n_in, intp ld,
     cdef const floating* d
     cdef const floating* val
     cdef const int* idx
-    cdef floating* g
     cdef intp cursor[CHUNK]
     cdef intp i, q, k, k0, k1, nnz, blk, off, n, n_blocks = ld // JB
     cdef intp block = max(1, L1_BYTES // (ld * sizeof(floating)))
-    cdef int u
     for i in range(m):
         # cursor[i] = the first of row i's entries with k >= r0
         q, nnz, idx = 0, sp.nnz[i], sp.idx + i * sp.stride
@@ -1021,11 +1064,11 @@ cdef inline void _sparse_grad_rows(intp r0, intp r1, intp m, intp n_in, intp ld,
             q, nnz = cursor[i], sp.nnz[i]
             while q < nnz and idx[q] < k1:
                 k, xv = idx[q], val[q]
-                for blk in range(n_blocks):
-                    g = G + blk * n_in * JB + k * JB
-                    # G[k, panel] += x[i, k] * delta[i, panel]
-                    for u in range(JB):
-                        g[u] = g[u] + xv * d[blk * JB + u]
+                # G[k, :] += x[i, k] * delta[i, :]  (over each panel of JB columns)
+                if floating is float:
+                    fastnn_axpy_panels_f(G + k * JB, n_in * JB, d, xv, n_blocks)
+                else:
+                    fastnn_axpy_panels_d(G + k * JB, n_in * JB, d, xv, n_blocks)
                 q = q + 1
             cursor[i] = q
         n = (k1 - k0) * JB
@@ -1600,6 +1643,27 @@ cdef void _prefetch_rows(const floating* src, intp ncols, const intp* rows, intp
             fastnn_prefetch(s + line * per_line)
 
 
+cdef void _prefetch_listed(const floating* dtype_tag, const Sparse* sp, const intp* rows, intp m) noexcept nogil:
+    """Ask the CPU to start loading the listed nonzeros (sp.X_idx, sp.X_val) of rows[:m] (a hint)."""
+    cdef intp i, p, s0, s1, per_line = 64 // sizeof(floating)
+    cdef const floating* val = <const floating*>sp.X_val
+    for i in range(m):
+        s0 = sp.X_starts[rows[i]]
+        s1 = sp.X_starts[rows[i] + 1]
+        # one hint per 64 bytes of each list, and one for its last entry
+        if s1 > s0:
+            p = s0
+            while p < s1:
+                fastnn_prefetch(sp.X_idx + p)
+                p = p + 16
+            fastnn_prefetch(sp.X_idx + s1 - 1)
+            p = s0
+            while p < s1:
+                fastnn_prefetch(val + p)
+                p = p + per_line
+            fastnn_prefetch(val + s1 - 1)
+
+
 cdef void _pack(const Net* net, const floating* theta, floating* pk) noexcept nogil:
     """pk = the packed copy of theta: WT[l] = W[l].T padded to (n_in, ld), stored as ld/JB
     contiguous panels of JB columns, (n_in, JB) each; b[l] padded to ld."""
@@ -1823,12 +1887,64 @@ cdef inline intp _rounded(intp n) noexcept nogil:
     return (n + 15) // 16 * 16
 
 
+def list_nonzeros(const floating[:, ::1] X, intp n_out, int n_threads=1):
+    """The nonzeros of every row of X (n, n_in), listed once for the epochs of a fit: train_epoch
+    (``listed``) then copies each batch's lists from them instead of scanning its rows of X.
+
+    Returns (starts (n + 1,) intp, idx (nnz,) intc, val (nnz,) X's dtype): row r's nonzeros are
+    entries starts[r] ... starts[r + 1] - 1, columns idx ascending, values val = X[r, idx] (NaN
+    counts as nonzero). Returns None, listing nothing, when layer 0 (n_out outputs) would not skip
+    X's zeros (over the density limit, or too narrow) or the lists would take over half of X's bytes.
+    """
+    cdef intp n = X.shape[0], n_in = X.shape[1], r, th, total = 0
+    cdef intp ld = (n_out + JB - 1) // JB * JB, st = _sparse_stride(n_in)
+    cdef intp n_words = (n_in + 31) // 32
+    cdef int T = max(1, n_threads)
+    dtype = np.float32 if floating is float else np.float64
+    cdef intp limit = _sparse_limit(<const floating*>NULL, n, n_in, ld, sparse_min_width_train)
+    if limit < 0 or n == 0 or n_in == 0:
+        return None
+    starts_arr = np.zeros(n + 1, dtype=np.intp)
+    cdef intp[::1] starts = starts_arr
+    cdef unsigned[::1] marks = np.zeros(T * n_words, dtype=np.uintc)
+    cdef int[::1] t_idx = np.empty(T * st, dtype=np.intc)
+    cdef floating[::1] t_val = np.empty(T * st, dtype=dtype)
+    with nogil:
+        # starts[r + 1] = the count of row r's nonzeros (the marks are scratch)
+        for r in prange(n, num_threads=T, schedule="static"):
+            th = threadid()
+            if floating is float:
+                starts[r + 1] = fastnn_mark_f(&X[r, 0], n_in, &marks[th * n_words])
+            else:
+                starts[r + 1] = fastnn_mark_d(&X[r, 0], n_in, &marks[th * n_words])
+        for r in range(n):
+            starts[r + 1] = starts[r + 1] + starts[r]
+    total = starts[n]
+    if total > limit or total * <intp>(sizeof(int) + sizeof(floating)) > X.shape[0] * n_in * <intp>sizeof(floating) // 2:
+        return None
+    idx_arr, val_arr = np.empty(max(total, 1), dtype=np.intc), np.empty(max(total, 1), dtype=dtype)
+    cdef int[::1] idx = idx_arr
+    cdef floating[::1] val = val_arr
+    with nogil:
+        # idx, val of row r = its nonzeros, listed into a scratch row (which may be written 16 past
+        # its end) and copied into place
+        for r in prange(n, num_threads=T, schedule="static"):
+            th = threadid()
+            if floating is float:
+                fastnn_nonzeros_f(&X[r, 0], n_in, &t_idx[th * st], &t_val[th * st])
+            else:
+                fastnn_nonzeros_d(&X[r, 0], n_in, &t_idx[th * st], &t_val[th * st])
+            memcpy(&idx[0] + starts[r], &t_idx[th * st], (starts[r + 1] - starts[r]) * sizeof(int))
+            memcpy(&val[0] + starts[r], &t_val[th * st], (starts[r + 1] - starts[r]) * sizeof(floating))
+    return starts_arr, idx_arr[:total], val_arr[:total]
+
+
 def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets,
                 const intp[::1] acts, intp loss_code, const floating[:, ::1] X, const floating[:, ::1] Y,
                 const intp[::1] order, intp batch_size, intp optimizer, double eta, bint normalized,
                 double l2, double momentum, double beta_1, double beta_2, double epsilon, intp t,
                 floating[::1] v, floating[::1] m1, floating[::1] m2, int n_threads=1,
-                bint asynchronous=False):
+                bint asynchronous=False, listed=None):
     """One epoch of mini-batch gradient descent, entirely without the GIL.
 
     Mini-batches are consecutive slices of ``order`` (a permutation of row
@@ -1851,6 +1967,8 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     Between mini-batches (asynchronously: between rounds of them), about every
     5 ms of work, it lets Python's signal handlers run: on Ctrl-C it writes back
     the parameters of every completed mini-batch and raises KeyboardInterrupt.
+
+    ``listed``: list_nonzeros(X, ...), or None (each batch's nonzeros are listed from its rows of X).
 
     Returns (summed per-sample loss, each measured before its own batch's
     update; t after the epoch).
@@ -1907,8 +2025,19 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     op.kind, op.eta, op.mu, op.gscale = optimizer, eta, momentum, 1
     op.b1, op.b2, op.eps, op.lr_t = beta_1, beta_2, epsilon, eta
     net1.n_threads = 1
+    cdef const intp[::1] X_starts
+    cdef const int[::1] X_idx
+    cdef const floating[::1] X_val
+    if listed is not None:
+        X_starts, X_idx, X_val = listed
+        if X_starts.shape[0] != X.shape[0] + 1 or X_idx.shape[0] != X_starts[X.shape[0]] or \
+                X_val.shape[0] != X_idx.shape[0]:
+            raise ValueError("listed does not match X: make it with list_nonzeros(X, ...)")
     for th in range(T):
         _sparse_of(sps, th, s_struct)[0] = _sparse_view(sp_idx, sp_val, sp_nnz, sp_union, rows, n0, th)
+        if listed is not None and X_idx.shape[0] > 0:
+            sp_th = _sparse_of(sps, th, s_struct)
+            sp_th.X_starts, sp_th.X_idx, sp_th.X_val = &X_starts[0], &X_idx[0], <const void*>&X_val[0]
     ahead.X, ahead.row_bytes, ahead.m = <const char*>&X[0, 0], n0 * sizeof(floating), 0
     ahead.lines = (ahead.row_bytes + 63) // 64
     if T == 1:

@@ -454,8 +454,10 @@ class Network:
             return opt, eta
         return self._opt, eta
 
-    def _run_epoch(self, X, Y, order, batch_size, opt, eta, progress=None, asynchronous=False):
+    def _run_epoch(self, X, Y, order, batch_size, opt, eta, progress=None, asynchronous=False, listed=None):
         """One compiled epoch; on a non-finite result restores the parameters and optimizer state and raises.
+
+        ``listed``: X's nonzeros from ``_core.list_nonzeros(X, ...)`` (made once for many epochs), or None.
 
         With a live ``progress`` display the epoch runs as several compiled calls, each a
         whole number of mini-batches taking about ``progress.interval`` seconds; the result
@@ -475,7 +477,7 @@ class Network:
                         self._theta, self._sizes_arr, self._offsets, self._acts, self._loss_code, X, Y,
                         order[start:stop], batch_size, opt.code, eta, opt.normalized, opt.l2, opt.momentum,
                         opt.beta_1, opt.beta_2, opt.epsilon, opt.t, opt.v, opt.m1, opt.m2, self._n_threads,
-                        asynchronous)
+                        asynchronous, listed)
             except BaseException:
                 # interrupted (Ctrl-C) between mini-batches: the parameters hold every completed
                 # batch; should those have diverged, go back to the start of the epoch
