@@ -1644,7 +1644,8 @@ cdef void _prefetch_rows(const floating* src, intp ncols, const intp* rows, intp
 
 
 cdef void _prefetch_listed(const floating* dtype_tag, const Sparse* sp, const intp* rows, intp m) noexcept nogil:
-    """Ask the CPU to start loading the listed nonzeros (sp.X_idx, sp.X_val) of rows[:m] (a hint)."""
+    """Ask the CPU to start loading the listed nonzeros (sp.X_idx, sp.X_val) of rows[:m] (a hint);
+    dtype_tag (NULL) only selects the values' dtype."""
     cdef intp i, p, s0, s1, per_line = 64 // sizeof(floating)
     cdef const floating* val = <const floating*>sp.X_val
     for i in range(m):
@@ -1920,7 +1921,8 @@ def list_nonzeros(const floating[:, ::1] X, intp n_out, int n_threads=1):
         for r in range(n):
             starts[r + 1] = starts[r + 1] + starts[r]
     total = starts[n]
-    if total > limit or total * <intp>(sizeof(int) + sizeof(floating)) > X.shape[0] * n_in * <intp>sizeof(floating) // 2:
+    # over the density limit, or lists (a column and a value per nonzero) over half of X's bytes
+    if total > limit or total * <intp>(sizeof(int) + sizeof(floating)) > n * n_in * <intp>sizeof(floating) // 2:
         return None
     idx_arr, val_arr = np.empty(max(total, 1), dtype=np.intc), np.empty(max(total, 1), dtype=dtype)
     cdef int[::1] idx = idx_arr
