@@ -311,7 +311,9 @@ class _BaseMLP(BaseEstimator):
                 for start, stop, m in parts:
                     opt.l2 = float(self.alpha) / m   # the L2 coefficient is not part of the optimizer state
                     summed += net._run_epoch(X, Y, sample_idx[start:stop], m, opt, state["rate"], listed=listed)
-                penalty = sum(float(np.vdot(W, W)) for W in net.weights)
+                # ||W||^2 by einsum, not BLAS (vdot): a BLAS call leaves OpenBLAS's worker threads
+                # spinning for a while, on the cores the next epoch's kernel runs on
+                penalty = sum(float(np.einsum("ij,ij->", W, W)) for W in net.weights)
                 # mean batch loss over the epoch, in scikit-learn's units, with the L2 term
                 # 0.5 * alpha * ||W||^2 / (batch size) of each batch (at the epoch's end weights)
                 self.loss_ = summed / n / k + 0.5 * float(self.alpha) * penalty * n_batches / n
