@@ -227,29 +227,66 @@ cdef extern from *:
         return nnz;
     }
 
-    /* g[blk * g_stride + u] += xv * d[blk * 32 + u] for the n_blocks panels blk and u < 32 (JB): one input's
-       row of layer 0's gradient accumulator (panels g_stride apart) takes one sample's term. A
-       function of its own so that the compiler knows g and d do not overlap (no run-time check). */
-    #define FASTNN_AXPY_PANELS(g, g_stride, d, xv, n_blocks) do {                                  \
-        Py_ssize_t blk_;                                                                         \
+    /* acc[u] = the sum over e < n, in order and from 0, of v[e] * d[s[e] + u] for u < n_p * 32 (n_p <= 4
+       panels of 32): one input's row of layer 0's gradient x[:, k] @ delta over n_p panels, from its
+       column's entries (s: offsets of the samples' rows of delta, ascending; v: their x[i, k]), each sum
+       in the dense kernel's order. With AVX-512 the sums stay in registers (n_p * 2 float, n_p * 4 double);
+       the rest (all of it without AVX-512) is a plain loop. */
+    #define FASTNN_COLUMN_REST(s, v, n, d, n_p, acc) do {                                           \
+        Py_ssize_t e_;                                                                           \
         int u_;                                                                                  \
-        for (blk_ = 0; blk_ < n_blocks; blk_++)                                                  \
-            for (u_ = 0; u_ < 32; u_++)                                                          \
-                g[blk_ * g_stride + u_] = g[blk_ * g_stride + u_] + xv * d[blk_ * 32 + u_];      \
+        for (u_ = 0; u_ < n_p * 32; u_++) acc[u_] = 0;                                            \
+        for (e_ = 0; e_ < n; e_++)                                                               \
+            for (u_ = 0; u_ < n_p * 32; u_++)                                                     \
+                acc[u_] = acc[u_] + v[e_] * d[s[e_] + u_];                                       \
     } while (0)
-    static inline void fastnn_axpy_panels_f(float* FASTNN_RESTRICT g, Py_ssize_t g_stride,
-                                            const float* FASTNN_RESTRICT d, float xv, Py_ssize_t n_blocks) {
-        FASTNN_AXPY_PANELS(g, g_stride, d, xv, n_blocks);
+    #ifdef FASTNN_COMPRESS
+    /* NV registers of sums (NV a constant: the loops unroll and a_ stays in registers) */
+    #define FASTNN_COLUMN_REGS(VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV, s, v, n, d, acc) do {     \
+        VEC a_[NV], x_;                                                                          \
+        Py_ssize_t e_;                                                                           \
+        int w_;                                                                                  \
+        for (w_ = 0; w_ < NV; w_++) a_[w_] = ZERO();                                             \
+        for (e_ = 0; e_ < n; e_++) {                                                             \
+            x_ = SET1(v[e_]);                                                                    \
+            for (w_ = 0; w_ < NV; w_++) a_[w_] = FMA(x_, LOAD(d + s[e_] + w_ * W), a_[w_]);      \
+        }                                                                                        \
+        for (w_ = 0; w_ < NV; w_++) STORE(acc + w_ * W, a_[w_]);                                 \
+    } while (0)
+    #define FASTNN_COLUMN_F(NV) FASTNN_COLUMN_REGS(__m512, _mm512_set1_ps, _mm512_loadu_ps, _mm512_fmadd_ps, \
+        _mm512_storeu_ps, _mm512_setzero_ps, 16, NV, s, v, n, d, acc)
+    #define FASTNN_COLUMN_D(NV) FASTNN_COLUMN_REGS(__m512d, _mm512_set1_pd, _mm512_loadu_pd, _mm512_fmadd_pd, \
+        _mm512_storeu_pd, _mm512_setzero_pd, 8, NV, s, v, n, d, acc)
+    #endif
+    static void fastnn_column_f(const int* FASTNN_RESTRICT s, const float* FASTNN_RESTRICT v, Py_ssize_t n,
+                                const float* FASTNN_RESTRICT d, int n_p, float* FASTNN_RESTRICT acc) {
+    #ifdef FASTNN_COMPRESS
+        switch (n_p) {
+            case 4: FASTNN_COLUMN_F(8); return;
+            case 3: FASTNN_COLUMN_F(6); return;
+            case 2: FASTNN_COLUMN_F(4); return;
+            case 1: FASTNN_COLUMN_F(2); return;
+        }
+    #endif
+        FASTNN_COLUMN_REST(s, v, n, d, n_p, acc);
     }
-    static inline void fastnn_axpy_panels_d(double* FASTNN_RESTRICT g, Py_ssize_t g_stride,
-                                            const double* FASTNN_RESTRICT d, double xv, Py_ssize_t n_blocks) {
-        FASTNN_AXPY_PANELS(g, g_stride, d, xv, n_blocks);
+    static void fastnn_column_d(const int* FASTNN_RESTRICT s, const double* FASTNN_RESTRICT v, Py_ssize_t n,
+                                const double* FASTNN_RESTRICT d, int n_p, double* FASTNN_RESTRICT acc) {
+    #ifdef FASTNN_COMPRESS
+        switch (n_p) {
+            case 4: FASTNN_COLUMN_D(16); return;
+            case 3: FASTNN_COLUMN_D(12); return;
+            case 2: FASTNN_COLUMN_D(8); return;
+            case 1: FASTNN_COLUMN_D(4); return;
+        }
+    #endif
+        FASTNN_COLUMN_REST(s, v, n, d, n_p, acc);
     }
     """
     intp fastnn_nonzeros_f(const float* row, intp n, int* idx, float* val) noexcept nogil
     intp fastnn_nonzeros_d(const double* row, intp n, int* idx, double* val) noexcept nogil
-    void fastnn_axpy_panels_f(float* g, intp g_stride, const float* d, float xv, intp n_blocks) noexcept nogil
-    void fastnn_axpy_panels_d(double* g, intp g_stride, const double* d, double xv, intp n_blocks) noexcept nogil
+    void fastnn_column_f(const int* s, const float* v, intp n, const float* d, int n_p, float* acc) noexcept nogil
+    void fastnn_column_d(const int* s, const double* v, intp n, const double* d, int n_p, double* acc) noexcept nogil
 
 cdef extern from *:
     """
@@ -326,7 +363,6 @@ cdef enum:
     JB = 32       # output columns of one block of the row kernel; packed widths are multiples of it
     RB = 8        # rows of one block of the row kernel (they share each load of B)
     CHUNK = 256   # rows per forward/backward chunk
-    L1_BYTES = 24576  # half the L1 data cache of current x86 cores: a block of it stays cached
     ROWS_BACKPROP = 16  # layers with more outputs than samples: from this many samples on, back-propagation transposes delta
     PARALLEL_WORK = 262144  # multiply-adds below which a product stays on one thread
     PARALLEL_ROWS = 4096    # activations below which a layer's activation stays on one thread
@@ -1029,61 +1065,64 @@ cdef void _sparse_forward(intp m, intp n_in, intp ld, const Sparse* sp, const fl
             _sparse_task(task % n_groups, task // n_groups, m, n_in, sp, WT, z, ld)
 
 
+cdef inline intp _columns_size(intp n_in, intp rows, intp itemsize) noexcept nogil:
+    """Elements (of itemsize bytes) of the sparse gradient's workspace G for chunks of up to rows rows:
+    a bucket of rows values and rows int offsets for each of the n_in columns, and n_in int counts."""
+    return n_in * rows + ((n_in * rows + n_in) * <intp>sizeof(int) + itemsize - 1) // itemsize
+
+
 cdef inline void _sparse_grad_rows(intp r0, intp r1, intp m, intp n_in, intp ld, const Sparse* sp,
                                    const floating* delta, floating* G, floating* C, int mode, const Step* op,
                                    floating* v, floating* m1, floating* m2, floating l2) noexcept nogil:
     """Rows r0 ... r1 (inputs) of nabla_WT = x.T @ delta from the nonzeros of x, then per mode as _rows.
 
-    G (WT's layout) is the accumulator, all zero on entry and on exit. Row k of the gradient
-    is the sum over samples i ascending of x[i, k] * delta[i] (as in the dense kernel, which
-    also starts each sum from 0); rows no sample touches stay 0. The rows are taken in blocks
-    small enough for their part of G to stay in the L1 cache while every sample adds to it;
-    each block's epilogue then runs over its rows of each panel at once (contiguous there):
-    rows with a zero gradient get exactly what the dense kernel gives them.
+    The chunk's nonzeros x[i, k] with r0 <= k < r1 are first sorted by column: column k's bucket in
+    the workspace G (_columns_size) takes its values and the offsets i * ld of their samples' rows
+    of delta, samples ascending. Row k of the gradient is then summed over the bucket in registers
+    (fastnn_column_*, up to 4 panels of JB at a time), in the dense kernel's order (samples
+    ascending, from 0), and its epilogue runs on it at once. A column no sample touches gets a
+    zero gradient (its epilogue still runs): exactly what the dense kernel gives it.
     """
-    cdef floating xv
-    cdef const floating* d
+    cdef floating* col_v = G                     # bucket of column k: col_v[k * m ... k * m + count[k]]
+    cdef int* col_s = <int*>(G + n_in * m)       # and the offsets i * ld of its samples' delta rows
+    cdef int* count = col_s + n_in * m
+    cdef floating acc[4 * JB]
     cdef const floating* val
     cdef const int* idx
-    cdef intp cursor[CHUNK]
-    cdef intp i, q, k, k0, k1, nnz, blk, off, n, n_blocks = ld // JB
-    cdef intp block = max(1, L1_BYTES // (ld * sizeof(floating)))
+    cdef intp i, q, k, e, nnz, p, p0, off, n_blocks = ld // JB
+    cdef int n_p
+    for k in range(r0, r1):
+        count[k] = 0
     for i in range(m):
-        # cursor[i] = the first of row i's entries with k >= r0
-        q, nnz, idx = 0, sp.nnz[i], sp.idx + i * sp.stride
+        # append (i * ld, x[i, k]) to the bucket of each column r0 <= k < r1 of row i's nonzeros
+        q, nnz, idx, val = 0, sp.nnz[i], sp.idx + i * sp.stride, <const floating*>sp.val + i * sp.stride
         while q < nnz and idx[q] < r0:
             q = q + 1
-        cursor[i] = q
-    k0 = r0
-    while k0 < r1:
-        k1 = min(k0 + block, r1)
-        for i in range(m):
-            d = delta + i * ld
-            idx = sp.idx + i * sp.stride
-            val = <const floating*>sp.val + i * sp.stride
-            q, nnz = cursor[i], sp.nnz[i]
-            while q < nnz and idx[q] < k1:
-                k, xv = idx[q], val[q]
-                # G[k, :] += x[i, k] * delta[i, :]  (over each panel of JB columns)
-                if floating is float:
-                    fastnn_axpy_panels_f(G + k * JB, n_in * JB, d, xv, n_blocks)
-                else:
-                    fastnn_axpy_panels_d(G + k * JB, n_in * JB, d, xv, n_blocks)
-                q = q + 1
-            cursor[i] = q
-        n = (k1 - k0) * JB
-        for blk in range(n_blocks):
-            off = blk * n_in * JB + k0 * JB
-            _epilogue(mode, op, n, C + off, G + off, _at(v, off), _at(m1, off), _at(m2, off), l2)
-            memset(G + off, 0, n * sizeof(floating))
-        k0 = k1
+        while q < nnz and idx[q] < r1:
+            k = idx[q]
+            e = k * m + count[k]
+            col_v[e] = val[q]
+            col_s[e] = <int>(i * ld)
+            count[k] = count[k] + 1
+            q = q + 1
+    for k in range(r0, r1):
+        for p0 in range(0, n_blocks, 4):
+            n_p = <int>min(4, n_blocks - p0)
+            # acc = x[:, k] @ delta[:, panels p0 ... p0 + n_p]
+            if floating is float:
+                fastnn_column_f(col_s + k * m, col_v + k * m, count[k], delta + p0 * JB, n_p, acc)
+            else:
+                fastnn_column_d(col_s + k * m, col_v + k * m, count[k], delta + p0 * JB, n_p, acc)
+            for p in range(n_p):
+                off = (p0 + p) * n_in * JB + k * JB
+                _epilogue(mode, op, JB, C + off, acc + p * JB, _at(v, off), _at(m1, off), _at(m2, off), l2)
 
 
 cdef void _sparse_grad(intp m, intp n_in, intp ld, const Sparse* sp, const floating* delta,
                        floating* G, floating* C, int mode, const Step* op, floating* v, floating* m1,
                        floating* m2, floating l2, int n_threads) noexcept nogil:
     """nabla_WT = x.T @ delta (n_in, ld) into C (WT's panel layout; = / += / optimizer step by mode)
-    from the nonzeros of x; G is a zeroed accumulator like C, left zeroed. On several threads
+    from the nonzeros of x; G is its workspace (_columns_size). On several threads
     each takes a contiguous range of inputs (rows of C): the same sums on any thread."""
     cdef intp t, per
     if n_threads > 1 and n_in >= 2 * n_threads and sp.total * ld >= PARALLEL_WORK:
@@ -1506,7 +1545,7 @@ cdef double _loss_grad_chunk(const Net* net, floating* pk,
     """Forward and back-propagation of m rows x (m, sizes[0]) with targets y (m, sizes[-1]).
 
     When sp.on (_list_nonzeros, _batch_inputs; then x is not read), layer 0 skips x's zero inputs,
-    by the lists with G (zeroed, layer 0's packed size) as its gradient accumulator, or by_union.
+    by the lists with G (_columns_size) as its gradient's workspace, or by_union.
     mode OVERWRITE / ACCUMULATE: target (packed layout) = / += the sum over the
     m rows of the per-sample gradients. mode STEP: target = pk and the
     optimizer step ``op`` is applied to each block of parameters as soon as
@@ -1773,8 +1812,9 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
     cdef intp[::1] sp_nnz = nnz
     cdef int[::1] sp_union = union_k
     cdef Sparse sp = _sparse_view(sp_idx, sp_val, sp_nnz, sp_union, rows, sizes[0], 0)
-    # layer 0's gradient accumulator for sparse inputs (calloc'd: pages are touched only if used)
-    cdef floating[::1] G = aligned(sizes[0] * packed[0] if want_grad else 1, dtype, zero=True)
+    # layer 0's gradient workspace for sparse inputs (calloc'd: pages are touched only if used)
+    cdef floating[::1] G = aligned(_columns_size(sizes[0], rows, sizeof(floating)) if want_grad else 1, dtype,
+                                   zero=True)
     cdef const floating* yp = NULL
     cdef floating* outp = NULL
     cdef intp c, c0, m, buf, n_units = units
@@ -1986,7 +2026,7 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     dtype = np.float32 if floating is float else np.float64
     # per-thread buffers, thread th's at th * its part's size
     cdef intp s_unit = _rounded(rows * units), s_scratch = _rounded(_scratch_size(sizes, layout, rows))
-    cdef intp s_x = _rounded(rows * n0), s_y = _rounded(rows * nL), s_G = _rounded(n0 * packed[0])
+    cdef intp s_x = _rounded(rows * n0), s_y = _rounded(rows * nL), s_G = _rounded(_columns_size(n0, rows, sizeof(floating)))
     # the summed gradient, for batches over one chunk and for the normalized step (the rest is fused)
     cdef intp s_g = _rounded(P) if (batch_size > rows or normalized) else 1
     cdef floating[::1] pk = aligned(P, dtype)
@@ -2002,7 +2042,7 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     cdef int[::1] sp_idx = idx
     cdef floating[::1] sp_val = val
     cdef intp[::1] sp_nnz = nnz
-    # layer 0's gradient accumulator for sparse inputs (calloc'd: pages are touched only if used)
+    # layer 0's gradient workspace for sparse inputs (calloc'd: pages are touched only if used)
     cdef floating[::1] G = aligned(T * s_G, dtype, zero=True)
     cdef floating* vp = &v[0] if optimizer in (MOMENTUM, NESTEROV) else NULL
     cdef floating* m1p = &m1[0] if optimizer == ADAM else NULL
