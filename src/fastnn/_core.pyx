@@ -1065,10 +1065,10 @@ cdef void _sparse_forward(intp m, intp n_in, intp ld, const Sparse* sp, const fl
             _sparse_task(task % n_groups, task // n_groups, m, n_in, sp, WT, z, ld)
 
 
-cdef inline intp _columns_size(intp n_in, intp rows, intp itemsize) noexcept nogil:
-    """Elements (of itemsize bytes) of the sparse gradient's workspace G for chunks of up to rows rows:
-    a bucket of rows values and rows int offsets for each of the n_in columns, and n_in int counts."""
-    return n_in * rows + ((n_in * rows + n_in) * <intp>sizeof(int) + itemsize - 1) // itemsize
+cdef inline intp _columns_size(intp entries, intp n_in, intp itemsize) noexcept nogil:
+    """Elements (of itemsize bytes) of the sparse gradient's workspace G for chunks of up to entries
+    nonzeros (_sparse_limit): n_in column starts (intp), the entries' values and int offsets."""
+    return (n_in * <intp>sizeof(intp) + entries * (itemsize + <intp>sizeof(int)) + itemsize - 1) // itemsize
 
 
 cdef inline void _sparse_grad_rows(intp r0, intp r1, intp m, intp n_in, intp ld, const Sparse* sp,
@@ -1076,46 +1076,65 @@ cdef inline void _sparse_grad_rows(intp r0, intp r1, intp m, intp n_in, intp ld,
                                    floating* v, floating* m1, floating* m2, floating l2) noexcept nogil:
     """Rows r0 ... r1 (inputs) of nabla_WT = x.T @ delta from the nonzeros of x, then per mode as _rows.
 
-    The chunk's nonzeros x[i, k] with r0 <= k < r1 are first sorted by column: column k's bucket in
-    the workspace G (_columns_size) takes its values and the offsets i * ld of their samples' rows
-    of delta, samples ascending. Row k of the gradient is then summed over the bucket in registers
-    (fastnn_column_*, up to 4 panels of JB at a time), in the dense kernel's order (samples
-    ascending, from 0), and its epilogue runs on it at once. A column no sample touches gets a
-    zero gradient (its epilogue still runs): exactly what the dense kernel gives it.
+    The chunk's nonzeros x[i, k] with r0 <= k < r1 are first sorted by column into the workspace G
+    (_columns_size): column k's values and the offsets i * ld of their samples' rows of delta,
+    samples ascending, after those of the columns before it (the range's entries go after the
+    chunk's entries of columns < r0, so that threads with other ranges write elsewhere). Row k of
+    the gradient is then summed over its column's entries in registers (fastnn_column_*, up to 4
+    panels of JB at a time), in the dense kernel's order (samples ascending, from 0), and its
+    epilogue runs on it at once. A column no sample touches gets a zero gradient (its epilogue
+    still runs): exactly what the dense kernel gives it.
     """
-    cdef floating* col_v = G                     # bucket of column k: col_v[k * m ... k * m + count[k]]
-    cdef int* col_s = <int*>(G + n_in * m)       # and the offsets i * ld of its samples' delta rows
-    cdef int* count = col_s + n_in * m
+    cdef intp* start = <intp*>G                             # (n_in,) where column k's entries go next
+    cdef floating* col_v = <floating*>(start + n_in)        # the entries' values, column by column
+    cdef int* col_s = <int*>(col_v + sp.total)              # and their samples' offsets i * ld in delta
     cdef floating acc[4 * JB]
+    cdef intp cursor[CHUNK]
     cdef const floating* val
     cdef const int* idx
-    cdef intp i, q, k, e, nnz, p, p0, off, n_blocks = ld // JB
+    cdef intp i, q, k, e, e0, nnz, p, p0, off, n_blocks = ld // JB
     cdef int n_p
     for k in range(r0, r1):
-        count[k] = 0
+        start[k] = 0
+    e = 0
     for i in range(m):
-        # append (i * ld, x[i, k]) to the bucket of each column r0 <= k < r1 of row i's nonzeros
-        q, nnz, idx, val = 0, sp.nnz[i], sp.idx + i * sp.stride, <const floating*>sp.val + i * sp.stride
+        # cursor[i] = row i's first entry with k >= r0 (e: the entries before it); start[k] += column k's
+        q, nnz, idx = 0, sp.nnz[i], sp.idx + i * sp.stride
         while q < nnz and idx[q] < r0:
             q = q + 1
+        cursor[i] = q
+        e = e + q
         while q < nnz and idx[q] < r1:
-            k = idx[q]
-            e = k * m + count[k]
+            start[idx[q]] = start[idx[q]] + 1
+            q = q + 1
+    e0 = e
+    for k in range(r0, r1):
+        # start[k] = e0 + the counts of the columns r0 ... k - 1
+        e, start[k] = e + start[k], e
+    for i in range(m):
+        # append (i * ld, x[i, k]) to column k's entries for each of row i's nonzeros with r0 <= k < r1
+        q, nnz = cursor[i], sp.nnz[i]
+        idx, val = sp.idx + i * sp.stride, <const floating*>sp.val + i * sp.stride
+        while q < nnz and idx[q] < r1:
+            e = start[idx[q]]
             col_v[e] = val[q]
             col_s[e] = <int>(i * ld)
-            count[k] = count[k] + 1
+            start[idx[q]] = e + 1
             q = q + 1
+    # now column k's entries are e0 (for k = r0) or start[k - 1], up to start[k]
     for k in range(r0, r1):
+        e = start[k] - e0
         for p0 in range(0, n_blocks, 4):
             n_p = <int>min(4, n_blocks - p0)
             # acc = x[:, k] @ delta[:, panels p0 ... p0 + n_p]
             if floating is float:
-                fastnn_column_f(col_s + k * m, col_v + k * m, count[k], delta + p0 * JB, n_p, acc)
+                fastnn_column_f(col_s + e0, col_v + e0, e, delta + p0 * JB, n_p, acc)
             else:
-                fastnn_column_d(col_s + k * m, col_v + k * m, count[k], delta + p0 * JB, n_p, acc)
+                fastnn_column_d(col_s + e0, col_v + e0, e, delta + p0 * JB, n_p, acc)
             for p in range(n_p):
                 off = (p0 + p) * n_in * JB + k * JB
                 _epilogue(mode, op, JB, C + off, acc + p * JB, _at(v, off), _at(m1, off), _at(m2, off), l2)
+        e0 = start[k]
 
 
 cdef void _sparse_grad(intp m, intp n_in, intp ld, const Sparse* sp, const floating* delta,
@@ -1813,7 +1832,8 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
     cdef int[::1] sp_union = union_k
     cdef Sparse sp = _sparse_view(sp_idx, sp_val, sp_nnz, sp_union, rows, sizes[0], 0)
     # layer 0's gradient workspace for sparse inputs (calloc'd: pages are touched only if used)
-    cdef floating[::1] G = aligned(_columns_size(sizes[0], rows, sizeof(floating)) if want_grad else 1, dtype,
+    cdef intp entries = max(0, _sparse_limit(<const floating*>NULL, rows, sizes[0], net.ld[0], sparse_min_width_train))
+    cdef floating[::1] G = aligned(_columns_size(entries, sizes[0], sizeof(floating)) if want_grad else 1, dtype,
                                    zero=True)
     cdef const floating* yp = NULL
     cdef floating* outp = NULL
@@ -2026,7 +2046,8 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     dtype = np.float32 if floating is float else np.float64
     # per-thread buffers, thread th's at th * its part's size
     cdef intp s_unit = _rounded(rows * units), s_scratch = _rounded(_scratch_size(sizes, layout, rows))
-    cdef intp s_x = _rounded(rows * n0), s_y = _rounded(rows * nL), s_G = _rounded(_columns_size(n0, rows, sizeof(floating)))
+    cdef intp s_x = _rounded(rows * n0), s_y = _rounded(rows * nL), s_G = _rounded(_columns_size(
+        max(0, _sparse_limit(<const floating*>NULL, rows, n0, net.ld[0], sparse_min_width_train)), n0, sizeof(floating)))
     # the summed gradient, for batches over one chunk and for the normalized step (the rest is fused)
     cdef intp s_g = _rounded(P) if (batch_size > rows or normalized) else 1
     cdef floating[::1] pk = aligned(P, dtype)
