@@ -258,35 +258,62 @@ cdef extern from *:
     #define FASTNN_COLUMN_D(NV) FASTNN_COLUMN_REGS(__m512d, _mm512_set1_pd, _mm512_loadu_pd, _mm512_fmadd_pd, \
         _mm512_storeu_pd, _mm512_setzero_pd, 8, NV, s, v, n, d, acc)
     #endif
+    /* Only the first n_used outputs are summed (the padding of the last panel beyond the layer's width
+       is 0 in delta): nv vectors, and the rest of acc up to n_p * 32 is set to 0. */
+    #define FASTNN_COLUMN_ZERO_REST(acc, from, to) do { int z_; for (z_ = from; z_ < to; z_++) acc[z_] = 0; } while (0)
     static void fastnn_column_f(const int* FASTNN_RESTRICT s, const float* FASTNN_RESTRICT v, Py_ssize_t n,
-                                const float* FASTNN_RESTRICT d, int n_p, float* FASTNN_RESTRICT acc) {
+                                const float* FASTNN_RESTRICT d, int n_p, int n_used, float* FASTNN_RESTRICT acc) {
     #ifdef FASTNN_COMPRESS
-        switch (n_p) {
-            case 4: FASTNN_COLUMN_F(8); return;
-            case 3: FASTNN_COLUMN_F(6); return;
-            case 2: FASTNN_COLUMN_F(4); return;
-            case 1: FASTNN_COLUMN_F(2); return;
+        int nv = (n_used + 15) / 16;
+        switch (nv) {
+            case 8: FASTNN_COLUMN_F(8); break;
+            case 7: FASTNN_COLUMN_F(7); break;
+            case 6: FASTNN_COLUMN_F(6); break;
+            case 5: FASTNN_COLUMN_F(5); break;
+            case 4: FASTNN_COLUMN_F(4); break;
+            case 3: FASTNN_COLUMN_F(3); break;
+            case 2: FASTNN_COLUMN_F(2); break;
+            default: FASTNN_COLUMN_F(1); break;
         }
-    #endif
+        FASTNN_COLUMN_ZERO_REST(acc, nv * 16, n_p * 32);
+    #else
         FASTNN_COLUMN_REST(s, v, n, d, n_p, acc);
+    #endif
     }
     static void fastnn_column_d(const int* FASTNN_RESTRICT s, const double* FASTNN_RESTRICT v, Py_ssize_t n,
-                                const double* FASTNN_RESTRICT d, int n_p, double* FASTNN_RESTRICT acc) {
+                                const double* FASTNN_RESTRICT d, int n_p, int n_used, double* FASTNN_RESTRICT acc) {
     #ifdef FASTNN_COMPRESS
-        switch (n_p) {
-            case 4: FASTNN_COLUMN_D(16); return;
-            case 3: FASTNN_COLUMN_D(12); return;
-            case 2: FASTNN_COLUMN_D(8); return;
-            case 1: FASTNN_COLUMN_D(4); return;
+        int nv = (n_used + 7) / 8;
+        switch (nv) {
+            case 16: FASTNN_COLUMN_D(16); break;
+            case 15: FASTNN_COLUMN_D(15); break;
+            case 14: FASTNN_COLUMN_D(14); break;
+            case 13: FASTNN_COLUMN_D(13); break;
+            case 12: FASTNN_COLUMN_D(12); break;
+            case 11: FASTNN_COLUMN_D(11); break;
+            case 10: FASTNN_COLUMN_D(10); break;
+            case 9: FASTNN_COLUMN_D(9); break;
+            case 8: FASTNN_COLUMN_D(8); break;
+            case 7: FASTNN_COLUMN_D(7); break;
+            case 6: FASTNN_COLUMN_D(6); break;
+            case 5: FASTNN_COLUMN_D(5); break;
+            case 4: FASTNN_COLUMN_D(4); break;
+            case 3: FASTNN_COLUMN_D(3); break;
+            case 2: FASTNN_COLUMN_D(2); break;
+            default: FASTNN_COLUMN_D(1); break;
         }
-    #endif
+        FASTNN_COLUMN_ZERO_REST(acc, nv * 8, n_p * 32);
+    #else
         FASTNN_COLUMN_REST(s, v, n, d, n_p, acc);
+    #endif
     }
     """
     intp fastnn_nonzeros_f(const float* row, intp n, int* idx, float* val) noexcept nogil
     intp fastnn_nonzeros_d(const double* row, intp n, int* idx, double* val) noexcept nogil
-    void fastnn_column_f(const int* s, const float* v, intp n, const float* d, int n_p, float* acc) noexcept nogil
-    void fastnn_column_d(const int* s, const double* v, intp n, const double* d, int n_p, double* acc) noexcept nogil
+    void fastnn_column_f(const int* s, const float* v, intp n, const float* d, int n_p, int n_used,
+                         float* acc) noexcept nogil
+    void fastnn_column_d(const int* s, const double* v, intp n, const double* d, int n_p, int n_used,
+                         double* acc) noexcept nogil
 
 cdef extern from *:
     """
@@ -1071,7 +1098,7 @@ cdef inline intp _columns_size(intp entries, intp n_in, intp itemsize) noexcept 
     return (n_in * <intp>sizeof(intp) + entries * (itemsize + <intp>sizeof(int)) + itemsize - 1) // itemsize
 
 
-cdef inline void _sparse_grad_rows(intp r0, intp r1, intp m, intp n_in, intp ld, const Sparse* sp,
+cdef inline void _sparse_grad_rows(intp r0, intp r1, intp m, intp n_in, intp n_out, intp ld, const Sparse* sp,
                                    const floating* delta, floating* G, floating* C, int mode, const Step* op,
                                    floating* v, floating* m1, floating* m2, floating l2) noexcept nogil:
     """Rows r0 ... r1 (inputs) of nabla_WT = x.T @ delta from the nonzeros of x, then per mode as _rows.
@@ -1093,7 +1120,7 @@ cdef inline void _sparse_grad_rows(intp r0, intp r1, intp m, intp n_in, intp ld,
     cdef const floating* val
     cdef const int* idx
     cdef intp i, q, k, e, e0, nnz, p, p0, off, n_blocks = ld // JB
-    cdef int n_p
+    cdef int n_p, n_used
     for k in range(r0, r1):
         start[k] = 0
     e = 0
@@ -1126,31 +1153,32 @@ cdef inline void _sparse_grad_rows(intp r0, intp r1, intp m, intp n_in, intp ld,
         e = start[k] - e0
         for p0 in range(0, n_blocks, 4):
             n_p = <int>min(4, n_blocks - p0)
-            # acc = x[:, k] @ delta[:, panels p0 ... p0 + n_p]
+            n_used = <int>min(n_p * JB, n_out - p0 * JB)
+            # acc = x[:, k] @ delta[:, panels p0 ... p0 + n_p]  (its columns past n_out: 0)
             if floating is float:
-                fastnn_column_f(col_s + e0, col_v + e0, e, delta + p0 * JB, n_p, acc)
+                fastnn_column_f(col_s + e0, col_v + e0, e, delta + p0 * JB, n_p, n_used, acc)
             else:
-                fastnn_column_d(col_s + e0, col_v + e0, e, delta + p0 * JB, n_p, acc)
+                fastnn_column_d(col_s + e0, col_v + e0, e, delta + p0 * JB, n_p, n_used, acc)
             for p in range(n_p):
                 off = (p0 + p) * n_in * JB + k * JB
                 _epilogue(mode, op, JB, C + off, acc + p * JB, _at(v, off), _at(m1, off), _at(m2, off), l2)
         e0 = start[k]
 
 
-cdef void _sparse_grad(intp m, intp n_in, intp ld, const Sparse* sp, const floating* delta,
+cdef void _sparse_grad(intp m, intp n_in, intp n_out, intp ld, const Sparse* sp, const floating* delta,
                        floating* G, floating* C, int mode, const Step* op, floating* v, floating* m1,
                        floating* m2, floating l2, int n_threads) noexcept nogil:
-    """nabla_WT = x.T @ delta (n_in, ld) into C (WT's panel layout; = / += / optimizer step by mode)
-    from the nonzeros of x; G is its workspace (_columns_size). On several threads
+    """nabla_WT = x.T @ delta (n_in, ld; n_out real columns) into C (WT's panel layout; = / += /
+    optimizer step by mode) from the nonzeros of x; G is its workspace (_columns_size). On several threads
     each takes a contiguous range of inputs (rows of C): the same sums on any thread."""
     cdef intp t, per
     if n_threads > 1 and n_in >= 2 * n_threads and sp.total * ld >= PARALLEL_WORK:
         per = (n_in + n_threads - 1) // n_threads
         for t in prange(n_threads, num_threads=n_threads, schedule="static"):
-            _sparse_grad_rows(t * per, min(n_in, t * per + per), m, n_in, ld, sp, delta, G, C, mode, op,
+            _sparse_grad_rows(t * per, min(n_in, t * per + per), m, n_in, n_out, ld, sp, delta, G, C, mode, op,
                               v, m1, m2, l2)
     else:
-        _sparse_grad_rows(0, n_in, m, n_in, ld, sp, delta, G, C, mode, op, v, m1, m2, l2)
+        _sparse_grad_rows(0, n_in, m, n_in, n_out, ld, sp, delta, G, C, mode, op, v, m1, m2, l2)
 
 
 cdef inline intp _ahead_left(const Ahead* pf) noexcept nogil:
@@ -1594,7 +1622,7 @@ cdef double _loss_grad_chunk(const Net* net, floating* pk,
             _union_grad(m, n_in, ld, sp, dl, target + net.wt_off[0], mode, op, _at(v, net.wt_off[0]),
                         _at(m1, net.wt_off[0]), _at(m2, net.wt_off[0]), l2, net.n_threads)
         elif l == 0 and sp != NULL and sp.on:
-            _sparse_grad(m, n_in, ld, sp, dl, G, target + net.wt_off[0], mode, op, _at(v, net.wt_off[0]),
+            _sparse_grad(m, n_in, net.sizes[1], ld, sp, dl, G, target + net.wt_off[0], mode, op, _at(v, net.wt_off[0]),
                          _at(m1, net.wt_off[0]), _at(m2, net.wt_off[0]), l2, net.n_threads)
         else:
             _rows_all(n_in, m, a_prev, 1, lda, dl, ld, JB, ld, target + net.wt_off[l], JB, n_in * JB, mode, op,
@@ -2046,8 +2074,9 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     dtype = np.float32 if floating is float else np.float64
     # per-thread buffers, thread th's at th * its part's size
     cdef intp s_unit = _rounded(rows * units), s_scratch = _rounded(_scratch_size(sizes, layout, rows))
-    cdef intp s_x = _rounded(rows * n0), s_y = _rounded(rows * nL), s_G = _rounded(_columns_size(
-        max(0, _sparse_limit(<const floating*>NULL, rows, n0, net.ld[0], sparse_min_width_train)), n0, sizeof(floating)))
+    cdef intp s_x = _rounded(rows * n0), s_y = _rounded(rows * nL)
+    cdef intp entries = max(0, _sparse_limit(<const floating*>NULL, rows, n0, net.ld[0], sparse_min_width_train))
+    cdef intp s_G = _rounded(_columns_size(entries, n0, sizeof(floating)))
     # the summed gradient, for batches over one chunk and for the normalized step (the rest is fused)
     cdef intp s_g = _rounded(P) if (batch_size > rows or normalized) else 1
     cdef floating[::1] pk = aligned(P, dtype)
