@@ -406,7 +406,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     - sparse X is converted to a dense array.
     - fastnn only: ``n_threads``, threads for the kernels (None: every core); ``dtype``, None to
       compute in X's dtype as scikit-learn does (float32 or float64), or "float32" / "float64"
-      (float32 fitted 1.5x to 2.2x as fast as float64 in runs of bench/sklearn_mnist.py).
+      (float32 fitted 1.2x to 2.2x as fast as float64 in runs of bench/sklearn_mnist.py).
     - on mostly-zero X, fit lists X's nonzeros once for all its epochs (8 bytes per nonzero in
       float32, 12 in float64; at most half of X's size); the result is the same, bit for bit.
     - ``loss_`` adds the L2 term at the epoch's end weights (scikit-learn: at each batch's), and
