@@ -230,8 +230,7 @@ cdef extern from *:
     /* acc[u] = the sum over e < n, in order and from 0, of v[e] * d[s[e] + u] for u < n_p * 32 (n_p <= 4
        panels of 32): one input's row of layer 0's gradient x[:, k] @ delta over n_p panels, from its
        column's entries (s: offsets of the samples' rows of delta, ascending; v: their x[i, k]), each sum
-       in the dense kernel's order. With AVX-512 the sums stay in registers (n_p * 2 float, n_p * 4 double);
-       the rest (all of it without AVX-512) is a plain loop. */
+       in the dense kernel's order. Without AVX-512, a plain loop over all n_p * 32. */
     #define FASTNN_COLUMN_REST(s, v, n, d, n_p, acc) do {                                           \
         Py_ssize_t e_;                                                                           \
         int u_;                                                                                  \
@@ -258,11 +257,16 @@ cdef extern from *:
     #define FASTNN_COLUMN_D(NV) FASTNN_COLUMN_REGS(__m512d, _mm512_set1_pd, _mm512_loadu_pd, _mm512_fmadd_pd, \
         _mm512_storeu_pd, _mm512_setzero_pd, 8, NV, s, v, n, d, acc)
     #endif
-    /* Only the first n_used outputs are summed (the padding of the last panel beyond the layer's width
-       is 0 in delta): nv vectors, and the rest of acc up to n_p * 32 is set to 0. */
-    #define FASTNN_COLUMN_ZERO_REST(acc, from, to) do { int z_; for (z_ = from; z_ < to; z_++) acc[z_] = 0; } while (0)
+    /* With AVX-512, the nv vectors that hold the first n_used outputs are summed in registers, and the
+       rest of acc up to n_p * 32 is set to 0 (those columns of delta are the padding past the layer's
+       width, all 0: their sums are exactly 0). */
+    #define FASTNN_COLUMN_ZERO_REST(acc, from, to) do {                                              \
+        int z_;                                                                                  \
+        for (z_ = from; z_ < to; z_++) acc[z_] = 0;                                              \
+    } while (0)
     static void fastnn_column_f(const int* FASTNN_RESTRICT s, const float* FASTNN_RESTRICT v, Py_ssize_t n,
-                                const float* FASTNN_RESTRICT d, int n_p, int n_used, float* FASTNN_RESTRICT acc) {
+                                const float* FASTNN_RESTRICT d, int n_p, int n_used,
+                                float* FASTNN_RESTRICT acc) {
     #ifdef FASTNN_COMPRESS
         int nv = (n_used + 15) / 16;
         switch (nv) {
@@ -281,7 +285,8 @@ cdef extern from *:
     #endif
     }
     static void fastnn_column_d(const int* FASTNN_RESTRICT s, const double* FASTNN_RESTRICT v, Py_ssize_t n,
-                                const double* FASTNN_RESTRICT d, int n_p, int n_used, double* FASTNN_RESTRICT acc) {
+                                const double* FASTNN_RESTRICT d, int n_p, int n_used,
+                                double* FASTNN_RESTRICT acc) {
     #ifdef FASTNN_COMPRESS
         int nv = (n_used + 7) / 8;
         switch (nv) {
@@ -1098,9 +1103,10 @@ cdef inline intp _columns_size(intp entries, intp n_in, intp itemsize) noexcept 
     return (n_in * <intp>sizeof(intp) + entries * (itemsize + <intp>sizeof(int)) + itemsize - 1) // itemsize
 
 
-cdef inline void _sparse_grad_rows(intp r0, intp r1, intp m, intp n_in, intp n_out, intp ld, const Sparse* sp,
-                                   const floating* delta, floating* G, floating* C, int mode, const Step* op,
-                                   floating* v, floating* m1, floating* m2, floating l2) noexcept nogil:
+cdef inline void _sparse_grad_rows(intp r0, intp r1, intp m, intp n_in, intp n_out, intp ld,
+                                   const Sparse* sp, const floating* delta, floating* G, floating* C, int mode,
+                                   const Step* op, floating* v, floating* m1, floating* m2,
+                                   floating l2) noexcept nogil:
     """Rows r0 ... r1 (inputs) of nabla_WT = x.T @ delta from the nonzeros of x, then per mode as _rows.
 
     The chunk's nonzeros x[i, k] with r0 <= k < r1 are first sorted by column into the workspace G
@@ -1169,14 +1175,14 @@ cdef void _sparse_grad(intp m, intp n_in, intp n_out, intp ld, const Sparse* sp,
                        floating* G, floating* C, int mode, const Step* op, floating* v, floating* m1,
                        floating* m2, floating l2, int n_threads) noexcept nogil:
     """nabla_WT = x.T @ delta (n_in, ld; n_out real columns) into C (WT's panel layout; = / += /
-    optimizer step by mode) from the nonzeros of x; G is its workspace (_columns_size). On several threads
-    each takes a contiguous range of inputs (rows of C): the same sums on any thread."""
+    optimizer step by mode) from the nonzeros of x; G is its workspace (_columns_size). On several
+    threads each takes a contiguous range of inputs (rows of C): the same sums on any thread."""
     cdef intp t, per
     if n_threads > 1 and n_in >= 2 * n_threads and sp.total * ld >= PARALLEL_WORK:
         per = (n_in + n_threads - 1) // n_threads
         for t in prange(n_threads, num_threads=n_threads, schedule="static"):
-            _sparse_grad_rows(t * per, min(n_in, t * per + per), m, n_in, n_out, ld, sp, delta, G, C, mode, op,
-                              v, m1, m2, l2)
+            _sparse_grad_rows(t * per, min(n_in, t * per + per), m, n_in, n_out, ld, sp, delta, G, C, mode,
+                              op, v, m1, m2, l2)
     else:
         _sparse_grad_rows(0, n_in, m, n_in, n_out, ld, sp, delta, G, C, mode, op, v, m1, m2, l2)
 
@@ -1622,8 +1628,8 @@ cdef double _loss_grad_chunk(const Net* net, floating* pk,
             _union_grad(m, n_in, ld, sp, dl, target + net.wt_off[0], mode, op, _at(v, net.wt_off[0]),
                         _at(m1, net.wt_off[0]), _at(m2, net.wt_off[0]), l2, net.n_threads)
         elif l == 0 and sp != NULL and sp.on:
-            _sparse_grad(m, n_in, net.sizes[1], ld, sp, dl, G, target + net.wt_off[0], mode, op, _at(v, net.wt_off[0]),
-                         _at(m1, net.wt_off[0]), _at(m2, net.wt_off[0]), l2, net.n_threads)
+            _sparse_grad(m, n_in, net.sizes[1], ld, sp, dl, G, target + net.wt_off[0], mode, op,
+                         _at(v, net.wt_off[0]), _at(m1, net.wt_off[0]), _at(m2, net.wt_off[0]), l2, net.n_threads)
         else:
             _rows_all(n_in, m, a_prev, 1, lda, dl, ld, JB, ld, target + net.wt_off[l], JB, n_in * JB, mode, op,
                       _at(v, net.wt_off[l]), _at(m1, net.wt_off[l]), _at(m2, net.wt_off[l]), l2, net.n_threads)
@@ -1860,7 +1866,8 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
     cdef int[::1] sp_union = union_k
     cdef Sparse sp = _sparse_view(sp_idx, sp_val, sp_nnz, sp_union, rows, sizes[0], 0)
     # layer 0's gradient workspace for sparse inputs (calloc'd: pages are touched only if used)
-    cdef intp entries = max(0, _sparse_limit(<const floating*>NULL, rows, sizes[0], net.ld[0], sparse_min_width_train))
+    cdef intp entries = max(0, _sparse_limit(<const floating*>NULL, rows, sizes[0], net.ld[0],
+                                             sparse_min_width_train))
     cdef floating[::1] G = aligned(_columns_size(entries, sizes[0], sizeof(floating)) if want_grad else 1, dtype,
                                    zero=True)
     cdef const floating* yp = NULL
