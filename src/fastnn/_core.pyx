@@ -1097,10 +1097,13 @@ cdef void _sparse_forward(intp m, intp n_in, intp ld, const Sparse* sp, const fl
             _sparse_task(task % n_groups, task // n_groups, m, n_in, sp, WT, z, ld)
 
 
-cdef inline intp _columns_size(intp entries, intp n_in, intp itemsize) noexcept nogil:
-    """Elements (of itemsize bytes) of the sparse gradient's workspace G for chunks of up to entries
-    nonzeros (_sparse_limit): n_in column starts (intp), the entries' values and int offsets."""
-    return (n_in * <intp>sizeof(intp) + entries * (itemsize + <intp>sizeof(int)) + itemsize - 1) // itemsize
+cdef inline intp _columns_size(const floating* dtype_tag, intp rows, intp n_in, intp ld) noexcept nogil:
+    """Elements of the sparse gradient's workspace G for training chunks of up to rows rows (layer 0 of
+    padded width ld): n_in column starts (intp), then the values and int offsets of as many nonzeros
+    as a chunk may have to take the sparse path (_sparse_limit). dtype_tag (NULL) picks the dtype."""
+    cdef intp entries = max(0, _sparse_limit(dtype_tag, rows, n_in, ld, sparse_min_width_train))
+    cdef intp size = sizeof(floating)
+    return (n_in * <intp>sizeof(intp) + entries * (size + <intp>sizeof(int)) + size - 1) // size
 
 
 cdef inline void _sparse_grad_rows(intp r0, intp r1, intp m, intp n_in, intp n_out, intp ld,
@@ -1125,7 +1128,7 @@ cdef inline void _sparse_grad_rows(intp r0, intp r1, intp m, intp n_in, intp n_o
     cdef intp cursor[CHUNK]
     cdef const floating* val
     cdef const int* idx
-    cdef intp i, q, k, e, e0, nnz, p, p0, off, n_blocks = ld // JB
+    cdef intp i, q, k, e, e0, nnz, n_k, p, p0, off, n_blocks = ld // JB
     cdef int n_p, n_used
     for k in range(r0, r1):
         start[k] = 0
@@ -1156,15 +1159,15 @@ cdef inline void _sparse_grad_rows(intp r0, intp r1, intp m, intp n_in, intp n_o
             q = q + 1
     # now column k's entries are e0 (for k = r0) or start[k - 1], up to start[k]
     for k in range(r0, r1):
-        e = start[k] - e0
+        n_k = start[k] - e0     # column k's count of entries
         for p0 in range(0, n_blocks, 4):
             n_p = <int>min(4, n_blocks - p0)
             n_used = <int>min(n_p * JB, n_out - p0 * JB)
             # acc = x[:, k] @ delta[:, panels p0 ... p0 + n_p]  (its columns past n_out: 0)
             if floating is float:
-                fastnn_column_f(col_s + e0, col_v + e0, e, delta + p0 * JB, n_p, n_used, acc)
+                fastnn_column_f(col_s + e0, col_v + e0, n_k, delta + p0 * JB, n_p, n_used, acc)
             else:
-                fastnn_column_d(col_s + e0, col_v + e0, e, delta + p0 * JB, n_p, n_used, acc)
+                fastnn_column_d(col_s + e0, col_v + e0, n_k, delta + p0 * JB, n_p, n_used, acc)
             for p in range(n_p):
                 off = (p0 + p) * n_in * JB + k * JB
                 _epilogue(mode, op, JB, C + off, acc + p * JB, _at(v, off), _at(m1, off), _at(m2, off), l2)
@@ -1866,10 +1869,8 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
     cdef int[::1] sp_union = union_k
     cdef Sparse sp = _sparse_view(sp_idx, sp_val, sp_nnz, sp_union, rows, sizes[0], 0)
     # layer 0's gradient workspace for sparse inputs (calloc'd: pages are touched only if used)
-    cdef intp entries = max(0, _sparse_limit(<const floating*>NULL, rows, sizes[0], net.ld[0],
-                                             sparse_min_width_train))
-    cdef floating[::1] G = aligned(_columns_size(entries, sizes[0], sizeof(floating)) if want_grad else 1, dtype,
-                                   zero=True)
+    cdef floating[::1] G = aligned(_columns_size(<const floating*>NULL, rows, sizes[0], net.ld[0])
+                                   if want_grad else 1, dtype, zero=True)
     cdef const floating* yp = NULL
     cdef floating* outp = NULL
     cdef intp c, c0, m, buf, n_units = units
@@ -2082,8 +2083,7 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     # per-thread buffers, thread th's at th * its part's size
     cdef intp s_unit = _rounded(rows * units), s_scratch = _rounded(_scratch_size(sizes, layout, rows))
     cdef intp s_x = _rounded(rows * n0), s_y = _rounded(rows * nL)
-    cdef intp entries = max(0, _sparse_limit(<const floating*>NULL, rows, n0, net.ld[0], sparse_min_width_train))
-    cdef intp s_G = _rounded(_columns_size(entries, n0, sizeof(floating)))
+    cdef intp s_G = _rounded(_columns_size(<const floating*>NULL, rows, n0, net.ld[0]))
     # the summed gradient, for batches over one chunk and for the normalized step (the rest is fused)
     cdef intp s_g = _rounded(P) if (batch_size > rows or normalized) else 1
     cdef floating[::1] pk = aligned(P, dtype)
