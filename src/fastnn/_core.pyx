@@ -227,6 +227,42 @@ cdef extern from *:
         return nnz;
     }
 
+    #ifdef FASTNN_COMPRESS
+    /* M(NV) for NV = nv (1 ... 8 float vectors of 16, 1 ... 16 double vectors of 8: up to 128 outputs),
+       each a constant in its own copy of M's loops */
+    #define FASTNN_CASES_F(M, nv) do {                                                                \
+        switch (nv) {                                                                            \
+            case 8: M(8); break;                                                         \
+            case 7: M(7); break;                                                         \
+            case 6: M(6); break;                                                         \
+            case 5: M(5); break;                                                         \
+            case 4: M(4); break;                                                         \
+            case 3: M(3); break;                                                         \
+            case 2: M(2); break;                                                         \
+            default: M(1); break;                                                        \
+        }                                                                                        \
+    } while (0)
+    #define FASTNN_CASES_D(M, nv) do {                                                                \
+        switch (nv) {                                                                            \
+            case 16: M(16); break;                                                         \
+            case 15: M(15); break;                                                         \
+            case 14: M(14); break;                                                         \
+            case 13: M(13); break;                                                         \
+            case 12: M(12); break;                                                         \
+            case 11: M(11); break;                                                         \
+            case 10: M(10); break;                                                         \
+            case 9: M(9); break;                                                         \
+            case 8: M(8); break;                                                         \
+            case 7: M(7); break;                                                         \
+            case 6: M(6); break;                                                         \
+            case 5: M(5); break;                                                         \
+            case 4: M(4); break;                                                         \
+            case 3: M(3); break;                                                         \
+            case 2: M(2); break;                                                         \
+            default: M(1); break;                                                        \
+        }                                                                                        \
+    } while (0)
+    #endif
     /* acc[u] = the sum over e < n, in order and from 0, of v[e] * d[s[e] + u] for u < n_p * 32 (n_p <= 4
        panels of 32): one input's row of layer 0's gradient x[:, k] @ delta over n_p panels, from its
        column's entries (s: offsets of the samples' rows of delta, ascending; v: their x[i, k]), each sum
@@ -260,7 +296,7 @@ cdef extern from *:
     /* With AVX-512, the nv vectors that hold the first n_used outputs are summed in registers, and the
        rest of acc up to n_p * 32 is set to 0 (those columns of delta are the padding past the layer's
        width, all 0: their sums are exactly 0). */
-    #define FASTNN_COLUMN_ZERO_REST(acc, from, to) do {                                              \
+    #define FASTNN_ZERO_REST(acc, from, to) do {                                              \
         int z_;                                                                                  \
         for (z_ = from; z_ < to; z_++) acc[z_] = 0;                                              \
     } while (0)
@@ -269,17 +305,8 @@ cdef extern from *:
                                 float* FASTNN_RESTRICT acc) {
     #ifdef FASTNN_COMPRESS
         int nv = (n_used + 15) / 16;
-        switch (nv) {
-            case 8: FASTNN_COLUMN_F(8); break;
-            case 7: FASTNN_COLUMN_F(7); break;
-            case 6: FASTNN_COLUMN_F(6); break;
-            case 5: FASTNN_COLUMN_F(5); break;
-            case 4: FASTNN_COLUMN_F(4); break;
-            case 3: FASTNN_COLUMN_F(3); break;
-            case 2: FASTNN_COLUMN_F(2); break;
-            default: FASTNN_COLUMN_F(1); break;
-        }
-        FASTNN_COLUMN_ZERO_REST(acc, nv * 16, n_p * 32);
+        FASTNN_CASES_F(FASTNN_COLUMN_F, nv);
+        FASTNN_ZERO_REST(acc, nv * 16, n_p * 32);
     #else
         FASTNN_COLUMN_REST(s, v, n, d, n_p, acc);
     #endif
@@ -289,27 +316,76 @@ cdef extern from *:
                                 double* FASTNN_RESTRICT acc) {
     #ifdef FASTNN_COMPRESS
         int nv = (n_used + 7) / 8;
-        switch (nv) {
-            case 16: FASTNN_COLUMN_D(16); break;
-            case 15: FASTNN_COLUMN_D(15); break;
-            case 14: FASTNN_COLUMN_D(14); break;
-            case 13: FASTNN_COLUMN_D(13); break;
-            case 12: FASTNN_COLUMN_D(12); break;
-            case 11: FASTNN_COLUMN_D(11); break;
-            case 10: FASTNN_COLUMN_D(10); break;
-            case 9: FASTNN_COLUMN_D(9); break;
-            case 8: FASTNN_COLUMN_D(8); break;
-            case 7: FASTNN_COLUMN_D(7); break;
-            case 6: FASTNN_COLUMN_D(6); break;
-            case 5: FASTNN_COLUMN_D(5); break;
-            case 4: FASTNN_COLUMN_D(4); break;
-            case 3: FASTNN_COLUMN_D(3); break;
-            case 2: FASTNN_COLUMN_D(2); break;
-            default: FASTNN_COLUMN_D(1); break;
-        }
-        FASTNN_COLUMN_ZERO_REST(acc, nv * 8, n_p * 32);
+        FASTNN_CASES_D(FASTNN_COLUMN_D, nv);
+        FASTNN_ZERO_REST(acc, nv * 8, n_p * 32);
     #else
         FASTNN_COLUMN_REST(s, v, n, d, n_p, acc);
+    #endif
+    }
+
+    /* out[u] = the sum over q < n, in order and from 0, of val[q] * B[(u / 32) * ps + idx[q] * 32 + u % 32]
+       for u < n_p * 32 (n_p <= 4 panels of 32, ps apart): one row of layer 0's z = x @ WT over n_p
+       panels, from the row's nonzeros (idx: their inputs k, ascending; val: x[i, k]), each sum in the
+       dense kernel's order. Without AVX-512, a plain loop over each panel's 32 sums. */
+    #define FASTNN_ROW_REST(T, idx, val, n, B, ps, n_p, out) do {                                   \
+        T a_[32];                                                                                \
+        const T* b_;                                                                             \
+        Py_ssize_t q_;                                                                           \
+        int p_, u_;                                                                              \
+        for (p_ = 0; p_ < n_p; p_++) {                                                           \
+            for (u_ = 0; u_ < 32; u_++) a_[u_] = 0;                                              \
+            for (q_ = 0; q_ < n; q_++) {                                                         \
+                b_ = B + p_ * ps + (Py_ssize_t)idx[q_] * 32;                                     \
+                for (u_ = 0; u_ < 32; u_++) a_[u_] = a_[u_] + val[q_] * b_[u_];                  \
+            }                                                                                    \
+            for (u_ = 0; u_ < 32; u_++) out[p_ * 32 + u_] = a_[u_];                              \
+        }                                                                                        \
+    } while (0)
+    #ifdef FASTNN_COMPRESS
+    /* NV registers of sums (NV a constant: the loops unroll, a_ stays in registers); vector w is
+       columns w * W ... of the row: panel w * W / 32, at w * W % 32 within it */
+    #define FASTNN_ROW_REGS(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV) do {                        \
+        VEC a_[NV], x_;                                                                          \
+        const T* b_;                                                                             \
+        Py_ssize_t q_;                                                                           \
+        int w_;                                                                                  \
+        for (w_ = 0; w_ < NV; w_++) a_[w_] = ZERO();                                             \
+        for (q_ = 0; q_ < n; q_++) {                                                             \
+            x_ = SET1(val[q_]);                                                                  \
+            b_ = B + (Py_ssize_t)idx[q_] * 32;                                                   \
+            for (w_ = 0; w_ < NV; w_++)                                                          \
+                a_[w_] = FMA(x_, LOAD(b_ + (w_ * W / 32) * ps + w_ * W % 32), a_[w_]);           \
+        }                                                                                        \
+        for (w_ = 0; w_ < NV; w_++) STORE(out + w_ * W, a_[w_]);                                 \
+    } while (0)
+    #define FASTNN_ROW_F(NV) FASTNN_ROW_REGS(float, __m512, _mm512_set1_ps, _mm512_loadu_ps, _mm512_fmadd_ps, \
+        _mm512_storeu_ps, _mm512_setzero_ps, 16, NV)
+    #define FASTNN_ROW_D(NV) FASTNN_ROW_REGS(double, __m512d, _mm512_set1_pd, _mm512_loadu_pd, _mm512_fmadd_pd, \
+        _mm512_storeu_pd, _mm512_setzero_pd, 8, NV)
+    #endif
+    /* With AVX-512, the nv vectors that hold the first n_used columns are summed in registers and the
+       rest of out up to n_p * 32 set to 0 (those columns of WT are the padding past the layer's width,
+       all 0: their sums are exactly 0). */
+    static void fastnn_row_f(const int* FASTNN_RESTRICT idx, const float* FASTNN_RESTRICT val, Py_ssize_t n,
+                             const float* FASTNN_RESTRICT B, Py_ssize_t ps, int n_p, int n_used,
+                             float* FASTNN_RESTRICT out) {
+    #ifdef FASTNN_COMPRESS
+        int nv = (n_used + 15) / 16;
+        FASTNN_CASES_F(FASTNN_ROW_F, nv);
+        FASTNN_ZERO_REST(out, nv * 16, n_p * 32);
+    #else
+        FASTNN_ROW_REST(float, idx, val, n, B, ps, n_p, out);
+    #endif
+    }
+    static void fastnn_row_d(const int* FASTNN_RESTRICT idx, const double* FASTNN_RESTRICT val, Py_ssize_t n,
+                             const double* FASTNN_RESTRICT B, Py_ssize_t ps, int n_p, int n_used,
+                             double* FASTNN_RESTRICT out) {
+    #ifdef FASTNN_COMPRESS
+        int nv = (n_used + 7) / 8;
+        FASTNN_CASES_D(FASTNN_ROW_D, nv);
+        FASTNN_ZERO_REST(out, nv * 8, n_p * 32);
+    #else
+        FASTNN_ROW_REST(double, idx, val, n, B, ps, n_p, out);
     #endif
     }
     """
@@ -319,6 +395,10 @@ cdef extern from *:
                          float* acc) noexcept nogil
     void fastnn_column_d(const int* s, const double* v, intp n, const double* d, int n_p, int n_used,
                          double* acc) noexcept nogil
+    void fastnn_row_f(const int* idx, const float* val, intp n, const float* B, intp ps, int n_p, int n_used,
+                      float* out) noexcept nogil
+    void fastnn_row_d(const int* idx, const double* val, intp n, const double* B, intp ps, int n_p, int n_used,
+                      double* out) noexcept nogil
 
 cdef extern from *:
     """
@@ -469,12 +549,16 @@ cdef struct Sparse:
     #   over those columns only (the others' terms are all 0 * w or 0 * delta), reading x's rows in
     #   place, and nothing is listed. Their regular loops beat the lists' there.
     bint on          # layer 0 skips x's zero inputs, by the lists below or by_union
-    intp stride      # row i's lists start at i * stride
-    int* idx         # columns k of row i's nonzeros, ascending
-    void* val        # their values x[i, k] (the chunk's dtype)
+    const int* lidx  # row i's nonzeros: columns k, ascending, at lidx + start[i] ...
+    const void* lval # and their values x[i, k] (the chunk's dtype) at lval + start[i] ...
+    intp* start      # (m,)
+    intp* nnz        # (m,) and their count
     intp total       # nonzeros of the whole chunk
-    intp* nnz        # (m,) nonzeros per row; the lists of each group of 4 rows (0-3, 4-7, ...)
-                     # are padded with entries (k=0, x=0) to the longest, which add exactly 0
+    # the chunk's own lists, when they are listed from its rows of X (then lidx = idx, lval = val,
+    # start[i] = i * stride); from the listed X (X_starts below), lidx, lval are X_idx, X_val
+    intp stride
+    int* idx
+    void* val
     bint by_union    # layer 0 goes by union_k (no lists), and x[i] = X[rows[i]]
     int* union_k     # (2 (n_in + 16),) the columns some row of x uses, ascending; then their marks
     intp n_union
@@ -542,11 +626,11 @@ def aligned(intp n, dtype, bint zero=False):
 
 
 def _sparse_buffers(intp n_bufs, intp rows, intp n_in, dtype, bint training):
-    """Arrays (idx, val, nnz, union_k) holding n_bufs sets of Sparse lists for chunks of up to rows rows;
-    union_k only for training (else one element)."""
+    """Arrays (idx, val, nnz, union_k) holding n_bufs sets of Sparse lists for chunks of up to rows rows
+    (nnz: also their starts); union_k only for training (else one element)."""
     cdef intp stride = _sparse_stride(n_in), n_union = n_bufs if training else 0
     return (aligned(n_bufs * rows * stride, np.intc), aligned(n_bufs * rows * stride, dtype),
-            aligned(n_bufs * rows, np.intp), aligned(max(1, n_union * 2 * _rounded(n_in + 16)), np.intc))
+            aligned(n_bufs * 2 * rows, np.intp), aligned(max(1, n_union * 2 * _rounded(n_in + 16)), np.intc))
 
 
 cdef inline intp _sparse_stride(intp n_in) noexcept nogil:
@@ -563,7 +647,9 @@ cdef Sparse _sparse_view(int[::1] idx, floating[::1] val, intp[::1] nnz, int[::1
     sp.stride = _sparse_stride(n_in)
     sp.idx = &idx[0] + i * rows * sp.stride
     sp.val = <void*>(&val[0] + i * rows * sp.stride)
-    sp.nnz = &nnz[0] + i * rows
+    sp.nnz = &nnz[0] + i * 2 * rows
+    sp.start = sp.nnz + rows
+    sp.lidx, sp.lval = sp.idx, sp.val
     sp.union_k, sp.by_union, sp.n_union, sp.X, sp.rows, sp.ahead = NULL, False, 0, NULL, NULL, NULL
     sp.X_starts, sp.X_idx, sp.X_val = NULL, NULL, NULL
     if union_k.shape[0] > 1:
@@ -825,8 +911,6 @@ cdef struct Rows1:
     char unused
 cdef struct Rows2:
     char unused
-cdef struct Rows3:
-    char unused
 cdef struct Rows4:
     char unused
 cdef struct Rows8:
@@ -847,11 +931,6 @@ ctypedef fused UnionBlock:  # rows of the union forward: float up to 10 (20 AVX-
     Rows5
     Rows8
     Rows10
-ctypedef fused RowGroup:    # a group of the nonzero lists (padded 4 rows at a time)
-    Rows1
-    Rows2
-    Rows3
-    Rows4
 
 
 cdef inline void _rows(const RowBlock* R_, intp K, const floating* x, intp xs_r, intp xs_k,
@@ -943,39 +1022,23 @@ cdef inline void _rows_task(intp group, intp blk, intp n_rows, intp K, const flo
 
 cdef inline intp _list_group(const floating* X, const intp* rows, intp g, intp m, intp n_in,
                              Sparse* sp) noexcept nogil:
-    """List the nonzeros of group g (rows 4g ... 4g+3, at most m) of the chunk, their lists padded
-    to the longest with entries (k=0, x=0); row i is X[rows[i]] (X[i] when rows is NULL), its
-    nonzeros copied from sp's listed X when there is one. Returns the group's count of nonzeros."""
+    """List the nonzeros of group g (rows 4g ... 4g+3, at most m) of the chunk into sp's own lists,
+    row i being X[rows[i]] (X[i] when rows is NULL). Returns the group's count of nonzeros."""
     cdef floating* val = <floating*>sp.val
     cdef const floating* row
-    cdef bint listed = sp.X_starts != NULL and rows != NULL
-    cdef intp i, q, s0, longest = 0, total = 0, g0 = g * 4, g1 = min(g * 4 + 4, m)
-    # the group after next: its rows of X (or their lists) start towards the cache while this one is listed
+    cdef intp i, total = 0, g0 = g * 4, g1 = min(g * 4 + 4, m)
+    # the group after next: its rows of X start towards the cache while this one is listed
     if rows != NULL and g0 + 8 < m:
-        if listed:
-            _prefetch_listed(<const floating*>NULL, sp, rows + g0 + 8, min(4, m - g0 - 8))
-        else:
-            _prefetch_rows(X, n_in, rows + g0 + 8, min(4, m - g0 - 8))
+        _prefetch_rows(X, n_in, rows + g0 + 8, min(4, m - g0 - 8))
     for i in range(g0, g1):
-        if listed:
-            # idx[i], val[i] = the listed nonzeros of row rows[i]
-            s0 = sp.X_starts[rows[i]]
-            sp.nnz[i] = sp.X_starts[rows[i] + 1] - s0
-            memcpy(sp.idx + i * sp.stride, sp.X_idx + s0, sp.nnz[i] * sizeof(int))
-            memcpy(val + i * sp.stride, <const floating*>sp.X_val + s0, sp.nnz[i] * sizeof(floating))
+        row = X + (rows[i] if rows != NULL else i) * n_in
+        sp.start[i] = i * sp.stride
+        # idx[i], val[i] = the columns k with x[i, k] != 0 and their values
+        if floating is float:
+            sp.nnz[i] = fastnn_nonzeros_f(row, n_in, sp.idx + i * sp.stride, val + i * sp.stride)
         else:
-            row = X + (rows[i] if rows != NULL else i) * n_in
-            # idx[i], val[i] = the columns k with x[i, k] != 0 and their values
-            if floating is float:
-                sp.nnz[i] = fastnn_nonzeros_f(row, n_in, sp.idx + i * sp.stride, val + i * sp.stride)
-            else:
-                sp.nnz[i] = fastnn_nonzeros_d(row, n_in, sp.idx + i * sp.stride, val + i * sp.stride)
+            sp.nnz[i] = fastnn_nonzeros_d(row, n_in, sp.idx + i * sp.stride, val + i * sp.stride)
         total = total + sp.nnz[i]
-        longest = max(longest, sp.nnz[i])
-    for i in range(g0, g1):
-        for q in range(sp.nnz[i], longest):
-            sp.idx[i * sp.stride + q] = 0
-            val[i * sp.stride + q] = 0
     return total
 
 
@@ -992,20 +1055,28 @@ cdef void _list_nonzeros(const floating* X, const intp* rows, intp m, intp n_in,
                          int n_threads, intp min_width) noexcept nogil:
     """List the nonzeros of the chunk x (m, n_in) in sp, row i of x being X[rows[i]] (X[i] when rows
     is NULL), so that layer 0 need not gather x; sp.on = whether layer 0 (padded width ld) is to use
-    them: they are at most _sparse_limit. On one thread it stops listing once they are too many;
-    on several, each lists whole groups of 4 rows."""
+    them: they are at most _sparse_limit. With sp's listed X (and rows) sp points at the rows' lists
+    there; else they are listed into sp's own: on one thread it stops listing once they are too many,
+    on several each lists whole groups of 4 rows."""
     global sparse_chunks
-    cdef intp g, n_groups = (m + 3) // 4, total = 0, limit = _sparse_limit(X, m, n_in, ld, min_width)
+    cdef intp i, g, n_groups = (m + 3) // 4, total = 0, limit = _sparse_limit(X, m, n_in, ld, min_width)
     sp.on = False
     if limit < 0:
         return
     if sp.X_starts != NULL and rows != NULL:
-        # from the listed X: the count is known before anything is copied
-        for g in range(m):
-            total = total + sp.X_starts[rows[g] + 1] - sp.X_starts[rows[g]]
+        # from the listed X, in place: nothing is copied
+        for i in range(m):
+            sp.start[i] = sp.X_starts[rows[i]]
+            sp.nnz[i] = sp.X_starts[rows[i] + 1] - sp.start[i]
+            total = total + sp.nnz[i]
         if total > limit:
             return
-        total = 0
+        sp.lidx, sp.lval = sp.X_idx, sp.X_val
+        sp.total = total
+        sp.on = True
+        fastnn_fetch_add(&sparse_chunks, 1)
+        return
+    sp.lidx, sp.lval = sp.idx, sp.val
     if n_threads > 1 and n_groups > 1 and m * n_in >= PARALLEL_LIST:
         for g in prange(n_groups, num_threads=n_threads, schedule="static"):
             _list_group(X, rows, g, m, n_in, sp)
@@ -1036,65 +1107,38 @@ cdef intp _mark_columns(const floating* X, const intp* rows, intp m, intp n_in, 
     return total
 
 
-cdef inline void _sparse_rows(const RowGroup* R_, const Sparse* sp, intp r0, const floating* B, floating* C,
-                              intp ldc) noexcept nogil:
-    """C[r, :JB] = sum over the nonzeros k of x[r0 + r] of x[r0 + r, k] * B[k, :JB], for r < R.
-
-    The sparse counterpart of _rows (OVERWRITE): each sum runs over k ascending with one
-    accumulator, as there; the R rows (one padded group) advance in step. R = 1 ... 4 by the type of R_.
-    """
-    cdef int R = 4 if RowGroup is Rows4 else (3 if RowGroup is Rows3 else (2 if RowGroup is Rows2 else 1))
-    cdef floating acc[4 * JB]
-    cdef floating xv
-    cdef const floating* brow
-    cdef const floating* val = <const floating*>sp.val + r0 * sp.stride
-    cdef const int* idx = sp.idx + r0 * sp.stride
-    cdef intp q, k, longest = 0
-    cdef int r, u
-    for r in range(R):
-        longest = max(longest, sp.nnz[r0 + r])
-    for u in range(R * JB):
-        acc[u] = 0
-    for q in range(longest):
-        for r in range(R):
-            k = idx[r * sp.stride + q]
-            xv = val[r * sp.stride + q]
-            brow = B + k * JB
-            # acc[r] += x[r, k] * B[k, :JB]
-            for u in range(JB):
-                acc[r * JB + u] = acc[r * JB + u] + xv * brow[u]
-    for r in range(R):
-        for u in range(JB):
-            C[r * ldc + u] = acc[r * JB + u]
+cdef inline void _sparse_row(intp i, intp m, intp n_in, intp n_out, intp ld, const Sparse* sp,
+                             const floating* WT, const floating* b, intp act, floating* z, floating* a) noexcept nogil:
+    """Row i (of m) of layer 0: z[i] = x[i] @ WT + b, a[i] = f(z[i]), from x[i]'s nonzeros listed in sp."""
+    cdef const int* idx = sp.lidx + sp.start[i]
+    cdef const floating* val = <const floating*>sp.lval + sp.start[i]
+    cdef intp p0, n_blocks = ld // JB
+    cdef int n_p, n_used
+    # the lists of the row after next start towards the cache (from the listed X they are likely not there)
+    if i + 2 < m:
+        _prefetch_lists(<const floating*>NULL, sp, i + 2)
+    for p0 in range(0, n_blocks, 4):
+        n_p = <int>min(4, n_blocks - p0)
+        n_used = <int>min(n_p * JB, n_out - p0 * JB)
+        # z[i, panels p0 ... p0 + n_p] = x[i] @ WT[:, those panels]  (its columns past n_out: 0)
+        if floating is float:
+            fastnn_row_f(idx, val, sp.nnz[i], WT + p0 * n_in * JB, n_in * JB, n_p, n_used, z + i * ld + p0 * JB)
+        else:
+            fastnn_row_d(idx, val, sp.nnz[i], WT + p0 * n_in * JB, n_in * JB, n_p, n_used, z + i * ld + p0 * JB)
+    _bias_activate(act, n_out, ld, b, z + i * ld, a + i * ld)
 
 
-cdef inline void _sparse_task(intp group, intp blk, intp m, intp n_in, const Sparse* sp, const floating* WT,
-                              floating* z, intp ld) noexcept nogil:
-    """Rows group*4 ... (at most 4, one padded group) of column panel blk of z = x @ WT."""
-    cdef intp r = group * 4, R = min(4, m - group * 4)
-    cdef const floating* B = WT + blk * n_in * JB
-    cdef floating* C = z + r * ld + blk * JB
-    if R == 4:
-        _sparse_rows(<const Rows4*>NULL, sp, r, B, C, ld)
-    elif R == 3:
-        _sparse_rows(<const Rows3*>NULL, sp, r, B, C, ld)
-    elif R == 2:
-        _sparse_rows(<const Rows2*>NULL, sp, r, B, C, ld)
+cdef void _sparse_forward(intp m, intp n_in, intp n_out, intp ld, const Sparse* sp, const floating* WT,
+                          const floating* b, intp act, floating* z, floating* a, int n_threads) noexcept nogil:
+    """Layer 0 from the nonzeros of x listed in sp: z = x @ WT + b (m, ld), a = f(z); WT in panels of JB
+    columns. Row by row, each over up to 4 panels at a time with its sums in registers (fastnn_row_*)."""
+    cdef intp i
+    if n_threads > 1 and m > 1 and sp.total * ld >= PARALLEL_WORK:
+        for i in prange(m, num_threads=n_threads, schedule="static"):
+            _sparse_row(i, m, n_in, n_out, ld, sp, WT, b, act, z, a)
     else:
-        _sparse_rows(<const Rows1*>NULL, sp, r, B, C, ld)
-
-
-cdef void _sparse_forward(intp m, intp n_in, intp ld, const Sparse* sp, const floating* WT,
-                          floating* z, int n_threads) noexcept nogil:
-    """z = x @ WT  (m, ld) from the nonzeros of x listed in sp; WT in panels of JB columns."""
-    cdef intp n_groups = (m + 3) // 4, n_blocks = ld // JB
-    cdef intp task, n_tasks = n_groups * n_blocks
-    if n_threads > 1 and n_tasks > 1 and sp.total * ld >= PARALLEL_WORK:
-        for task in prange(n_tasks, num_threads=n_threads, schedule="static"):
-            _sparse_task(task % n_groups, task // n_groups, m, n_in, sp, WT, z, ld)
-    else:
-        for task in range(n_tasks):
-            _sparse_task(task % n_groups, task // n_groups, m, n_in, sp, WT, z, ld)
+        for i in range(m):
+            _sparse_row(i, m, n_in, n_out, ld, sp, WT, b, act, z, a)
 
 
 cdef inline intp _columns_size(const floating* dtype_tag, intp rows, intp n_in, intp ld) noexcept nogil:
@@ -1135,7 +1179,7 @@ cdef inline void _sparse_grad_rows(intp r0, intp r1, intp m, intp n_in, intp n_o
     e = 0
     for i in range(m):
         # cursor[i] = row i's first entry with k >= r0 (e: the entries before it); start[k] += column k's
-        q, nnz, idx = 0, sp.nnz[i], sp.idx + i * sp.stride
+        q, nnz, idx = 0, sp.nnz[i], sp.lidx + sp.start[i]
         while q < nnz and idx[q] < r0:
             q = q + 1
         cursor[i] = q
@@ -1150,7 +1194,7 @@ cdef inline void _sparse_grad_rows(intp r0, intp r1, intp m, intp n_in, intp n_o
     for i in range(m):
         # append (i * ld, x[i, k]) to column k's entries for each of row i's nonzeros with r0 <= k < r1
         q, nnz = cursor[i], sp.nnz[i]
-        idx, val = sp.idx + i * sp.stride, <const floating*>sp.val + i * sp.stride
+        idx, val = sp.lidx + sp.start[i], <const floating*>sp.lval + sp.start[i]
         while q < nnz and idx[q] < r1:
             e = start[idx[q]]
             col_v[e] = val[q]
@@ -1429,7 +1473,10 @@ cdef void _forward(const Net* net, const floating* pk, const floating* x, intp m
         if l == 0 and sp != NULL and sp.on and sp.by_union:
             _union_forward(m, n_in, ld, sp, pk + net.wt_off[0], zl, net.n_threads)
         elif l == 0 and sp != NULL and sp.on:
-            _sparse_forward(m, n_in, ld, sp, pk + net.wt_off[0], zl, net.n_threads)
+            # with the bias and activation, row by row
+            _sparse_forward(m, n_in, n_out, ld, sp, pk + net.wt_off[0], b, net.act[0], zl, al, net.n_threads)
+            a_prev, lda = al, ld
+            continue
         else:
             _rows_all(m, n_in, a_prev, lda, 1, pk + net.wt_off[l], JB, n_in * JB, ld, zl, ld, JB,
                       OVERWRITE, NULL, NULL, NULL, NULL, 0, net.n_threads)
@@ -1738,26 +1785,23 @@ cdef void _prefetch_rows(const floating* src, intp ncols, const intp* rows, intp
             fastnn_prefetch(s + line * per_line)
 
 
-cdef void _prefetch_listed(const floating* dtype_tag, const Sparse* sp, const intp* rows, intp m) noexcept nogil:
-    """Ask the CPU to start loading the listed nonzeros (sp.X_idx, sp.X_val) of rows[:m] (a hint);
-    dtype_tag (NULL) only selects the values' dtype."""
-    cdef intp i, p, s0, s1, per_line = 64 // sizeof(floating)
-    cdef const floating* val = <const floating*>sp.X_val
-    for i in range(m):
-        s0 = sp.X_starts[rows[i]]
-        s1 = sp.X_starts[rows[i] + 1]
-        # one hint per 64 bytes of each list, and one for its last entry
-        if s1 > s0:
-            p = s0
-            while p < s1:
-                fastnn_prefetch(sp.X_idx + p)
-                p = p + 16
-            fastnn_prefetch(sp.X_idx + s1 - 1)
-            p = s0
-            while p < s1:
-                fastnn_prefetch(val + p)
-                p = p + per_line
-            fastnn_prefetch(val + s1 - 1)
+cdef inline void _prefetch_lists(const floating* dtype_tag, const Sparse* sp, intp i) noexcept nogil:
+    """Ask the CPU to start loading row i's lists of nonzeros (a hint); dtype_tag (NULL) selects the
+    values' dtype."""
+    cdef intp p, s0 = sp.start[i], s1 = sp.start[i] + sp.nnz[i], per_line = 64 // sizeof(floating)
+    cdef const floating* val = <const floating*>sp.lval
+    # one hint per 64 bytes of each list, and one for its last entry
+    if s1 > s0:
+        p = s0
+        while p < s1:
+            fastnn_prefetch(sp.lidx + p)
+            p = p + 16
+        fastnn_prefetch(sp.lidx + s1 - 1)
+        p = s0
+        while p < s1:
+            fastnn_prefetch(val + p)
+            p = p + per_line
+        fastnn_prefetch(val + s1 - 1)
 
 
 cdef void _pack(const Net* net, const floating* theta, floating* pk) noexcept nogil:
@@ -1986,7 +2030,7 @@ cdef inline intp _rounded(intp n) noexcept nogil:
 
 def list_nonzeros(const floating[:, ::1] X, intp n_out, int n_threads=1):
     """The nonzeros of every row of X (n, n_in), listed once for the epochs of a fit: train_epoch
-    (``listed``) then copies each batch's lists from them instead of scanning its rows of X.
+    (``listed``) then reads each batch's lists there, in place, instead of scanning its rows of X.
 
     Returns (starts (n + 1,) intp, idx (nnz,) intc, val (nnz,) X's dtype): row r's nonzeros are
     entries starts[r] ... starts[r + 1] - 1, columns idx ascending, values val = X[r, idx] (NaN

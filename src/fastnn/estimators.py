@@ -297,7 +297,7 @@ class _BaseMLP(BaseEstimator):
         sample_idx = np.arange(n, dtype=np.intp)
         n_batches = -(-n // batch_size)
         # sparse X (MNIST-like, mostly zeros): its nonzeros listed once for all the epochs, so that
-        # each batch copies its lists instead of scanning its rows (None: dense, or one epoch)
+        # each batch reads its rows' lists in place instead of scanning its rows (None: dense, or one epoch)
         listed = None
         if self._list_once and not incremental and self.max_iter > 1:
             listed = _core.list_nonzeros(X, net.sizes[1], net.n_threads)
