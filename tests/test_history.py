@@ -23,11 +23,11 @@ def _data(n=4000):
 def test_live_progress_updates_within_the_epoch_and_changes_nothing(monkeypatch):
     X, y = _data()
     quiet = fastnn.Network([20, 16, 2], seed=0)
-    quiet.fit(X, y, epochs=2, batch_size=1)
+    quiet_history = quiet.fit(X, y, epochs=2, batch_size=1)
     term = FakeTerminal()
     monkeypatch.setattr(sys, "stdout", term)
     live = fastnn.Network([20, 16, 2], seed=0)
-    live.fit(X, y, epochs=2, batch_size=1, verbose=True)
+    live_history = live.fit(X, y, epochs=2, batch_size=1, verbose=True)
     out = term.getvalue()
     # the epoch runs in slices (the first of 2048 batches), with an update line after each
     assert out.count("\repoch 1/2 [") >= 1 and out.count("\repoch 2/2 [") >= 1
@@ -35,6 +35,7 @@ def test_live_progress_updates_within_the_epoch_and_changes_nothing(monkeypatch)
     assert "epoch 1/2  loss" in out and "epoch 2/2  loss" in out
     for p, q in zip(quiet.weights + quiet.biases, live.weights + live.biases):
         assert np.array_equal(p, q)                               # slicing the epoch is exact
+    assert live_history.train_loss == quiet_history.train_loss     # so is the summed loss
 
 
 def test_one_line_per_epoch_when_not_a_terminal(capsys):

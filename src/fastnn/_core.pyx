@@ -2086,7 +2086,7 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
                 const intp[::1] order, intp batch_size, intp optimizer, double eta, bint normalized,
                 double l2, double momentum, double beta_1, double beta_2, double epsilon, intp t,
                 floating[::1] v, floating[::1] m1, floating[::1] m2, int n_threads=1,
-                bint asynchronous=False, listed=None):
+                bint asynchronous=False, listed=None, double loss=0):
     """One epoch of mini-batch gradient descent, entirely without the GIL.
 
     Mini-batches are consecutive slices of ``order`` (a permutation of row
@@ -2112,8 +2112,9 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
 
     ``listed``: list_nonzeros(X, ...), or None (each batch's nonzeros are listed from its rows of X).
 
-    Returns (summed per-sample loss, each measured before its own batch's
-    update; t after the epoch).
+    Returns (``loss`` + the summed per-sample loss, each measured before its own batch's
+    update, added batch by batch in order; t after the epoch). An epoch run as several
+    calls, each given the last one's loss, so sums exactly as one call.
     """
     layout, n_packed, units = _packed_layout(sizes)
     cdef const intp[::1] packed = layout
@@ -2161,7 +2162,6 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     cdef double[::1] batch_loss = np.zeros(n_batches if T > 1 else 1, dtype=np.float64)
     cdef Net net1 = net
     cdef intp start, m, m_next, b, b0, b1, th, per_round = 1, next_b = 0, t0 = t
-    cdef double loss = 0
     cdef clock_t last_check = clock(), interval = CLOCKS_PER_SEC // 200    # look for signals every ~5 ms
     cdef clock_t round_start
     signal = None

@@ -461,37 +461,36 @@ class Network:
 
         With a live ``progress`` display the epoch runs as several compiled calls, each a
         whole number of mini-batches taking about ``progress.interval`` seconds; the result
-        is bit-identical to one call.
+        is bit-identical to one call (each call continues the last one's loss sum).
         """
         saved, saved_state = self._theta.copy(), opt.snapshot()
         n, loss, start = order.shape[0], 0.0, 0
         batches = n  # the first slice: everything when not live
         if progress is not None and progress.live:
             batches = max(1, 2048 // batch_size)     # a first slice to measure the speed
-        while start < n:
-            stop = min(n, start + batches * batch_size)
-            t0 = time.perf_counter()
-            try:
-                with self._lock:
-                    part, opt.t = _core.train_epoch(
+        # the lock for the whole epoch, over all its calls: predictions from other threads see whole epochs
+        with self._lock:
+            while start < n:
+                stop = min(n, start + batches * batch_size)
+                t0 = time.perf_counter()
+                try:
+                    loss, opt.t = _core.train_epoch(
                         self._theta, self._sizes_arr, self._offsets, self._acts, self._loss_code, X, Y,
                         order[start:stop], batch_size, opt.code, eta, opt.normalized, opt.l2, opt.momentum,
                         opt.beta_1, opt.beta_2, opt.epsilon, opt.t, opt.v, opt.m1, opt.m2, self._n_threads,
-                        asynchronous, listed)
-            except BaseException:
-                # interrupted (Ctrl-C) between mini-batches: the parameters hold every completed
-                # batch; should those have diverged, go back to the start of the epoch
-                if not _finite(self._theta):
-                    with self._lock:
+                        asynchronous, listed, loss)
+                except BaseException:
+                    # interrupted (Ctrl-C) between mini-batches: the parameters hold every completed
+                    # batch; should those have diverged, go back to the start of the epoch
+                    if not _finite(self._theta):
                         self._theta[...] = saved
-                    opt.restore(saved_state)
-                raise
-            loss += part
-            start = stop
-            if progress is not None and progress.live and start < n:
-                progress.update(start)
-                per_batch = (time.perf_counter() - t0) / max(1, batches)
-                batches = max(1, int(progress.interval / max(per_batch, 1e-9)))
+                        opt.restore(saved_state)
+                    raise
+                start = stop
+                if progress is not None and progress.live and start < n:
+                    progress.update(start)
+                    per_batch = (time.perf_counter() - t0) / max(1, batches)
+                    batches = max(1, int(progress.interval / max(per_batch, 1e-9)))
         if not (math.isfinite(loss) and _finite(self._theta)):
             with self._lock:
                 self._theta[...] = saved
