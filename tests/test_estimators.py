@@ -64,6 +64,19 @@ SOLVERS = [dict(solver="adam"), dict(solver="sgd"), dict(solver="sgd", nesterovs
            dict(solver="sgd", learning_rate="adaptive", n_iter_no_change=1, tol=10.0)]
 
 
+def test_epoch_shuffles_are_sklearns():
+    """fit's shuffle of the sample order, without sklearn.utils.shuffle's argument checks, draws
+    the same permutations from the same RandomState, epoch after epoch."""
+    from sklearn.utils import check_random_state, shuffle
+    from fastnn.estimators import _shuffled
+    for seed in range(3):
+        ours, theirs = check_random_state(seed), check_random_state(seed)
+        idx, ref = np.arange(257, dtype=np.intp), np.arange(257, dtype=np.intp)
+        for _ in range(4):
+            idx, ref = _shuffled(idx, ours), shuffle(ref, random_state=theirs)
+            assert np.array_equal(idx, ref) and idx.dtype == ref.dtype
+
+
 @pytest.mark.parametrize("settings", SOLVERS, ids=lambda s: "-".join(map(str, s.values())))
 @pytest.mark.parametrize("target", ["binary", "multiclass", "multilabel"])
 def test_classifier_follows_sklearn_step_for_step(settings, target):

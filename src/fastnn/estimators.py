@@ -31,7 +31,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state, shuffle as _shuffle
+from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
@@ -59,6 +59,15 @@ def _is_real(v):
 
 def _is_int(v):
     return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+
+
+def _shuffled(idx, random_state):
+    """idx in the order sklearn.utils.shuffle(idx, random_state=random_state) gives it, from the same
+    draws (a RandomState shuffle of arange(n)), without its argument checks: about 1 ms a call, which
+    was 3% of an MNIST epoch."""
+    perm = np.arange(idx.shape[0])
+    random_state.shuffle(perm)
+    return idx[perm]
 
 
 def _dense(X):
@@ -306,7 +315,7 @@ class _BaseMLP(BaseEstimator):
         try:
             for _ in range(self.max_iter):
                 if self.shuffle:
-                    sample_idx = _shuffle(sample_idx, random_state=self._random_state)
+                    sample_idx = _shuffled(sample_idx, self._random_state)
                 summed = 0.0
                 for start, stop, m in parts:
                     opt.l2 = float(self.alpha) / m   # the L2 coefficient is not part of the optimizer state
