@@ -1912,9 +1912,9 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
     cdef intp[::1] sp_nnz = nnz
     cdef int[::1] sp_union = union_k
     cdef Sparse sp = _sparse_view(sp_idx, sp_val, sp_nnz, sp_union, rows, sizes[0], 0)
-    # layer 0's gradient workspace for sparse inputs (calloc'd: pages are touched only if used)
+    # layer 0's gradient workspace for sparse inputs (written before it is read: not zeroed)
     cdef floating[::1] G = aligned(_columns_size(<const floating*>NULL, rows, sizes[0], net.ld[0])
-                                   if want_grad else 1, dtype, zero=True)
+                                   if want_grad else 1, dtype)
     cdef const floating* yp = NULL
     cdef floating* outp = NULL
     cdef intp c, c0, m, buf, n_units = units
@@ -2144,8 +2144,8 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     cdef int[::1] sp_idx = idx
     cdef floating[::1] sp_val = val
     cdef intp[::1] sp_nnz = nnz
-    # layer 0's gradient workspace for sparse inputs (calloc'd: pages are touched only if used)
-    cdef floating[::1] G = aligned(T * s_G, dtype, zero=True)
+    # layer 0's gradient workspace for sparse inputs (written before it is read: not zeroed)
+    cdef floating[::1] G = aligned(T * s_G, dtype)
     cdef floating* vp = &v[0] if optimizer in (MOMENTUM, NESTEROV) else NULL
     cdef floating* m1p = &m1[0] if optimizer == ADAM else NULL
     cdef floating* m2p = &m2[0] if optimizer == ADAM else NULL
