@@ -92,6 +92,28 @@ def test_training_is_bit_identical_to_the_dense_kernels(sparse_mode, dtype, fit,
         assert _same(dense.weights + dense.biases, net.weights + net.biases)
 
 
+@pytest.mark.parametrize("sizes", [[784, 1, 10], [784, 20, 10], [784, 100, 10], [784, 300, 10], [784, 10]],
+                         ids=lambda s: "-".join(map(str, s)))
+@pytest.mark.parametrize("n_threads", [2, 3])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_threads_share_layer_0_bit_identically(sparse_mode, dtype, n_threads, sizes):
+    """On several threads the lists' forward pass and gradient give each thread a share of every
+    row's vectors of outputs (a vector's rows split where the share ends mid-vector; softmax on
+    layer 0 by whole rows): the same weights as the dense kernels on one thread, from layers of
+    one vector or fewer vectors than threads to more than one kernel call per row."""
+    X, labels = _digits(400, seed=11)
+    nets = []
+    for mode, threads in (("dense", 1), ("lists", n_threads)):
+        sparse_mode(mode)
+        before = _core._sparse_chunks()
+        net = fastnn.Network(sizes, dtype=dtype, seed=3, n_threads=threads)
+        net.fit(X, labels, epochs=2, batch_size=200, optimizer="adam", learning_rate=0.01, l2=1e-3)
+        assert _ran(before) == (mode == "lists", False)
+        nets.append(net)
+    assert _same(nets[0].weights + nets[0].biases, nets[1].weights + nets[1].biases)
+    assert np.array_equal(nets[0].predict(X), nets[1].predict(X))
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_union_gradient_on_two_threads_is_bit_identical(sparse_mode, dtype, optimizer):
