@@ -114,6 +114,46 @@ def test_threads_share_layer_0_bit_identically(sparse_mode, dtype, n_threads, si
     assert np.array_equal(nets[0].predict(X), nets[1].predict(X))
 
 
+OVERLAP_FITS = [
+    dict(optimizer="adam", learning_rate=0.01, l2=1e-3),
+    dict(optimizer="momentum", step=0.2),    # normalized: the summed gradient, then the step
+]
+
+
+@pytest.mark.parametrize("fit", OVERLAP_FITS, ids=lambda f: f["optimizer"])
+@pytest.mark.parametrize("sizes", [[784, 100, 10], [784, 64, 32, 10]], ids=lambda s: "-".join(map(str, s)))
+@pytest.mark.parametrize("n_threads", [2, 3])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_overlapped_chunks_are_bit_identical(sparse_mode, dtype, n_threads, sizes, fit):
+    """With small later layers, one thread runs them forward and back while the others sort layer
+    0's entries by input (_loss_grad_overlap): the same weights, and the same summed gradients
+    (gradients()), as the dense kernels on one thread, and the overlapped path really ran."""
+    X, labels = _digits(400, seed=12)
+    Y = fastnn.one_hot(labels, 10)
+    results = []
+    for mode, threads in (("dense", 1), ("lists", n_threads)):
+        sparse_mode(mode)
+        before = _core._overlap_chunks()
+        net = fastnn.Network(sizes, dtype=dtype, seed=3, n_threads=threads)
+        net.fit(X, labels, epochs=2, batch_size=200, **fit)
+        nabla_w, nabla_b = net.gradients(X, Y)
+        assert (_core._overlap_chunks() > before) == (mode == "lists")
+        results.append((net.weights + net.biases, nabla_w + nabla_b))
+    assert _same(results[0][0], results[1][0])
+    assert _same(results[0][1], results[1][1])
+
+
+def test_overlap_only_where_it_gains(sparse_mode):
+    """Not on one thread, not without later layers, and not where a later layer is large enough for
+    threads of its own."""
+    sparse_mode("lists")
+    X, labels = _digits(400, seed=13)
+    for sizes, threads in (([784, 100, 10], 1), ([784, 10], 2), ([784, 300, 10], 2)):
+        before = _core._overlap_chunks()
+        fastnn.Network(sizes, seed=3, n_threads=threads).fit(X, labels, epochs=1, batch_size=200)
+        assert _core._overlap_chunks() == before, sizes
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_union_gradient_on_two_threads_is_bit_identical(sparse_mode, dtype, optimizer):

@@ -30,7 +30,7 @@ The Python layer validates everything; the kernels trust their inputs
 its whole job in one ``with nogil`` block, in chunks of at most CHUNK rows.
 """
 from cython cimport floating
-from cython.parallel cimport prange, threadid
+from cython.parallel cimport parallel, prange, threadid
 from libc.string cimport memcpy, memset
 from libc.time cimport clock, clock_t, CLOCKS_PER_SEC
 from libc.math cimport INFINITY, exp, fabs, log, log1p, pow, sqrt, sqrtf, tanh, tanhf
@@ -54,7 +54,15 @@ cdef extern from *:
     #else
     #error "fastnn needs GCC, Clang or MSVC (atomic fetch-and-add)"
     #endif
+    /* every thread of the enclosing parallel region waits here for the others (an orphaned OpenMP
+       barrier; nothing without OpenMP, where regions have one thread) */
+    static void fastnn_barrier(void) {
+    #ifdef _OPENMP
+        _Pragma("omp barrier")
+    #endif
+    }
     """
+    void fastnn_barrier() noexcept nogil
     void fastnn_prefetch(const void* addr) noexcept nogil
     # *p += v atomically; returns the old *p
     Py_ssize_t fastnn_fetch_add(Py_ssize_t* p, Py_ssize_t v) noexcept nogil
@@ -579,6 +587,20 @@ cdef struct Sparse:
 # (predict, loss). Measured on the MNIST digits (19% nonzero, bench/sparse.py): training is faster
 # on the nonzeros from one panel of 32 outputs on; predict with one panel is faster dense, from two
 # panels on faster sparse.
+cdef int overlap_sort = 1
+cdef Py_ssize_t overlap_chunks = 0
+def _set_overlap(int on):
+    """(tests, benchmarks) whether chunks may take _loss_grad_overlap; returns the old setting."""
+    global overlap_sort
+    old, overlap_sort = overlap_sort, on
+    return old
+
+
+def _overlap_chunks():
+    """(tests) how many chunks took _loss_grad_overlap so far."""
+    return overlap_chunks
+
+
 cdef double sparse_density_d = 0.3
 cdef double sparse_density_f = 0.3
 cdef Py_ssize_t sparse_min_width = 64
@@ -1158,22 +1180,30 @@ cdef inline void _sparse_row(intp i, intp m, intp n_in, intp n_out, intp ld, con
                    a + i * ld + v0 * W)
 
 
+cdef inline void _sparse_share(intp t, intp n_threads, intp m, intp n_in, intp n_out, intp ld, const Sparse* sp,
+                               const floating* WT, const floating* b, intp act, floating* z,
+                               floating* a) noexcept nogil:
+    """Thread t's share (_share) of every row of layer 0's forward pass (_sparse_row)."""
+    cdef intp i, v0 = 0, v1 = 0, W = 64 // sizeof(floating), V = (n_out + W - 1) // W
+    for i in range(m):
+        # thread t's vectors of row i: the same for every row when there are enough of them
+        if i == 0 or V < n_threads:
+            v0 = _share(t, n_threads, V, i, m)
+            v1 = _share_end(t, n_threads, V, ld // W, i, m)
+        if v0 < v1:
+            _sparse_row(i, m, n_in, n_out, ld, sp, WT, b, act, v0, v1, z, a)
+
+
 cdef void _sparse_forward(intp m, intp n_in, intp n_out, intp ld, const Sparse* sp, const floating* WT,
                           const floating* b, intp act, floating* z, floating* a, int n_threads) noexcept nogil:
     """Layer 0 from the nonzeros of x listed in sp: z = x @ WT + b (m, ld), a = f(z); WT in panels of JB
     columns. Row by row, up to 4 panels at a time with the sums in registers (fastnn_row_*). On
     several threads each computes its share of the columns of every row (_share); softmax (a
     one-layer network) by whole rows. The same sums on any thread."""
-    cdef intp i, t, v0, v1, W = 64 // sizeof(floating), V = (n_out + W - 1) // W
+    cdef intp i, t, W = 64 // sizeof(floating)
     if n_threads > 1 and m > 1 and sp.total * ld >= PARALLEL_WORK and act != SOFTMAX:
         for t in prange(n_threads, num_threads=n_threads, schedule="static"):
-            for i in range(m):
-                # thread t's vectors of row i: the same for every row when there are enough of them
-                if i == 0 or V < n_threads:
-                    v0 = _share(t, n_threads, V, i, m)
-                    v1 = _share_end(t, n_threads, V, ld // W, i, m)
-                if v0 < v1:
-                    _sparse_row(i, m, n_in, n_out, ld, sp, WT, b, act, v0, v1, z, a)
+            _sparse_share(t, n_threads, m, n_in, n_out, ld, sp, WT, b, act, z, a)
     elif n_threads > 1 and m > 1 and sp.total * ld >= PARALLEL_WORK:
         # softmax needs whole rows
         for i in prange(m, num_threads=n_threads, schedule="static"):
@@ -1192,30 +1222,21 @@ cdef inline intp _columns_size(const floating* dtype_tag, intp rows, intp n_in, 
     return (n_in * <intp>sizeof(intp) + entries * (size + <intp>sizeof(int)) + size - 1) // size
 
 
-cdef inline void _sparse_grad_rows(intp r0, intp r1, intp m, intp n_in, intp n_out, intp ld,
-                                   const Sparse* sp, const floating* delta, floating* G, floating* C, int mode,
-                                   const Step* op, floating* v, floating* m1, floating* m2,
-                                   floating l2) noexcept nogil:
-    """Rows r0 ... r1 (inputs) of nabla_WT = x.T @ delta from the nonzeros of x, then per mode as _rows.
-
-    The chunk's nonzeros x[i, k] with r0 <= k < r1 are first sorted by column into the workspace G
+cdef inline intp _sparse_sort(intp r0, intp r1, intp m, intp n_in, intp ld, const Sparse* sp,
+                              floating* G) noexcept nogil:
+    """Sorts the chunk's nonzeros x[i, k] with r0 <= k < r1 by column into the workspace G
     (_columns_size): column k's values and the offsets i * ld of their samples' rows of delta,
     samples ascending, after those of the columns before it (the range's entries go after the
-    chunk's entries of columns < r0, so that threads with other ranges write elsewhere). Row k of
-    the gradient is then summed over its column's entries in registers (fastnn_column_*, up to 4
-    panels of JB at a time), in the dense kernel's order (samples ascending, from 0), and its
-    epilogue runs on it at once. A column no sample touches gets a zero gradient (its epilogue
-    still runs): exactly what the dense kernel gives it.
+    chunk's entries of columns < r0, so that threads with other ranges write elsewhere). Afterwards
+    start[k] (G's first n_in intp) is where column k's entries end. Returns where column r0's begin.
     """
     cdef intp* start = <intp*>G                             # (n_in,) where column k's entries go next
     cdef floating* col_v = <floating*>(start + n_in)        # the entries' values, column by column
     cdef int* col_s = <int*>(col_v + sp.total)              # and their samples' offsets i * ld in delta
-    cdef floating acc[4 * JB]
     cdef intp cursor[CHUNK]
     cdef const floating* val
     cdef const int* idx
-    cdef intp i, q, k, e, e0, nnz, n_k, p, p0, off, n_blocks = ld // JB, W = 64 // sizeof(floating)
-    cdef int n_p, n_used
+    cdef intp i, q, k, e, e0, nnz
     for k in range(r0, r1):
         start[k] = 0
     e = 0
@@ -1243,6 +1264,23 @@ cdef inline void _sparse_grad_rows(intp r0, intp r1, intp m, intp n_in, intp n_o
             col_s[e] = <int>(i * ld)
             start[idx[q]] = e + 1
             q = q + 1
+    return e0
+
+
+cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp n_in, intp n_out, intp ld, const Sparse* sp,
+                              const floating* delta, floating* G, floating* C, int mode, const Step* op,
+                              floating* v, floating* m1, floating* m2, floating l2) noexcept nogil:
+    """Rows r0 ... r1 (inputs) of nabla_WT = x.T @ delta, then per mode as _rows, from the entries
+    _sparse_sort put in G (column r0's begin at e0). Row k is summed over its column's entries in
+    registers (fastnn_column_*, up to 4 panels of JB at a time), in the dense kernel's order
+    (samples ascending, from 0), and its epilogue runs on it at once. A column no sample touches
+    gets a zero gradient (its epilogue still runs): exactly what the dense kernel gives it."""
+    cdef intp* start = <intp*>G
+    cdef floating* col_v = <floating*>(start + n_in)
+    cdef int* col_s = <int*>(col_v + sp.total)
+    cdef floating acc[4 * JB]
+    cdef intp k, n_k, p, p0, off, n_blocks = ld // JB, W = 64 // sizeof(floating)
+    cdef int n_p, n_used
     # now column k's entries are e0 (for k = r0) or start[k - 1], up to start[k]
     for k in range(r0, r1):
         n_k = start[k] - e0     # column k's count of entries
@@ -1260,6 +1298,16 @@ cdef inline void _sparse_grad_rows(intp r0, intp r1, intp m, intp n_in, intp n_o
                 off = (p0 + p) * n_in * JB + k * JB
                 _epilogue(mode, op, JB, C + off, acc + p * JB, _at(v, off), _at(m1, off), _at(m2, off), l2)
         e0 = start[k]
+
+
+cdef inline void _sparse_grad_rows(intp r0, intp r1, intp m, intp n_in, intp n_out, intp ld,
+                                   const Sparse* sp, const floating* delta, floating* G, floating* C, int mode,
+                                   const Step* op, floating* v, floating* m1, floating* m2,
+                                   floating l2) noexcept nogil:
+    """Rows r0 ... r1 (inputs) of nabla_WT = x.T @ delta from the nonzeros of x: their entries
+    sorted by input (_sparse_sort), then summed (_sparse_sums)."""
+    cdef intp e0 = _sparse_sort(r0, r1, m, n_in, ld, sp, G)
+    _sparse_sums(r0, r1, e0, n_in, n_out, ld, sp, delta, G, C, mode, op, v, m1, m2, l2)
 
 
 cdef void _sparse_grad(intp m, intp n_in, intp n_out, intp ld, const Sparse* sp, const floating* delta,
@@ -1500,15 +1548,16 @@ cdef inline void _bias_activate(intp act, intp n_out, intp ld, const floating* b
 
 
 cdef void _forward(const Net* net, const floating* pk, const floating* x, intp m,
-                   floating* z, floating* a, const Sparse* sp) noexcept nogil:
-    """Forward propagation of m rows x (m, sizes[0]); stores z[l] and a[l], rows of stride ld[l].
-    Layer 0 skips x's zeros when sp.on (by the lists, or by the union of the columns used)."""
-    cdef intp l, i, n_in, n_out, ld, lda = net.sizes[0]
-    cdef const floating* a_prev = x
+                   floating* z, floating* a, const Sparse* sp, intp l0) noexcept nogil:
+    """Forward propagation of m rows x (m, sizes[0]) from layer l0 on (l0 > 0: from a[l0 - 1]);
+    stores z[l] and a[l], rows of stride ld[l]. Layer 0 skips x's zeros when sp.on (by the lists,
+    or by the union of the columns used)."""
+    cdef intp l, i, n_in, n_out, ld, lda = net.sizes[0] if l0 == 0 else net.ld[l0 - 1]
+    cdef const floating* a_prev = x if l0 == 0 else a + m * net.u_off[l0 - 1]
     cdef const floating* b
     cdef floating* zl
     cdef floating* al
-    for l in range(net.L):
+    for l in range(l0, net.L):
         n_in, n_out, ld = net.sizes[l], net.sizes[l + 1], net.ld[l]
         zl = z + m * net.u_off[l]
         al = a + m * net.u_off[l]
@@ -1683,6 +1732,113 @@ cdef inline void _bias_block(intp j0, intp m, intp ld, const floating* delta, fl
     _epilogue(mode, op, JB, tb + j0, bsum, _at(v, j0), _at(m1, j0), _at(m2, j0), 0)
 
 
+cdef void _backward(const Net* net, floating* pk, const floating* x, intp m, floating* target, int mode,
+                    const Step* op, floating* v, floating* m1, floating* m2, floating l2,
+                    floating* z, floating* a, floating* delta, floating* scratch,
+                    Sparse* sp, floating* G, intp l_hi, intp l_lo, bint weights0) noexcept nogil:
+    """Back-propagation through layers l_hi down to l_lo from delta[l_hi] (_loss_grad_chunk's
+    arguments): each layer's delta of the layer below it (for l > 0), its weights' gradient (layer 0's
+    only if weights0) and its biases', per mode."""
+    cdef intp l, blk, ld, lda, n_in
+    cdef const floating* a_prev
+    cdef const floating* dl
+    for l in range(l_hi, l_lo - 1, -1):
+        n_in, ld = net.sizes[l], net.ld[l]
+        a_prev = x if l == 0 else a + m * net.u_off[l - 1]
+        lda = net.sizes[0] if l == 0 else net.ld[l - 1]
+        dl = delta + m * net.u_off[l]
+        if l > 0:
+            _backprop_delta(net.act[l - 1], m, n_in, net.sizes[l + 1], ld, lda, dl, pk + net.wt_off[l],
+                            z + m * net.u_off[l - 1], a_prev, delta + m * net.u_off[l - 1], scratch,
+                            net.n_threads)
+        # nabla_WT = a_prev.T @ delta   (n_in, ld), into WT's panels: rows are inputs, k runs over samples
+        if l == 0 and not weights0:
+            pass
+        elif l == 0 and sp != NULL and sp.on and sp.by_union:
+            _union_grad(m, n_in, ld, sp, dl, target + net.wt_off[0], mode, op, _at(v, net.wt_off[0]),
+                        _at(m1, net.wt_off[0]), _at(m2, net.wt_off[0]), l2, net.n_threads)
+        elif l == 0 and sp != NULL and sp.on:
+            _sparse_grad(m, n_in, net.sizes[1], ld, sp, dl, G, target + net.wt_off[0], mode, op,
+                         _at(v, net.wt_off[0]), _at(m1, net.wt_off[0]), _at(m2, net.wt_off[0]), l2, net.n_threads)
+        else:
+            _rows_all(n_in, m, a_prev, 1, lda, dl, ld, JB, ld, target + net.wt_off[l], JB, n_in * JB, mode, op,
+                      _at(v, net.wt_off[l]), _at(m1, net.wt_off[l]), _at(m2, net.wt_off[l]), l2, net.n_threads)
+        # nabla_b = delta.sum(0), one block of JB biases at a time (on several threads when large)
+        if net.n_threads > 1 and m * ld >= PARALLEL_ROWS:
+            for blk in prange(ld // JB, num_threads=net.n_threads, schedule="static"):
+                _bias_block(blk * JB, m, ld, dl, target + net.bt_off[l], mode, op,
+                            _at(v, net.bt_off[l]), _at(m1, net.bt_off[l]), _at(m2, net.bt_off[l]))
+        else:
+            for blk in range(ld // JB):
+                _bias_block(blk * JB, m, ld, dl, target + net.bt_off[l], mode, op,
+                            _at(v, net.bt_off[l]), _at(m1, net.bt_off[l]), _at(m2, net.bt_off[l]))
+
+
+cdef inline bint _overlapped(const Net* net, intp m, const Sparse* sp) noexcept nogil:
+    """Whether a chunk takes _loss_grad_overlap: layer 0 by the lists on several threads, later layers
+    each small enough for one thread (under 4 * PARALLEL_WORK multiply-adds, padding included:
+    MNIST's 100 -> 10 in batches of 200 is 640,000) and together long enough to hide the sort of layer
+    0's entries. The sort costs about 6 cycles per entry, the later layers about 1 cycle per
+    multiply-add of their forward pass (forward, back-propagation and gradient together), so on two
+    threads the overlap gains while the entries are at most 0.3 times those multiply-adds."""
+    cdef intp l, later = 0
+    if (overlap_sort == 0 or net.n_threads < 2 or net.L < 2 or sp == NULL or not sp.on or sp.by_union
+            or m < 2 or sp.total * net.ld[0] < PARALLEL_WORK or net.sizes[0] < 2 * net.n_threads):
+        return False
+    for l in range(1, net.L):
+        if m * net.sizes[l] * net.ld[l] >= 4 * PARALLEL_WORK:
+            return False
+        later = later + m * net.sizes[l] * net.sizes[l + 1]
+    return 10 * sp.total <= 3 * later
+
+
+cdef double _loss_grad_overlap(const Net* net, floating* pk,
+                               const floating* x, const floating* y, intp m,
+                               floating* target, int mode, const Step* op,
+                               floating* v, floating* m1, floating* m2, floating l2,
+                               floating* z, floating* a, floating* delta, floating* scratch,
+                               Sparse* sp, floating* G) noexcept nogil:
+    """_loss_grad_chunk in one parallel region (_overlapped): every thread computes its share of
+    layer 0's forward pass (_share); then thread 0 runs the later layers forward and back down to
+    delta[0] (on its own: they are small) while the others sort layer 0's entries by input
+    (_sparse_sort, which needs no delta); then every thread sums its range of inputs of layer 0's
+    gradient (_sparse_sums). The same sums, in the same order, as _loss_grad_chunk."""
+    cdef Net net1 = net[0]
+    cdef double loss[1]
+    cdef intp T = net.n_threads, t, per, r0, r1
+    cdef intp n_in = net.sizes[0], n_out = net.sizes[1], ld = net.ld[0], L = net.L
+    global overlap_chunks
+    overlap_chunks += 1
+    net1.n_threads = 1
+    with parallel(num_threads=T):
+        t = threadid()
+        _sparse_share(t, T, m, n_in, n_out, ld, sp, pk + net.wt_off[0], pk + net.bt_off[0], net.act[0], z, a)
+        fastnn_barrier()
+        if t == 0:
+            # the later layers, forward and back to delta[0]
+            _forward(&net1, pk, x, m, z, a, sp, 1)
+            loss[0] = _output(&net1, m, net.sizes[L], net.ld[L - 1], z + m * net.u_off[L - 1],
+                              a + m * net.u_off[L - 1], y, delta + m * net.u_off[L - 1])
+            _backward(&net1, pk, x, m, target, mode, op, v, m1, m2, l2, z, a, delta, scratch, sp, G,
+                      L - 1, 1, True)
+        else:
+            # meanwhile layer 0's entries sorted by input, inputs split over threads 1 ... T - 1
+            per = (n_in + T - 2) // (T - 1)
+            _sparse_sort(min(n_in, (t - 1) * per), min(n_in, t * per), m, n_in, ld, sp, G)
+        fastnn_barrier()
+        # nabla_WT of layer 0 and its epilogue, inputs split over all threads
+        per = (n_in + T - 1) // T
+        r0 = min(n_in, t * per)
+        r1 = min(n_in, r0 + per)
+        if r0 < r1:
+            _sparse_sums(r0, r1, 0 if r0 == 0 else (<intp*>G)[r0 - 1], n_in, n_out, ld, sp, delta, G,
+                         target + net.wt_off[0], mode, op, _at(v, net.wt_off[0]), _at(m1, net.wt_off[0]),
+                         _at(m2, net.wt_off[0]), l2)
+    # layer 0's biases
+    _backward(net, pk, x, m, target, mode, op, v, m1, m2, l2, z, a, delta, scratch, sp, G, 0, 0, False)
+    return loss[0]
+
+
 cdef double _loss_grad_chunk(const Net* net, floating* pk,
                              const floating* x, const floating* y, intp m,
                              floating* target, int mode, const Step* op,
@@ -1701,41 +1857,15 @@ cdef double _loss_grad_chunk(const Net* net, floating* pk,
     packed state and l2 the weight decay.
     Returns the summed loss of the m rows, measured before any update.
     """
-    cdef intp l, blk, L = net.L, ld, lda, n_in
-    cdef const floating* a_prev
-    cdef const floating* dl
+    cdef intp L = net.L
     cdef double loss
-    _forward(net, pk, x, m, z, a, sp)
+    if _overlapped(net, m, sp):
+        return _loss_grad_overlap(net, pk, x, y, m, target, mode, op, v, m1, m2, l2, z, a, delta, scratch,
+                                  sp, G)
+    _forward(net, pk, x, m, z, a, sp, 0)
     loss = _output(net, m, net.sizes[L], net.ld[L - 1], z + m * net.u_off[L - 1],
                    a + m * net.u_off[L - 1], y, delta + m * net.u_off[L - 1])
-    for l in range(L - 1, -1, -1):
-        n_in, ld = net.sizes[l], net.ld[l]
-        a_prev = x if l == 0 else a + m * net.u_off[l - 1]
-        lda = net.sizes[0] if l == 0 else net.ld[l - 1]
-        dl = delta + m * net.u_off[l]
-        if l > 0:
-            _backprop_delta(net.act[l - 1], m, n_in, net.sizes[l + 1], ld, lda, dl, pk + net.wt_off[l],
-                            z + m * net.u_off[l - 1], a_prev, delta + m * net.u_off[l - 1], scratch,
-                            net.n_threads)
-        # nabla_WT = a_prev.T @ delta   (n_in, ld), into WT's panels: rows are inputs, k runs over samples
-        if l == 0 and sp != NULL and sp.on and sp.by_union:
-            _union_grad(m, n_in, ld, sp, dl, target + net.wt_off[0], mode, op, _at(v, net.wt_off[0]),
-                        _at(m1, net.wt_off[0]), _at(m2, net.wt_off[0]), l2, net.n_threads)
-        elif l == 0 and sp != NULL and sp.on:
-            _sparse_grad(m, n_in, net.sizes[1], ld, sp, dl, G, target + net.wt_off[0], mode, op,
-                         _at(v, net.wt_off[0]), _at(m1, net.wt_off[0]), _at(m2, net.wt_off[0]), l2, net.n_threads)
-        else:
-            _rows_all(n_in, m, a_prev, 1, lda, dl, ld, JB, ld, target + net.wt_off[l], JB, n_in * JB, mode, op,
-                      _at(v, net.wt_off[l]), _at(m1, net.wt_off[l]), _at(m2, net.wt_off[l]), l2, net.n_threads)
-        # nabla_b = delta.sum(0), one block of JB biases at a time (on several threads when large)
-        if net.n_threads > 1 and m * ld >= PARALLEL_ROWS:
-            for blk in prange(ld // JB, num_threads=net.n_threads, schedule="static"):
-                _bias_block(blk * JB, m, ld, dl, target + net.bt_off[l], mode, op,
-                            _at(v, net.bt_off[l]), _at(m1, net.bt_off[l]), _at(m2, net.bt_off[l]))
-        else:
-            for blk in range(ld // JB):
-                _bias_block(blk * JB, m, ld, dl, target + net.bt_off[l], mode, op,
-                            _at(v, net.bt_off[l]), _at(m1, net.bt_off[l]), _at(m2, net.bt_off[l]))
+    _backward(net, pk, x, m, target, mode, op, v, m1, m2, l2, z, a, delta, scratch, sp, G, L - 1, 0, True)
     return loss
 
 
@@ -2014,7 +2144,7 @@ cdef void _forward_chunk(const Net* net, const floating* pk, const floating* X, 
     sp: buffers for the nonzeros of the chunk."""
     cdef intp m = min(rows, n - c0), n0 = net.sizes[0], nL = net.sizes[net.L], ldL = net.ld[net.L - 1]
     _list_nonzeros(X + c0 * n0, NULL, m, n0, net.ld[0], &sp, net.n_threads, sparse_min_width)
-    _forward(net, pk, X + c0 * n0, m, z, a, &sp)
+    _forward(net, pk, X + c0 * n0, m, z, a, &sp, 0)
     if want_loss:
         loss[0] = _output(net, m, nL, ldL, z + m * net.u_off[net.L - 1], a + m * net.u_off[net.L - 1],
                           Y + c0 * nL, NULL)
