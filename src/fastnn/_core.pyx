@@ -1808,10 +1808,12 @@ cdef double _loss_grad_overlap(const Net* net, floating* pk,
                                floating* z, floating* a, floating* delta, floating* scratch,
                                Sparse* sp, floating* G) noexcept nogil:
     """_loss_grad_chunk in one parallel region (_overlapped): every thread computes its share of
-    layer 0's forward pass (_share); then thread 0 runs the later layers forward and back down to
-    delta[0] (on its own: they are small) while the others sort layer 0's entries by input
-    (_sparse_sort, which needs no delta); then every thread sums its range of inputs of layer 0's
-    gradient (_sparse_sums). The same sums, in the same order, as _loss_grad_chunk."""
+    layer 0's forward pass (_sparse_share); then thread 0 runs the later layers forward and back
+    down to delta[0] (on its own: they are small) while the others sort layer 0's entries by input
+    (_sparse_sort, which needs no delta); then every thread sums its part of layer 0's gradient and
+    runs its epilogue (_sparse_sums): the panels it computed in the forward pass, for all inputs,
+    or with fewer panels than threads a range of inputs. The same sums, in the same order, as
+    _loss_grad_chunk."""
     cdef Net net1 = net[0]
     cdef double loss[1]
     cdef intp T = net.n_threads, t, per, r0, r1
