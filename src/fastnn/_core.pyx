@@ -269,58 +269,61 @@ cdef extern from *:
        (nv <= 128 / W) with their sums in registers and set the next nv_total - nv vectors to 0 (the
        padding past the layer's width, whose sums are exactly 0). */
 
-    /* acc[w * W + u] = the sum over e < n, in order and from 0, of v[e] * d[s[e] + w * W + u] for
+    /* acc[w * W + u] = the sum over e < n, in order and from 0, of x_e * d[s_e + w * W + u] for
        w < nv (u < W), then 0 up to nv_total * W: vectors of one input's row of layer 0's gradient
-       x[:, k] @ delta, from its column's entries (s: offsets of the samples' rows of delta, ascending;
-       v: their x[i, k]), each sum in the dense kernel's order. */
-    #define FASTNN_COLUMN_REST(W, s, v, n, d, nv, nv_total, acc) do {                              \
+       x[:, k] @ delta, from its column's entries, each sum in the dense kernel's order. Entry e is
+       the pair ent[2e] = x_e (its x[i, k]), ent[2e + 1] = s_e (int: the offset i * ld of its
+       sample's row of delta; samples ascending): one stream for _sparse_sort to write, not two. */
+    #define FASTNN_ENTRY_S(ent, e) (*(const int*)((ent) + 2 * (e) + 1))
+    #define FASTNN_COLUMN_REST(W, ent, n, d, nv, nv_total, acc) do {                                \
         Py_ssize_t e_;                                                                           \
         int u_;                                                                                  \
         for (u_ = 0; u_ < nv_total * W; u_++) acc[u_] = 0;                                        \
         for (e_ = 0; e_ < n; e_++)                                                               \
             for (u_ = 0; u_ < nv * W; u_++)                                                       \
-                acc[u_] = acc[u_] + v[e_] * d[s[e_] + u_];                                       \
+                acc[u_] = acc[u_] + ent[2 * e_] * d[FASTNN_ENTRY_S(ent, e_) + u_];               \
     } while (0)
     #ifdef FASTNN_COMPRESS
     /* NV registers of sums (NV a constant: the loops unroll and a_ stays in registers) */
-    #define FASTNN_COLUMN_REGS(VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV, s, v, n, d, acc) do {     \
+    #define FASTNN_COLUMN_REGS(VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV, ent, n, d, acc) do {      \
         VEC a_[NV], x_;                                                                          \
-        Py_ssize_t e_;                                                                           \
+        Py_ssize_t e_, s_;                                                                       \
         int w_;                                                                                  \
         for (w_ = 0; w_ < NV; w_++) a_[w_] = ZERO();                                             \
         for (e_ = 0; e_ < n; e_++) {                                                             \
-            x_ = SET1(v[e_]);                                                                    \
-            for (w_ = 0; w_ < NV; w_++) a_[w_] = FMA(x_, LOAD(d + s[e_] + w_ * W), a_[w_]);      \
+            x_ = SET1(ent[2 * e_]);                                                              \
+            s_ = FASTNN_ENTRY_S(ent, e_);                                                        \
+            for (w_ = 0; w_ < NV; w_++) a_[w_] = FMA(x_, LOAD(d + s_ + w_ * W), a_[w_]);         \
         }                                                                                        \
         for (w_ = 0; w_ < NV; w_++) STORE(acc + w_ * W, a_[w_]);                                 \
     } while (0)
     #define FASTNN_COLUMN_F(NV) FASTNN_COLUMN_REGS(__m512, _mm512_set1_ps, _mm512_loadu_ps, _mm512_fmadd_ps, \
-        _mm512_storeu_ps, _mm512_setzero_ps, 16, NV, s, v, n, d, acc)
+        _mm512_storeu_ps, _mm512_setzero_ps, 16, NV, ent, n, d, acc)
     #define FASTNN_COLUMN_D(NV) FASTNN_COLUMN_REGS(__m512d, _mm512_set1_pd, _mm512_loadu_pd, _mm512_fmadd_pd, \
-        _mm512_storeu_pd, _mm512_setzero_pd, 8, NV, s, v, n, d, acc)
+        _mm512_storeu_pd, _mm512_setzero_pd, 8, NV, ent, n, d, acc)
     #endif
     #define FASTNN_ZERO_REST(acc, from, to) do {                                              \
         int z_;                                                                                  \
         for (z_ = from; z_ < to; z_++) acc[z_] = 0;                                              \
     } while (0)
-    static void fastnn_column_f(const int* FASTNN_RESTRICT s, const float* FASTNN_RESTRICT v, Py_ssize_t n,
+    static void fastnn_column_f(const float* FASTNN_RESTRICT ent, Py_ssize_t n,
                                 const float* FASTNN_RESTRICT d, int nv, int nv_total,
                                 float* FASTNN_RESTRICT acc) {
     #ifdef FASTNN_COMPRESS
         if (nv > 0) FASTNN_CASES_F(FASTNN_COLUMN_F, nv);
         FASTNN_ZERO_REST(acc, nv * 16, nv_total * 16);
     #else
-        FASTNN_COLUMN_REST(16, s, v, n, d, nv, nv_total, acc);
+        FASTNN_COLUMN_REST(16, ent, n, d, nv, nv_total, acc);
     #endif
     }
-    static void fastnn_column_d(const int* FASTNN_RESTRICT s, const double* FASTNN_RESTRICT v, Py_ssize_t n,
+    static void fastnn_column_d(const double* FASTNN_RESTRICT ent, Py_ssize_t n,
                                 const double* FASTNN_RESTRICT d, int nv, int nv_total,
                                 double* FASTNN_RESTRICT acc) {
     #ifdef FASTNN_COMPRESS
         if (nv > 0) FASTNN_CASES_D(FASTNN_COLUMN_D, nv);
         FASTNN_ZERO_REST(acc, nv * 8, nv_total * 8);
     #else
-        FASTNN_COLUMN_REST(8, s, v, n, d, nv, nv_total, acc);
+        FASTNN_COLUMN_REST(8, ent, n, d, nv, nv_total, acc);
     #endif
     }
 
@@ -394,9 +397,9 @@ cdef extern from *:
     """
     intp fastnn_nonzeros_f(const float* row, intp n, int* idx, float* val) noexcept nogil
     intp fastnn_nonzeros_d(const double* row, intp n, int* idx, double* val) noexcept nogil
-    void fastnn_column_f(const int* s, const float* v, intp n, const float* d, int nv, int nv_total,
+    void fastnn_column_f(const float* ent, intp n, const float* d, int nv, int nv_total,
                          float* acc) noexcept nogil
-    void fastnn_column_d(const int* s, const double* v, intp n, const double* d, int nv, int nv_total,
+    void fastnn_column_d(const double* ent, intp n, const double* d, int nv, int nv_total,
                          double* acc) noexcept nogil
     void fastnn_row_f(const int* idx, const float* val, intp n, const float* B, intp ps, int v0, int nv,
                       int nv_total, float* out) noexcept nogil
@@ -1222,24 +1225,26 @@ cdef void _sparse_forward(intp m, intp n_in, intp n_out, intp ld, const Sparse* 
 
 cdef inline intp _columns_size(const floating* dtype_tag, intp rows, intp n_in, intp ld) noexcept nogil:
     """Elements of the sparse gradient's workspace G for training chunks of up to rows rows (layer 0 of
-    padded width ld): n_in column starts (intp), then the values and int offsets of as many nonzeros
-    as a chunk may have to take the sparse path (_sparse_limit). dtype_tag (NULL) picks the dtype."""
+    padded width ld): n_in column starts (intp), then an entry (value, int offset: two elements)
+    for each of as many nonzeros as a chunk may have to take the sparse path (_sparse_limit).
+    dtype_tag (NULL) picks the dtype."""
     cdef intp entries = max(0, _sparse_limit(dtype_tag, rows, n_in, ld, sparse_min_width_train))
     cdef intp size = sizeof(floating)
-    return (n_in * <intp>sizeof(intp) + entries * (size + <intp>sizeof(int)) + size - 1) // size
+    return (n_in * <intp>sizeof(intp) + size - 1) // size + 2 * entries
 
 
 cdef inline intp _sparse_sort(intp r0, intp r1, intp m, intp n_in, intp ld, const Sparse* sp,
                               floating* G) noexcept nogil:
     """Sorts the chunk's nonzeros x[i, k] with r0 <= k < r1 by column into the workspace G
-    (_columns_size): column k's values and the offsets i * ld of their samples' rows of delta,
-    samples ascending, after those of the columns before it (the range's entries go after the
+    (_columns_size): column k's entries, each its value and the offset i * ld of its sample's row
+    of delta side by side (one stream of writes, not two), samples ascending, after those of the
+    columns before it (the range's entries go after the
     chunk's entries of columns < r0, so that threads with other ranges write elsewhere). Afterwards
     start[k] (G's first n_in intp) is where column k's entries end. Returns where column r0's begin.
     """
     cdef intp* start = <intp*>G                             # (n_in,) where column k's entries go next
-    cdef floating* col_v = <floating*>(start + n_in)        # the entries' values, column by column
-    cdef int* col_s = <int*>(col_v + sp.total)              # and their samples' offsets i * ld in delta
+    # entry e: ent[2e] its value, ent[2e + 1] (an int) its sample's offset i * ld in delta
+    cdef floating* ent = <floating*>G + (n_in * <intp>sizeof(intp) + sizeof(floating) - 1) // sizeof(floating)
     cdef intp cursor[CHUNK]
     cdef const floating* val
     cdef const int* idx
@@ -1267,8 +1272,8 @@ cdef inline intp _sparse_sort(intp r0, intp r1, intp m, intp n_in, intp ld, cons
         idx, val = sp.lidx + sp.start[i], <const floating*>sp.lval + sp.start[i]
         while q < nnz and idx[q] < r1:
             e = start[idx[q]]
-            col_v[e] = val[q]
-            col_s[e] = <int>(i * ld)
+            ent[2 * e] = val[q]
+            (<int*>(ent + 2 * e + 1))[0] = <int>(i * ld)
             start[idx[q]] = e + 1
             q = q + 1
     return e0
@@ -1284,8 +1289,7 @@ cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp 
     (samples ascending, from 0), and its epilogue runs on it at once. A column no sample touches
     gets a zero gradient (its epilogue still runs): exactly what the dense kernel gives it."""
     cdef intp* start = <intp*>G
-    cdef floating* col_v = <floating*>(start + n_in)
-    cdef int* col_s = <int*>(col_v + sp.total)
+    cdef const floating* ent = <floating*>G + (n_in * <intp>sizeof(intp) + sizeof(floating) - 1) // sizeof(floating)
     cdef floating acc[4 * JB]
     cdef intp k, n_k, p, p0, off, n_blocks = ld // JB, W = 64 // sizeof(floating)
     cdef int n_p, n_used
@@ -1297,10 +1301,10 @@ cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp 
             n_used = <int>min(n_p * JB, n_out - p0 * JB)
             # acc = x[:, k] @ delta[:, panels p0 ... p0 + n_p]  (its columns past n_out: 0)
             if floating is float:
-                fastnn_column_f(col_s + e0, col_v + e0, n_k, delta + p0 * JB, <int>((n_used + W - 1) // W),
+                fastnn_column_f(ent + 2 * e0, n_k, delta + p0 * JB, <int>((n_used + W - 1) // W),
                                 <int>(n_p * JB // W), acc)
             else:
-                fastnn_column_d(col_s + e0, col_v + e0, n_k, delta + p0 * JB, <int>((n_used + W - 1) // W),
+                fastnn_column_d(ent + 2 * e0, n_k, delta + p0 * JB, <int>((n_used + W - 1) // W),
                                 <int>(n_p * JB // W), acc)
             for p in range(n_p):
                 off = (p0 + p) * n_in * JB + k * JB
