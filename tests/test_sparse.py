@@ -120,24 +120,38 @@ OVERLAP_FITS = [
 ]
 
 
+@pytest.fixture
+def claim_rotation():
+    """Sets _core's claim rotation (_set_claim_rotation) for a test; restores it afterwards."""
+    old = _core._set_claim_rotation(0)
+    yield _core._set_claim_rotation
+    _core._set_claim_rotation(old)
+
+
+@pytest.mark.parametrize("rotation", [0, 1], ids=["own-blocks-first", "others-blocks-first"])
 @pytest.mark.parametrize("fit", OVERLAP_FITS, ids=lambda f: f["optimizer"])
 @pytest.mark.parametrize("sizes", [[784, 100, 10], [784, 64, 32, 10]], ids=lambda s: "-".join(map(str, s)))
 @pytest.mark.parametrize("n_threads", [2, 3])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_overlapped_chunks_are_bit_identical(sparse_mode, dtype, n_threads, sizes, fit):
+def test_overlapped_chunks_are_bit_identical(sparse_mode, claim_rotation, dtype, n_threads, sizes, fit, rotation):
     """With small later layers, one thread runs them forward and back while the others sort layer
     0's entries by input (_loss_grad_overlap): the same weights, and the same summed gradients
-    (gradients()), as the dense kernels on one thread, and the overlapped path really ran."""
+    (gradients()), as the dense kernels on one thread, and the overlapped path really ran. With
+    rotation 1 each thread first sums the blocks of another thread's panels (_claimed_sums), from
+    the back of that thread's range, so blocks really are summed by threads that do not own them."""
     X, labels = _digits(400, seed=12)
     Y = fastnn.one_hot(labels, 10)
     results = []
+    claim_rotation(rotation)
     for mode, threads in (("dense", 1), ("lists", n_threads)):
         sparse_mode(mode)
-        before = _core._overlap_chunks()
+        before, claimed = _core._overlap_chunks(), _core._claimed_blocks()
         net = fastnn.Network(sizes, dtype=dtype, seed=3, n_threads=threads)
         net.fit(X, labels, epochs=2, batch_size=200, **fit)
         nabla_w, nabla_b = net.gradients(X, Y)
         assert (_core._overlap_chunks() > before) == (mode == "lists")
+        if rotation and mode == "lists" and -(-sizes[1] // 32) >= n_threads:  # panels of 32 outputs
+            assert _core._claimed_blocks() > claimed
         results.append((net.weights + net.biases, nabla_w + nabla_b))
     assert _same(results[0][0], results[1][0])
     assert _same(results[0][1], results[1][1])
