@@ -1376,8 +1376,8 @@ cdef inline void _claimed_sums(intp t, intp n_threads, intp n_in, intp n_out, in
     1's 36, and a core may be slowed down by a neighbour; a thread then waits at most for another's
     last block. Each block of each panel is summed by one thread: the same sums. Measured on the
     MNIST default fit on 2 threads (in-process A/B, alternate epochs, 8 rounds): float64 epochs
-    1-6% faster in all 8, float32 2-8% faster in 7; stealing in the forward pass as well was
-    2-9% slower when the host was busy (the thief reads the other core's part of WT)."""
+    1-6% faster in all 8, float32 0.5-8% faster in 7 (1% slower in one); claiming in the forward
+    pass as well was 2-5% slower when the host was busy (the thief reads the other core's WT)."""
     cdef intp j, u, blk, k0, k1, P = ld // JB
     cdef bint other
     global claimed_blocks
