@@ -639,6 +639,8 @@ def _set_claim_rotation(int r):
     """(tests) in _claimed_sums thread t first claims the blocks of thread t + r (mod the threads):
     with r = 1 most blocks are summed by a thread other than their owner. Returns the old r."""
     global claim_rotation
+    if r < 0:
+        raise ValueError(f"the claim rotation must be >= 0, got {r}")
     old, claim_rotation = claim_rotation, r
     return old
 
