@@ -518,7 +518,7 @@ cdef enum:
     PARALLEL_LIST = 65536   # inputs of a chunk below which listing its nonzeros stays on one thread
     PREFETCH_BYTES = 65536  # a next mini-batch's rows of X up to this size are prefetched
     CLAIM_INPUTS = 16   # inputs of one block of layer 0's gradient that a thread claims (_claimed_sums)
-    CLAIM_THREADS = 64  # most threads that claim blocks from each other; with more, fixed shares
+    CLAIM_THREADS = 64  # most threads of an overlapped batch (_overlapped), which claim blocks from each other
     CLAIM_LINE = 8      # long longs apart (a cache line) of the threads' ranges of blocks
 
 
@@ -1277,14 +1277,19 @@ cdef void _sparse_forward(intp m, intp n_in, intp n_out, intp ld, const Sparse* 
             _sparse_row(i, m, n_in, n_out, ld, sp, WT, b, act, 0, ld // W, z, a)
 
 
+cdef inline intp _entries_at(const floating* dtype_tag, intp n_in) noexcept nogil:
+    """Where layer 0's sorted entries start in the workspace G (_columns_size), in elements of
+    G's dtype (dtype_tag, NULL, picks it): after the n_in column starts (intp)."""
+    return (n_in * <intp>sizeof(intp) + sizeof(floating) - 1) // sizeof(floating)
+
+
 cdef inline intp _columns_size(const floating* dtype_tag, intp rows, intp n_in, intp ld) noexcept nogil:
     """Elements of the sparse gradient's workspace G for training chunks of up to rows rows (layer 0 of
     padded width ld): n_in column starts (intp), then an entry (value, int offset: two elements)
     for each of as many nonzeros as a chunk may have to take the sparse path (_sparse_limit).
     dtype_tag (NULL) picks the dtype."""
     cdef intp entries = max(0, _sparse_limit(dtype_tag, rows, n_in, ld, sparse_min_width_train))
-    cdef intp size = sizeof(floating)
-    return (n_in * <intp>sizeof(intp) + size - 1) // size + 2 * entries
+    return _entries_at(dtype_tag, n_in) + 2 * entries
 
 
 cdef inline intp _sparse_sort(intp r0, intp r1, intp m, intp n_in, intp ld, const Sparse* sp,
@@ -1292,13 +1297,13 @@ cdef inline intp _sparse_sort(intp r0, intp r1, intp m, intp n_in, intp ld, cons
     """Sorts the chunk's nonzeros x[i, k] with r0 <= k < r1 by column into the workspace G
     (_columns_size): column k's entries, each its value and the offset i * ld of its sample's row
     of delta side by side (one stream of writes, not two), samples ascending, after those of the
-    columns before it (the range's entries go after the
-    chunk's entries of columns < r0, so that threads with other ranges write elsewhere). Afterwards
-    start[k] (G's first n_in intp) is where column k's entries end. Returns where column r0's begin.
+    columns before it (the range's entries go after the chunk's entries of columns < r0, so that
+    threads with other ranges write elsewhere). Afterwards start[k] (G's first n_in intp) is where
+    column k's entries end. Returns where column r0's begin.
     """
     cdef intp* start = <intp*>G                             # (n_in,) where column k's entries go next
     # entry e: ent[2e] its value, ent[2e + 1] (an int) its sample's offset i * ld in delta
-    cdef floating* ent = <floating*>G + (n_in * <intp>sizeof(intp) + sizeof(floating) - 1) // sizeof(floating)
+    cdef floating* ent = G + _entries_at(G, n_in)
     cdef intp cursor[CHUNK]
     cdef const floating* val
     cdef const int* idx
@@ -1343,9 +1348,9 @@ cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp 
     (samples ascending, from 0), and its epilogue runs on it at once. A column no sample touches
     gets a zero gradient (its epilogue still runs): exactly what the dense kernel gives it."""
     cdef intp* start = <intp*>G
-    cdef const floating* ent = <floating*>G + (n_in * <intp>sizeof(intp) + sizeof(floating) - 1) // sizeof(floating)
+    cdef const floating* ent = G + _entries_at(G, n_in)
     cdef floating acc[4 * JB]
-    cdef intp k, n_k, p, p0, off, n_blocks = ld // JB, W = 64 // sizeof(floating)
+    cdef intp k, n_k, p, p0, off, W = 64 // sizeof(floating)
     cdef int n_p, n_used
     # now column k's entries are e0 (for k = r0) or start[k - 1], up to start[k]
     for k in range(r0, r1):
@@ -1879,10 +1884,12 @@ cdef inline bint _overlapped(const Net* net, intp m, const Sparse* sp) noexcept 
     MNIST's 100 -> 10 in batches of 200 is 640,000) and together long enough to hide the sort of layer
     0's entries. The sort costs about 6 cycles per entry, the later layers about 1 cycle per
     multiply-add of their forward pass (forward, back-propagation and gradient together), so on two
-    threads the overlap gains while the entries are at most 0.3 times those multiply-adds."""
+    threads the overlap gains while the entries are at most 0.3 times those multiply-adds. At most
+    CLAIM_THREADS threads (the ranges of _claimed_sums are on the stack)."""
     cdef intp l, later = 0
     if (overlap_sort == 0 or net.n_threads < 2 or net.L < 2 or sp == NULL or not sp.on or sp.by_union
-            or m < 2 or sp.total * net.ld[0] < PARALLEL_WORK or net.sizes[0] < 2 * net.n_threads):
+            or m < 2 or sp.total * net.ld[0] < PARALLEL_WORK or net.sizes[0] < 2 * net.n_threads
+            or net.n_threads > CLAIM_THREADS):
         return False
     for l in range(1, net.L):
         if m * net.sizes[l] * net.ld[l] >= 4 * PARALLEL_WORK:
@@ -1911,7 +1918,7 @@ cdef double _loss_grad_overlap(const Net* net, floating* pk,
     cdef intp n_in = net.sizes[0], n_out = net.sizes[1], ld = net.ld[0], L = net.L, P = ld // JB
     # each thread's range of blocks of inputs of the gradient (_claimed_sums), a cache line apart
     cdef long long ranges[CLAIM_THREADS * CLAIM_LINE]
-    cdef bint claimed = P >= T and T <= CLAIM_THREADS
+    cdef bint claimed = P >= T
     global overlap_chunks
     overlap_chunks += 1
     net1.n_threads = 1
@@ -1935,15 +1942,11 @@ cdef double _loss_grad_overlap(const Net* net, floating* pk,
             _sparse_sort(min(n_in, (t - 1) * per), min(n_in, t * per), m, n_in, ld, sp, G)
         fastnn_barrier()
         # nabla_WT of layer 0 and its epilogue: each thread its panels of all inputs when there are
-        # enough panels (those it read in the forward pass), then what is left of the others' (at
-        # most CLAIM_THREADS threads; with more, its own only), else its range of inputs
+        # enough panels (those it read in the forward pass), then what is left of the others', else
+        # its range of inputs
         if claimed:
             _claimed_sums(t, T, n_in, n_out, ld, sp, delta, G, target + net.wt_off[0], mode, op,
                           _at(v, net.wt_off[0]), _at(m1, net.wt_off[0]), _at(m2, net.wt_off[0]), l2, ranges)
-        elif P >= T:
-            _sparse_sums(0, n_in, 0, _panel_share(t, T, P), _panel_share(t + 1, T, P), n_in, n_out, ld, sp,
-                         delta, G, target + net.wt_off[0], mode, op, _at(v, net.wt_off[0]),
-                         _at(m1, net.wt_off[0]), _at(m2, net.wt_off[0]), l2)
         else:
             per = (n_in + T - 1) // T
             r0 = min(n_in, t * per)
