@@ -83,6 +83,15 @@ cdef extern from *:
         }
         return from_back ? b1 - 1 : b0;
     }
+    /* *r = v, seen by a thread whose fastnn_claim on r then reads v after every write this thread
+       made before it */
+    static void fastnn_publish(long long* r, long long v) {
+    #if defined(_MSC_VER) && !defined(__clang__)
+        _InterlockedExchange64((volatile __int64*)r, v);
+    #else
+        __atomic_store_n(r, v, __ATOMIC_RELEASE);
+    #endif
+    }
     /* every thread of the enclosing parallel region waits here for the others (an orphaned OpenMP
        barrier; nothing without OpenMP, where regions have one thread) */
     static void fastnn_barrier(void) {
@@ -97,6 +106,7 @@ cdef extern from *:
     Py_ssize_t fastnn_fetch_add(Py_ssize_t* p, Py_ssize_t v) noexcept nogil
     long long fastnn_range(long long b0, long long b1) noexcept nogil
     int fastnn_claim(long long* r, int from_back) noexcept nogil
+    void fastnn_publish(long long* r, long long v) noexcept nogil
 
 cdef extern from *:
     """
@@ -520,6 +530,7 @@ cdef enum:
     CLAIM_INPUTS = 16   # inputs of one block of layer 0's gradient that a thread claims (_claimed_sums)
     CLAIM_THREADS = 64  # most threads of an overlapped batch (_overlapped), which claim blocks from each other
     CLAIM_LINE = 8      # long longs apart (a cache line) of the threads' ranges of blocks
+    PLACE_ROWS = 8      # rows of one block of the sort's second pass that a thread claims (_claimed_rows)
 
 
 cdef enum:
@@ -637,7 +648,10 @@ cdef Py_ssize_t claimed_blocks = 0
 
 def _set_claim_rotation(int r):
     """(tests) in _claimed_sums thread t first claims the blocks of thread t + r (mod the threads):
-    with r = 1 most blocks are summed by a thread other than their owner. Returns the old r."""
+    with r = 1 most blocks are summed by a thread other than their owner. With r > 0 on two
+    threads, thread 0 also counts the sort's entries and places the last half of its blocks of rows
+    from the back before the later layers, and thread 1 the others from the front (_loss_grad_overlap).
+    Returns the old r."""
     global claim_rotation
     if r < 0:
         raise ValueError(f"the claim rotation must be >= 0, got {r}")
@@ -647,7 +661,8 @@ def _set_claim_rotation(int r):
 
 def _claimed_blocks():
     """(tests) how many blocks of layer 0's gradient were summed by a thread other than their
-    owner so far (_claimed_sums)."""
+    owner so far (_claimed_sums), and how many blocks of rows of its sort thread 0 placed from the
+    back (_claimed_rows)."""
     return claimed_blocks
 
 
@@ -1279,13 +1294,14 @@ cdef void _sparse_forward(intp m, intp n_in, intp n_out, intp ld, const Sparse* 
 
 cdef inline intp _entries_at(const floating* dtype_tag, intp n_in) noexcept nogil:
     """Where layer 0's sorted entries start in the workspace G (_columns_size), in elements of
-    G's dtype (dtype_tag, NULL, picks it): after the n_in column starts (intp)."""
-    return (n_in * <intp>sizeof(intp) + sizeof(floating) - 1) // sizeof(floating)
+    G's dtype (dtype_tag, NULL, picks it): after the n_in column starts (intp) and two more arrays
+    of n_in intp (_sparse_ends)."""
+    return (3 * n_in * <intp>sizeof(intp) + sizeof(floating) - 1) // sizeof(floating)
 
 
 cdef inline intp _columns_size(const floating* dtype_tag, intp rows, intp n_in, intp ld) noexcept nogil:
     """Elements of the sparse gradient's workspace G for training chunks of up to rows rows (layer 0 of
-    padded width ld): n_in column starts (intp), then an entry (value, int offset: two elements)
+    padded width ld): n_in column starts (intp) and two more arrays of n_in intp, then an entry (value, int offset: two elements)
     for each of as many nonzeros as a chunk may have to take the sparse path (_sparse_limit).
     dtype_tag (NULL) picks the dtype."""
     cdef intp entries = max(0, _sparse_limit(dtype_tag, rows, n_in, ld, sparse_min_width_train))
@@ -1336,6 +1352,79 @@ cdef inline intp _sparse_sort(intp r0, intp r1, intp m, intp n_in, intp ld, cons
             start[idx[q]] = e + 1
             q = q + 1
     return e0
+
+
+cdef inline void _sparse_ends(intp m, intp n_in, const Sparse* sp, floating* G) noexcept nogil:
+    """The first pass of sorting the chunk's nonzeros by input (as _sparse_sort, all inputs) when
+    its rows are then placed from both ends (_sparse_place_rows): start[k] (G's first n_in intp) =
+    where column k's entries end, and the next two arrays of n_in intp in G, front[k] and back[k],
+    where its entries begin and end."""
+    cdef intp* start = <intp*>G
+    cdef intp* front = start + n_in
+    cdef intp* back = start + 2 * n_in
+    cdef const int* idx
+    cdef intp i, q, k, e, nnz
+    for k in range(n_in):
+        start[k] = 0
+    for i in range(m):
+        # start[k] += 1 for each of row i's nonzeros x[i, k]
+        idx, nnz = sp.lidx + sp.start[i], sp.nnz[i]
+        for q in range(nnz):
+            start[idx[q]] = start[idx[q]] + 1
+    e = 0
+    for k in range(n_in):
+        # front[k] = the counts of the columns 0 ... k - 1; back[k] = start[k] = front[k] + column k's
+        front[k] = e
+        e = e + start[k]
+        back[k] = e
+        start[k] = e
+
+
+cdef inline void _sparse_place_rows(intp i0, intp i1, bint from_back, intp n_in, intp ld, const Sparse* sp,
+                                    floating* G) noexcept nogil:
+    """The second pass (after _sparse_ends): rows i0 ... i1 - 1's nonzeros x[i, k] put among column
+    k's entries (each its value and its sample's offset i * ld in delta, as _sparse_sort puts them),
+    the rows ascending at front[k] on, or (from_back) descending just before back[k]. Rows taken
+    from the front by one thread and from the back by another, each in order, leave every column's
+    entries with their samples ascending, as _sparse_sort does."""
+    cdef intp* cursor = <intp*>G + (2 * n_in if from_back else n_in)
+    cdef floating* ent = G + _entries_at(G, n_in)
+    cdef const floating* val
+    cdef const int* idx
+    cdef intp i, j, q, e, nnz
+    for j in range(i1 - i0):
+        i = i1 - 1 - j if from_back else i0 + j
+        idx, val, nnz = sp.lidx + sp.start[i], <const floating*>sp.lval + sp.start[i], sp.nnz[i]
+        if from_back:
+            # the entry just before back[k], for each of row i's nonzeros x[i, k]
+            for q in range(nnz):
+                e = cursor[idx[q]] - 1
+                ent[2 * e] = val[q]
+                (<int*>(ent + 2 * e + 1))[0] = <int>(i * ld)
+                cursor[idx[q]] = e
+        else:
+            # the entry at front[k], for each of row i's nonzeros x[i, k]
+            for q in range(nnz):
+                e = cursor[idx[q]]
+                ent[2 * e] = val[q]
+                (<int*>(ent + 2 * e + 1))[0] = <int>(i * ld)
+                cursor[idx[q]] = e + 1
+
+
+cdef inline void _claimed_rows(bint from_back, intp most, intp m, intp n_in, intp ld, const Sparse* sp,
+                               floating* G, long long* blocks) noexcept nogil:
+    """Places (_sparse_place_rows) up to `most` of the blocks of PLACE_ROWS rows left in the range
+    *blocks (fastnn_claim), from the front or the back."""
+    global claimed_blocks
+    cdef int b
+    while most > 0:
+        b = fastnn_claim(blocks, from_back)
+        if b < 0:
+            break
+        _sparse_place_rows(b * PLACE_ROWS, min(m, b * PLACE_ROWS + PLACE_ROWS), from_back, n_in, ld, sp, G)
+        if from_back:
+            fastnn_fetch_add(&claimed_blocks, 1)
+        most = most - 1
 
 
 cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp n_in, intp n_out, intp ld,
@@ -1907,7 +1996,10 @@ cdef double _loss_grad_overlap(const Net* net, floating* pk,
     """_loss_grad_chunk in one parallel region (_overlapped): every thread computes its share of
     layer 0's forward pass (_sparse_share); then thread 0 runs the later layers forward and back
     down to delta[0] (on its own: they are small) while the others sort layer 0's entries by input
-    (_sparse_sort, which needs no delta); then every thread sums its part of layer 0's gradient and
+    (which needs no delta): on two threads, thread 1 counts them (_sparse_ends) and places them a
+    block of rows at a time from the front, and thread 0, once done with the later layers, places
+    the blocks left from the back (_claimed_rows); on more threads, each of threads 1 ... T - 1 a
+    range of inputs (_sparse_sort). Then every thread sums its part of layer 0's gradient and
     runs its epilogue (_sparse_sums): the panels it computed in the forward pass, for all inputs,
     then the blocks of inputs of the other threads' panels that they have not reached yet
     (_claimed_sums), or with fewer panels than threads a range of inputs. The same sums, in the
@@ -1919,16 +2011,28 @@ cdef double _loss_grad_overlap(const Net* net, floating* pk,
     # each thread's range of blocks of inputs of the gradient (_claimed_sums), a cache line apart
     cdef long long ranges[CLAIM_THREADS * CLAIM_LINE]
     cdef bint claimed = P >= T
+    # the blocks of rows of the sort's second pass not yet placed (two threads), empty until counted
+    cdef long long place_blocks[CLAIM_LINE]
+    cdef intp n_rows = (m + PLACE_ROWS - 1) // PLACE_ROWS
     global overlap_chunks
     overlap_chunks += 1
     net1.n_threads = 1
     if claimed:
         for u in range(T):
             ranges[u * CLAIM_LINE] = fastnn_range(0, (n_in + CLAIM_INPUTS - 1) // CLAIM_INPUTS)
+    place_blocks[0] = fastnn_range(0, 0)
     with parallel(num_threads=T):
         t = threadid()
         _sparse_share(t, T, m, n_in, n_out, ld, sp, pk + net.wt_off[0], pk + net.bt_off[0], net.act[0], z, a)
         fastnn_barrier()
+        if T == 2 and claim_rotation:
+            # (tests) thread 0 counts the entries and places the last half of the blocks of rows, from
+            # the back; then thread 1 the others, from the front
+            if t == 0:
+                _sparse_ends(m, n_in, sp, G)
+                place_blocks[0] = fastnn_range(0, n_rows)
+                _claimed_rows(True, n_rows - n_rows // 2, m, n_in, ld, sp, G, place_blocks)
+            fastnn_barrier()
         if t == 0:
             # the later layers, forward and back to delta[0]
             _forward(&net1, pk, x, m, z, a, sp, 1)
@@ -1936,6 +2040,17 @@ cdef double _loss_grad_overlap(const Net* net, floating* pk,
                               a + m * net.u_off[L - 1], y, delta + m * net.u_off[L - 1])
             _backward(&net1, pk, x, m, target, mode, op, v, m1, m2, l2, z, a, delta, scratch, sp, G,
                       L - 1, 1, True)
+            # then, on two threads, the rows of the sort that thread 1 has not reached, from the back
+            # (none when thread 1 has not published them yet)
+            if T == 2:
+                _claimed_rows(True, n_rows, m, n_in, ld, sp, G, place_blocks)
+        elif T == 2:
+            # meanwhile layer 0's entries sorted by input: counted, then placed a block of rows at a
+            # time from the front
+            if not claim_rotation:
+                _sparse_ends(m, n_in, sp, G)
+                fastnn_publish(place_blocks, fastnn_range(0, n_rows))
+            _claimed_rows(False, n_rows, m, n_in, ld, sp, G, place_blocks)
         else:
             # meanwhile layer 0's entries sorted by input, inputs split over threads 1 ... T - 1
             per = (n_in + T - 2) // (T - 1)
