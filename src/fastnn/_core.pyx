@@ -1301,9 +1301,9 @@ cdef inline intp _entries_at(const floating* dtype_tag, intp n_in) noexcept nogi
 
 cdef inline intp _columns_size(const floating* dtype_tag, intp rows, intp n_in, intp ld) noexcept nogil:
     """Elements of the sparse gradient's workspace G for training chunks of up to rows rows (layer 0 of
-    padded width ld): n_in column starts (intp) and two more arrays of n_in intp, then an entry (value, int offset: two elements)
-    for each of as many nonzeros as a chunk may have to take the sparse path (_sparse_limit).
-    dtype_tag (NULL) picks the dtype."""
+    padded width ld): n_in column starts (intp) and two more arrays of n_in intp, then an entry
+    (value, int offset: two elements) for each of as many nonzeros as a chunk may have to take the
+    sparse path (_sparse_limit). dtype_tag (NULL) picks the dtype."""
     cdef intp entries = max(0, _sparse_limit(dtype_tag, rows, n_in, ld, sparse_min_width_train))
     return _entries_at(dtype_tag, n_in) + 2 * entries
 
