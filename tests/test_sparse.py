@@ -159,6 +159,39 @@ def test_overlapped_chunks_are_bit_identical(sparse_mode, claim_rotation, dtype,
     assert _same(results[0][1], results[1][1])
 
 
+@pytest.fixture
+def row_pairs():
+    """Sets whether layer 0's forward pass takes rows two at a time (_set_row_pairs); restores it."""
+    old = _core._set_row_pairs(1)
+    yield _core._set_row_pairs
+    _core._set_row_pairs(old)
+
+
+@pytest.mark.parametrize("pairs", [0, 1], ids=["rows", "pairs"])
+@pytest.mark.parametrize("sizes", [[784, 100, 10], [784, 10]], ids=lambda s: "-".join(map(str, s)))
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_row_pairs_are_bit_identical(sparse_mode, row_pairs, dtype, n_threads, sizes, pairs):
+    """Layer 0's forward pass from the lists two rows at a time (fastnn_row2_*), and with an odd
+    batch the last row on its own: the same weights, gradients and predictions as the dense
+    kernels on one thread (also a softmax layer 0, which needs whole rows)."""
+    X, labels = _digits(266, seed=14)
+    Y = fastnn.one_hot(labels, 10)
+    results = []
+    row_pairs(pairs)
+    for mode, threads in (("dense", 1), ("lists", n_threads)):
+        sparse_mode(mode)
+        before = _core._sparse_chunks()
+        net = fastnn.Network(sizes, dtype=dtype, seed=5, n_threads=threads)
+        net.fit(X, labels, epochs=2, batch_size=133, optimizer="adam", learning_rate=0.01)
+        assert (_core._sparse_chunks() > before) == (mode == "lists")
+        nabla_w, nabla_b = net.gradients(X[:133], Y[:133])
+        results.append((net.weights + net.biases, nabla_w + nabla_b, net.predict(X)))
+    assert _same(results[0][0], results[1][0])
+    assert _same(results[0][1], results[1][1])
+    assert np.array_equal(results[0][2], results[1][2])
+
+
 def test_overlap_only_where_it_gains(sparse_mode):
     """Not on one thread, not without later layers, and not where a later layer is large enough for
     threads of its own."""

@@ -415,6 +415,53 @@ cdef extern from *:
     #define FASTNN_ROW_D(NV) FASTNN_ROW_REGS(double, __m512d, _mm512_set1_pd, _mm512_loadu_pd, _mm512_fmadd_pd, \
         _mm512_storeu_pd, _mm512_setzero_pd, 8, NV)
     #endif
+    /* Two rows at once: out1 from row 1's nonzeros (idx1, val1, n1) and out2 from row 2's, each
+       exactly as fastnn_row_* computes it (the same sums in the same order), with nv <= 8 vectors.
+       The two rows' multiply-adds are independent, so a core keeps twice as many of them, and of
+       the loads of WT they wait for, in flight. */
+    #ifdef FASTNN_COMPRESS
+    #define FASTNN_ROW2_REGS(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV) do {                       \
+        VEC a_[NV], c_[NV], x_, y_;                                                              \
+        Py_ssize_t o_[NV];                                                                       \
+        const T* b_;                                                                             \
+        const T* d_;                                                                             \
+        Py_ssize_t q_, n_ = n1 < n2 ? n1 : n2;                                                   \
+        int w_;                                                                                  \
+        for (w_ = 0; w_ < NV; w_++) {                                                            \
+            a_[w_] = ZERO();                                                                     \
+            c_[w_] = ZERO();                                                                     \
+            o_[w_] = (Py_ssize_t)((v0 + w_) * W / 32) * ps + (v0 + w_) * W % 32;                 \
+        }                                                                                        \
+        for (q_ = 0; q_ < n_; q_++) {                                                            \
+            x_ = SET1(val1[q_]);                                                                 \
+            y_ = SET1(val2[q_]);                                                                 \
+            b_ = B + (Py_ssize_t)idx1[q_] * 32;                                                  \
+            d_ = B + (Py_ssize_t)idx2[q_] * 32;                                                  \
+            for (w_ = 0; w_ < NV; w_++) {                                                        \
+                a_[w_] = FMA(x_, LOAD(b_ + o_[w_]), a_[w_]);                                     \
+                c_[w_] = FMA(y_, LOAD(d_ + o_[w_]), c_[w_]);                                     \
+            }                                                                                    \
+        }                                                                                        \
+        for (q_ = n_; q_ < n1; q_++) {                                                           \
+            x_ = SET1(val1[q_]);                                                                 \
+            b_ = B + (Py_ssize_t)idx1[q_] * 32;                                                  \
+            for (w_ = 0; w_ < NV; w_++) a_[w_] = FMA(x_, LOAD(b_ + o_[w_]), a_[w_]);             \
+        }                                                                                        \
+        for (q_ = n_; q_ < n2; q_++) {                                                           \
+            y_ = SET1(val2[q_]);                                                                 \
+            d_ = B + (Py_ssize_t)idx2[q_] * 32;                                                  \
+            for (w_ = 0; w_ < NV; w_++) c_[w_] = FMA(y_, LOAD(d_ + o_[w_]), c_[w_]);             \
+        }                                                                                        \
+        for (w_ = 0; w_ < NV; w_++) {                                                            \
+            STORE(out1 + w_ * W, a_[w_]);                                                        \
+            STORE(out2 + w_ * W, c_[w_]);                                                        \
+        }                                                                                        \
+    } while (0)
+    #define FASTNN_ROW2_F(NV) FASTNN_ROW2_REGS(float, __m512, _mm512_set1_ps, _mm512_loadu_ps, _mm512_fmadd_ps, \
+        _mm512_storeu_ps, _mm512_setzero_ps, 16, NV)
+    #define FASTNN_ROW2_D(NV) FASTNN_ROW2_REGS(double, __m512d, _mm512_set1_pd, _mm512_loadu_pd, _mm512_fmadd_pd, \
+        _mm512_storeu_pd, _mm512_setzero_pd, 8, NV)
+    #endif
     static void fastnn_row_f(const int* FASTNN_RESTRICT idx, const float* FASTNN_RESTRICT val, Py_ssize_t n,
                              const float* FASTNN_RESTRICT B, Py_ssize_t ps, int v0, int nv, int nv_total,
                              float* FASTNN_RESTRICT out) {
@@ -435,6 +482,30 @@ cdef extern from *:
         FASTNN_ROW_REST(double, 8, idx, val, n, B, ps, v0, nv, nv_total, out);
     #endif
     }
+    static void fastnn_row2_f(const int* idx1, const float* val1, Py_ssize_t n1, const int* idx2,
+                              const float* val2, Py_ssize_t n2, const float* FASTNN_RESTRICT B, Py_ssize_t ps,
+                              int v0, int nv, int nv_total, float* out1, float* out2) {
+    #ifdef FASTNN_COMPRESS
+        if (nv > 0) FASTNN_CASES_F(FASTNN_ROW2_F, nv);
+        FASTNN_ZERO_REST(out1, nv * 16, nv_total * 16);
+        FASTNN_ZERO_REST(out2, nv * 16, nv_total * 16);
+    #else
+        fastnn_row_f(idx1, val1, n1, B, ps, v0, nv, nv_total, out1);
+        fastnn_row_f(idx2, val2, n2, B, ps, v0, nv, nv_total, out2);
+    #endif
+    }
+    static void fastnn_row2_d(const int* idx1, const double* val1, Py_ssize_t n1, const int* idx2,
+                              const double* val2, Py_ssize_t n2, const double* FASTNN_RESTRICT B, Py_ssize_t ps,
+                              int v0, int nv, int nv_total, double* out1, double* out2) {
+    #ifdef FASTNN_COMPRESS
+        if (nv > 0) FASTNN_CASES_F(FASTNN_ROW2_D, nv);
+        FASTNN_ZERO_REST(out1, nv * 8, nv_total * 8);
+        FASTNN_ZERO_REST(out2, nv * 8, nv_total * 8);
+    #else
+        fastnn_row_d(idx1, val1, n1, B, ps, v0, nv, nv_total, out1);
+        fastnn_row_d(idx2, val2, n2, B, ps, v0, nv, nv_total, out2);
+    #endif
+    }
     """
     intp fastnn_nonzeros_f(const float* row, intp n, int* idx, float* val) noexcept nogil
     intp fastnn_nonzeros_d(const double* row, intp n, int* idx, double* val) noexcept nogil
@@ -446,6 +517,11 @@ cdef extern from *:
                       int nv_total, float* out) noexcept nogil
     void fastnn_row_d(const int* idx, const double* val, intp n, const double* B, intp ps, int v0, int nv,
                       int nv_total, double* out) noexcept nogil
+    void fastnn_row2_f(const int* idx1, const float* val1, intp n1, const int* idx2, const float* val2, intp n2,
+                       const float* B, intp ps, int v0, int nv, int nv_total, float* out1, float* out2) noexcept nogil
+    void fastnn_row2_d(const int* idx1, const double* val1, intp n1, const int* idx2, const double* val2,
+                       intp n2, const double* B, intp ps, int v0, int nv, int nv_total, double* out1,
+                       double* out2) noexcept nogil
 
 cdef extern from *:
     """
@@ -640,6 +716,19 @@ def _set_overlap(int on):
 def _overlap_chunks():
     """(tests) how many chunks took _loss_grad_overlap so far."""
     return overlap_chunks
+
+
+# layer 0's forward pass from the lists computes two rows at a time (_sparse_rows2) where a thread
+# takes the same columns of every row
+cdef int row_pairs = 1
+
+
+def _set_row_pairs(int on):
+    """(tests, benchmarks) whether layer 0's forward pass takes rows two at a time; returns the old
+    setting."""
+    global row_pairs
+    old, row_pairs = row_pairs, on
+    return old
 
 
 cdef int claim_rotation = 0
@@ -1250,6 +1339,39 @@ cdef inline void _sparse_row(intp i, intp m, intp n_in, intp n_out, intp ld, con
                    a + i * ld + v0 * W)
 
 
+cdef inline void _sparse_rows2(intp i, intp m, intp n_in, intp n_out, intp ld, const Sparse* sp,
+                               const floating* WT, const floating* b, intp act, intp v0, intp v1,
+                               floating* z, floating* a) noexcept nogil:
+    """_sparse_row for rows i and i + 1 together, up to 8 vectors at a time (fastnn_row2_*: the
+    same sums)."""
+    cdef const int* idx1 = sp.lidx + sp.start[i]
+    cdef const int* idx2 = sp.lidx + sp.start[i + 1]
+    cdef const floating* val1 = <const floating*>sp.lval + sp.start[i]
+    cdef const floating* val2 = <const floating*>sp.lval + sp.start[i + 1]
+    cdef intp W = 64 // sizeof(floating), V = (n_out + W - 1) // W
+    cdef intp v, r
+    cdef int nv, nv_total
+    # the lists of the next pair of rows start towards the cache
+    for r in range(i + 2, min(m, i + 4)):
+        _prefetch_lists(<const floating*>NULL, sp, r)
+    v = v0
+    while v < v1:
+        nv_total = <int>min(8, v1 - v)
+        nv = <int>max(0, min(nv_total, V - v))
+        # z[i, vectors v ... v + nv] = x[i] @ WT[:, those columns], and z[i + 1, ...] (the next ones up
+        # to nv_total: 0)
+        if floating is float:
+            fastnn_row2_f(idx1, val1, sp.nnz[i], idx2, val2, sp.nnz[i + 1], WT, n_in * JB, <int>v, nv, nv_total,
+                          z + i * ld + v * W, z + (i + 1) * ld + v * W)
+        else:
+            fastnn_row2_d(idx1, val1, sp.nnz[i], idx2, val2, sp.nnz[i + 1], WT, n_in * JB, <int>v, nv, nv_total,
+                          z + i * ld + v * W, z + (i + 1) * ld + v * W)
+        v = v + nv_total
+    for r in range(i, i + 2):
+        _bias_activate(act, max(0, min(n_out, v1 * W) - v0 * W), (v1 - v0) * W, b + v0 * W, z + r * ld + v0 * W,
+                       a + r * ld + v0 * W)
+
+
 cdef inline void _sparse_share(intp t, intp n_threads, intp m, intp n_in, intp n_out, intp ld, const Sparse* sp,
                                const floating* WT, const floating* b, intp act, floating* z,
                                floating* a) noexcept nogil:
@@ -1260,6 +1382,15 @@ cdef inline void _sparse_share(intp t, intp n_threads, intp m, intp n_in, intp n
     fit on 2 threads (in-process A/B, alternate epochs): 4-9% faster float32 epochs than a share
     of the rows, and whole panels rather than whole cache lines 4-6% faster float64 epochs."""
     cdef intp i, v0 = 0, v1 = 0, W = 64 // sizeof(floating), V = (n_out + W - 1) // W, P = ld // JB
+    if P >= n_threads and row_pairs:
+        # whole panels: the same vectors of every row, two rows at a time
+        v0 = _panel_share(t, n_threads, P) * (JB // W)
+        v1 = _panel_share(t + 1, n_threads, P) * (JB // W)
+        for i in range(0, m - 1, 2):
+            _sparse_rows2(i, m, n_in, n_out, ld, sp, WT, b, act, v0, v1, z, a)
+        if m % 2:
+            _sparse_row(m - 1, m, n_in, n_out, ld, sp, WT, b, act, v0, v1, z, a)
+        return
     for i in range(m):
         # thread t's vectors of row i: whole panels of JB columns when there are enough of them (the
         # same panels as its part of the gradient in _loss_grad_overlap), else _share
@@ -1287,6 +1418,11 @@ cdef void _sparse_forward(intp m, intp n_in, intp n_out, intp ld, const Sparse* 
         # softmax needs whole rows
         for i in prange(m, num_threads=n_threads, schedule="static"):
             _sparse_row(i, m, n_in, n_out, ld, sp, WT, b, act, 0, ld // W, z, a)
+    elif row_pairs:
+        for i in range(0, m - 1, 2):
+            _sparse_rows2(i, m, n_in, n_out, ld, sp, WT, b, act, 0, ld // W, z, a)
+        if m % 2:
+            _sparse_row(m - 1, m, n_in, n_out, ld, sp, WT, b, act, 0, ld // W, z, a)
     else:
         for i in range(m):
             _sparse_row(i, m, n_in, n_out, ld, sp, WT, b, act, 0, ld // W, z, a)
