@@ -160,25 +160,34 @@ def test_overlapped_chunks_are_bit_identical(sparse_mode, claim_rotation, dtype,
 
 
 @pytest.fixture
-def row_pairs():
-    """Sets whether layer 0's forward pass takes rows two at a time (_set_row_pairs); restores it."""
-    old = _core._set_row_pairs(1)
-    yield _core._set_row_pairs
-    _core._set_row_pairs(old)
+def pairs():
+    """Sets whether layer 0's forward pass takes rows two at a time and its gradient sums inputs two
+    at a time (_set_row_pairs, _set_column_pairs); restores both."""
+    old = _core._set_row_pairs(1), _core._set_column_pairs(1)
+
+    def set_pairs(on):
+        _core._set_row_pairs(on)
+        _core._set_column_pairs(on)
+    yield set_pairs
+    _core._set_row_pairs(old[0])
+    _core._set_column_pairs(old[1])
 
 
-@pytest.mark.parametrize("pairs", [0, 1], ids=["rows", "pairs"])
-@pytest.mark.parametrize("sizes", [[784, 100, 10], [784, 10]], ids=lambda s: "-".join(map(str, s)))
+@pytest.mark.parametrize("on", [0, 1], ids=["single", "pairs"])
+@pytest.mark.parametrize("sizes", [[784, 100, 10], [784, 10], [783, 300, 10]], ids=lambda s: "-".join(map(str, s)))
 @pytest.mark.parametrize("n_threads", [1, 2])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_row_pairs_are_bit_identical(sparse_mode, row_pairs, dtype, n_threads, sizes, pairs):
-    """Layer 0's forward pass from the lists two rows at a time (fastnn_row2_*), and with an odd
-    batch the last row on its own: the same weights, gradients and predictions as the dense
-    kernels on one thread (also a softmax layer 0, which needs whole rows)."""
+def test_pairs_are_bit_identical(sparse_mode, pairs, dtype, n_threads, sizes, on):
+    """Layer 0's forward pass from the lists two rows at a time (fastnn_row2_*; with an odd batch
+    the last row on its own) and its gradient two inputs at a time (fastnn_column2_*; with an odd
+    count of inputs, or of a thread's inputs, the last on its own; 300 outputs: several groups of
+    panels): the same weights, gradients and predictions as the dense kernels on one thread (also
+    a softmax layer 0, which needs whole rows)."""
     X, labels = _digits(266, seed=14)
+    X = X[:, :sizes[0]]
     Y = fastnn.one_hot(labels, 10)
     results = []
-    row_pairs(pairs)
+    pairs(on)
     for mode, threads in (("dense", 1), ("lists", n_threads)):
         sparse_mode(mode)
         before = _core._sparse_chunks()

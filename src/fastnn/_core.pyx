@@ -343,6 +343,47 @@ cdef extern from *:
     #define FASTNN_COLUMN_D(NV) FASTNN_COLUMN_REGS(__m512d, _mm512_set1_pd, _mm512_loadu_pd, _mm512_fmadd_pd, \
         _mm512_storeu_pd, _mm512_setzero_pd, 8, NV, ent, n, d, acc)
     #endif
+    #ifdef FASTNN_COMPRESS
+    /* Two inputs' columns at once (ent1, n1 and ent2, n2): acc1 and acc2 each exactly as
+       FASTNN_COLUMN_REGS sums it, with two independent chains of multiply-adds (NV <= 8) */
+    #define FASTNN_COLUMN2_REGS(VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV) do {                       \
+        VEC a_[NV], c_[NV], x_, y_;                                                              \
+        Py_ssize_t e_, s_, t_, n_ = n1 < n2 ? n1 : n2;                                           \
+        int w_;                                                                                  \
+        for (w_ = 0; w_ < NV; w_++) {                                                            \
+            a_[w_] = ZERO();                                                                     \
+            c_[w_] = ZERO();                                                                     \
+        }                                                                                        \
+        for (e_ = 0; e_ < n_; e_++) {                                                            \
+            x_ = SET1(ent1[2 * e_]);                                                             \
+            y_ = SET1(ent2[2 * e_]);                                                             \
+            s_ = FASTNN_ENTRY_S(ent1, e_);                                                       \
+            t_ = FASTNN_ENTRY_S(ent2, e_);                                                       \
+            for (w_ = 0; w_ < NV; w_++) {                                                        \
+                a_[w_] = FMA(x_, LOAD(d + s_ + w_ * W), a_[w_]);                                 \
+                c_[w_] = FMA(y_, LOAD(d + t_ + w_ * W), c_[w_]);                                 \
+            }                                                                                    \
+        }                                                                                        \
+        for (e_ = n_; e_ < n1; e_++) {                                                           \
+            x_ = SET1(ent1[2 * e_]);                                                             \
+            s_ = FASTNN_ENTRY_S(ent1, e_);                                                       \
+            for (w_ = 0; w_ < NV; w_++) a_[w_] = FMA(x_, LOAD(d + s_ + w_ * W), a_[w_]);         \
+        }                                                                                        \
+        for (e_ = n_; e_ < n2; e_++) {                                                           \
+            y_ = SET1(ent2[2 * e_]);                                                             \
+            t_ = FASTNN_ENTRY_S(ent2, e_);                                                       \
+            for (w_ = 0; w_ < NV; w_++) c_[w_] = FMA(y_, LOAD(d + t_ + w_ * W), c_[w_]);         \
+        }                                                                                        \
+        for (w_ = 0; w_ < NV; w_++) {                                                            \
+            STORE(acc1 + w_ * W, a_[w_]);                                                        \
+            STORE(acc2 + w_ * W, c_[w_]);                                                        \
+        }                                                                                        \
+    } while (0)
+    #define FASTNN_COLUMN2_F(NV) FASTNN_COLUMN2_REGS(__m512, _mm512_set1_ps, _mm512_loadu_ps, _mm512_fmadd_ps, \
+        _mm512_storeu_ps, _mm512_setzero_ps, 16, NV)
+    #define FASTNN_COLUMN2_D(NV) FASTNN_COLUMN2_REGS(__m512d, _mm512_set1_pd, _mm512_loadu_pd, _mm512_fmadd_pd, \
+        _mm512_storeu_pd, _mm512_setzero_pd, 8, NV)
+    #endif
     #define FASTNN_ZERO_REST(acc, from, to) do {                                              \
         int z_;                                                                                  \
         for (z_ = from; z_ < to; z_++) acc[z_] = 0;                                              \
@@ -365,6 +406,29 @@ cdef extern from *:
         FASTNN_ZERO_REST(acc, nv * 8, nv_total * 8);
     #else
         FASTNN_COLUMN_REST(8, ent, n, d, nv, nv_total, acc);
+    #endif
+    }
+    static void fastnn_column2_f(const float* ent1, Py_ssize_t n1, const float* ent2, Py_ssize_t n2,
+                                 const float* FASTNN_RESTRICT d, int nv, int nv_total, float* acc1, float* acc2) {
+    #ifdef FASTNN_COMPRESS
+        if (nv > 0) FASTNN_CASES_F(FASTNN_COLUMN2_F, nv);
+        FASTNN_ZERO_REST(acc1, nv * 16, nv_total * 16);
+        FASTNN_ZERO_REST(acc2, nv * 16, nv_total * 16);
+    #else
+        fastnn_column_f(ent1, n1, d, nv, nv_total, acc1);
+        fastnn_column_f(ent2, n2, d, nv, nv_total, acc2);
+    #endif
+    }
+    static void fastnn_column2_d(const double* ent1, Py_ssize_t n1, const double* ent2, Py_ssize_t n2,
+                                 const double* FASTNN_RESTRICT d, int nv, int nv_total, double* acc1,
+                                 double* acc2) {
+    #ifdef FASTNN_COMPRESS
+        if (nv > 0) FASTNN_CASES_F(FASTNN_COLUMN2_D, nv);
+        FASTNN_ZERO_REST(acc1, nv * 8, nv_total * 8);
+        FASTNN_ZERO_REST(acc2, nv * 8, nv_total * 8);
+    #else
+        fastnn_column_d(ent1, n1, d, nv, nv_total, acc1);
+        fastnn_column_d(ent2, n2, d, nv, nv_total, acc2);
     #endif
     }
 
@@ -513,6 +577,10 @@ cdef extern from *:
                          float* acc) noexcept nogil
     void fastnn_column_d(const double* ent, intp n, const double* d, int nv, int nv_total,
                          double* acc) noexcept nogil
+    void fastnn_column2_f(const float* ent1, intp n1, const float* ent2, intp n2, const float* d, int nv,
+                          int nv_total, float* acc1, float* acc2) noexcept nogil
+    void fastnn_column2_d(const double* ent1, intp n1, const double* ent2, intp n2, const double* d, int nv,
+                          int nv_total, double* acc1, double* acc2) noexcept nogil
     void fastnn_row_f(const int* idx, const float* val, intp n, const float* B, intp ps, int v0, int nv,
                       int nv_total, float* out) noexcept nogil
     void fastnn_row_d(const int* idx, const double* val, intp n, const double* B, intp ps, int v0, int nv,
@@ -728,6 +796,18 @@ def _set_row_pairs(int on):
     setting."""
     global row_pairs
     old, row_pairs = row_pairs, on
+    return old
+
+
+# layer 0's gradient from the sorted entries sums two inputs at a time (_sparse_sums)
+cdef int column_pairs = 1
+
+
+def _set_column_pairs(int on):
+    """(tests, benchmarks) whether layer 0's gradient sums two inputs at a time; returns the old
+    setting."""
+    global column_pairs
+    old, column_pairs = column_pairs, on
     return old
 
 
@@ -1569,16 +1649,42 @@ cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp 
                               floating* v, floating* m1, floating* m2, floating l2) noexcept nogil:
     """Rows r0 ... r1 (inputs) of nabla_WT = x.T @ delta, then per mode as _rows, from the entries
     _sparse_sort put in G (column r0's begin at e0). Row k is summed over its column's entries in
-    registers (fastnn_column_*, up to 4 panels of JB at a time), in the dense kernel's order
+    registers (fastnn_column_*, up to 4 panels of JB at a time; two rows at a time with
+    fastnn_column2_*, up to 8 vectors, when column_pairs), in the dense kernel's order
     (samples ascending, from 0), and its epilogue runs on it at once. A column no sample touches
     gets a zero gradient (its epilogue still runs): exactly what the dense kernel gives it."""
     cdef intp* start = <intp*>G
     cdef const floating* ent = G + _entries_at(G, n_in)
     cdef floating acc[4 * JB]
-    cdef intp k, n_k, p, p0, off, W = 64 // sizeof(floating)
+    cdef floating acc2[4 * JB]
+    cdef intp k, n_k, n_k2, e1, p, p0, off, W = 64 // sizeof(floating), PG = 8 // (JB // W)
     cdef int n_p, n_used
     # now column k's entries are e0 (for k = r0) or start[k - 1], up to start[k]
-    for k in range(r0, r1):
+    k = r0
+    while k + 1 < r1 and column_pairs:
+        # columns k and k + 1 together (fastnn_column2_*), up to 8 vectors (PG panels) at a time
+        n_k, e1 = start[k] - e0, start[k]
+        n_k2 = start[k + 1] - e1
+        p0 = pa
+        while p0 < pb:
+            n_p = <int>min(PG, pb - p0)
+            n_used = <int>min(n_p * JB, n_out - p0 * JB)
+            # acc = x[:, k] @ delta[:, panels p0 ... p0 + n_p], acc2 the same for k + 1 (past n_out: 0)
+            if floating is float:
+                fastnn_column2_f(ent + 2 * e0, n_k, ent + 2 * e1, n_k2, delta + p0 * JB,
+                                 <int>((n_used + W - 1) // W), <int>(n_p * JB // W), acc, acc2)
+            else:
+                fastnn_column2_d(ent + 2 * e0, n_k, ent + 2 * e1, n_k2, delta + p0 * JB,
+                                 <int>((n_used + W - 1) // W), <int>(n_p * JB // W), acc, acc2)
+            for p in range(n_p):
+                off = (p0 + p) * n_in * JB + k * JB
+                _epilogue(mode, op, JB, C + off, acc + p * JB, _at(v, off), _at(m1, off), _at(m2, off), l2)
+                off = off + JB
+                _epilogue(mode, op, JB, C + off, acc2 + p * JB, _at(v, off), _at(m1, off), _at(m2, off), l2)
+            p0 = p0 + n_p
+        e0 = start[k + 1]
+        k = k + 2
+    while k < r1:
         n_k = start[k] - e0     # column k's count of entries
         for p0 in range(pa, pb, 4):
             n_p = <int>min(4, pb - p0)
@@ -1594,6 +1700,7 @@ cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp 
                 off = (p0 + p) * n_in * JB + k * JB
                 _epilogue(mode, op, JB, C + off, acc + p * JB, _at(v, off), _at(m1, off), _at(m2, off), l2)
         e0 = start[k]
+        k = k + 1
 
 
 cdef inline void _claimed_sums(intp t, intp n_threads, intp n_in, intp n_out, intp ld, const Sparse* sp,
