@@ -748,6 +748,7 @@ cdef struct Sparse:
     const void* lval # and their values x[i, k] (the chunk's dtype) at lval + start[i] ...
     intp* start      # (m,)
     intp* nnz        # (m,) and their count
+    intp* pairs      # (m,) the rows ordered by their count (_pair_rows), for the forward's pairs of rows
     intp total       # nonzeros of the whole chunk
     # the chunk's own lists, when they are listed from its rows of X (then lidx = idx, lval = val,
     # start[i] = i * stride); from the listed X (X_starts below), lidx, lval are X_idx, X_val
@@ -885,10 +886,10 @@ def aligned(intp n, dtype, bint zero=False):
 
 def _sparse_buffers(intp n_bufs, intp rows, intp n_in, dtype, bint training):
     """Arrays (idx, val, nnz, union_k) holding n_bufs sets of Sparse lists for chunks of up to rows rows
-    (nnz: also their starts); union_k only for training (else one element)."""
+    (nnz: also their starts and pairs); union_k only for training (else one element)."""
     cdef intp stride = _sparse_stride(n_in), n_union = n_bufs if training else 0
     return (aligned(n_bufs * rows * stride, np.intc), aligned(n_bufs * rows * stride, dtype),
-            aligned(n_bufs * 2 * rows, np.intp), aligned(max(1, n_union * 2 * _rounded(n_in + 16)), np.intc))
+            aligned(n_bufs * 3 * rows, np.intp), aligned(max(1, n_union * 2 * _rounded(n_in + 16)), np.intc))
 
 
 cdef inline intp _sparse_stride(intp n_in) noexcept nogil:
@@ -905,8 +906,9 @@ cdef Sparse _sparse_view(int[::1] idx, floating[::1] val, intp[::1] nnz, int[::1
     sp.stride = _sparse_stride(n_in)
     sp.idx = &idx[0] + i * rows * sp.stride
     sp.val = <void*>(&val[0] + i * rows * sp.stride)
-    sp.nnz = &nnz[0] + i * 2 * rows
+    sp.nnz = &nnz[0] + i * 3 * rows
     sp.start = sp.nnz + rows
+    sp.pairs = sp.nnz + 2 * rows
     sp.lidx, sp.lval = sp.idx, sp.val
     sp.union_k, sp.by_union, sp.n_union, sp.X, sp.rows, sp.ahead = NULL, False, 0, NULL, NULL, NULL
     sp.X_starts, sp.X_idx, sp.X_val = NULL, NULL, NULL
@@ -1309,6 +1311,28 @@ cdef inline intp _sparse_limit(const floating* X, intp m, intp n_in, intp ld, in
     return <intp>(density * <double>(m * n_in))
 
 
+cdef inline void _pair_rows(Sparse* sp, intp m, intp n_in) noexcept nogil:
+    """sp.pairs = the chunk's rows ordered by their count of nonzeros (a counting sort on it, in steps
+    of 2**shift): the forward pass takes them two at a time (_sparse_rows2), and a row paired with
+    one of about as many nonzeros has few left to go through alone (MNIST, batches of 200: 0.4% of
+    the nonzeros, against 16% for rows paired in order)."""
+    cdef intp counts[257]
+    cdef intp i, key, shift = 0
+    while (n_in >> shift) >= 256:
+        shift = shift + 1
+    for key in range(257):
+        counts[key] = 0
+    for i in range(m):
+        counts[(sp.nnz[i] >> shift) + 1] += 1
+    for key in range(1, 257):
+        # counts[key] = the rows with a smaller key
+        counts[key] = counts[key] + counts[key - 1]
+    for i in range(m):
+        key = sp.nnz[i] >> shift
+        sp.pairs[counts[key]] = i
+        counts[key] = counts[key] + 1
+
+
 cdef void _list_nonzeros(const floating* X, const intp* rows, intp m, intp n_in, intp ld, Sparse* sp,
                          int n_threads, intp min_width) noexcept nogil:
     """List the nonzeros of the chunk x (m, n_in) in sp, row i of x being X[rows[i]] (X[i] when rows
@@ -1331,6 +1355,7 @@ cdef void _list_nonzeros(const floating* X, const intp* rows, intp m, intp n_in,
             return
         sp.lidx, sp.lval = sp.X_idx, sp.X_val
         sp.total = total
+        _pair_rows(sp, m, n_in)
         sp.on = True
         fastnn_fetch_add(&sparse_chunks, 1)
         return
@@ -1348,6 +1373,7 @@ cdef void _list_nonzeros(const floating* X, const intp* rows, intp m, intp n_in,
     if total > limit:
         return
     sp.total = total
+    _pair_rows(sp, m, n_in)
     sp.on = True
     fastnn_fetch_add(&sparse_chunks, 1)
 
@@ -1419,37 +1445,38 @@ cdef inline void _sparse_row(intp i, intp m, intp n_in, intp n_out, intp ld, con
                    a + i * ld + v0 * W)
 
 
-cdef inline void _sparse_rows2(intp i, intp m, intp n_in, intp n_out, intp ld, const Sparse* sp,
+cdef inline void _sparse_rows2(intp j, intp m, intp n_in, intp n_out, intp ld, const Sparse* sp,
                                const floating* WT, const floating* b, intp act, intp v0, intp v1,
                                floating* z, floating* a) noexcept nogil:
-    """_sparse_row for rows i and i + 1 together, up to 8 vectors at a time (fastnn_row2_*: the
-    same sums)."""
+    """_sparse_row for rows i = sp.pairs[j] and i2 = sp.pairs[j + 1] together, up to 8 vectors at a
+    time (fastnn_row2_*: the same sums)."""
+    cdef intp i = sp.pairs[j], i2 = sp.pairs[j + 1]
     cdef const int* idx1 = sp.lidx + sp.start[i]
-    cdef const int* idx2 = sp.lidx + sp.start[i + 1]
+    cdef const int* idx2 = sp.lidx + sp.start[i2]
     cdef const floating* val1 = <const floating*>sp.lval + sp.start[i]
-    cdef const floating* val2 = <const floating*>sp.lval + sp.start[i + 1]
+    cdef const floating* val2 = <const floating*>sp.lval + sp.start[i2]
     cdef intp W = 64 // sizeof(floating), V = (n_out + W - 1) // W
     cdef intp v, r
     cdef int nv, nv_total
     # the lists of the next pair of rows start towards the cache
-    for r in range(i + 2, min(m, i + 4)):
-        _prefetch_lists(<const floating*>NULL, sp, r)
+    for r in range(j + 2, min(m, j + 4)):
+        _prefetch_lists(<const floating*>NULL, sp, sp.pairs[r])
     v = v0
     while v < v1:
         nv_total = <int>min(8, v1 - v)
         nv = <int>max(0, min(nv_total, V - v))
-        # z[i, vectors v ... v + nv] = x[i] @ WT[:, those columns], and z[i + 1, ...] (the next ones up
-        # to nv_total: 0)
+        # z[i, vectors v ... v + nv] = x[i] @ WT[:, those columns], and z[i2, ...] (the next ones up to
+        # nv_total: 0)
         if floating is float:
-            fastnn_row2_f(idx1, val1, sp.nnz[i], idx2, val2, sp.nnz[i + 1], WT, n_in * JB, <int>v, nv, nv_total,
-                          z + i * ld + v * W, z + (i + 1) * ld + v * W)
+            fastnn_row2_f(idx1, val1, sp.nnz[i], idx2, val2, sp.nnz[i2], WT, n_in * JB, <int>v, nv, nv_total,
+                          z + i * ld + v * W, z + i2 * ld + v * W)
         else:
-            fastnn_row2_d(idx1, val1, sp.nnz[i], idx2, val2, sp.nnz[i + 1], WT, n_in * JB, <int>v, nv, nv_total,
-                          z + i * ld + v * W, z + (i + 1) * ld + v * W)
+            fastnn_row2_d(idx1, val1, sp.nnz[i], idx2, val2, sp.nnz[i2], WT, n_in * JB, <int>v, nv, nv_total,
+                          z + i * ld + v * W, z + i2 * ld + v * W)
         v = v + nv_total
-    for r in range(i, i + 2):
-        _bias_activate(act, max(0, min(n_out, v1 * W) - v0 * W), (v1 - v0) * W, b + v0 * W, z + r * ld + v0 * W,
-                       a + r * ld + v0 * W)
+    for r in range(j, j + 2):
+        _bias_activate(act, max(0, min(n_out, v1 * W) - v0 * W), (v1 - v0) * W, b + v0 * W,
+                       z + sp.pairs[r] * ld + v0 * W, a + sp.pairs[r] * ld + v0 * W)
 
 
 cdef inline void _sparse_share(intp t, intp n_threads, intp m, intp n_in, intp n_out, intp ld, const Sparse* sp,
@@ -1469,7 +1496,7 @@ cdef inline void _sparse_share(intp t, intp n_threads, intp m, intp n_in, intp n
         for i in range(0, m - 1, 2):
             _sparse_rows2(i, m, n_in, n_out, ld, sp, WT, b, act, v0, v1, z, a)
         if m % 2:
-            _sparse_row(m - 1, m, n_in, n_out, ld, sp, WT, b, act, v0, v1, z, a)
+            _sparse_row(sp.pairs[m - 1], m, n_in, n_out, ld, sp, WT, b, act, v0, v1, z, a)
         return
     for i in range(m):
         # thread t's vectors of row i: whole panels of JB columns when there are enough of them (the
@@ -1502,7 +1529,7 @@ cdef void _sparse_forward(intp m, intp n_in, intp n_out, intp ld, const Sparse* 
         for i in range(0, m - 1, 2):
             _sparse_rows2(i, m, n_in, n_out, ld, sp, WT, b, act, 0, ld // W, z, a)
         if m % 2:
-            _sparse_row(m - 1, m, n_in, n_out, ld, sp, WT, b, act, 0, ld // W, z, a)
+            _sparse_row(sp.pairs[m - 1], m, n_in, n_out, ld, sp, WT, b, act, 0, ld // W, z, a)
     else:
         for i in range(m):
             _sparse_row(i, m, n_in, n_out, ld, sp, WT, b, act, 0, ld // W, z, a)
