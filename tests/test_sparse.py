@@ -162,15 +162,10 @@ def test_overlapped_chunks_are_bit_identical(sparse_mode, claim_rotation, dtype,
 @pytest.fixture
 def pairs():
     """Sets whether layer 0's forward pass takes rows two at a time and its gradient sums inputs two
-    at a time (_set_row_pairs, _set_column_pairs); restores both."""
-    old = _core._set_row_pairs(1), _core._set_column_pairs(1)
-
-    def set_pairs(on):
-        _core._set_row_pairs(on)
-        _core._set_column_pairs(on)
-    yield set_pairs
-    _core._set_row_pairs(old[0])
-    _core._set_column_pairs(old[1])
+    at a time (_set_pairs); restores it."""
+    old = _core._set_pairs(1)
+    yield _core._set_pairs
+    _core._set_pairs(old)
 
 
 @pytest.mark.parametrize("on", [0, 1], ids=["single", "pairs"])

@@ -787,28 +787,16 @@ def _overlap_chunks():
     return overlap_chunks
 
 
-# layer 0's forward pass from the lists computes two rows at a time (_sparse_rows2) where a thread
-# takes the same columns of every row
-cdef int row_pairs = 1
+# layer 0's kernels from the lists take two rows at a time in the forward pass (_sparse_pairs) and two
+# inputs at a time in the gradient (_sparse_sums)
+cdef int pairs = 1
 
 
-def _set_row_pairs(int on):
-    """(tests, benchmarks) whether layer 0's forward pass takes rows two at a time; returns the old
-    setting."""
-    global row_pairs
-    old, row_pairs = row_pairs, on
-    return old
-
-
-# layer 0's gradient from the sorted entries sums two inputs at a time (_sparse_sums)
-cdef int column_pairs = 1
-
-
-def _set_column_pairs(int on):
-    """(tests, benchmarks) whether layer 0's gradient sums two inputs at a time; returns the old
-    setting."""
-    global column_pairs
-    old, column_pairs = column_pairs, on
+def _set_pairs(int on):
+    """(tests, benchmarks) whether layer 0's forward pass takes rows, and its gradient inputs, two at
+    a time; returns the old setting."""
+    global pairs
+    old, pairs = pairs, on
     return old
 
 
@@ -1479,6 +1467,22 @@ cdef inline void _sparse_rows2(intp j, intp m, intp n_in, intp n_out, intp ld, c
                        z + sp.pairs[r] * ld + v0 * W, a + sp.pairs[r] * ld + v0 * W)
 
 
+cdef inline void _sparse_rows(intp m, intp n_in, intp n_out, intp ld, const Sparse* sp, const floating* WT,
+                              const floating* b, intp act, intp v0, intp v1, floating* z,
+                              floating* a) noexcept nogil:
+    """Vectors v0 ... v1 - 1 of every row of layer 0: two rows at a time in the order of sp.pairs
+    (_sparse_rows2, the last of an odd count on its own) when pairs, else row by row (_sparse_row)."""
+    cdef intp i
+    if not pairs:
+        for i in range(m):
+            _sparse_row(i, m, n_in, n_out, ld, sp, WT, b, act, v0, v1, z, a)
+        return
+    for i in range(0, m - 1, 2):
+        _sparse_rows2(i, m, n_in, n_out, ld, sp, WT, b, act, v0, v1, z, a)
+    if m % 2:
+        _sparse_row(sp.pairs[m - 1], m, n_in, n_out, ld, sp, WT, b, act, v0, v1, z, a)
+
+
 cdef inline void _sparse_share(intp t, intp n_threads, intp m, intp n_in, intp n_out, intp ld, const Sparse* sp,
                                const floating* WT, const floating* b, intp act, floating* z,
                                floating* a) noexcept nogil:
@@ -1489,24 +1493,16 @@ cdef inline void _sparse_share(intp t, intp n_threads, intp m, intp n_in, intp n
     fit on 2 threads (in-process A/B, alternate epochs): 4-9% faster float32 epochs than a share
     of the rows, and whole panels rather than whole cache lines 4-6% faster float64 epochs."""
     cdef intp i, v0 = 0, v1 = 0, W = 64 // sizeof(floating), V = (n_out + W - 1) // W, P = ld // JB
-    if P >= n_threads and row_pairs:
-        # whole panels: the same vectors of every row, two rows at a time
-        v0 = _panel_share(t, n_threads, P) * (JB // W)
-        v1 = _panel_share(t + 1, n_threads, P) * (JB // W)
-        for i in range(0, m - 1, 2):
-            _sparse_rows2(i, m, n_in, n_out, ld, sp, WT, b, act, v0, v1, z, a)
-        if m % 2:
-            _sparse_row(sp.pairs[m - 1], m, n_in, n_out, ld, sp, WT, b, act, v0, v1, z, a)
+    if P >= n_threads:
+        # whole panels of JB columns, the same in every row (and in its part of the gradient in
+        # _loss_grad_overlap)
+        _sparse_rows(m, n_in, n_out, ld, sp, WT, b, act, _panel_share(t, n_threads, P) * (JB // W),
+                     _panel_share(t + 1, n_threads, P) * (JB // W), z, a)
         return
     for i in range(m):
-        # thread t's vectors of row i: whole panels of JB columns when there are enough of them (the
-        # same panels as its part of the gradient in _loss_grad_overlap), else _share
-        if P >= n_threads:
-            v0 = _panel_share(t, n_threads, P) * (JB // W)
-            v1 = _panel_share(t + 1, n_threads, P) * (JB // W)
-        else:
-            v0 = _share(t, n_threads, V, i, m)
-            v1 = _share_end(t, n_threads, V, ld // W, i, m)
+        # thread t's vectors of row i (_share)
+        v0 = _share(t, n_threads, V, i, m)
+        v1 = _share_end(t, n_threads, V, ld // W, i, m)
         if v0 < v1:
             _sparse_row(i, m, n_in, n_out, ld, sp, WT, b, act, v0, v1, z, a)
 
@@ -1525,14 +1521,8 @@ cdef void _sparse_forward(intp m, intp n_in, intp n_out, intp ld, const Sparse* 
         # softmax needs whole rows
         for i in prange(m, num_threads=n_threads, schedule="static"):
             _sparse_row(i, m, n_in, n_out, ld, sp, WT, b, act, 0, ld // W, z, a)
-    elif row_pairs:
-        for i in range(0, m - 1, 2):
-            _sparse_rows2(i, m, n_in, n_out, ld, sp, WT, b, act, 0, ld // W, z, a)
-        if m % 2:
-            _sparse_row(sp.pairs[m - 1], m, n_in, n_out, ld, sp, WT, b, act, 0, ld // W, z, a)
     else:
-        for i in range(m):
-            _sparse_row(i, m, n_in, n_out, ld, sp, WT, b, act, 0, ld // W, z, a)
+        _sparse_rows(m, n_in, n_out, ld, sp, WT, b, act, 0, ld // W, z, a)
 
 
 cdef inline intp _entries_at(const floating* dtype_tag, intp n_in) noexcept nogil:
@@ -1634,24 +1624,18 @@ cdef inline void _sparse_place_rows(intp i0, intp i1, bint from_back, intp n_in,
     cdef floating* ent = G + _entries_at(G, n_in)
     cdef const floating* val
     cdef const int* idx
+    cdef intp d = -1 if from_back else 0     # the entry is at cursor[k] + d, the cursor moves by 2d + 1
     cdef intp i, j, q, e, nnz
     for j in range(i1 - i0):
         i = i1 - 1 - j if from_back else i0 + j
         idx, val, nnz = sp.lidx + sp.start[i], <const floating*>sp.lval + sp.start[i], sp.nnz[i]
-        if from_back:
-            # the entry just before back[k], for each of row i's nonzeros x[i, k]
-            for q in range(nnz):
-                e = cursor[idx[q]] - 1
-                ent[2 * e] = val[q]
-                (<int*>(ent + 2 * e + 1))[0] = <int>(i * ld)
-                cursor[idx[q]] = e
-        else:
-            # the entry at front[k], for each of row i's nonzeros x[i, k]
-            for q in range(nnz):
-                e = cursor[idx[q]]
-                ent[2 * e] = val[q]
-                (<int*>(ent + 2 * e + 1))[0] = <int>(i * ld)
-                cursor[idx[q]] = e + 1
+        for q in range(nnz):
+            # the entry at front[k] (then front[k] += 1), or just before back[k] (then back[k] -= 1),
+            # for each of row i's nonzeros x[i, k]
+            e = cursor[idx[q]] + d
+            ent[2 * e] = val[q]
+            (<int*>(ent + 2 * e + 1))[0] = <int>(i * ld)
+            cursor[idx[q]] = e + 1 + d
 
 
 cdef inline void _claimed_rows(bint from_back, intp most, intp m, intp n_in, intp ld, const Sparse* sp,
@@ -1677,7 +1661,7 @@ cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp 
     """Rows r0 ... r1 (inputs) of nabla_WT = x.T @ delta, then per mode as _rows, from the entries
     _sparse_sort put in G (column r0's begin at e0). Row k is summed over its column's entries in
     registers (fastnn_column_*, up to 4 panels of JB at a time; two rows at a time with
-    fastnn_column2_*, up to 8 vectors, when column_pairs), in the dense kernel's order
+    fastnn_column2_*, up to 8 vectors, when pairs), in the dense kernel's order
     (samples ascending, from 0), and its epilogue runs on it at once. A column no sample touches
     gets a zero gradient (its epilogue still runs): exactly what the dense kernel gives it."""
     cdef intp* start = <intp*>G
@@ -1688,7 +1672,7 @@ cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp 
     cdef int n_p, n_used
     # now column k's entries are e0 (for k = r0) or start[k - 1], up to start[k]
     k = r0
-    while k + 1 < r1 and column_pairs:
+    while k + 1 < r1 and pairs:
         # columns k and k + 1 together (fastnn_column2_*), up to 8 vectors (PG panels) at a time
         n_k, e1 = start[k] - e0, start[k]
         n_k2 = start[k + 1] - e1
