@@ -196,6 +196,42 @@ def test_pairs_are_bit_identical(sparse_mode, pairs, dtype, n_threads, sizes, on
     assert np.array_equal(results[0][2], results[1][2])
 
 
+@pytest.fixture
+def narrow():
+    """Sets whether the row kernel skips the padded columns of a block (_set_narrow); restores it."""
+    old = _core._set_narrow(1)
+    yield _core._set_narrow
+    _core._set_narrow(old)
+
+
+@pytest.mark.parametrize("sizes", [[784, 100, 10], [50, 20, 3], [30, 41, 17], [20, 64, 32]],
+                         ids=lambda s: "-".join(map(str, s)))
+@pytest.mark.parametrize("mode", ["dense", "lists"])
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_narrow_blocks_are_bit_identical(sparse_mode, narrow, dtype, n_threads, mode, sizes):
+    """The row kernel on a block of JB columns whose last ones are padding computes only the vectors
+    with a real column (fastnn_narrow_*: 1, 2 or 3 of 4 float64 vectors, 1 of 2 float32 ones): in the
+    forward pass, the gradient (with Adam's step) and back-propagation, the same weights, gradients
+    and predictions as the whole block. 20-64-32 has no padding (the whole-block kernel either way)."""
+    rng = np.random.default_rng(15)
+    X = rng.random((150, sizes[0])) * (rng.random((150, sizes[0])) < 0.3)
+    labels = rng.integers(0, sizes[-1], 150)
+    Y = fastnn.one_hot(labels, sizes[-1])
+    sparse_mode(mode)
+    results = []
+    for on in (0, 1):
+        narrow(on)
+        net = fastnn.Network(sizes, dtype=dtype, seed=6, n_threads=n_threads)
+        net.fit(X, labels, epochs=2, batch_size=50, optimizer="adam", learning_rate=0.01)
+        nabla_w, nabla_b = net.gradients(X[:50], Y[:50])
+        results.append((net.weights + net.biases, nabla_w + nabla_b, net.predict(X)))
+    assert _same(results[0][0], results[1][0])
+    assert _same(results[0][1], results[1][1])
+    assert np.array_equal(results[0][2], results[1][2])
+    assert not np.allclose(results[1][0][0], fastnn.Network(sizes, dtype=dtype, seed=6).weights[0])
+
+
 def test_overlap_only_where_it_gains(sparse_mode):
     """Not on one thread, not without later layers, and not where a later layer is large enough for
     threads of its own."""

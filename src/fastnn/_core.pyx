@@ -570,8 +570,66 @@ cdef extern from *:
         fastnn_row_d(idx2, val2, n2, B, ps, v0, nv, nv_total, out2);
     #endif
     }
+    /* The row kernel (_rows) for a block of 32 columns whose last ones are padding: acc[r * 32 + u]
+       = the sum over k < K, in order and from 0, of x[r * xs_r + k * xs_k] * B[k * ldb + u] for
+       r < R and u < NV * W (NV vectors of W columns, the sums in registers); the rest of each row
+       of 32 sums 0 (B is 0 there). Returns 0, computing nothing, for an R or NV without a kernel
+       (and without AVX-512: then _rows computes all 32 columns). */
+    #ifdef FASTNN_COMPRESS
+    #define FASTNN_NARROW_REGS(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, R, NV) do {                   \
+        VEC c_[(R) * (NV)], b_[NV], x_;                                                          \
+        Py_ssize_t k_;                                                                           \
+        int r_, w_;                                                                              \
+        for (r_ = 0; r_ < (R) * (NV); r_++) c_[r_] = ZERO();                                      \
+        for (k_ = 0; k_ < K; k_++) {                                                             \
+            for (w_ = 0; w_ < NV; w_++) b_[w_] = LOAD(B + k_ * ldb + w_ * W);                   \
+            for (r_ = 0; r_ < R; r_++) {                                                         \
+                x_ = SET1(x[r_ * xs_r + k_ * xs_k]);                                             \
+                for (w_ = 0; w_ < NV; w_++) c_[r_ * (NV) + w_] = FMA(x_, b_[w_], c_[r_ * (NV) + w_]); \
+            }                                                                                    \
+        }                                                                                        \
+        for (r_ = 0; r_ < R; r_++) {                                                             \
+            for (w_ = 0; w_ < NV; w_++) STORE(acc + r_ * 32 + w_ * W, c_[r_ * (NV) + w_]);       \
+            for (w_ = (NV) * W; w_ < 32; w_++) acc[r_ * 32 + w_] = 0;                            \
+        }                                                                                        \
+        return 1;                                                                                \
+    } while (0)
+    #define FASTNN_NARROW_F(R, NV) FASTNN_NARROW_REGS(float, __m512, _mm512_set1_ps, _mm512_loadu_ps, \
+        _mm512_fmadd_ps, _mm512_storeu_ps, _mm512_setzero_ps, 16, R, NV)
+    #define FASTNN_NARROW_D(R, NV) FASTNN_NARROW_REGS(double, __m512d, _mm512_set1_pd, _mm512_loadu_pd, \
+        _mm512_fmadd_pd, _mm512_storeu_pd, _mm512_setzero_pd, 8, R, NV)
+    /* M(R, NV) for R = 1, 2, 4 or 8 */
+    #define FASTNN_NARROW_ROWS(M, R, NV) do {                                                         \
+        switch (R) {                                                                             \
+            case 8: M(8, NV);                                                                    \
+            case 4: M(4, NV);                                                                    \
+            case 2: M(2, NV);                                                                    \
+            case 1: M(1, NV);                                                                    \
+        }                                                                                        \
+    } while (0)
+    #endif
+    static int fastnn_narrow_f(int R, int nv, Py_ssize_t K, const float* x, Py_ssize_t xs_r, Py_ssize_t xs_k,
+                               const float* FASTNN_RESTRICT B, Py_ssize_t ldb, float* FASTNN_RESTRICT acc) {
+    #ifdef FASTNN_COMPRESS
+        if (nv == 1) FASTNN_NARROW_ROWS(FASTNN_NARROW_F, R, 1);
+    #endif
+        return 0;
+    }
+    static int fastnn_narrow_d(int R, int nv, Py_ssize_t K, const double* x, Py_ssize_t xs_r, Py_ssize_t xs_k,
+                               const double* FASTNN_RESTRICT B, Py_ssize_t ldb, double* FASTNN_RESTRICT acc) {
+    #ifdef FASTNN_COMPRESS
+        if (nv == 1) FASTNN_NARROW_ROWS(FASTNN_NARROW_D, R, 1);
+        if (nv == 2) FASTNN_NARROW_ROWS(FASTNN_NARROW_D, R, 2);
+        if (nv == 3) FASTNN_NARROW_ROWS(FASTNN_NARROW_D, R, 3);
+    #endif
+        return 0;
+    }
     """
     intp fastnn_nonzeros_f(const float* row, intp n, int* idx, float* val) noexcept nogil
+    int fastnn_narrow_f(int R, int nv, intp K, const float* x, intp xs_r, intp xs_k, const float* B, intp ldb,
+                        float* acc) noexcept nogil
+    int fastnn_narrow_d(int R, int nv, intp K, const double* x, intp xs_r, intp xs_k, const double* B,
+                        intp ldb, double* acc) noexcept nogil
     intp fastnn_nonzeros_d(const double* row, intp n, int* idx, double* val) noexcept nogil
     void fastnn_column_f(const float* ent, intp n, const float* d, int nv, int nv_total,
                          float* acc) noexcept nogil
@@ -797,6 +855,15 @@ def _set_pairs(int on):
     a time; returns the old setting."""
     global pairs
     old, pairs = pairs, on
+    return old
+
+
+cdef int narrow = 1
+def _set_narrow(int on):
+    """(tests, benchmarks) whether the row kernel skips a block's padded columns (fastnn_narrow_*);
+    returns the old setting."""
+    global narrow
+    old, narrow = narrow, on
     return old
 
 
@@ -1184,7 +1251,7 @@ ctypedef fused UnionBlock:  # rows of the union forward: float up to 10 (20 AVX-
 cdef inline void _rows(const RowBlock* R_, intp K, const floating* x, intp xs_r, intp xs_k,
                        const floating* B, intp ldb, floating* C, intp ldc,
                        int mode, const Step* op, floating* v, floating* m1, floating* m2,
-                       floating l2) noexcept nogil:
+                       floating l2, int nv) noexcept nogil:
     """acc[r] = sum_k x[r*xs_r + k*xs_k] * B[k, :JB]  for r < R <= RB, then per mode:
 
     OVERWRITE: C[r, :JB] = acc[r];  ACCUMULATE: C[r, :JB] += acc[r];
@@ -1194,22 +1261,32 @@ cdef inline void _rows(const RowBlock* R_, intp K, const floating* x, intp xs_r,
     The register kernel behind forward (rows = samples, k = inputs) and the
     gradient (rows = inputs, k = samples): R*JB accumulators in one array,
     each loaded row of B feeds R broadcast-multiply-adds. R = 1, 2, 4 or 8 by the type of R_.
+    Only the first nv vectors of 64 bytes of the JB columns are real when nv < JB * sizeof / 64: B is
+    0 past them (padding), and so are their sums, set without computing them (fastnn_narrow_*: the
+    real columns' sums in registers; not without AVX-512).
     """
     cdef int R = 8 if RowBlock is Rows8 else (4 if RowBlock is Rows4 else (2 if RowBlock is Rows2 else 1))
     cdef floating acc[RB * JB]
     cdef floating xv
     cdef const floating* brow
     cdef intp k, off
-    cdef int r, u
-    for u in range(R * JB):
-        acc[u] = 0
-    for k in range(K):
-        brow = B + k * ldb
-        for r in range(R):
-            xv = x[r * xs_r + k * xs_k]
-            # acc[r] += x[r, k] * B[k, :JB]
-            for u in range(JB):
-                acc[r * JB + u] = acc[r * JB + u] + xv * brow[u]
+    cdef int r, u, done = 0
+    if narrow and nv < JB * <int>sizeof(floating) // 64:
+        # acc[r, :nv vectors] = sum_k x[r, k] * B[k, :nv vectors]; acc[r, past them] = 0
+        if floating is float:
+            done = fastnn_narrow_f(R, nv, K, x, xs_r, xs_k, B, ldb, acc)
+        else:
+            done = fastnn_narrow_d(R, nv, K, x, xs_r, xs_k, B, ldb, acc)
+    if not done:
+        for u in range(R * JB):
+            acc[u] = 0
+        for k in range(K):
+            brow = B + k * ldb
+            for r in range(R):
+                xv = x[r * xs_r + k * xs_k]
+                # acc[r] += x[r, k] * B[k, :JB]
+                for u in range(JB):
+                    acc[r * JB + u] = acc[r * JB + u] + xv * brow[u]
     for r in range(R):
         off = r * ldc
         _epilogue(mode, op, JB, C + off, acc + r * JB, _at(v, off), _at(m1, off), _at(m2, off), l2)
@@ -1218,8 +1295,10 @@ cdef inline void _rows(const RowBlock* R_, intp K, const floating* x, intp xs_r,
 cdef void _rows_all(intp n_rows, intp K, const floating* x, intp xs_r, intp xs_k,
                     const floating* B, intp ldb, intp bbs, intp width, floating* C, intp ldc, intp cbs,
                     int mode, const Step* op, floating* v, floating* m1, floating* m2,
-                    floating l2, int n_threads=1) noexcept nogil:
+                    floating l2, int n_threads=1, intp cols=-1) noexcept nogil:
     """_rows over C[:n_rows, :width] (X[r, k] = x[r*xs_r + k*xs_k]); width % JB == 0.
+    Columns cols ... width - 1 (when 0 <= cols) are padding, 0 in B: in the last block their sums
+    are 0 without being computed.
 
     Column block blk of B starts at B + blk*bbs (rows ldb apart) and of C at
     C + blk*cbs (rows ldc apart): bbs = cbs = JB for row-major matrices, and
@@ -1234,37 +1313,40 @@ cdef void _rows_all(intp n_rows, intp K, const floating* x, intp xs_r, intp xs_k
     if n_threads > 1 and n_tasks > 1 and n_rows * K * width >= PARALLEL_WORK:
         for task in prange(n_tasks, num_threads=n_threads, schedule="static"):
             _rows_task(task % n_groups, task // n_groups, n_rows, K, x, xs_r, xs_k, B, ldb, bbs, C, ldc, cbs,
-                       mode, op, v, m1, m2, l2)
+                       mode, op, v, m1, m2, l2, cols)
     else:
         for task in range(n_tasks):
             _rows_task(task % n_groups, task // n_groups, n_rows, K, x, xs_r, xs_k, B, ldb, bbs, C, ldc, cbs,
-                       mode, op, v, m1, m2, l2)
+                       mode, op, v, m1, m2, l2, cols)
 
 
 cdef inline void _rows_task(intp group, intp blk, intp n_rows, intp K, const floating* x, intp xs_r,
                             intp xs_k, const floating* B, intp ldb, intp bbs, floating* C, intp ldc,
                             intp cbs, int mode, const Step* op, floating* v, floating* m1, floating* m2,
-                            floating l2) noexcept nogil:
-    """Rows group*RB ... (at most RB of them) of column block blk: one _rows call, or 4, 2 and 1 rows at the end."""
-    cdef intp r = group * RB, off
+                            floating l2, intp cols) noexcept nogil:
+    """Rows group*RB ... (at most RB of them) of column block blk: one _rows call, or 4, 2 and 1 rows at the end.
+    Columns from cols on (cols >= 0) are padding (_rows_all)."""
+    cdef intp r = group * RB, off, W = 64 // sizeof(floating)
     cdef intp stop = min(r + RB, n_rows)
+    # the block's vectors with a real column
+    cdef int nv = <int>(JB // W if cols < 0 else max(1, min(JB // W, (cols - blk * JB + W - 1) // W)))
     while r < stop:
         off = r * ldc + blk * cbs
         if r + RB <= stop:
             _rows(<const Rows8*>NULL, K, x + r * xs_r, xs_r, xs_k, B + blk * bbs, ldb, C + off, ldc, mode, op,
-                  _at(v, off), _at(m1, off), _at(m2, off), l2)
+                  _at(v, off), _at(m1, off), _at(m2, off), l2, nv)
             r = r + RB
         elif r + 4 <= stop:
             _rows(<const Rows4*>NULL, K, x + r * xs_r, xs_r, xs_k, B + blk * bbs, ldb, C + off, ldc, mode, op,
-                  _at(v, off), _at(m1, off), _at(m2, off), l2)
+                  _at(v, off), _at(m1, off), _at(m2, off), l2, nv)
             r = r + 4
         elif r + 2 <= stop:
             _rows(<const Rows2*>NULL, K, x + r * xs_r, xs_r, xs_k, B + blk * bbs, ldb, C + off, ldc, mode, op,
-                  _at(v, off), _at(m1, off), _at(m2, off), l2)
+                  _at(v, off), _at(m1, off), _at(m2, off), l2, nv)
             r = r + 2
         else:
             _rows(<const Rows1*>NULL, K, x + r * xs_r, xs_r, xs_k, B + blk * bbs, ldb, C + off, ldc, mode, op,
-                  _at(v, off), _at(m1, off), _at(m2, off), l2)
+                  _at(v, off), _at(m1, off), _at(m2, off), l2, nv)
             r = r + 1
 
 
@@ -2019,7 +2101,7 @@ cdef void _forward(const Net* net, const floating* pk, const floating* x, intp m
             continue
         else:
             _rows_all(m, n_in, a_prev, lda, 1, pk + net.wt_off[l], JB, n_in * JB, ld, zl, ld, JB,
-                      OVERWRITE, NULL, NULL, NULL, NULL, 0, net.n_threads)
+                      OVERWRITE, NULL, NULL, NULL, NULL, 0, net.n_threads, n_out)
         # z[i] += b ; a[i] = f(z[i])  (padded columns: 0), row by row; on several threads when large
         if net.n_threads > 1 and m * n_out >= PARALLEL_ROWS:
             for i in prange(m, num_threads=net.n_threads, schedule="static"):
@@ -2118,7 +2200,7 @@ cdef void _backprop_delta(intp act, intp m, intp n_in, intp n_out, intp ld, intp
             _transpose_panel(WT + blk * n_in * JB, n_in, min(JB, n_out - blk * JB), ld_prev, W + blk * JB * ld_prev)
         # delta_prev = delta[:, :n_out] @ W   (m, ld_prev): rows are samples, k runs over outputs j
         _rows_all(m, n_out, delta, ld, 1, W, ld_prev, JB, ld_prev, delta_prev, ld_prev, JB,
-                  OVERWRITE, NULL, NULL, NULL, NULL, 0, n_threads)
+                  OVERWRITE, NULL, NULL, NULL, NULL, 0, n_threads, n_in)
         # delta_prev *= f'(z_prev)  (padded columns: 0)
         if n_threads > 1 and m * n_in >= PARALLEL_ROWS:
             for i in prange(m, num_threads=n_threads, schedule="static"):
@@ -2209,7 +2291,8 @@ cdef void _backward(const Net* net, floating* pk, const floating* x, intp m, flo
                          _at(v, net.wt_off[0]), _at(m1, net.wt_off[0]), _at(m2, net.wt_off[0]), l2, net.n_threads)
         else:
             _rows_all(n_in, m, a_prev, 1, lda, dl, ld, JB, ld, target + net.wt_off[l], JB, n_in * JB, mode, op,
-                      _at(v, net.wt_off[l]), _at(m1, net.wt_off[l]), _at(m2, net.wt_off[l]), l2, net.n_threads)
+                      _at(v, net.wt_off[l]), _at(m1, net.wt_off[l]), _at(m2, net.wt_off[l]), l2, net.n_threads,
+                      net.sizes[l + 1])
         # nabla_b = delta.sum(0), one block of JB biases at a time (on several threads when large)
         if net.n_threads > 1 and m * ld >= PARALLEL_ROWS:
             for blk in prange(ld // JB, num_threads=net.n_threads, schedule="static"):
