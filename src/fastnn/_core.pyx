@@ -598,7 +598,7 @@ cdef extern from *:
         _mm512_fmadd_ps, _mm512_storeu_ps, _mm512_setzero_ps, 16, R, NV)
     #define FASTNN_NARROW_D(R, NV) FASTNN_NARROW_REGS(double, __m512d, _mm512_set1_pd, _mm512_loadu_pd, \
         _mm512_fmadd_pd, _mm512_storeu_pd, _mm512_setzero_pd, 8, R, NV)
-    /* M(R, NV) for R = 1, 2, 4 or 8 */
+    /* M(R, NV) for R = 1, 2, 4 or 8 (each M returns: no case falls through to the next) */
     #define FASTNN_NARROW_ROWS(M, R, NV) do {                                                         \
         switch (R) {                                                                             \
             case 8: M(8, NV);                                                                    \
