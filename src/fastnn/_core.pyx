@@ -344,45 +344,61 @@ cdef extern from *:
         _mm512_storeu_pd, _mm512_setzero_pd, 8, NV, ent, n, d, acc)
     #endif
     #ifdef FASTNN_COMPRESS
-    /* Two inputs' columns at once (ent1, n1 and ent2, n2): acc1 and acc2 each exactly as
-       FASTNN_COLUMN_REGS sums it, with two independent chains of multiply-adds (NV <= 8) */
-    #define FASTNN_COLUMN2_REGS(VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV) do {                       \
+    /* Two independent chains of multiply-adds at once, NV <= 8 vectors of W each: a_[w] = the sum over
+       q < n1, in order and from 0, of X1(q) times the vector at P1(q) + O(w, W), stored at
+       OUT1 + w * W; c_[w] the same over q < n2 with X2 and P2, at OUT2. The first min(n1, n2)
+       entries of both go together (so a core keeps twice the multiply-adds, and the loads they
+       wait for, in flight), then the rest of the longer list alone: each sum is the one-chain
+       kernel's, in the same order. */
+    #define FASTNN_TWO_CHAINS(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV, O, X1, P1, X2, P2, OUT1, OUT2) do { \
         VEC a_[NV], c_[NV], x_, y_;                                                              \
-        Py_ssize_t e_, s_, t_, n_ = n1 < n2 ? n1 : n2;                                           \
+        Py_ssize_t o_[NV], q_, n_ = n1 < n2 ? n1 : n2;                                           \
+        const T* b_;                                                                             \
+        const T* d_;                                                                             \
         int w_;                                                                                  \
         for (w_ = 0; w_ < NV; w_++) {                                                            \
             a_[w_] = ZERO();                                                                     \
             c_[w_] = ZERO();                                                                     \
+            o_[w_] = O(w_, W);                                                                   \
         }                                                                                        \
-        for (e_ = 0; e_ < n_; e_++) {                                                            \
-            x_ = SET1(ent1[2 * e_]);                                                             \
-            y_ = SET1(ent2[2 * e_]);                                                             \
-            s_ = FASTNN_ENTRY_S(ent1, e_);                                                       \
-            t_ = FASTNN_ENTRY_S(ent2, e_);                                                       \
+        for (q_ = 0; q_ < n_; q_++) {                                                            \
+            x_ = SET1(X1(q_));                                                                   \
+            y_ = SET1(X2(q_));                                                                   \
+            b_ = P1(q_);                                                                         \
+            d_ = P2(q_);                                                                         \
             for (w_ = 0; w_ < NV; w_++) {                                                        \
-                a_[w_] = FMA(x_, LOAD(d + s_ + w_ * W), a_[w_]);                                 \
-                c_[w_] = FMA(y_, LOAD(d + t_ + w_ * W), c_[w_]);                                 \
+                a_[w_] = FMA(x_, LOAD(b_ + o_[w_]), a_[w_]);                                     \
+                c_[w_] = FMA(y_, LOAD(d_ + o_[w_]), c_[w_]);                                     \
             }                                                                                    \
         }                                                                                        \
-        for (e_ = n_; e_ < n1; e_++) {                                                           \
-            x_ = SET1(ent1[2 * e_]);                                                             \
-            s_ = FASTNN_ENTRY_S(ent1, e_);                                                       \
-            for (w_ = 0; w_ < NV; w_++) a_[w_] = FMA(x_, LOAD(d + s_ + w_ * W), a_[w_]);         \
+        for (q_ = n_; q_ < n1; q_++) {                                                           \
+            x_ = SET1(X1(q_));                                                                   \
+            b_ = P1(q_);                                                                         \
+            for (w_ = 0; w_ < NV; w_++) a_[w_] = FMA(x_, LOAD(b_ + o_[w_]), a_[w_]);             \
         }                                                                                        \
-        for (e_ = n_; e_ < n2; e_++) {                                                           \
-            y_ = SET1(ent2[2 * e_]);                                                             \
-            t_ = FASTNN_ENTRY_S(ent2, e_);                                                       \
-            for (w_ = 0; w_ < NV; w_++) c_[w_] = FMA(y_, LOAD(d + t_ + w_ * W), c_[w_]);         \
+        for (q_ = n_; q_ < n2; q_++) {                                                           \
+            y_ = SET1(X2(q_));                                                                   \
+            d_ = P2(q_);                                                                         \
+            for (w_ = 0; w_ < NV; w_++) c_[w_] = FMA(y_, LOAD(d_ + o_[w_]), c_[w_]);             \
         }                                                                                        \
         for (w_ = 0; w_ < NV; w_++) {                                                            \
-            STORE(acc1 + w_ * W, a_[w_]);                                                        \
-            STORE(acc2 + w_ * W, c_[w_]);                                                        \
+            STORE(OUT1 + w_ * W, a_[w_]);                                                        \
+            STORE(OUT2 + w_ * W, c_[w_]);                                                        \
         }                                                                                        \
     } while (0)
-    #define FASTNN_COLUMN2_F(NV) FASTNN_COLUMN2_REGS(__m512, _mm512_set1_ps, _mm512_loadu_ps, _mm512_fmadd_ps, \
-        _mm512_storeu_ps, _mm512_setzero_ps, 16, NV)
-    #define FASTNN_COLUMN2_D(NV) FASTNN_COLUMN2_REGS(__m512d, _mm512_set1_pd, _mm512_loadu_pd, _mm512_fmadd_pd, \
-        _mm512_storeu_pd, _mm512_setzero_pd, 8, NV)
+    /* Two inputs' columns at once (fastnn_column2_*: ent1, n1 and ent2, n2 into acc1 and acc2, each
+       as FASTNN_COLUMN_REGS sums it): entry q is x = ent[2q], at its sample's row of delta */
+    #define FASTNN_COL_O(w, W) ((w) * (W))
+    #define FASTNN_COL_X1(q) ent1[2 * (q)]
+    #define FASTNN_COL_P1(q) (d + FASTNN_ENTRY_S(ent1, q))
+    #define FASTNN_COL_X2(q) ent2[2 * (q)]
+    #define FASTNN_COL_P2(q) (d + FASTNN_ENTRY_S(ent2, q))
+    #define FASTNN_COLUMN2_F(NV) FASTNN_TWO_CHAINS(float, __m512, _mm512_set1_ps, _mm512_loadu_ps, _mm512_fmadd_ps, \
+        _mm512_storeu_ps, _mm512_setzero_ps, 16, NV, FASTNN_COL_O, FASTNN_COL_X1, FASTNN_COL_P1, FASTNN_COL_X2, \
+        FASTNN_COL_P2, acc1, acc2)
+    #define FASTNN_COLUMN2_D(NV) FASTNN_TWO_CHAINS(double, __m512d, _mm512_set1_pd, _mm512_loadu_pd, \
+        _mm512_fmadd_pd, _mm512_storeu_pd, _mm512_setzero_pd, 8, NV, FASTNN_COL_O, FASTNN_COL_X1, FASTNN_COL_P1, \
+        FASTNN_COL_X2, FASTNN_COL_P2, acc1, acc2)
     #endif
     #define FASTNN_ZERO_REST(acc, from, to) do {                                              \
         int z_;                                                                                  \
@@ -423,7 +439,7 @@ cdef extern from *:
                                  const double* FASTNN_RESTRICT d, int nv, int nv_total, double* acc1,
                                  double* acc2) {
     #ifdef FASTNN_COMPRESS
-        if (nv > 0) FASTNN_CASES_F(FASTNN_COLUMN2_D, nv);
+        if (nv > 0) FASTNN_CASES_F(FASTNN_COLUMN2_D, nv);    /* nv <= 8: the cases up to 8 */
         FASTNN_ZERO_REST(acc1, nv * 8, nv_total * 8);
         FASTNN_ZERO_REST(acc2, nv * 8, nv_total * 8);
     #else
@@ -479,52 +495,21 @@ cdef extern from *:
     #define FASTNN_ROW_D(NV) FASTNN_ROW_REGS(double, __m512d, _mm512_set1_pd, _mm512_loadu_pd, _mm512_fmadd_pd, \
         _mm512_storeu_pd, _mm512_setzero_pd, 8, NV)
     #endif
-    /* Two rows at once: out1 from row 1's nonzeros (idx1, val1, n1) and out2 from row 2's, each
-       exactly as fastnn_row_* computes it (the same sums in the same order), with nv <= 8 vectors.
-       The two rows' multiply-adds are independent, so a core keeps twice as many of them, and of
-       the loads of WT they wait for, in flight. */
+    /* Two rows at once (fastnn_row2_*): out1 from row 1's nonzeros (idx1, val1, n1) and out2 from row
+       2's, each exactly as fastnn_row_* computes it, with nv <= 8 vectors: entry q is x = val[q], at
+       WT's row idx[q]; vector v0 + w is at its offset in WT's panels */
     #ifdef FASTNN_COMPRESS
-    #define FASTNN_ROW2_REGS(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV) do {                       \
-        VEC a_[NV], c_[NV], x_, y_;                                                              \
-        Py_ssize_t o_[NV];                                                                       \
-        const T* b_;                                                                             \
-        const T* d_;                                                                             \
-        Py_ssize_t q_, n_ = n1 < n2 ? n1 : n2;                                                   \
-        int w_;                                                                                  \
-        for (w_ = 0; w_ < NV; w_++) {                                                            \
-            a_[w_] = ZERO();                                                                     \
-            c_[w_] = ZERO();                                                                     \
-            o_[w_] = (Py_ssize_t)((v0 + w_) * W / 32) * ps + (v0 + w_) * W % 32;                 \
-        }                                                                                        \
-        for (q_ = 0; q_ < n_; q_++) {                                                            \
-            x_ = SET1(val1[q_]);                                                                 \
-            y_ = SET1(val2[q_]);                                                                 \
-            b_ = B + (Py_ssize_t)idx1[q_] * 32;                                                  \
-            d_ = B + (Py_ssize_t)idx2[q_] * 32;                                                  \
-            for (w_ = 0; w_ < NV; w_++) {                                                        \
-                a_[w_] = FMA(x_, LOAD(b_ + o_[w_]), a_[w_]);                                     \
-                c_[w_] = FMA(y_, LOAD(d_ + o_[w_]), c_[w_]);                                     \
-            }                                                                                    \
-        }                                                                                        \
-        for (q_ = n_; q_ < n1; q_++) {                                                           \
-            x_ = SET1(val1[q_]);                                                                 \
-            b_ = B + (Py_ssize_t)idx1[q_] * 32;                                                  \
-            for (w_ = 0; w_ < NV; w_++) a_[w_] = FMA(x_, LOAD(b_ + o_[w_]), a_[w_]);             \
-        }                                                                                        \
-        for (q_ = n_; q_ < n2; q_++) {                                                           \
-            y_ = SET1(val2[q_]);                                                                 \
-            d_ = B + (Py_ssize_t)idx2[q_] * 32;                                                  \
-            for (w_ = 0; w_ < NV; w_++) c_[w_] = FMA(y_, LOAD(d_ + o_[w_]), c_[w_]);             \
-        }                                                                                        \
-        for (w_ = 0; w_ < NV; w_++) {                                                            \
-            STORE(out1 + w_ * W, a_[w_]);                                                        \
-            STORE(out2 + w_ * W, c_[w_]);                                                        \
-        }                                                                                        \
-    } while (0)
-    #define FASTNN_ROW2_F(NV) FASTNN_ROW2_REGS(float, __m512, _mm512_set1_ps, _mm512_loadu_ps, _mm512_fmadd_ps, \
-        _mm512_storeu_ps, _mm512_setzero_ps, 16, NV)
-    #define FASTNN_ROW2_D(NV) FASTNN_ROW2_REGS(double, __m512d, _mm512_set1_pd, _mm512_loadu_pd, _mm512_fmadd_pd, \
-        _mm512_storeu_pd, _mm512_setzero_pd, 8, NV)
+    #define FASTNN_ROW_O(w, W) ((Py_ssize_t)((v0 + (w)) * (W) / 32) * ps + (v0 + (w)) * (W) % 32)
+    #define FASTNN_ROW_X1(q) val1[q]
+    #define FASTNN_ROW_P1(q) (B + (Py_ssize_t)idx1[q] * 32)
+    #define FASTNN_ROW_X2(q) val2[q]
+    #define FASTNN_ROW_P2(q) (B + (Py_ssize_t)idx2[q] * 32)
+    #define FASTNN_ROW2_F(NV) FASTNN_TWO_CHAINS(float, __m512, _mm512_set1_ps, _mm512_loadu_ps, _mm512_fmadd_ps, \
+        _mm512_storeu_ps, _mm512_setzero_ps, 16, NV, FASTNN_ROW_O, FASTNN_ROW_X1, FASTNN_ROW_P1, FASTNN_ROW_X2, \
+        FASTNN_ROW_P2, out1, out2)
+    #define FASTNN_ROW2_D(NV) FASTNN_TWO_CHAINS(double, __m512d, _mm512_set1_pd, _mm512_loadu_pd, _mm512_fmadd_pd, \
+        _mm512_storeu_pd, _mm512_setzero_pd, 8, NV, FASTNN_ROW_O, FASTNN_ROW_X1, FASTNN_ROW_P1, FASTNN_ROW_X2, \
+        FASTNN_ROW_P2, out1, out2)
     #endif
     static void fastnn_row_f(const int* FASTNN_RESTRICT idx, const float* FASTNN_RESTRICT val, Py_ssize_t n,
                              const float* FASTNN_RESTRICT B, Py_ssize_t ps, int v0, int nv, int nv_total,
@@ -562,7 +547,7 @@ cdef extern from *:
                               const double* val2, Py_ssize_t n2, const double* FASTNN_RESTRICT B, Py_ssize_t ps,
                               int v0, int nv, int nv_total, double* out1, double* out2) {
     #ifdef FASTNN_COMPRESS
-        if (nv > 0) FASTNN_CASES_F(FASTNN_ROW2_D, nv);
+        if (nv > 0) FASTNN_CASES_F(FASTNN_ROW2_D, nv);    /* nv <= 8: the cases up to 8 */
         FASTNN_ZERO_REST(out1, nv * 8, nv_total * 8);
         FASTNN_ZERO_REST(out2, nv * 8, nv_total * 8);
     #else
