@@ -128,30 +128,45 @@ def claim_rotation():
     _core._set_claim_rotation(old)
 
 
+@pytest.fixture
+def forward_flag():
+    """Sets whether thread 1 goes on to the sort without a barrier after layer 0's forward pass
+    (_set_forward_flag); restores it."""
+    old = _core._set_forward_flag(1)
+    yield _core._set_forward_flag
+    _core._set_forward_flag(old)
+
+
+@pytest.mark.parametrize("flag", [0, 1], ids=["barrier", "flag"])
 @pytest.mark.parametrize("rotation", [0, 1], ids=["own-blocks-first", "others-blocks-first"])
 @pytest.mark.parametrize("fit", OVERLAP_FITS, ids=lambda f: f["optimizer"])
 @pytest.mark.parametrize("sizes", [[784, 100, 10], [784, 64, 32, 10]], ids=lambda s: "-".join(map(str, s)))
 @pytest.mark.parametrize("n_threads", [2, 3])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_overlapped_chunks_are_bit_identical(sparse_mode, claim_rotation, dtype, n_threads, sizes, fit, rotation):
+def test_overlapped_chunks_are_bit_identical(sparse_mode, claim_rotation, forward_flag, dtype, n_threads, sizes, fit,
+                                             rotation, flag):
     """With small later layers, one thread runs them forward and back while the others sort layer
     0's entries by input (_loss_grad_overlap): the same weights, and the same summed gradients
     (gradients()), as the dense kernels on one thread, and the overlapped path really ran. With
     rotation 1 each thread first sums the blocks of another thread's panels (_claimed_sums), from
     the back of that thread's range, so blocks really are summed by threads that do not own them;
     and on two threads, thread 0 places the last half of the sort's rows from the back, thread 1
-    the others from the front (_claimed_rows)."""
+    the others from the front (_claimed_rows). With flag on two threads (rotation 0), thread 1 goes
+    on from its share of layer 0's forward pass to the sort without waiting for thread 0's, which
+    waits for it instead (_set_forward_flag)."""
     X, labels = _digits(400, seed=12)
     Y = fastnn.one_hot(labels, 10)
     results = []
     claim_rotation(rotation)
+    forward_flag(flag)
     for mode, threads in (("dense", 1), ("lists", n_threads)):
         sparse_mode(mode)
-        before, claimed = _core._overlap_chunks(), _core._claimed_blocks()
+        before, claimed, flagged = _core._overlap_chunks(), _core._claimed_blocks(), _core._flagged_chunks()
         net = fastnn.Network(sizes, dtype=dtype, seed=3, n_threads=threads)
         net.fit(X, labels, epochs=2, batch_size=200, **fit)
         nabla_w, nabla_b = net.gradients(X, Y)
         assert (_core._overlap_chunks() > before) == (mode == "lists")
+        assert (_core._flagged_chunks() > flagged) == (mode == "lists" and flag and threads == 2 and not rotation)
         if rotation and mode == "lists" and (-(-sizes[1] // 32) >= n_threads or n_threads == 2):  # panels of 32
             assert _core._claimed_blocks() > claimed
         results.append((net.weights + net.biases, nabla_w + nabla_b))

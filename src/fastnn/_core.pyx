@@ -92,6 +92,26 @@ cdef extern from *:
         __atomic_store_n(r, v, __ATOMIC_RELEASE);
     #endif
     }
+    /* waits until *r != 0 (set by fastnn_publish on another thread), then sees every write that
+       thread made before it */
+    static void fastnn_wait(long long* r) {
+    #if defined(_MSC_VER) && !defined(__clang__)
+        while (*(volatile long long*)r == 0) _mm_pause();
+    #else
+        while (__atomic_load_n(r, __ATOMIC_ACQUIRE) == 0) {
+    #if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+    #endif
+        }
+    #endif
+    }
+    /* the number of threads of the enclosing parallel region (1 without OpenMP) */
+    #ifdef _OPENMP
+    #include <omp.h>
+    static int fastnn_team(void) { return omp_get_num_threads(); }
+    #else
+    static int fastnn_team(void) { return 1; }
+    #endif
     /* every thread of the enclosing parallel region waits here for the others (an orphaned OpenMP
        barrier; nothing without OpenMP, where regions have one thread) */
     static void fastnn_barrier(void) {
@@ -107,6 +127,8 @@ cdef extern from *:
     long long fastnn_range(long long b0, long long b1) noexcept nogil
     int fastnn_claim(long long* r, int from_back) noexcept nogil
     void fastnn_publish(long long* r, long long v) noexcept nogil
+    void fastnn_wait(long long* r) noexcept nogil
+    int fastnn_team() noexcept nogil
 
 cdef extern from *:
     """
@@ -844,6 +866,22 @@ def _set_pairs(int on):
 
 
 cdef int narrow = 1
+cdef int forward_flag = 1
+cdef Py_ssize_t flagged_chunks = 0
+def _set_forward_flag(int on):
+    """Whether, on two threads, thread 1 goes on from its share of layer 0's forward pass to the sort
+    without waiting for thread 0's (_loss_grad_overlap; tests, benchmarks). Returns the previous
+    setting."""
+    global forward_flag
+    old, forward_flag = forward_flag, on
+    return old
+
+
+def _flagged_chunks():
+    """(tests) How many overlapped chunks thread 1 went on from layer 0's forward pass without a barrier."""
+    return flagged_chunks
+
+
 def _set_narrow(int on):
     """(tests, benchmarks) whether the row kernel skips a block's padded columns (fastnn_narrow_*);
     returns the old setting."""
@@ -2336,17 +2374,31 @@ cdef double _loss_grad_overlap(const Net* net, floating* pk,
     # the blocks of rows of the sort's second pass not yet placed (two threads), empty until counted
     cdef long long place_blocks[CLAIM_LINE]
     cdef intp n_rows = (m + PLACE_ROWS - 1) // PLACE_ROWS
-    global overlap_chunks
+    # on two threads, set once thread 1's share of layer 0's forward pass is done (the sort, which
+    # thread 1 goes on to, does not read it; thread 0's later layers do)
+    cdef long long forward_done[CLAIM_LINE]
+    cdef bint flag = T == 2 and not claim_rotation and forward_flag, two
+    global overlap_chunks, flagged_chunks
     overlap_chunks += 1
     net1.n_threads = 1
     if claimed:
         for u in range(T):
             ranges[u * CLAIM_LINE] = fastnn_range(0, (n_in + CLAIM_INPUTS - 1) // CLAIM_INPUTS)
     place_blocks[0] = fastnn_range(0, 0)
+    forward_done[0] = 0
     with parallel(num_threads=T):
         t = threadid()
         _sparse_share(t, T, m, n_in, n_out, ld, sp, pk + net.wt_off[0], pk + net.bt_off[0], net.act[0], z, a)
-        fastnn_barrier()
+        # thread 0 waits for thread 1's columns of layer 0; thread 1 goes on to the sort (a team of
+        # fewer threads than asked for takes the barrier)
+        two = flag and fastnn_team() == 2
+        if two and t == 1:
+            fastnn_publish(forward_done, 1)
+        elif two:
+            fastnn_wait(forward_done)
+            fastnn_fetch_add(&flagged_chunks, 1)
+        else:
+            fastnn_barrier()
         if T == 2 and claim_rotation:
             # (tests) thread 0 counts the entries and places the last half of the blocks of rows, from
             # the back; then thread 1 the others, from the front
