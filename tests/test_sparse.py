@@ -6,6 +6,8 @@ nonzero lists (limit 1, union ratio 0), and for small training chunks the forwar
 the columns some row uses (limit 1, union ratio huge; larger chunks then take the lists) -- in both
 dtypes, compare, and check that the path really ran.
 """
+import threading
+
 import numpy as np
 import pytest
 
@@ -172,6 +174,37 @@ def test_overlapped_chunks_are_bit_identical(sparse_mode, claim_rotation, forwar
         results.append((net.weights + net.biases, nabla_w + nabla_b))
     assert _same(results[0][0], results[1][0])
     assert _same(results[0][1], results[1][1])
+
+
+def test_overlapped_fits_at_once_match_serial_fits(sparse_mode, forward_flag):
+    """Four fits at once from Python threads, each on two OpenMP threads (eight threads on this
+    machine's two cores): thread 0 of each fit waits for thread 1's flag (fastnn_wait, which gives
+    up its core after a short spin, so that a thread it waits for can run) and gets the same
+    weights as the same fits one after the other."""
+    sparse_mode("lists")
+    forward_flag(1)
+    X, labels = _digits(400, seed=16)
+
+    def fit(seed):
+        net = fastnn.Network([784, 100, 10], seed=seed, n_threads=2)
+        net.fit(X, labels, epochs=2, batch_size=200, optimizer="adam", learning_rate=0.01)
+        return net.weights + net.biases
+
+    serial = [fit(seed) for seed in range(4)]
+    flagged = _core._flagged_chunks()
+    together = [None] * 4
+
+    def work(seed):
+        together[seed] = fit(seed)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert _core._flagged_chunks() >= flagged + 4 * 2 * 2
+    for a, b in zip(serial, together):
+        assert _same(a, b)
 
 
 @pytest.fixture

@@ -93,12 +93,28 @@ cdef extern from *:
     #endif
     }
     /* waits until *r != 0 (set by fastnn_publish on another thread), then sees every write that
-       thread made before it */
+       thread made before it. It spins for a while, then gives up its core between checks
+       (sched_yield / SwitchToThread): with more threads than cores (say two fits at once), the
+       thread it waits for may need this core to run. */
+    #ifdef _WIN32
+    #include <windows.h>
+    #define fastnn_yield() ((void)SwitchToThread())
+    #else
+    #include <sched.h>
+    #define fastnn_yield() ((void)sched_yield())
+    #endif
     static void fastnn_wait(long long* r) {
+        int spins = 0;
     #if defined(_MSC_VER) && !defined(__clang__)
-        while (*(volatile long long*)r == 0) _mm_pause();
+        while (*(volatile long long*)r == 0) {
+            if (++spins < 256) _mm_pause(); else fastnn_yield();
+        }
     #else
         while (__atomic_load_n(r, __ATOMIC_ACQUIRE) == 0) {
+            if (++spins >= 256) {
+                fastnn_yield();
+                continue;
+            }
     #if defined(__x86_64__) || defined(__i386__)
             __builtin_ia32_pause();
     #endif
