@@ -97,29 +97,35 @@ cdef extern from *:
        (sched_yield / SwitchToThread): with more threads than cores (say two fits at once), the
        thread it waits for may need this core to run. */
     #ifdef _WIN32
+    #ifndef WIN32_LEAN_AND_MEAN
+    #define WIN32_LEAN_AND_MEAN
+    #endif
+    #ifndef NOMINMAX
+    #define NOMINMAX
+    #endif
     #include <windows.h>
     #define fastnn_yield() ((void)SwitchToThread())
     #else
     #include <sched.h>
     #define fastnn_yield() ((void)sched_yield())
     #endif
+    #if defined(_MSC_VER) && !defined(__clang__)
+    #define fastnn_acquire(r) (*(volatile long long*)(r))
+    #else
+    #define fastnn_acquire(r) __atomic_load_n((r), __ATOMIC_ACQUIRE)
+    #endif
+    #if defined(_MSC_VER) && !defined(__clang__) && (defined(_M_X64) || defined(_M_IX86))
+    #define fastnn_pause() _mm_pause()
+    #elif (defined(__GNUC__) || defined(__clang__)) && (defined(__x86_64__) || defined(__i386__))
+    #define fastnn_pause() __builtin_ia32_pause()
+    #else
+    #define fastnn_pause() ((void)0)
+    #endif
     static void fastnn_wait(long long* r) {
         int spins = 0;
-    #if defined(_MSC_VER) && !defined(__clang__)
-        while (*(volatile long long*)r == 0) {
-            if (++spins < 256) _mm_pause(); else fastnn_yield();
+        while (fastnn_acquire(r) == 0) {
+            if (++spins < 256) fastnn_pause(); else fastnn_yield();
         }
-    #else
-        while (__atomic_load_n(r, __ATOMIC_ACQUIRE) == 0) {
-            if (++spins >= 256) {
-                fastnn_yield();
-                continue;
-            }
-    #if defined(__x86_64__) || defined(__i386__)
-            __builtin_ia32_pause();
-    #endif
-        }
-    #endif
     }
     /* the number of threads of the enclosing parallel region (1 without OpenMP) */
     #ifdef _OPENMP
@@ -882,6 +888,14 @@ def _set_pairs(int on):
 
 
 cdef int narrow = 1
+def _set_narrow(int on):
+    """(tests, benchmarks) whether the row kernel skips a block's padded columns (fastnn_narrow_*);
+    returns the old setting."""
+    global narrow
+    old, narrow = narrow, on
+    return old
+
+
 cdef int forward_flag = 1
 cdef Py_ssize_t flagged_chunks = 0
 def _set_forward_flag(int on):
@@ -896,14 +910,6 @@ def _set_forward_flag(int on):
 def _flagged_chunks():
     """(tests) How many overlapped chunks thread 1 went on from layer 0's forward pass without a barrier."""
     return flagged_chunks
-
-
-def _set_narrow(int on):
-    """(tests, benchmarks) whether the row kernel skips a block's padded columns (fastnn_narrow_*);
-    returns the old setting."""
-    global narrow
-    old, narrow = narrow, on
-    return old
 
 
 cdef int claim_rotation = 0
