@@ -177,8 +177,8 @@ def test_overlapped_chunks_are_bit_identical(sparse_mode, claim_rotation, forwar
 
 
 def test_overlapped_fits_at_once_match_serial_fits(sparse_mode, forward_flag):
-    """Four fits at once from Python threads, each on two OpenMP threads (eight threads on this
-    machine's two cores): thread 0 of each fit waits for thread 1's flag (fastnn_wait, which gives
+    """Four fits at once from Python threads, each on two OpenMP threads (eight threads: more
+    than a 2-core machine has cores): thread 0 of each fit waits for thread 1's flag (fastnn_wait, which gives
     up its core after a short spin, so that a thread it waits for can run) and gets the same
     weights as the same fits one after the other."""
     sparse_mode("lists")
