@@ -185,3 +185,13 @@ def test_predict_during_fit_sees_only_whole_epochs():
         expected.append(reference.predict(probe))
     for out in seen:
         assert any(np.array_equal(out, e) for e in expected)
+
+
+def test_round_trip_probe_times_two_threads_or_says_it_could_not():
+    """bench/round_trip.py's probe (_core._round_trip): a positive, finite time per round trip of a
+    cache line between two threads, or nan when the region got one thread; n < 1 is refused."""
+    from fastnn import _core
+    trip = _core._round_trip(2000)
+    assert np.isnan(trip) or (np.isfinite(trip) and trip > 0)
+    with pytest.raises(ValueError, match="at least 1"):
+        _core._round_trip(0)

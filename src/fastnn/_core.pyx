@@ -35,6 +35,8 @@ from libc.string cimport memcpy, memset
 from libc.time cimport clock, clock_t, CLOCKS_PER_SEC
 from libc.math cimport INFINITY, exp, fabs, log, log1p, pow, sqrt, sqrtf, tanh, tanhf
 
+import time
+
 import numpy as np
 
 ctypedef Py_ssize_t intp
@@ -127,6 +129,14 @@ cdef extern from *:
             if (++spins < 256) fastnn_pause(); else fastnn_yield();
         }
     }
+    /* waits until *r == v (a ping-pong of one cache line, _round_trip): spins without pausing, then
+       after 4096 checks gives up its core between checks (the other thread may need this core) */
+    static void fastnn_wait_for(long long* r, long long v) {
+        int spins = 0;
+        while (fastnn_acquire(r) != v) {
+            if (++spins >= 4096) fastnn_yield();
+        }
+    }
     /* the number of threads of the enclosing parallel region (1 without OpenMP) */
     #ifdef _OPENMP
     #include <omp.h>
@@ -150,6 +160,7 @@ cdef extern from *:
     int fastnn_claim(long long* r, int from_back) noexcept nogil
     void fastnn_publish(long long* r, long long v) noexcept nogil
     void fastnn_wait(long long* r) noexcept nogil
+    void fastnn_wait_for(long long* r, long long v) noexcept nogil
     int fastnn_team() noexcept nogil
 
 cdef extern from *:
@@ -867,6 +878,37 @@ def _set_overlap(int on):
     global overlap_sort
     old, overlap_sort = overlap_sort, on
     return old
+
+
+def _round_trip(long n=20000):
+    """(benchmarks) The mean time in nanoseconds of one round trip of a cache line between two
+    threads: thread 0 writes 2i + 1 and waits to read 2i + 2, which thread 1 writes once it reads
+    2i + 1, n times. Two threads that pass data to each other several times per batch, as the
+    kernels do, feel it; on a shared host it is not constant (bench/round_trip.py times it
+    before each epoch). nan when the parallel region gets fewer than two threads."""
+    cdef long long flag[2 * CLAIM_LINE]     # the line both threads touch: flag[CLAIM_LINE]
+    cdef long i
+    cdef int t
+    cdef int team[1]     # the team's size, as thread 0 sees it (an array: shared, not private)
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    flag[CLAIM_LINE] = 0
+    team[0] = 0
+    t0 = time.perf_counter()
+    with nogil, parallel(num_threads=2):
+        t = threadid()
+        if t == 0:
+            team[0] = fastnn_team()
+        if fastnn_team() == 2:
+            for i in range(n):
+                if t == 0:
+                    fastnn_publish(flag + CLAIM_LINE, 2 * i + 1)
+                    fastnn_wait_for(flag + CLAIM_LINE, 2 * i + 2)
+                else:
+                    fastnn_wait_for(flag + CLAIM_LINE, 2 * i + 1)
+                    fastnn_publish(flag + CLAIM_LINE, 2 * i + 2)
+    elapsed = time.perf_counter() - t0
+    return elapsed / n * 1e9 if team[0] == 2 else float("nan")
 
 
 def _overlap_chunks():
