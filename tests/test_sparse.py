@@ -123,6 +123,15 @@ OVERLAP_FITS = [
 
 
 @pytest.fixture
+def local_path():
+    """Sets whether one-hidden-layer chunks on two threads may take _loss_grad_local (each thread its
+    own columns of layer 0, in rows of its own) instead of _loss_grad_overlap (_set_local); restores it."""
+    old = _core._set_local(1)
+    yield _core._set_local
+    _core._set_local(old)
+
+
+@pytest.fixture
 def claim_rotation():
     """Sets _core's claim rotation (_set_claim_rotation) for a test; restores it afterwards."""
     old = _core._set_claim_rotation(0)
@@ -145,8 +154,8 @@ def forward_flag():
 @pytest.mark.parametrize("sizes", [[784, 100, 10], [784, 64, 32, 10]], ids=lambda s: "-".join(map(str, s)))
 @pytest.mark.parametrize("n_threads", [2, 3])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_overlapped_chunks_are_bit_identical(sparse_mode, claim_rotation, forward_flag, dtype, n_threads, sizes, fit,
-                                             rotation, flag):
+def test_overlapped_chunks_are_bit_identical(sparse_mode, local_path, claim_rotation, forward_flag, dtype, n_threads,
+                                             sizes, fit, rotation, flag):
     """With small later layers, one thread runs them forward and back while the others sort layer
     0's entries by input (_loss_grad_overlap): the same weights, and the same summed gradients
     (gradients()), as the dense kernels on one thread, and the overlapped path really ran. With
@@ -155,10 +164,12 @@ def test_overlapped_chunks_are_bit_identical(sparse_mode, claim_rotation, forwar
     and on two threads, thread 0 places the last half of the sort's rows from the back, thread 1
     the others from the front (_claimed_rows). With flag on two threads (rotation 0), thread 1 goes
     on from its share of layer 0's forward pass to the sort without waiting for thread 0's, which
-    waits for it instead (_set_forward_flag)."""
+    waits for it instead (_set_forward_flag). (One hidden layer on two threads would take
+    _loss_grad_local: here it is off.)"""
     X, labels = _digits(400, seed=12)
     Y = fastnn.one_hot(labels, 10)
     results = []
+    local_path(0)
     claim_rotation(rotation)
     forward_flag(flag)
     for mode, threads in (("dense", 1), ("lists", n_threads)):
@@ -176,12 +187,16 @@ def test_overlapped_chunks_are_bit_identical(sparse_mode, claim_rotation, forwar
     assert _same(results[0][1], results[1][1])
 
 
-def test_overlapped_fits_at_once_match_serial_fits(sparse_mode, forward_flag):
+@pytest.mark.parametrize("local", [0, 1], ids=["overlap", "local"])
+def test_overlapped_fits_at_once_match_serial_fits(sparse_mode, local_path, forward_flag, local):
     """Four fits at once from Python threads, each on two OpenMP threads (eight threads: more
-    than a 2-core machine has cores): thread 0 of each fit waits for thread 1's flag (fastnn_wait, which gives
-    up its core after a short spin, so that a thread it waits for can run) and gets the same
-    weights as the same fits one after the other."""
+    than a 2-core machine has cores): a thread of each fit waits for the other's flag (fastnn_wait,
+    which gives up its core after a short spin, so that a thread it waits for can run) and gets the
+    same weights as the same fits one after the other, on _loss_grad_overlap (thread 0 waits for
+    thread 1's forward pass) and on _loss_grad_local (each waits for the other's layer 1 and
+    delta)."""
     sparse_mode("lists")
+    local_path(local)
     forward_flag(1)
     X, labels = _digits(400, seed=16)
 
@@ -191,7 +206,7 @@ def test_overlapped_fits_at_once_match_serial_fits(sparse_mode, forward_flag):
         return net.weights + net.biases
 
     serial = [fit(seed) for seed in range(4)]
-    flagged = _core._flagged_chunks()
+    flagged, local_chunks = _core._flagged_chunks(), _core._local_chunks()
     together = [None] * 4
 
     def work(seed):
@@ -202,9 +217,60 @@ def test_overlapped_fits_at_once_match_serial_fits(sparse_mode, forward_flag):
         t.start()
     for t in threads:
         t.join()
-    assert _core._flagged_chunks() >= flagged + 4 * 2 * 2
+    if local:
+        assert _core._local_chunks() >= local_chunks + 4 * 2 * 2
+    else:
+        assert _core._flagged_chunks() >= flagged + 4 * 2 * 2
     for a, b in zip(serial, together):
         assert _same(a, b)
+
+
+LOCAL_NETS = [
+    dict(sizes=[784, 100, 10]),                                  # MNIST's: thread 1 has 36 real columns of 64
+    dict(sizes=[784, 64, 10]),                                   # two panels, one per thread, all real
+    dict(sizes=[784, 120, 3], activation="sigmoid"),             # sigmoid's derivative from a
+    dict(sizes=[784, 100, 4], output_activation="identity", loss="quadratic"),
+]
+
+
+LOCAL_FITS = [
+    dict(batch_size=200, optimizer="adam", l2=1e-3),
+    dict(batch_size=100, optimizer="nesterov", learning_rate=0.1, l2=1e-4),
+    dict(batch_size=300, optimizer="momentum", step=0.2),      # batches over one chunk, normalized step
+]
+
+
+@pytest.mark.parametrize("fit", LOCAL_FITS, ids=lambda f: "-".join(f"{k}={v}" for k, v in f.items()))
+@pytest.mark.parametrize("spec", LOCAL_NETS, ids=lambda n: "-".join(map(str, n["sizes"])) + "".join(
+    f"-{v}" for k, v in n.items() if k != "sizes"))
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_local_chunks_are_bit_identical(sparse_mode, local_path, dtype, spec, fit):
+    """One hidden layer on two threads with the lists (_loss_grad_local): each thread its own columns
+    of layer 0 in rows of its own, layer 1's sums handed from thread 0 to thread 1 and continued
+    (_rows with cont), each thread's own sort of the entries, blocks of the other's panels
+    claimed once its delta is done. The same weights and predictions as the dense kernels on one
+    thread, with Adam, Nesterov and the normalized step (batches over one chunk of 256: the
+    summed gradient), for a layer 0 of 64 to 128 columns, and the local path really ran (and
+    the overlapped path did not)."""
+    X, labels = _digits(620, seed=17)
+    sizes = spec["sizes"]
+    options = {k: v for k, v in spec.items() if k != "sizes"}
+    if options.get("loss") == "quadratic":
+        labels = fastnn.one_hot(labels % sizes[-1], sizes[-1]).astype(dtype)
+    else:
+        labels = labels % sizes[-1]
+    nets = []
+    for mode, threads in (("dense", 1), ("lists", 2)):
+        sparse_mode(mode)
+        local_path(1)
+        before, overlapped = _core._local_chunks(), _core._overlap_chunks()
+        net = fastnn.Network(sizes, dtype=dtype, seed=5, n_threads=threads, **options)
+        net.fit(X, labels, epochs=2, **fit)
+        assert (_core._local_chunks() > before) == (mode == "lists")
+        assert _core._overlap_chunks() == overlapped
+        nets.append(net)
+    assert _same(nets[0].weights + nets[0].biases, nets[1].weights + nets[1].biases)
+    assert np.array_equal(nets[0].predict(X), nets[1].predict(X))
 
 
 @pytest.fixture
@@ -499,3 +565,35 @@ def test_train_epoch_refuses_lists_of_another_X():
     opt, _ = net._optimizer("sgd", 1.0, None, fresh=True)
     with pytest.raises(ValueError, match="listed does not match X"):
         net._run_epoch(X, Y, np.arange(40), 10, opt, 0.1, listed=other)
+
+
+def test_local_chunks_on_a_team_of_one_thread(tmp_path):
+    """When the parallel region gets one thread (OMP_THREAD_LIMIT=1, in a fresh process),
+    _loss_grad_local runs the chunk as on one thread, in the usual rows: the same weights as the
+    dense kernels."""
+    import os
+    import subprocess
+    import sys
+    script = tmp_path / "team_of_one.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})\n"
+        "import numpy as np, fastnn\n"
+        "from fastnn import _core\n"
+        "from test_sparse import _digits\n"
+        "X, labels = _digits(400, seed=19)\n"
+        "nets = []\n"
+        "for limit, threads in ((0.0, 1), (1.0, 2)):\n"
+        "    _core._set_sparse(limit, limit, 0)\n"
+        "    _core._set_sparse_union(0.0)\n"
+        "    before = _core._local_chunks()\n"
+        "    net = fastnn.Network([784, 100, 10], seed=3, n_threads=threads)\n"
+        "    net.fit(X, labels, epochs=2, batch_size=200, optimizer='adam', learning_rate=0.01)\n"
+        "    assert (_core._local_chunks() > before) == (threads == 2)\n"
+        "    nets.append(net.weights + net.biases)\n"
+        "assert all(np.array_equal(p, q) for p, q in zip(*nets))\n"
+        "print('ok')\n")
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"

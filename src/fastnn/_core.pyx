@@ -613,14 +613,17 @@ cdef extern from *:
     /* The row kernel (_rows) for a block of 32 columns whose last ones are padding: acc[r * 32 + u]
        = the sum over k < K, in order and from 0, of x[r * xs_r + k * xs_k] * B[k * ldb + u] for
        r < R and u < NV * W (NV vectors of W columns, the sums in registers); the rest of each row
-       of 32 sums 0 (B is 0 there). Returns 0, computing nothing, for an R or NV without a kernel
-       (and without AVX-512: then _rows computes all 32 columns). */
+       of 32 sums 0 (B is 0 there). With cont, the sums go on from the values acc holds (a sum over
+       earlier k continued: the same operations, in the same order, as one call over all the k).
+       Returns 0, computing nothing, for an R or NV without a kernel (and without AVX-512: then _rows
+       computes all 32 columns). */
     #ifdef FASTNN_COMPRESS
     #define FASTNN_NARROW_REGS(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, R, NV) do {                   \
         VEC c_[(R) * (NV)], b_[NV], x_;                                                          \
         Py_ssize_t k_;                                                                           \
         int r_, w_;                                                                              \
-        for (r_ = 0; r_ < (R) * (NV); r_++) c_[r_] = ZERO();                                      \
+        for (r_ = 0; r_ < (R) * (NV); r_++)                                                      \
+            c_[r_] = cont ? LOAD(acc + (r_ / (NV)) * 32 + (r_ % (NV)) * W) : ZERO();             \
         for (k_ = 0; k_ < K; k_++) {                                                             \
             for (w_ = 0; w_ < NV; w_++) b_[w_] = LOAD(B + k_ * ldb + w_ * W);                   \
             for (r_ = 0; r_ < R; r_++) {                                                         \
@@ -649,14 +652,16 @@ cdef extern from *:
     } while (0)
     #endif
     static int fastnn_narrow_f(int R, int nv, Py_ssize_t K, const float* x, Py_ssize_t xs_r, Py_ssize_t xs_k,
-                               const float* FASTNN_RESTRICT B, Py_ssize_t ldb, float* FASTNN_RESTRICT acc) {
+                               const float* FASTNN_RESTRICT B, Py_ssize_t ldb, float* FASTNN_RESTRICT acc,
+                               int cont) {
     #ifdef FASTNN_COMPRESS
         if (nv == 1) FASTNN_NARROW_ROWS(FASTNN_NARROW_F, R, 1);
     #endif
         return 0;
     }
     static int fastnn_narrow_d(int R, int nv, Py_ssize_t K, const double* x, Py_ssize_t xs_r, Py_ssize_t xs_k,
-                               const double* FASTNN_RESTRICT B, Py_ssize_t ldb, double* FASTNN_RESTRICT acc) {
+                               const double* FASTNN_RESTRICT B, Py_ssize_t ldb, double* FASTNN_RESTRICT acc,
+                               int cont) {
     #ifdef FASTNN_COMPRESS
         if (nv == 1) FASTNN_NARROW_ROWS(FASTNN_NARROW_D, R, 1);
         if (nv == 2) FASTNN_NARROW_ROWS(FASTNN_NARROW_D, R, 2);
@@ -667,9 +672,9 @@ cdef extern from *:
     """
     intp fastnn_nonzeros_f(const float* row, intp n, int* idx, float* val) noexcept nogil
     int fastnn_narrow_f(int R, int nv, intp K, const float* x, intp xs_r, intp xs_k, const float* B, intp ldb,
-                        float* acc) noexcept nogil
+                        float* acc, int cont) noexcept nogil
     int fastnn_narrow_d(int R, int nv, intp K, const double* x, intp xs_r, intp xs_k, const double* B,
-                        intp ldb, double* acc) noexcept nogil
+                        intp ldb, double* acc, int cont) noexcept nogil
     intp fastnn_nonzeros_d(const double* row, intp n, int* idx, double* val) noexcept nogil
     void fastnn_column_f(const float* ent, intp n, const float* d, int nv, int nv_total,
                          float* acc) noexcept nogil
@@ -864,6 +869,9 @@ cdef struct Sparse:
     const intp* X_starts
     const int* X_idx
     const void* X_val
+    # (training, two threads) a second workspace like G (_columns_size) for thread 1 of
+    # _loss_grad_local, which sorts layer 0's entries into it; NULL: none (that path is not taken)
+    void* G_other
 
 
 # Layer 0 skips zero inputs when at most this fraction of a chunk's inputs are nonzero (0: never)
@@ -878,6 +886,27 @@ def _set_overlap(int on):
     global overlap_sort
     old, overlap_sort = overlap_sort, on
     return old
+
+
+def _overlap_chunks():
+    """(tests) how many chunks took _loss_grad_overlap so far."""
+    return overlap_chunks
+
+
+# one-hidden-layer networks on two threads take _loss_grad_local (each thread keeps to its own
+# columns of layer 0) rather than _loss_grad_overlap
+cdef int local_path = 1
+cdef Py_ssize_t local_chunks = 0
+def _set_local(int on):
+    """(tests, benchmarks) whether chunks may take _loss_grad_local; returns the old setting."""
+    global local_path
+    old, local_path = local_path, on
+    return old
+
+
+def _local_chunks():
+    """(tests) how many chunks took _loss_grad_local so far."""
+    return local_chunks
 
 
 def _round_trip(long n=20000):
@@ -909,11 +938,6 @@ def _round_trip(long n=20000):
                     fastnn_publish(flag + CLAIM_LINE, 2 * i + 2)
     elapsed = time.perf_counter() - t0
     return elapsed / n * 1e9 if team[0] == 2 else float("nan")
-
-
-def _overlap_chunks():
-    """(tests) how many chunks took _loss_grad_overlap so far."""
-    return overlap_chunks
 
 
 # layer 0's kernels from the lists take two rows at a time in the forward pass (_sparse_pairs) and two
@@ -1054,6 +1078,7 @@ cdef Sparse _sparse_view(int[::1] idx, floating[::1] val, intp[::1] nnz, int[::1
     sp.lidx, sp.lval = sp.idx, sp.val
     sp.union_k, sp.by_union, sp.n_union, sp.X, sp.rows, sp.ahead = NULL, False, 0, NULL, NULL, NULL
     sp.X_starts, sp.X_idx, sp.X_val = NULL, NULL, NULL
+    sp.G_other = NULL
     if union_k.shape[0] > 1:
         sp.union_k = &union_k[0] + i * 2 * _rounded(n_in + 16)
     return sp
@@ -1338,7 +1363,7 @@ ctypedef fused UnionBlock:  # rows of the union forward: float up to 10 (20 AVX-
 cdef inline void _rows(const RowBlock* R_, intp K, const floating* x, intp xs_r, intp xs_k,
                        const floating* B, intp ldb, floating* C, intp ldc,
                        int mode, const Step* op, floating* v, floating* m1, floating* m2,
-                       floating l2, int nv) noexcept nogil:
+                       floating l2, int nv, bint cont=False) noexcept nogil:
     """acc[r] = sum_k x[r*xs_r + k*xs_k] * B[k, :JB]  for r < R <= RB, then per mode:
 
     OVERWRITE: C[r, :JB] = acc[r];  ACCUMULATE: C[r, :JB] += acc[r];
@@ -1351,6 +1376,9 @@ cdef inline void _rows(const RowBlock* R_, intp K, const floating* x, intp xs_r,
     Only the first nv vectors of 64 bytes of the JB columns are real when nv < JB * sizeof / 64: B is
     0 past them (padding), and so are their sums, set without computing them (fastnn_narrow_*: the
     real columns' sums in registers; not without AVX-512).
+    With cont, acc[r] starts at C[r, :JB] instead of 0: the sums of an earlier call over the first
+    k go on over these (the two calls make the same operations, in the same order, as one over all
+    the k; _loss_grad_local splits layer 1's forward sums so between its threads).
     """
     cdef int R = 8 if RowBlock is Rows8 else (4 if RowBlock is Rows4 else (2 if RowBlock is Rows2 else 1))
     cdef floating acc[RB * JB]
@@ -1358,15 +1386,21 @@ cdef inline void _rows(const RowBlock* R_, intp K, const floating* x, intp xs_r,
     cdef const floating* brow
     cdef intp k, off
     cdef int r, u, done = 0
+    if cont:
+        # acc[r] = C[r, :JB], the sums so far
+        for r in range(R):
+            for u in range(JB):
+                acc[r * JB + u] = C[r * ldc + u]
     if narrow and nv < JB * <int>sizeof(floating) // 64:
-        # acc[r, :nv vectors] = sum_k x[r, k] * B[k, :nv vectors]; acc[r, past them] = 0
+        # acc[r, :nv vectors] (+)= sum_k x[r, k] * B[k, :nv vectors]; acc[r, past them] = 0
         if floating is float:
-            done = fastnn_narrow_f(R, nv, K, x, xs_r, xs_k, B, ldb, acc)
+            done = fastnn_narrow_f(R, nv, K, x, xs_r, xs_k, B, ldb, acc, cont)
         else:
-            done = fastnn_narrow_d(R, nv, K, x, xs_r, xs_k, B, ldb, acc)
+            done = fastnn_narrow_d(R, nv, K, x, xs_r, xs_k, B, ldb, acc, cont)
     if not done:
-        for u in range(R * JB):
-            acc[u] = 0
+        if not cont:
+            for u in range(R * JB):
+                acc[u] = 0
         for k in range(K):
             brow = B + k * ldb
             for r in range(R):
@@ -1410,9 +1444,9 @@ cdef void _rows_all(intp n_rows, intp K, const floating* x, intp xs_r, intp xs_k
 cdef inline void _rows_task(intp group, intp blk, intp n_rows, intp K, const floating* x, intp xs_r,
                             intp xs_k, const floating* B, intp ldb, intp bbs, floating* C, intp ldc,
                             intp cbs, int mode, const Step* op, floating* v, floating* m1, floating* m2,
-                            floating l2, intp cols) noexcept nogil:
+                            floating l2, intp cols, bint cont=False) noexcept nogil:
     """Rows group*RB ... (at most RB of them) of column block blk: one _rows call, or 4, 2 and 1 rows at the end.
-    Columns from cols on (cols >= 0) are padding (_rows_all)."""
+    Columns from cols on (cols >= 0) are padding (_rows_all). cont: the sums go on from C's (_rows)."""
     cdef intp r = group * RB, off, W = 64 // sizeof(floating)
     cdef intp stop = min(r + RB, n_rows)
     # the block's vectors with a real column
@@ -1421,19 +1455,19 @@ cdef inline void _rows_task(intp group, intp blk, intp n_rows, intp K, const flo
         off = r * ldc + blk * cbs
         if r + RB <= stop:
             _rows(<const Rows8*>NULL, K, x + r * xs_r, xs_r, xs_k, B + blk * bbs, ldb, C + off, ldc, mode, op,
-                  _at(v, off), _at(m1, off), _at(m2, off), l2, nv)
+                  _at(v, off), _at(m1, off), _at(m2, off), l2, nv, cont)
             r = r + RB
         elif r + 4 <= stop:
             _rows(<const Rows4*>NULL, K, x + r * xs_r, xs_r, xs_k, B + blk * bbs, ldb, C + off, ldc, mode, op,
-                  _at(v, off), _at(m1, off), _at(m2, off), l2, nv)
+                  _at(v, off), _at(m1, off), _at(m2, off), l2, nv, cont)
             r = r + 4
         elif r + 2 <= stop:
             _rows(<const Rows2*>NULL, K, x + r * xs_r, xs_r, xs_k, B + blk * bbs, ldb, C + off, ldc, mode, op,
-                  _at(v, off), _at(m1, off), _at(m2, off), l2, nv)
+                  _at(v, off), _at(m1, off), _at(m2, off), l2, nv, cont)
             r = r + 2
         else:
             _rows(<const Rows1*>NULL, K, x + r * xs_r, xs_r, xs_k, B + blk * bbs, ldb, C + off, ldc, mode, op,
-                  _at(v, off), _at(m1, off), _at(m2, off), l2, nv)
+                  _at(v, off), _at(m1, off), _at(m2, off), l2, nv, cont)
             r = r + 1
 
 
@@ -1886,7 +1920,7 @@ cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp 
 cdef inline void _claimed_sums(intp t, intp n_threads, intp n_in, intp n_out, intp ld, const Sparse* sp,
                                const floating* delta, floating* G, floating* C, int mode, const Step* op,
                                floating* v, floating* m1, floating* m2, floating l2,
-                               long long* ranges) noexcept nogil:
+                               long long* ranges, long long* ready=NULL, intp split=0) noexcept nogil:
     """Thread t's panels (_panel_share: those it computed in the forward pass) of layer 0's gradient
     and epilogue (_sparse_sums, entries sorted for all inputs) in blocks of CLAIM_INPUTS inputs,
     then the blocks of the other threads' panels that they have not yet reached. Thread u's blocks
@@ -1896,21 +1930,29 @@ cdef inline void _claimed_sums(intp t, intp n_threads, intp n_in, intp n_out, in
     last block. Each block of each panel is summed by one thread: the same sums. Measured on the
     MNIST default fit on 2 threads (in-process A/B, alternate epochs, 8 rounds): float64 epochs
     1-6% faster in all 8, float32 0.5-8% faster in 7 (1% slower in one); claiming in the forward
-    pass as well was 2-5% slower when the host was busy (the thief reads the other core's WT)."""
+    pass as well was 2-5% slower when the host was busy (the thief reads the other core's WT).
+    With ready (_loss_grad_local), a thread waits for ready[u * CLAIM_LINE] (fastnn_wait: thread
+    u's columns of delta are done) before it claims a block of thread u's. With split > 0
+    (_loss_grad_local), thread u's panels of delta are at delta + u * split, in rows of their own
+    (the sorted entries' offsets give the rows), instead of in shared rows."""
     cdef intp j, u, blk, k0, k1, P = ld // JB
     cdef bint other
     global claimed_blocks
     for j in range(n_threads):
         u = (t + claim_rotation + j) % n_threads
         other = u != t
+        if other and ready != NULL:
+            fastnn_wait(ready + u * CLAIM_LINE)
         blk = fastnn_claim(ranges + u * CLAIM_LINE, other)
         while blk >= 0:
             k0 = blk * CLAIM_INPUTS
             k1 = min(n_in, k0 + CLAIM_INPUTS)
             # column k0's entries begin where column k0 - 1's end
+            # (split: thread u's panel p of delta at du + p * JB, du = its block less its first panel)
             _sparse_sums(k0, k1, 0 if k0 == 0 else (<intp*>G)[k0 - 1], _panel_share(u, n_threads, P),
-                         _panel_share(u + 1, n_threads, P), n_in, n_out, ld, sp, delta, G, C, mode, op, v,
-                         m1, m2, l2)
+                         _panel_share(u + 1, n_threads, P), n_in, n_out, ld, sp,
+                         delta if split == 0 else delta + u * split - _panel_share(u, n_threads, P) * JB, G, C,
+                         mode, op, v, m1, m2, l2)
             if other:
                 fastnn_fetch_add(&claimed_blocks, 1)
             blk = fastnn_claim(ranges + u * CLAIM_LINE, other)
@@ -2513,6 +2555,176 @@ cdef double _loss_grad_overlap(const Net* net, floating* pk,
     return loss[0]
 
 
+cdef inline bint _local(const Net* net, intp m, const Sparse* sp) noexcept nogil:
+    """Whether a chunk takes _loss_grad_local: one hidden layer (L == 2) on two threads, layer 0 by
+    the lists with a second workspace for thread 1 (sp.G_other), an even count of layer 0's
+    panels (each thread half of them), no more outputs than samples (layer 1 back-propagates by
+    the row kernel, samples as rows) and an output layer small enough for one thread (as in
+    _overlapped)."""
+    if (local_path == 0 or net.n_threads != 2 or net.L != 2 or sp == NULL or not sp.on or sp.by_union
+            or sp.G_other == NULL or m < 2 or sp.total * net.ld[0] < PARALLEL_WORK or net.sizes[0] < 4
+            or net.ld[0] < 2 * JB or (net.ld[0] // JB) % 2 or net.sizes[2] > m):
+        return False
+    return m * net.sizes[1] * net.ld[1] < 4 * PARALLEL_WORK
+
+
+cdef void _local_delta(const Net* net, intp m, intp c0, intp c1, intp w, const floating* pk, const floating* zt,
+                       const floating* at, floating* dt, const floating* d1, floating* Wt) noexcept nogil:
+    """Columns c0 ... c1 - 1 (whole panels) of layer 0's delta in _loss_grad_local, as
+    _backprop_delta computes them (n_out <= m): the same sums, each thread its own columns, in its
+    own rows of w: dt[i, c - c0] = (delta1 @ WT1.T)[i, c] * f'(zt[i, c - c0]), from WT1's rows c
+    (before their step); Wt (scratch, blocks of JB rows of w) holds those columns of WT1.T."""
+    cdef intp n_h = net.sizes[1], n_out = net.sizes[2], ld1 = net.ld[1]
+    cdef intp blk, u, p, i, g, n_real = max(0, min(c1, n_h) - c0)
+    cdef const floating* WT1 = pk + net.wt_off[1]
+    for blk in range((n_out + JB - 1) // JB):
+        for u in range(min(JB, n_out - blk * JB)):
+            # Wt[j, :] = WT1[c0:c1, j] (zeros past n_h): this thread's columns of WT1.T
+            for p in range(n_real):
+                Wt[(blk * JB + u) * w + p] = WT1[blk * n_h * JB + (c0 + p) * JB + u]
+            for p in range(n_real, c1 - c0):
+                Wt[(blk * JB + u) * w + p] = 0
+    for blk in range((c1 - c0) // JB):
+        for g in range((m + RB - 1) // RB):
+            # dt[rows of group g, block blk] = delta1[those rows, :n_out] @ Wt[:, block blk]
+            _rows_task(g, blk, m, n_out, d1, ld1, 1, Wt, w, JB, dt, w, JB, OVERWRITE, NULL, NULL, NULL, NULL,
+                       0, n_real)
+    for i in range(m):
+        # dt[i] *= f'(zt[i])  (past n_h: 0)
+        _scale_by_derivative(net.act[0], n_real, zt + i * w, at + i * w, dt + i * w)
+        for p in range(n_real, c1 - c0):
+            dt[i * w + p] = 0
+
+
+cdef double _loss_grad_local(const Net* net, floating* pk,
+                             const floating* x, const floating* y, intp m,
+                             floating* target, int mode, const Step* op,
+                             floating* v, floating* m1, floating* m2, floating l2,
+                             floating* z, floating* a, floating* delta, floating* scratch,
+                             Sparse* sp, floating* G) noexcept nogil:
+    """_loss_grad_chunk for one hidden layer on two threads (_local), each thread keeping to its
+    own half of layer 0's panels (those of _panel_share), in rows of its own: z0, a0 and delta0
+    are stored as two blocks of m rows of w = ld0 / 2 columns, thread t's columns in block t, so
+    that no cache line, nor its neighbours, holds both threads' values (with rows of ld0 shared by
+    the two threads, each thread's writes slowed the other by up to half on hosts where the two
+    cores are far apart). Its rows of WT1, its panels of WT0 and their optimizer state stay in
+    its core's cache too; what crosses between the cores is layer 1's sums and delta.
+      thread 0: its columns of layer 0 forward; z1 = a0[:, :K0] @ WT1[:K0] (K0 = w), then
+        publishes it; sorts layer 0's entries into G: thread 1's counts copied, then each row's
+        entries placed from the front (_sparse_place_rows).
+      thread 1: its columns of layer 0 forward; counts the entries by input (_sparse_ends) and
+        publishes the counts; goes on with z1's sums over the other columns of a0 (_rows with
+        cont: the same operations in the same order as one pass), a1, the loss and delta1, and
+        publishes them; then places the entries into its own sp.G_other, from the back.
+      both: their columns of delta0 (_local_delta), their rows' step of WT1 (thread 1 also b1), their
+        panels of layer 0's gradient and step (_claimed_sums, each from its own sorted entries; a
+        thread whose panels are done takes blocks of the other's once that thread's delta0 is
+        done), their panels' biases.
+    The same sums as _loss_grad_chunk on one thread."""
+    cdef Net net1 = net[0]
+    cdef double loss[1]
+    cdef intp t, g, blk, i, c0, c1, W = 64 // sizeof(floating)
+    cdef intp n_in = net.sizes[0], n_h = net.sizes[1], n_out = net.sizes[2]
+    cdef intp ld = net.ld[0], ld1 = net.ld[1], P = ld // JB
+    cdef intp w = ld // 2                               # each thread's columns of layer 0 (P is even)
+    cdef intp K0 = w                                    # thread 0's: 0 ... w - 1 (all real: n_h > w)
+    cdef intp n_rows
+    cdef floating* z1 = z + m * net.u_off[1]
+    cdef floating* a1 = a + m * net.u_off[1]
+    cdef floating* d1 = delta + m * net.u_off[1]
+    cdef floating* WT1 = pk + net.wt_off[1]
+    cdef floating* own_G
+    cdef floating* zt
+    cdef floating* at
+    cdef floating* dt
+    # each thread's range of blocks of inputs of layer 0's gradient (_claimed_sums), a cache line apart
+    cdef long long ranges[2 * CLAIM_LINE]
+    # set by thread 0 when z1's sums over its columns are done, by thread 1 when delta1 is
+    cdef long long partial_done[CLAIM_LINE]
+    cdef long long delta_done[CLAIM_LINE]
+    # set by thread 1 when its counts of layer 0's entries by input are done
+    cdef long long counts_done[CLAIM_LINE]
+    # ready[u * CLAIM_LINE]: thread u's columns of delta0 are done
+    cdef long long ready[2 * CLAIM_LINE]
+    global local_chunks
+    local_chunks += 1
+    net1.n_threads = 1
+    for t in range(2):
+        ranges[t * CLAIM_LINE] = fastnn_range(0, (n_in + CLAIM_INPUTS - 1) // CLAIM_INPUTS)
+        ready[t * CLAIM_LINE] = 0
+    partial_done[0] = 0
+    delta_done[0] = 0
+    counts_done[0] = 0
+    loss[0] = 0
+    own_G, zt, at, dt, g, blk, i, c0, c1, n_rows = G, z, a, delta, 0, 0, 0, 0, 0, 0
+    with parallel(num_threads=2):
+        t = threadid()
+        if fastnn_team() < 2:
+            # a team of one thread: the chunk as on one thread (rows of ld0)
+            _forward(&net1, pk, x, m, z, a, sp, 0)
+            loss[0] = _output(&net1, m, n_out, ld1, z1, a1, y, d1)
+            _backward(&net1, pk, x, m, target, mode, op, v, m1, m2, l2, z, a, delta, scratch, sp, G, 1, 0, True)
+        else:
+            c0 = t * w
+            c1 = c0 + w
+            n_rows = min(c1, n_h) - c0
+            zt = z + m * net.u_off[0] + t * m * w
+            at = a + m * net.u_off[0] + t * m * w
+            dt = delta + m * net.u_off[0] + t * m * w
+            own_G = G if t == 0 else <floating*>sp.G_other
+            # zt, at = this thread's columns of every row of z0, a0 (vector v of a row at column v * W - c0)
+            _sparse_rows(m, n_in, n_h, w, sp, pk + net.wt_off[0], pk + net.bt_off[0], net.act[0], c0 // W,
+                         c1 // W, zt - c0, at - c0)
+            if t == 0:
+                for blk in range(ld1 // JB):
+                    for g in range((m + RB - 1) // RB):
+                        # z1 = a0[:, :K0] @ WT1[:K0]  (thread 1 adds the rest)
+                        _rows_task(g, blk, m, K0, at, w, 1, WT1, JB, n_h * JB, z1, ld1, JB, OVERWRITE, NULL, NULL,
+                                   NULL, NULL, 0, n_out)
+                fastnn_publish(partial_done, 1)
+                # the entries sorted by input: thread 1's counts (where each input's entries end and
+                # begin, copied), then placed from the front
+                fastnn_wait(counts_done)
+                memcpy(own_G, sp.G_other, 2 * n_in * sizeof(intp))
+                _sparse_place_rows(0, m, False, n_in, w, sp, own_G)
+                fastnn_wait(delta_done)
+            else:
+                # the entries counted by input (for both threads), then z1, delta1, then placed
+                _sparse_ends(m, n_in, sp, own_G)
+                fastnn_publish(counts_done, 1)
+                fastnn_wait(partial_done)
+                for blk in range(ld1 // JB):
+                    for g in range((m + RB - 1) // RB):
+                        # z1 += a0[:, K0:] @ WT1[K0:], the same sums going on
+                        _rows_task(g, blk, m, n_h - K0, at, w, 1, WT1 + K0 * JB, JB, n_h * JB, z1, ld1, JB,
+                                   OVERWRITE, NULL, NULL, NULL, NULL, 0, n_out, True)
+                for i in range(m):
+                    _bias_activate(net.act[1], n_out, ld1, pk + net.bt_off[1], z1 + i * ld1, a1 + i * ld1)
+                loss[0] = _output(&net1, m, n_out, ld1, z1, a1, y, d1)
+                fastnn_publish(delta_done, 1)
+                # from the back (the cursors thread 0 copies stay as they are)
+                _sparse_place_rows(0, m, True, n_in, w, sp, own_G)
+            _local_delta(net, m, c0, c1, w, pk, zt, at, dt, d1, scratch + t * ((n_out + JB - 1) // JB) * JB * w)
+            for g in range((n_rows + RB - 1) // RB):
+                for blk in range(ld1 // JB):
+                    # nabla_WT1[rows c0 + (rows of group g)] = a0[:, those rows].T @ delta1, then per mode
+                    _rows_task(g, blk, n_rows, m, at, 1, w, d1, ld1, JB, target + net.wt_off[1] + c0 * JB, JB,
+                               n_h * JB, mode, op, _at(v, net.wt_off[1] + c0 * JB),
+                               _at(m1, net.wt_off[1] + c0 * JB), _at(m2, net.wt_off[1] + c0 * JB), l2, n_out)
+            if t == 1:
+                for blk in range(ld1 // JB):
+                    _bias_block(blk * JB, m, ld1, d1, target + net.bt_off[1], mode, op, _at(v, net.bt_off[1]),
+                                _at(m1, net.bt_off[1]), _at(m2, net.bt_off[1]))
+            fastnn_publish(ready + t * CLAIM_LINE, 1)
+            _claimed_sums(t, 2, n_in, n_h, ld, sp, delta + m * net.u_off[0], own_G, target + net.wt_off[0], mode,
+                          op, _at(v, net.wt_off[0]), _at(m1, net.wt_off[0]), _at(m2, net.wt_off[0]), l2, ranges,
+                          ready, m * w)
+            for blk in range(w // JB):
+                _bias_block(blk * JB, m, w, dt, target + net.bt_off[0] + c0, mode, op,
+                            _at(v, net.bt_off[0] + c0), _at(m1, net.bt_off[0] + c0), _at(m2, net.bt_off[0] + c0))
+    return loss[0]
+
+
 cdef double _loss_grad_chunk(const Net* net, floating* pk,
                              const floating* x, const floating* y, intp m,
                              floating* target, int mode, const Step* op,
@@ -2533,6 +2745,8 @@ cdef double _loss_grad_chunk(const Net* net, floating* pk,
     """
     cdef intp L = net.L
     cdef double loss
+    if _local(net, m, sp):
+        return _loss_grad_local(net, pk, x, y, m, target, mode, op, v, m1, m2, l2, z, a, delta, scratch, sp, G)
     if _overlapped(net, m, sp):
         return _loss_grad_overlap(net, pk, x, y, m, target, mode, op, v, m1, m2, l2, z, a, delta, scratch,
                                   sp, G)
@@ -2993,7 +3207,9 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     cdef floating[::1] sp_val = val
     cdef intp[::1] sp_nnz = nnz
     # layer 0's gradient workspace for sparse inputs (written before it is read: not zeroed)
-    cdef floating[::1] G = aligned(T * s_G, dtype)
+    # (a second one for thread 1 of _loss_grad_local when the batches run in turn on two threads)
+    cdef intp n_G = 2 if (T == 1 and n_threads == 2) else T
+    cdef floating[::1] G = aligned(n_G * s_G, dtype)
     cdef floating* vp = &v[0] if optimizer in (MOMENTUM, NESTEROV) else NULL
     cdef floating* m1p = &m1[0] if optimizer == ADAM else NULL
     cdef floating* m2p = &m2[0] if optimizer == ADAM else NULL
@@ -3026,6 +3242,8 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
             raise ValueError("listed does not match X: make it with list_nonzeros(X, ...)")
     for th in range(T):
         _sparse_of(sps, th, s_struct)[0] = _sparse_view(sp_idx, sp_val, sp_nnz, sp_union, rows, n0, th)
+        if n_G > T:
+            _sparse_of(sps, th, s_struct).G_other = <void*>(&G[0] + s_G)
         if listed is not None and X_idx.shape[0] > 0:
             sp_th = _sparse_of(sps, th, s_struct)
             sp_th.X_starts, sp_th.X_idx, sp_th.X_val = &X_starts[0], &X_idx[0], <const void*>&X_val[0]
