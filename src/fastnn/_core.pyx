@@ -1416,7 +1416,7 @@ cdef inline void _rows(const RowBlock* R_, intp K, const floating* x, intp xs_r,
 cdef void _rows_all(intp n_rows, intp K, const floating* x, intp xs_r, intp xs_k,
                     const floating* B, intp ldb, intp bbs, intp width, floating* C, intp ldc, intp cbs,
                     int mode, const Step* op, floating* v, floating* m1, floating* m2,
-                    floating l2, int n_threads=1, intp cols=-1) noexcept nogil:
+                    floating l2, int n_threads=1, intp cols=-1, bint cont=False) noexcept nogil:
     """_rows over C[:n_rows, :width] (X[r, k] = x[r*xs_r + k*xs_k]); width % JB == 0.
     Columns cols ... width - 1 (when 0 <= cols) are padding, 0 in B: in the last block their sums
     are 0 without being computed.
@@ -1427,18 +1427,18 @@ cdef void _rows_all(intp n_rows, intp K, const floating* x, intp xs_r, intp xs_k
     The tasks (a column block times a group of RB rows) write disjoint parts
     of C (and of the optimizer state), each computed the same way on any
     thread: the result does not depend on n_threads. Products smaller than
-    PARALLEL_WORK multiply-adds stay on the calling thread.
+    PARALLEL_WORK multiply-adds stay on the calling thread. cont: the sums go on from C's (_rows).
     """
     cdef intp n_groups = (n_rows + RB - 1) // RB, n_blocks = width // JB
     cdef intp task, n_tasks = n_groups * n_blocks
     if n_threads > 1 and n_tasks > 1 and n_rows * K * width >= PARALLEL_WORK:
         for task in prange(n_tasks, num_threads=n_threads, schedule="static"):
             _rows_task(task % n_groups, task // n_groups, n_rows, K, x, xs_r, xs_k, B, ldb, bbs, C, ldc, cbs,
-                       mode, op, v, m1, m2, l2, cols)
+                       mode, op, v, m1, m2, l2, cols, cont)
     else:
         for task in range(n_tasks):
             _rows_task(task % n_groups, task // n_groups, n_rows, K, x, xs_r, xs_k, B, ldb, bbs, C, ldc, cbs,
-                       mode, op, v, m1, m2, l2, cols)
+                       mode, op, v, m1, m2, l2, cols, cont)
 
 
 cdef inline void _rows_task(intp group, intp blk, intp n_rows, intp K, const floating* x, intp xs_r,
@@ -2575,25 +2575,16 @@ cdef void _local_delta(const Net* net, intp m, intp c0, intp c1, intp w, const f
     own rows of w: dt[i, c - c0] = (delta1 @ WT1.T)[i, c] * f'(zt[i, c - c0]), from WT1's rows c
     (before their step); Wt (scratch, blocks of JB rows of w) holds those columns of WT1.T."""
     cdef intp n_h = net.sizes[1], n_out = net.sizes[2], ld1 = net.ld[1]
-    cdef intp blk, u, p, i, g, n_real = max(0, min(c1, n_h) - c0)
+    cdef intp blk, i, n_real = max(0, min(c1, n_h) - c0)
     cdef const floating* WT1 = pk + net.wt_off[1]
+    # Wt[j, :] = WT1[c0:c1, j] (zeros past n_h), one panel of JB outputs at a time
     for blk in range((n_out + JB - 1) // JB):
-        for u in range(min(JB, n_out - blk * JB)):
-            # Wt[j, :] = WT1[c0:c1, j] (zeros past n_h): this thread's columns of WT1.T
-            for p in range(n_real):
-                Wt[(blk * JB + u) * w + p] = WT1[blk * n_h * JB + (c0 + p) * JB + u]
-            for p in range(n_real, c1 - c0):
-                Wt[(blk * JB + u) * w + p] = 0
-    for blk in range((c1 - c0) // JB):
-        for g in range((m + RB - 1) // RB):
-            # dt[rows of group g, block blk] = delta1[those rows, :n_out] @ Wt[:, block blk]
-            _rows_task(g, blk, m, n_out, d1, ld1, 1, Wt, w, JB, dt, w, JB, OVERWRITE, NULL, NULL, NULL, NULL,
-                       0, n_real)
+        _transpose_panel(WT1 + blk * n_h * JB + c0 * JB, n_real, min(JB, n_out - blk * JB), w, Wt + blk * JB * w)
+    # dt = delta1[:, :n_out] @ Wt  (m, w): rows are samples, k runs over outputs j
+    _rows_all(m, n_out, d1, ld1, 1, Wt, w, JB, w, dt, w, JB, OVERWRITE, NULL, NULL, NULL, NULL, 0, 1, n_real)
     for i in range(m):
         # dt[i] *= f'(zt[i])  (past n_h: 0)
-        _scale_by_derivative(net.act[0], n_real, zt + i * w, at + i * w, dt + i * w)
-        for p in range(n_real, c1 - c0):
-            dt[i * w + p] = 0
+        _scale_row(net.act[0], n_real, w, zt + i * w, at + i * w, dt + i * w)
 
 
 cdef double _loss_grad_local(const Net* net, floating* pk,
@@ -2605,7 +2596,7 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
     """_loss_grad_chunk for one hidden layer on two threads (_local), each thread keeping to its
     own half of layer 0's panels (those of _panel_share), in rows of its own: z0, a0 and delta0
     are stored as two blocks of m rows of w = ld0 / 2 columns, thread t's columns in block t, so
-    that no cache line, nor its neighbours, holds both threads' values (with rows of ld0 shared by
+    that the threads' values meet only where the two blocks do (with rows of ld0 shared by
     the two threads, each thread's writes slowed the other by up to half on hosts where the two
     cores are far apart). Its rows of WT1, its panels of WT0 and their optimizer state stay in
     its core's cache too; what crosses between the cores is layer 1's sums and delta.
@@ -2623,9 +2614,9 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
     The same sums as _loss_grad_chunk on one thread."""
     cdef Net net1 = net[0]
     cdef double loss[1]
-    cdef intp t, g, blk, i, c0, c1, W = 64 // sizeof(floating)
+    cdef intp t, blk, i, c0, c1, W = 64 // sizeof(floating)
     cdef intp n_in = net.sizes[0], n_h = net.sizes[1], n_out = net.sizes[2]
-    cdef intp ld = net.ld[0], ld1 = net.ld[1], P = ld // JB
+    cdef intp ld = net.ld[0], ld1 = net.ld[1]
     cdef intp w = ld // 2                               # each thread's columns of layer 0 (P is even)
     cdef intp K0 = w                                    # thread 0's: 0 ... w - 1 (all real: n_h > w)
     cdef intp n_rows
@@ -2656,7 +2647,7 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
     delta_done[0] = 0
     counts_done[0] = 0
     loss[0] = 0
-    own_G, zt, at, dt, g, blk, i, c0, c1, n_rows = G, z, a, delta, 0, 0, 0, 0, 0, 0
+    own_G, zt, at, dt, blk, i, c0, c1, n_rows = G, z, a, delta, 0, 0, 0, 0, 0
     with parallel(num_threads=2):
         t = threadid()
         if fastnn_team() < 2:
@@ -2676,11 +2667,9 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
             _sparse_rows(m, n_in, n_h, w, sp, pk + net.wt_off[0], pk + net.bt_off[0], net.act[0], c0 // W,
                          c1 // W, zt - c0, at - c0)
             if t == 0:
-                for blk in range(ld1 // JB):
-                    for g in range((m + RB - 1) // RB):
-                        # z1 = a0[:, :K0] @ WT1[:K0]  (thread 1 adds the rest)
-                        _rows_task(g, blk, m, K0, at, w, 1, WT1, JB, n_h * JB, z1, ld1, JB, OVERWRITE, NULL, NULL,
-                                   NULL, NULL, 0, n_out)
+                # z1 = a0[:, :K0] @ WT1[:K0]  (thread 1 adds the rest)
+                _rows_all(m, K0, at, w, 1, WT1, JB, n_h * JB, ld1, z1, ld1, JB, OVERWRITE, NULL, NULL, NULL, NULL, 0,
+                          1, n_out)
                 fastnn_publish(partial_done, 1)
                 # the entries sorted by input: thread 1's counts (where each input's entries end and
                 # begin, copied), then placed from the front
@@ -2693,11 +2682,9 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
                 _sparse_ends(m, n_in, sp, own_G)
                 fastnn_publish(counts_done, 1)
                 fastnn_wait(partial_done)
-                for blk in range(ld1 // JB):
-                    for g in range((m + RB - 1) // RB):
-                        # z1 += a0[:, K0:] @ WT1[K0:], the same sums going on
-                        _rows_task(g, blk, m, n_h - K0, at, w, 1, WT1 + K0 * JB, JB, n_h * JB, z1, ld1, JB,
-                                   OVERWRITE, NULL, NULL, NULL, NULL, 0, n_out, True)
+                # z1 += a0[:, K0:] @ WT1[K0:], the same sums going on
+                _rows_all(m, n_h - K0, at, w, 1, WT1 + K0 * JB, JB, n_h * JB, ld1, z1, ld1, JB, OVERWRITE, NULL, NULL,
+                          NULL, NULL, 0, 1, n_out, True)
                 for i in range(m):
                     _bias_activate(net.act[1], n_out, ld1, pk + net.bt_off[1], z1 + i * ld1, a1 + i * ld1)
                 loss[0] = _output(&net1, m, n_out, ld1, z1, a1, y, d1)
@@ -2705,12 +2692,10 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
                 # from the back (the cursors thread 0 copies stay as they are)
                 _sparse_place_rows(0, m, True, n_in, w, sp, own_G)
             _local_delta(net, m, c0, c1, w, pk, zt, at, dt, d1, scratch + t * ((n_out + JB - 1) // JB) * JB * w)
-            for g in range((n_rows + RB - 1) // RB):
-                for blk in range(ld1 // JB):
-                    # nabla_WT1[rows c0 + (rows of group g)] = a0[:, those rows].T @ delta1, then per mode
-                    _rows_task(g, blk, n_rows, m, at, 1, w, d1, ld1, JB, target + net.wt_off[1] + c0 * JB, JB,
-                               n_h * JB, mode, op, _at(v, net.wt_off[1] + c0 * JB),
-                               _at(m1, net.wt_off[1] + c0 * JB), _at(m2, net.wt_off[1] + c0 * JB), l2, n_out)
+            # nabla_WT1[c0:c1] = a0[:, c0:c1].T @ delta1 (rows are inputs, k runs over samples), then per mode
+            _rows_all(n_rows, m, at, 1, w, d1, ld1, JB, ld1, target + net.wt_off[1] + c0 * JB, JB, n_h * JB, mode, op,
+                      _at(v, net.wt_off[1] + c0 * JB), _at(m1, net.wt_off[1] + c0 * JB),
+                      _at(m2, net.wt_off[1] + c0 * JB), l2, 1, n_out)
             if t == 1:
                 for blk in range(ld1 // JB):
                     _bias_block(blk * JB, m, ld1, d1, target + net.bt_off[1], mode, op, _at(v, net.bt_off[1]),
