@@ -273,6 +273,48 @@ def test_local_chunks_are_bit_identical(sparse_mode, local_path, dtype, spec, fi
     assert np.array_equal(nets[0].predict(X), nets[1].predict(X))
 
 
+def _padding_columns(sizes, state):
+    """(the entries of a packed optimizer state for padding columns, those for real ones), over
+    every layer's weights (panels of JB columns, _core._packed_layout) and biases."""
+    sizes = np.asarray(sizes, dtype=np.intp)
+    L = len(sizes) - 1
+    layout, size, _ = _core._packed_layout(sizes)
+    jb = _core._packed_layout(np.array([1, 1], dtype=np.intp))[0][0]     # JB: 1 output padded to a panel
+    assert state.shape == (size,)
+    pad, real = [], []
+    for l in range(L):
+        n_in, n_out, ld, wt, bt = sizes[l], sizes[l + 1], layout[l], layout[L + l], layout[2 * L + l]
+        WT = state[wt:wt + n_in * ld].reshape(ld // jb, n_in, jb).transpose(1, 0, 2).reshape(n_in, ld)
+        pad += [WT[:, n_out:].ravel(), state[bt + n_out:bt + ld]]
+        real += [WT[:, :n_out].ravel(), state[bt:bt + n_out]]
+    return np.concatenate(pad), np.concatenate(real)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "momentum"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_optimizer_state_of_padding_stays_zero(sparse_mode, local_path, dtype, optimizer):
+    """The optimizer step skips the padding columns of each panel (_epilogue_width): that changes
+    nothing only because their parameters and optimizer state stay exactly 0. After fits on the
+    dense kernels (one thread) and on the lists (two threads, _loss_grad_local) with weight decay,
+    the state is 0 on every padding column of every layer (100 and 10 outputs in panels of 32)
+    and not on the real ones, and the two fits agree."""
+    X, labels = _digits(620, seed=21)
+    sizes = [784, 100, 10]
+    fits = []
+    for mode, threads in (("dense", 1), ("lists", 2)):
+        sparse_mode(mode)
+        local_path(1)
+        net = fastnn.Network(sizes, dtype=dtype, seed=3, n_threads=threads)
+        net.fit(X, labels, epochs=2, batch_size=200, optimizer=optimizer, learning_rate=0.01, l2=1e-3)
+        states = [net._opt.m1, net._opt.m2] if optimizer == "adam" else [net._opt.v]
+        for state in states:
+            pad, real = _padding_columns(sizes, state)
+            assert pad.size > 0 and not np.any(pad)
+            assert np.count_nonzero(real) > 0.9 * real.size
+        fits.append(net.weights + net.biases)
+    assert _same(*fits)
+
+
 @pytest.fixture
 def pairs():
     """Sets whether layer 0's forward pass takes rows two at a time and its gradient sums inputs two

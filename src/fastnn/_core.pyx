@@ -1331,6 +1331,20 @@ cdef inline void _epilogue(int mode, const Step* op, intp n, floating* C, const 
         _step(op, n, C, acc, v, m1, m2, l2)
 
 
+cdef inline intp _epilogue_width(const floating* dtype_tag, int mode, intp real) noexcept nogil:
+    """How many of a block's JB columns a kernel's epilogue (_epilogue) runs on when the block's
+    first `real` columns are real and the rest padding: all JB, except for an optimizer step
+    (STEP), which stops after the real columns (rounded up to a vector of 64 bytes; 0 when none is
+    real). A padding column's parameters, gradient and optimizer state are 0, and every step leaves
+    them 0 (g = (0 / m + l2 * 0) * gscale = 0), so the step skips them without changing anything:
+    with 100 outputs in panels of 32, a quarter of layer 0's Adam steps were on padding. dtype_tag
+    (NULL) picks the dtype."""
+    cdef intp W = 64 // sizeof(floating)
+    if mode != STEP:
+        return JB
+    return min(JB, max(0, (real + W - 1) // W * W))
+
+
 # Row-block sizes as types: a kernel given a `const Rows8*` (NULL) is compiled for 8 rows, the count a
 # constant in its loops (its sums in registers) by Cython's specialization, not by the C compiler's
 # cloning heuristics (which, past some amount of code, left _rows generic: 40% slower).
@@ -1410,7 +1424,8 @@ cdef inline void _rows(const RowBlock* R_, intp K, const floating* x, intp xs_r,
                     acc[r * JB + u] = acc[r * JB + u] + xv * brow[u]
     for r in range(R):
         off = r * ldc
-        _epilogue(mode, op, JB, C + off, acc + r * JB, _at(v, off), _at(m1, off), _at(m2, off), l2)
+        _epilogue(mode, op, _epilogue_width(C, mode, nv * (64 // <int>sizeof(floating))), C + off, acc + r * JB,
+                  _at(v, off), _at(m1, off), _at(m2, off), l2)
 
 
 cdef void _rows_all(intp n_rows, intp K, const floating* x, intp xs_r, intp xs_k,
@@ -1873,6 +1888,7 @@ cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp 
     cdef floating acc2[4 * JB]
     cdef intp k, n_k, n_k2, e1, p, p0, off, W = 64 // sizeof(floating), PG = 8 // (JB // W)
     cdef int n_p, n_used
+    cdef intp n_e
     # now column k's entries are e0 (for k = r0) or start[k - 1], up to start[k]
     k = r0
     while k + 1 < r1 and pairs:
@@ -1891,10 +1907,12 @@ cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp 
                 fastnn_column2_d(ent + 2 * e0, n_k, ent + 2 * e1, n_k2, delta + p0 * JB,
                                  <int>((n_used + W - 1) // W), <int>(n_p * JB // W), acc, acc2)
             for p in range(n_p):
+                # (an optimizer step skips the panel's padding columns: _epilogue_width)
                 off = (p0 + p) * n_in * JB + k * JB
-                _epilogue(mode, op, JB, C + off, acc + p * JB, _at(v, off), _at(m1, off), _at(m2, off), l2)
+                n_e = _epilogue_width(C, mode, n_out - (p0 + p) * JB)
+                _epilogue(mode, op, n_e, C + off, acc + p * JB, _at(v, off), _at(m1, off), _at(m2, off), l2)
                 off = off + JB
-                _epilogue(mode, op, JB, C + off, acc2 + p * JB, _at(v, off), _at(m1, off), _at(m2, off), l2)
+                _epilogue(mode, op, n_e, C + off, acc2 + p * JB, _at(v, off), _at(m1, off), _at(m2, off), l2)
             p0 = p0 + n_p
         e0 = start[k + 1]
         k = k + 2
@@ -1912,7 +1930,8 @@ cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp 
                                 <int>(n_p * JB // W), acc)
             for p in range(n_p):
                 off = (p0 + p) * n_in * JB + k * JB
-                _epilogue(mode, op, JB, C + off, acc + p * JB, _at(v, off), _at(m1, off), _at(m2, off), l2)
+                _epilogue(mode, op, _epilogue_width(C, mode, n_out - (p0 + p) * JB), C + off, acc + p * JB,
+                          _at(v, off), _at(m1, off), _at(m2, off), l2)
         e0 = start[k]
         k = k + 1
 
