@@ -778,6 +778,8 @@ cdef enum:
     CLAIM_THREADS = 64  # most threads of an overlapped batch (_overlapped), which claim blocks from each other
     CLAIM_LINE = 8      # long longs apart (a cache line) of the threads' ranges of blocks
     PLACE_ROWS = 8      # rows of one block of the sort's second pass that a thread claims (_claimed_rows)
+    SHARED_SORT_NS = 200    # round trip (ns) under which _loss_grad_local's threads share one sort (shared_sort)
+    SHARED_SORT_TRIPS = 128     # round trips timed for it before each train_epoch call
 
 
 cdef enum:
@@ -872,6 +874,8 @@ cdef struct Sparse:
     # (training, two threads) a second workspace like G (_columns_size) for thread 1 of
     # _loss_grad_local, which sorts layer 0's entries into it; NULL: none (that path is not taken)
     void* G_other
+    # (_loss_grad_local) the two threads sort layer 0's entries into one workspace, G (shared_sort)
+    bint shared_sort
 
 
 # Layer 0 skips zero inputs when at most this fraction of a chunk's inputs are nonzero (0: never)
@@ -909,35 +913,96 @@ def _local_chunks():
     return local_chunks
 
 
-def _round_trip(long n=20000):
-    """(benchmarks) The mean time in nanoseconds of one round trip of a cache line between two
-    threads: thread 0 writes 2i + 1 and waits to read 2i + 2, which thread 1 writes once it reads
-    2i + 1, n times. Two threads that pass data to each other several times per batch, as the
-    kernels do, feel it; on a shared host it is not constant (bench/round_trip.py times it
-    before each epoch). nan when the parallel region gets fewer than two threads."""
+cdef extern from *:
+    """
+    #include <time.h>
+    /* seconds from some fixed point (a monotonic clock where there is one) */
+    static double fastnn_now(void) {
+    #if defined(CLOCK_MONOTONIC)
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    #else
+        return (double)clock() / CLOCKS_PER_SEC;
+    #endif
+    }
+    """
+    double fastnn_now() noexcept nogil
+
+
+cdef double _ping_pong(long n) noexcept nogil:
+    """The mean time in nanoseconds of one round trip of a cache line between the two threads of a
+    parallel region: thread 0 writes 2i + 1 and waits to read 2i + 2, which thread 1 writes once it
+    reads 2i + 1, for i < n + 1; thread 0 times the last n (the first waits for thread 1 to start).
+    INFINITY when the region gets fewer than two threads or n < 1."""
     cdef long long flag[2 * CLAIM_LINE]     # the line both threads touch: flag[CLAIM_LINE]
+    cdef double span[2]                     # thread 0's start and end (an array: shared)
     cdef long i
     cdef int t
     cdef int team[1]     # the team's size, as thread 0 sees it (an array: shared, not private)
     if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
+        return INFINITY
     flag[CLAIM_LINE] = 0
     team[0] = 0
-    t0 = time.perf_counter()
-    with nogil, parallel(num_threads=2):
+    span[0] = 0
+    span[1] = 0
+    with parallel(num_threads=2):
         t = threadid()
         if t == 0:
             team[0] = fastnn_team()
         if fastnn_team() == 2:
-            for i in range(n):
+            for i in range(n + 1):
                 if t == 0:
+                    if i == 1:
+                        span[0] = fastnn_now()
                     fastnn_publish(flag + CLAIM_LINE, 2 * i + 1)
                     fastnn_wait_for(flag + CLAIM_LINE, 2 * i + 2)
                 else:
                     fastnn_wait_for(flag + CLAIM_LINE, 2 * i + 1)
                     fastnn_publish(flag + CLAIM_LINE, 2 * i + 2)
-    elapsed = time.perf_counter() - t0
-    return elapsed / n * 1e9 if team[0] == 2 else float("nan")
+            if t == 0:
+                span[1] = fastnn_now()
+    return (span[1] - span[0]) / n * 1e9 if team[0] == 2 else INFINITY
+
+
+def _round_trip(long n=20000):
+    """(benchmarks) The mean time in nanoseconds of one round trip of a cache line between two
+    threads (_ping_pong, n of them). Two threads that pass data to each other several times per
+    batch, as the kernels do, feel it; on a shared host it is not constant (bench/round_trip.py
+    times it before each epoch, and train_epoch before each call, for _loss_grad_local's sort). nan
+    when the parallel region gets fewer than two threads."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    cdef double ns
+    with nogil:
+        ns = _ping_pong(n)
+    return ns if ns != INFINITY else float("nan")
+
+
+# How _loss_grad_local's two threads sort layer 0's entries by input: 1, into one workspace that both
+# read, each thread placing some of the rows (half the work each, but half the entries each thread
+# reads were written by the other core); 0, each all of the rows into a workspace of its own;
+# -1 (default), 1 while the two threads' round trip (_ping_pong, timed before each train_epoch call)
+# is under SHARED_SORT_NS. Measured on the MNIST default fit in float64 (in-process A/B, alternate
+# epochs, the same probe before each; the probe read either 54-70 ns or 300-600 ns): always shared,
+# 42.6 against 45.0 and 40.5 against 43.7 ms per epoch at 54-70 ns, but 72.1 against 60.9 ms at
+# 300-600 ns; by the probe (-1) against each its own, 41.0 against 44.1 and 60.2 against 60.2 ms
+# (float32 at 54-70 ns: 26.3 against 27.8 ms).
+cdef int shared_sort = -1
+cdef Py_ssize_t shared_chunks = 0
+def _set_shared_sort(int mode):
+    """(tests, benchmarks) _loss_grad_local's sort: 1 shared, 0 each thread its own, -1 by the
+    round trip (shared_sort); returns the old setting."""
+    global shared_sort
+    if mode not in (-1, 0, 1):
+        raise ValueError(f"mode must be -1, 0 or 1, got {mode}")
+    old, shared_sort = shared_sort, mode
+    return old
+
+
+def _shared_chunks():
+    """(tests) how many chunks of _loss_grad_local sorted into one shared workspace so far."""
+    return shared_chunks
 
 
 # layer 0's kernels from the lists take two rows at a time in the forward pass (_sparse_pairs) and two
@@ -1079,6 +1144,7 @@ cdef Sparse _sparse_view(int[::1] idx, floating[::1] val, intp[::1] nnz, int[::1
     sp.union_k, sp.by_union, sp.n_union, sp.X, sp.rows, sp.ahead = NULL, False, 0, NULL, NULL, NULL
     sp.X_starts, sp.X_idx, sp.X_val = NULL, NULL, NULL
     sp.G_other = NULL
+    sp.shared_sort = False
     if union_k.shape[0] > 1:
         sp.union_k = &union_k[0] + i * 2 * _rounded(n_in + 16)
     return sp
@@ -2630,6 +2696,10 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
         panels of layer 0's gradient and step (_claimed_sums, each from its own sorted entries; a
         thread whose panels are done takes blocks of the other's once that thread's delta0 is
         done), their panels' biases.
+    With sp.shared_sort (shared_sort: while the two cores are near), the two threads sort into one
+    workspace, G, instead: thread 1 counts into G, then thread 0 places blocks of rows from the
+    back (_claimed_rows) while thread 1 computes z1 and delta1, and thread 1 then places the blocks
+    left, from the front; each waits for the other's last block before its gradient sums.
     The same sums as _loss_grad_chunk on one thread."""
     cdef Net net1 = net[0]
     cdef double loss[1]
@@ -2654,10 +2724,17 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
     cdef long long delta_done[CLAIM_LINE]
     # set by thread 1 when its counts of layer 0's entries by input are done
     cdef long long counts_done[CLAIM_LINE]
+    # (shared_sort) the blocks of rows not yet placed, and placed[u * CLAIM_LINE]: thread u is done placing
+    cdef long long place_blocks[CLAIM_LINE]
+    cdef long long placed[2 * CLAIM_LINE]
+    cdef intp n_blocks = (m + PLACE_ROWS - 1) // PLACE_ROWS
+    cdef bint shared = sp.shared_sort
     # ready[u * CLAIM_LINE]: thread u's columns of delta0 are done
     cdef long long ready[2 * CLAIM_LINE]
-    global local_chunks
+    global local_chunks, shared_chunks
     local_chunks += 1
+    if shared:
+        shared_chunks += 1
     net1.n_threads = 1
     for t in range(2):
         ranges[t * CLAIM_LINE] = fastnn_range(0, (n_in + CLAIM_INPUTS - 1) // CLAIM_INPUTS)
@@ -2665,6 +2742,9 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
     partial_done[0] = 0
     delta_done[0] = 0
     counts_done[0] = 0
+    place_blocks[0] = fastnn_range(0, 0)
+    placed[0] = 0
+    placed[CLAIM_LINE] = 0
     loss[0] = 0
     own_G, zt, at, dt, blk, i, c0, c1, n_rows = G, z, a, delta, 0, 0, 0, 0, 0
     with parallel(num_threads=2):
@@ -2681,7 +2761,7 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
             zt = z + m * net.u_off[0] + t * m * w
             at = a + m * net.u_off[0] + t * m * w
             dt = delta + m * net.u_off[0] + t * m * w
-            own_G = G if t == 0 else <floating*>sp.G_other
+            own_G = G if t == 0 or shared else <floating*>sp.G_other
             # zt, at = this thread's columns of every row of z0, a0 (vector v of a row at column v * W - c0)
             _sparse_rows(m, n_in, n_h, w, sp, pk + net.wt_off[0], pk + net.bt_off[0], net.act[0], c0 // W,
                          c1 // W, zt - c0, at - c0)
@@ -2693,12 +2773,19 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
                 # the entries sorted by input: thread 1's counts (where each input's entries end and
                 # begin, copied), then placed from the front
                 fastnn_wait(counts_done)
-                memcpy(own_G, sp.G_other, 2 * n_in * sizeof(intp))
-                _sparse_place_rows(0, m, False, n_in, w, sp, own_G)
+                if shared:
+                    # blocks of rows from the back, while thread 1 computes delta1
+                    _claimed_rows(True, n_blocks, m, n_in, w, sp, own_G, place_blocks)
+                    fastnn_publish(placed, 1)
+                else:
+                    memcpy(own_G, sp.G_other, 2 * n_in * sizeof(intp))
+                    _sparse_place_rows(0, m, False, n_in, w, sp, own_G)
                 fastnn_wait(delta_done)
             else:
                 # the entries counted by input (for both threads), then z1, delta1, then placed
                 _sparse_ends(m, n_in, sp, own_G)
+                if shared:
+                    fastnn_publish(place_blocks, fastnn_range(0, n_blocks))
                 fastnn_publish(counts_done, 1)
                 fastnn_wait(partial_done)
                 # z1 += a0[:, K0:] @ WT1[K0:], the same sums going on
@@ -2708,8 +2795,13 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
                     _bias_activate(net.act[1], n_out, ld1, pk + net.bt_off[1], z1 + i * ld1, a1 + i * ld1)
                 loss[0] = _output(&net1, m, n_out, ld1, z1, a1, y, d1)
                 fastnn_publish(delta_done, 1)
-                # from the back (the cursors thread 0 copies stay as they are)
-                _sparse_place_rows(0, m, True, n_in, w, sp, own_G)
+                if shared:
+                    # the blocks of rows thread 0 has not taken, from the front
+                    _claimed_rows(False, n_blocks, m, n_in, w, sp, own_G, place_blocks)
+                    fastnn_publish(placed + CLAIM_LINE, 1)
+                else:
+                    # from the back (the cursors thread 0 copies stay as they are)
+                    _sparse_place_rows(0, m, True, n_in, w, sp, own_G)
             _local_delta(net, m, c0, c1, w, pk, zt, at, dt, d1, scratch + t * ((n_out + JB - 1) // JB) * JB * w)
             # nabla_WT1[c0:c1] = a0[:, c0:c1].T @ delta1 (rows are inputs, k runs over samples), then per mode
             _rows_all(n_rows, m, at, 1, w, d1, ld1, JB, ld1, target + net.wt_off[1] + c0 * JB, JB, n_h * JB, mode, op,
@@ -2720,6 +2812,9 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
                     _bias_block(blk * JB, m, ld1, d1, target + net.bt_off[1], mode, op, _at(v, net.bt_off[1]),
                                 _at(m1, net.bt_off[1]), _at(m2, net.bt_off[1]))
             fastnn_publish(ready + t * CLAIM_LINE, 1)
+            if shared:
+                # every row's entries placed
+                fastnn_wait(placed + (1 - t) * CLAIM_LINE)
             _claimed_sums(t, 2, n_in, n_h, ld, sp, delta + m * net.u_off[0], own_G, target + net.wt_off[0], mode,
                           op, _at(v, net.wt_off[0]), _at(m1, net.wt_off[0]), _at(m2, net.wt_off[0]), l2, ranges,
                           ready, m * w)
@@ -3257,6 +3352,10 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
         _sparse_of(sps, 0, s_struct).ahead = &ahead
     with nogil:
         _pack(&net, &theta[0], &pk[0])
+        if n_G > T:
+            # _loss_grad_local's sort, shared while the two cores are near (shared_sort)
+            _sparse_of(sps, 0, s_struct).shared_sort = shared_sort == 1 or (
+                shared_sort < 0 and _ping_pong(SHARED_SORT_TRIPS) < SHARED_SORT_NS)
         if T == 1:
             start = 0
             while start < n:
