@@ -132,12 +132,13 @@ def local_path():
 
 
 @pytest.fixture
-def shared_sort():
-    """Sets how _loss_grad_local's threads sort layer 0's entries (_set_shared_sort: 1 into one
-    shared workspace, 0 each into its own, -1 by the threads' round trip); restores it."""
-    old = _core._set_shared_sort(-1)
-    yield _core._set_shared_sort
-    _core._set_shared_sort(old)
+def near():
+    """Sets how _loss_grad_local's threads run (_set_near: 1 as on near cores, one shared sort of
+    layer 0's entries and blocks of each other's gradient taken; 0 as on far ones, each its own
+    sort and only its own panels; -1 by the threads' round trip); restores it."""
+    old = _core._set_near(-1)
+    yield _core._set_near
+    _core._set_near(old)
 
 
 @pytest.fixture
@@ -249,20 +250,21 @@ LOCAL_FITS = [
 ]
 
 
-@pytest.mark.parametrize("sort", ["own", "shared"])
+@pytest.mark.parametrize("cores", ["far", "near"])
 @pytest.mark.parametrize("fit", LOCAL_FITS, ids=lambda f: "-".join(f"{k}={v}" for k, v in f.items()))
 @pytest.mark.parametrize("spec", LOCAL_NETS, ids=lambda n: "-".join(map(str, n["sizes"])) + "".join(
     f"-{v}" for k, v in n.items() if k != "sizes"))
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_local_chunks_are_bit_identical(sparse_mode, local_path, shared_sort, dtype, spec, fit, sort):
+def test_local_chunks_are_bit_identical(sparse_mode, local_path, near, dtype, spec, fit, cores):
     """One hidden layer on two threads with the lists (_loss_grad_local): each thread its own columns
     of layer 0 in rows of its own, layer 1's sums handed from thread 0 to thread 1 and continued
-    (_rows with cont), the entries sorted by each thread into its own workspace ("own") or by
-    both, blocks of rows from both ends, into one ("shared"), blocks of the other's panels
-    claimed once its delta is done. The same weights and predictions as the dense kernels on one
-    thread, with Adam, Nesterov and the normalized step (batches over one chunk of 256: the
-    summed gradient), for a layer 0 of 64 to 128 columns, and the local path really ran, with
-    the sort asked for (and the overlapped path did not)."""
+    (_rows with cont); as on far cores, the entries sorted by each thread into its own workspace
+    and each thread summing only its own panels (no block taken from the other), or as on near
+    ones, sorted by both, blocks of rows from both ends, into one, and blocks of the other's
+    panels claimed once its delta is done. The same weights and predictions as the dense kernels
+    on one thread, with Adam, Nesterov and the normalized step (batches over one chunk of 256: the
+    summed gradient), for a layer 0 of 64 to 128 columns, and the local path really ran, as
+    asked (and the overlapped path did not)."""
     X, labels = _digits(620, seed=17)
     sizes = spec["sizes"]
     options = {k: v for k, v in spec.items() if k != "sizes"}
@@ -271,15 +273,18 @@ def test_local_chunks_are_bit_identical(sparse_mode, local_path, shared_sort, dt
     else:
         labels = labels % sizes[-1]
     nets = []
-    shared_sort(1 if sort == "shared" else 0)
+    near(1 if cores == "near" else 0)
     for mode, threads in (("dense", 1), ("lists", 2)):
         sparse_mode(mode)
         local_path(1)
-        before, overlapped, shared = _core._local_chunks(), _core._overlap_chunks(), _core._shared_chunks()
+        before, overlapped, as_near = _core._local_chunks(), _core._overlap_chunks(), _core._near_chunks()
+        claimed = _core._claimed_blocks()
         net = fastnn.Network(sizes, dtype=dtype, seed=5, n_threads=threads, **options)
         net.fit(X, labels, epochs=2, **fit)
         assert (_core._local_chunks() > before) == (mode == "lists")
-        assert (_core._shared_chunks() > shared) == (mode == "lists" and sort == "shared")
+        assert (_core._near_chunks() > as_near) == (mode == "lists" and cores == "near")
+        if cores == "far":
+            assert _core._claimed_blocks() == claimed
         assert _core._overlap_chunks() == overlapped
         nets.append(net)
     assert _same(nets[0].weights + nets[0].biases, nets[1].weights + nets[1].biases)
@@ -329,17 +334,17 @@ def test_optimizer_state_of_padding_stays_zero(sparse_mode, local_path, dtype, o
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_shared_sort_by_the_round_trip(sparse_mode, local_path, shared_sort, dtype):
+def test_near_cores_by_the_round_trip(sparse_mode, local_path, near, dtype):
     """By default (-1) train_epoch times the two threads' round trip before each call and
-    _loss_grad_local sorts into one shared workspace when it is short (SHARED_SORT_NS in
-    _core.pyx): whichever it picks, the weights are the dense kernels' on one thread, bit for bit.
-    Modes other than -1, 0 and 1 are refused."""
+    _loss_grad_local runs as on near cores when it is short (NEAR_NS in _core.pyx): whichever it
+    picks, the weights are the dense kernels' on one thread, bit for bit. Modes other than -1, 0
+    and 1 are refused."""
     X, labels = _digits(620, seed=23)
     nets = []
     for mode, threads in (("dense", 1), ("lists", 2)):
         sparse_mode(mode)
         local_path(1)
-        shared_sort(-1)
+        near(-1)
         before = _core._local_chunks()
         net = fastnn.Network([784, 100, 10], dtype=dtype, seed=2, n_threads=threads)
         net.fit(X, labels, epochs=3, batch_size=200, optimizer="adam", learning_rate=0.01, l2=1e-4)
@@ -347,8 +352,8 @@ def test_shared_sort_by_the_round_trip(sparse_mode, local_path, shared_sort, dty
         nets.append(net.weights + net.biases)
     assert _same(*nets)
     with pytest.raises(ValueError, match="-1, 0 or 1"):
-        _core._set_shared_sort(2)
-    assert _core._set_shared_sort(1) == -1
+        _core._set_near(2)
+    assert _core._set_near(1) == -1
 
 
 @pytest.fixture

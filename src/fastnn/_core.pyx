@@ -778,8 +778,8 @@ cdef enum:
     CLAIM_THREADS = 64  # most threads of an overlapped batch (_overlapped), which claim blocks from each other
     CLAIM_LINE = 8      # long longs apart (a cache line) of the threads' ranges of blocks
     PLACE_ROWS = 8      # rows of one block of the sort's second pass that a thread claims (_claimed_rows)
-    SHARED_SORT_NS = 200    # round trip (ns) under which _loss_grad_local's threads share one sort (shared_sort)
-    SHARED_SORT_TRIPS = 128     # round trips timed for it before each train_epoch call
+    NEAR_NS = 200       # round trip (ns) under which _loss_grad_local takes two cores as near (near_mode)
+    NEAR_TRIPS = 128    # round trips timed for it before each train_epoch call
 
 
 cdef enum:
@@ -874,8 +874,9 @@ cdef struct Sparse:
     # (training, two threads) a second workspace like G (_columns_size) for thread 1 of
     # _loss_grad_local, which sorts layer 0's entries into it; NULL: none (that path is not taken)
     void* G_other
-    # (_loss_grad_local) the two threads sort layer 0's entries into one workspace, G (shared_sort)
-    bint shared_sort
+    # (_loss_grad_local) the two threads' cores are near (near_mode): they sort layer 0's entries into
+    # one workspace, G, and take blocks of each other's gradient sums
+    bint near
 
 
 # Layer 0 skips zero inputs when at most this fraction of a chunk's inputs are nonzero (0: never)
@@ -979,30 +980,36 @@ def _round_trip(long n=20000):
     return ns if ns != INFINITY else float("nan")
 
 
-# How _loss_grad_local's two threads sort layer 0's entries by input: 1, into one workspace that both
-# read, each thread placing some of the rows (half the work each, but half the entries each thread
-# reads were written by the other core); 0, each all of the rows into a workspace of its own;
-# -1 (default), 1 while the two threads' round trip (_ping_pong, timed before each train_epoch call)
-# is under SHARED_SORT_NS. Measured on the MNIST default fit in float64 (in-process A/B, alternate
-# epochs, the same probe before each; the probe read either 54-70 ns or 300-600 ns): always shared,
-# 42.6 against 45.0 and 40.5 against 43.7 ms per epoch at 54-70 ns, but 72.1 against 60.9 ms at
-# 300-600 ns; by the probe (-1) against each its own, 41.0 against 44.1 and 60.2 against 60.2 ms
-# (float32 at 54-70 ns: 26.3 against 27.8 ms).
-cdef int shared_sort = -1
-cdef Py_ssize_t shared_chunks = 0
-def _set_shared_sort(int mode):
-    """(tests, benchmarks) _loss_grad_local's sort: 1 shared, 0 each thread its own, -1 by the
-    round trip (shared_sort); returns the old setting."""
-    global shared_sort
+# Whether _loss_grad_local's two threads run as on near cores (1) or far ones (0); -1 (default): near
+# while their round trip (_ping_pong, timed before each train_epoch call) is under NEAR_NS. On this
+# class of shared host it reads either about 55-100 ns or 300-600 ns, for long stretches.
+#   near: the two sort layer 0's entries into one workspace that both read, each placing some of the
+#     rows (half the work each; half of the entries each reads were written by the other core), and
+#     a thread done with its panels of the gradient takes blocks of the other's (_claimed_sums);
+#   far: each sorts all of them into a workspace of its own, and sums only its own panels (a block
+#     taken from the other thread moves its weights and optimizer state to the other core and back).
+# Measured on the MNIST default fit in float64 (in-process A/B, alternate epochs, the same probe
+# before each), ms per epoch:
+#   the sort shared, against each its own (both taking blocks): 42.6 against 45.0 and 40.5 against
+#     43.7 at 54-70 ns, 72.1 against 60.9 at 300-600 ns; by the probe, 41.0 against 44.1 and 60.2
+#     against 60.2 (float32 at 54-70 ns: 26.3 against 27.8);
+#   taking no blocks, against taking them (the sort by the probe): 42.1 against 40.2 at 55-100 ns,
+#     56.4 against 59.8 at 300-600 ns.
+cdef int near_mode = -1
+cdef Py_ssize_t near_chunks = 0
+def _set_near(int mode):
+    """(tests, benchmarks) how _loss_grad_local's threads run: 1 as near cores, 0 as far ones, -1 by
+    the round trip (near_mode); returns the old setting."""
+    global near_mode
     if mode not in (-1, 0, 1):
         raise ValueError(f"mode must be -1, 0 or 1, got {mode}")
-    old, shared_sort = shared_sort, mode
+    old, near_mode = near_mode, mode
     return old
 
 
-def _shared_chunks():
-    """(tests) how many chunks of _loss_grad_local sorted into one shared workspace so far."""
-    return shared_chunks
+def _near_chunks():
+    """(tests) how many chunks of _loss_grad_local ran as on near cores so far."""
+    return near_chunks
 
 
 # layer 0's kernels from the lists take two rows at a time in the forward pass (_sparse_pairs) and two
@@ -1144,7 +1151,7 @@ cdef Sparse _sparse_view(int[::1] idx, floating[::1] val, intp[::1] nnz, int[::1
     sp.union_k, sp.by_union, sp.n_union, sp.X, sp.rows, sp.ahead = NULL, False, 0, NULL, NULL, NULL
     sp.X_starts, sp.X_idx, sp.X_val = NULL, NULL, NULL
     sp.G_other = NULL
-    sp.shared_sort = False
+    sp.near = False
     if union_k.shape[0] > 1:
         sp.union_k = &union_k[0] + i * 2 * _rounded(n_in + 16)
     return sp
@@ -2005,7 +2012,8 @@ cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp 
 cdef inline void _claimed_sums(intp t, intp n_threads, intp n_in, intp n_out, intp ld, const Sparse* sp,
                                const floating* delta, floating* G, floating* C, int mode, const Step* op,
                                floating* v, floating* m1, floating* m2, floating l2,
-                               long long* ranges, long long* ready=NULL, intp split=0) noexcept nogil:
+                               long long* ranges, long long* ready=NULL, intp split=0,
+                               bint steal=True) noexcept nogil:
     """Thread t's panels (_panel_share: those it computed in the forward pass) of layer 0's gradient
     and epilogue (_sparse_sums, entries sorted for all inputs) in blocks of CLAIM_INPUTS inputs,
     then the blocks of the other threads' panels that they have not yet reached. Thread u's blocks
@@ -2019,13 +2027,16 @@ cdef inline void _claimed_sums(intp t, intp n_threads, intp n_in, intp n_out, in
     With ready (_loss_grad_local), a thread waits for ready[u * CLAIM_LINE] (fastnn_wait: thread
     u's columns of delta are done) before it claims a block of thread u's. With split > 0
     (_loss_grad_local), thread u's panels of delta are at delta + u * split, in rows of their own
-    (the sorted entries' offsets give the rows), instead of in shared rows."""
+    (the sorted entries' offsets give the rows), instead of in shared rows. Without steal, only
+    thread t's own panels."""
     cdef intp j, u, blk, k0, k1, P = ld // JB
     cdef bint other
     global claimed_blocks
     for j in range(n_threads):
         u = (t + claim_rotation + j) % n_threads
         other = u != t
+        if other and not steal:
+            break
         if other and ready != NULL:
             fastnn_wait(ready + u * CLAIM_LINE)
         blk = fastnn_claim(ranges + u * CLAIM_LINE, other)
@@ -2696,10 +2707,11 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
         panels of layer 0's gradient and step (_claimed_sums, each from its own sorted entries; a
         thread whose panels are done takes blocks of the other's once that thread's delta0 is
         done), their panels' biases.
-    With sp.shared_sort (shared_sort: while the two cores are near), the two threads sort into one
-    workspace, G, instead: thread 1 counts into G, then thread 0 places blocks of rows from the
-    back (_claimed_rows) while thread 1 computes z1 and delta1, and thread 1 then places the blocks
-    left, from the front; each waits for the other's last block before its gradient sums.
+    With sp.near (near_mode: the two cores are near), the two threads sort into one workspace, G,
+    instead: thread 1 counts into G, then thread 0 places blocks of rows from the back
+    (_claimed_rows) while thread 1 computes z1 and delta1, and thread 1 then places the blocks
+    left, from the front; each waits for the other's last block before its gradient sums. Without
+    it, a thread sums only its own panels (_claimed_sums without steal).
     The same sums as _loss_grad_chunk on one thread."""
     cdef Net net1 = net[0]
     cdef double loss[1]
@@ -2724,17 +2736,17 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
     cdef long long delta_done[CLAIM_LINE]
     # set by thread 1 when its counts of layer 0's entries by input are done
     cdef long long counts_done[CLAIM_LINE]
-    # (shared_sort) the blocks of rows not yet placed, and placed[u * CLAIM_LINE]: thread u is done placing
+    # (near) the blocks of rows not yet placed, and placed[u * CLAIM_LINE]: thread u is done placing
     cdef long long place_blocks[CLAIM_LINE]
     cdef long long placed[2 * CLAIM_LINE]
     cdef intp n_blocks = (m + PLACE_ROWS - 1) // PLACE_ROWS
-    cdef bint shared = sp.shared_sort
+    cdef bint shared = sp.near
     # ready[u * CLAIM_LINE]: thread u's columns of delta0 are done
     cdef long long ready[2 * CLAIM_LINE]
-    global local_chunks, shared_chunks
+    global local_chunks, near_chunks
     local_chunks += 1
     if shared:
-        shared_chunks += 1
+        near_chunks += 1
     net1.n_threads = 1
     for t in range(2):
         ranges[t * CLAIM_LINE] = fastnn_range(0, (n_in + CLAIM_INPUTS - 1) // CLAIM_INPUTS)
@@ -2817,7 +2829,7 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
                 fastnn_wait(placed + (1 - t) * CLAIM_LINE)
             _claimed_sums(t, 2, n_in, n_h, ld, sp, delta + m * net.u_off[0], own_G, target + net.wt_off[0], mode,
                           op, _at(v, net.wt_off[0]), _at(m1, net.wt_off[0]), _at(m2, net.wt_off[0]), l2, ranges,
-                          ready, m * w)
+                          ready, m * w, shared)
             for blk in range(w // JB):
                 _bias_block(blk * JB, m, w, dt, target + net.bt_off[0] + c0, mode, op,
                             _at(v, net.bt_off[0] + c0), _at(m1, net.bt_off[0] + c0), _at(m2, net.bt_off[0] + c0))
@@ -3353,9 +3365,9 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     with nogil:
         _pack(&net, &theta[0], &pk[0])
         if n_G > T:
-            # _loss_grad_local's sort, shared while the two cores are near (shared_sort)
-            _sparse_of(sps, 0, s_struct).shared_sort = shared_sort == 1 or (
-                shared_sort < 0 and _ping_pong(SHARED_SORT_TRIPS) < SHARED_SORT_NS)
+            # how _loss_grad_local's threads run: as on near cores, or far ones (near_mode)
+            _sparse_of(sps, 0, s_struct).near = near_mode == 1 or (
+                near_mode < 0 and _ping_pong(NEAR_TRIPS) < NEAR_NS)
         if T == 1:
             start = 0
             while start < n:
