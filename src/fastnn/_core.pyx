@@ -35,7 +35,6 @@ from libc.string cimport memcpy, memset
 from libc.time cimport clock, clock_t, CLOCKS_PER_SEC
 from libc.math cimport INFINITY, exp, fabs, log, log1p, pow, sqrt, sqrtf, tanh, tanhf
 
-import time
 
 import numpy as np
 
@@ -2740,12 +2739,12 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
     cdef long long place_blocks[CLAIM_LINE]
     cdef long long placed[2 * CLAIM_LINE]
     cdef intp n_blocks = (m + PLACE_ROWS - 1) // PLACE_ROWS
-    cdef bint shared = sp.near
+    cdef bint near = sp.near
     # ready[u * CLAIM_LINE]: thread u's columns of delta0 are done
     cdef long long ready[2 * CLAIM_LINE]
     global local_chunks, near_chunks
     local_chunks += 1
-    if shared:
+    if near:
         near_chunks += 1
     net1.n_threads = 1
     for t in range(2):
@@ -2773,7 +2772,7 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
             zt = z + m * net.u_off[0] + t * m * w
             at = a + m * net.u_off[0] + t * m * w
             dt = delta + m * net.u_off[0] + t * m * w
-            own_G = G if t == 0 or shared else <floating*>sp.G_other
+            own_G = G if t == 0 or near else <floating*>sp.G_other
             # zt, at = this thread's columns of every row of z0, a0 (vector v of a row at column v * W - c0)
             _sparse_rows(m, n_in, n_h, w, sp, pk + net.wt_off[0], pk + net.bt_off[0], net.act[0], c0 // W,
                          c1 // W, zt - c0, at - c0)
@@ -2785,7 +2784,7 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
                 # the entries sorted by input: thread 1's counts (where each input's entries end and
                 # begin, copied), then placed from the front
                 fastnn_wait(counts_done)
-                if shared:
+                if near:
                     # blocks of rows from the back, while thread 1 computes delta1
                     _claimed_rows(True, n_blocks, m, n_in, w, sp, own_G, place_blocks)
                     fastnn_publish(placed, 1)
@@ -2796,7 +2795,7 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
             else:
                 # the entries counted by input (for both threads), then z1, delta1, then placed
                 _sparse_ends(m, n_in, sp, own_G)
-                if shared:
+                if near:
                     fastnn_publish(place_blocks, fastnn_range(0, n_blocks))
                 fastnn_publish(counts_done, 1)
                 fastnn_wait(partial_done)
@@ -2807,7 +2806,7 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
                     _bias_activate(net.act[1], n_out, ld1, pk + net.bt_off[1], z1 + i * ld1, a1 + i * ld1)
                 loss[0] = _output(&net1, m, n_out, ld1, z1, a1, y, d1)
                 fastnn_publish(delta_done, 1)
-                if shared:
+                if near:
                     # the blocks of rows thread 0 has not taken, from the front
                     _claimed_rows(False, n_blocks, m, n_in, w, sp, own_G, place_blocks)
                     fastnn_publish(placed + CLAIM_LINE, 1)
@@ -2824,12 +2823,12 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
                     _bias_block(blk * JB, m, ld1, d1, target + net.bt_off[1], mode, op, _at(v, net.bt_off[1]),
                                 _at(m1, net.bt_off[1]), _at(m2, net.bt_off[1]))
             fastnn_publish(ready + t * CLAIM_LINE, 1)
-            if shared:
+            if near:
                 # every row's entries placed
                 fastnn_wait(placed + (1 - t) * CLAIM_LINE)
             _claimed_sums(t, 2, n_in, n_h, ld, sp, delta + m * net.u_off[0], own_G, target + net.wt_off[0], mode,
                           op, _at(v, net.wt_off[0]), _at(m1, net.wt_off[0]), _at(m2, net.wt_off[0]), l2, ranges,
-                          ready, m * w, shared)
+                          ready, m * w, near)
             for blk in range(w // JB):
                 _bias_block(blk * JB, m, w, dt, target + net.bt_off[0] + c0, mode, op,
                             _at(v, net.bt_off[0] + c0), _at(m1, net.bt_off[0] + c0), _at(m2, net.bt_off[0] + c0))
