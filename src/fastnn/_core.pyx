@@ -778,7 +778,7 @@ cdef enum:
     CLAIM_LINE = 8      # long longs apart (a cache line) of the threads' ranges of blocks
     PLACE_ROWS = 8      # rows of one block of the sort's second pass that a thread claims (_claimed_rows)
     NEAR_NS = 200       # round trip (ns) under which _loss_grad_local takes two cores as near (near_mode)
-    NEAR_TRIPS = 128    # round trips timed for it before each train_epoch call
+    NEAR_TRIPS = 128    # round trips timed for it once per train_epoch call
 
 
 cdef enum:
@@ -873,9 +873,10 @@ cdef struct Sparse:
     # (training, two threads) a second workspace like G (_columns_size) for thread 1 of
     # _loss_grad_local, which sorts layer 0's entries into it; NULL: none (that path is not taken)
     void* G_other
-    # (_loss_grad_local) the two threads' cores are near (near_mode): they sort layer 0's entries into
-    # one workspace, G, and take blocks of each other's gradient sums
-    bint near
+    # (_loss_grad_local) the two threads' cores are near (1, near_mode): they sort layer 0's entries into
+    # one workspace, G, and take blocks of each other's gradient sums; or far (0); -1: not yet timed
+    # (the first chunk that takes _loss_grad_local times them)
+    int near
 
 
 # Layer 0 skips zero inputs when at most this fraction of a chunk's inputs are nonzero (0: never)
@@ -969,8 +970,8 @@ def _round_trip(long n=20000):
     """(benchmarks) The mean time in nanoseconds of one round trip of a cache line between two
     threads (_ping_pong, n of them). Two threads that pass data to each other several times per
     batch, as the kernels do, feel it; on a shared host it is not constant (bench/round_trip.py
-    times it before each epoch, and train_epoch before each call, for _loss_grad_local's sort). nan
-    when the parallel region gets fewer than two threads."""
+    times it before each epoch; _loss_grad_local once per train_epoch call, near_mode). nan when
+    the parallel region gets fewer than two threads."""
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     cdef double ns
@@ -980,7 +981,8 @@ def _round_trip(long n=20000):
 
 
 # Whether _loss_grad_local's two threads run as on near cores (1) or far ones (0); -1 (default): near
-# while their round trip (_ping_pong, timed before each train_epoch call) is under NEAR_NS. On this
+# while their round trip (_ping_pong, timed once per train_epoch call, at the first chunk that takes
+# _loss_grad_local) is under NEAR_NS. On this
 # class of shared host it reads either about 55-100 ns or 300-600 ns, for long stretches.
 #   near: the two sort layer 0's entries into one workspace that both read, each placing some of the
 #     rows (half the work each; half of the entries each reads were written by the other core), and
@@ -1150,7 +1152,7 @@ cdef Sparse _sparse_view(int[::1] idx, floating[::1] val, intp[::1] nnz, int[::1
     sp.union_k, sp.by_union, sp.n_union, sp.X, sp.rows, sp.ahead = NULL, False, 0, NULL, NULL, NULL
     sp.X_starts, sp.X_idx, sp.X_val = NULL, NULL, NULL
     sp.G_other = NULL
-    sp.near = False
+    sp.near = -1
     if union_k.shape[0] > 1:
         sp.union_k = &union_k[0] + i * 2 * _rounded(n_in + 16)
     return sp
@@ -2706,11 +2708,12 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
         panels of layer 0's gradient and step (_claimed_sums, each from its own sorted entries; a
         thread whose panels are done takes blocks of the other's once that thread's delta0 is
         done), their panels' biases.
-    With sp.near (near_mode: the two cores are near), the two threads sort into one workspace, G,
-    instead: thread 1 counts into G, then thread 0 places blocks of rows from the back
-    (_claimed_rows) while thread 1 computes z1 and delta1, and thread 1 then places the blocks
-    left, from the front; each waits for the other's last block before its gradient sums. Without
-    it, a thread sums only its own panels (_claimed_sums without steal).
+    With sp.near 1 (near_mode: the two cores are near; -1: the round trip is timed here first),
+    the two threads sort into one workspace, G, instead: thread 1 counts into G, then thread 0
+    places blocks of rows from the back (_claimed_rows) while thread 1 computes z1 and delta1, and
+    thread 1 then places the blocks left, from the front; each waits for the other's last block
+    before its gradient sums. With sp.near 0, a thread sums only its own panels (_claimed_sums
+    without steal).
     The same sums as _loss_grad_chunk on one thread."""
     cdef Net net1 = net[0]
     cdef double loss[1]
@@ -2739,10 +2742,14 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
     cdef long long place_blocks[CLAIM_LINE]
     cdef long long placed[2 * CLAIM_LINE]
     cdef intp n_blocks = (m + PLACE_ROWS - 1) // PLACE_ROWS
-    cdef bint near = sp.near
+    cdef bint near
     # ready[u * CLAIM_LINE]: thread u's columns of delta0 are done
     cdef long long ready[2 * CLAIM_LINE]
     global local_chunks, near_chunks
+    if sp.near < 0:
+        # the cores' round trip, once per train_epoch call (near_mode)
+        sp.near = _ping_pong(NEAR_TRIPS) < NEAR_NS
+    near = sp.near == 1
     local_chunks += 1
     if near:
         near_chunks += 1
@@ -3363,10 +3370,8 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
         _sparse_of(sps, 0, s_struct).ahead = &ahead
     with nogil:
         _pack(&net, &theta[0], &pk[0])
-        if n_G > T:
-            # how _loss_grad_local's threads run: as on near cores, or far ones (near_mode)
-            _sparse_of(sps, 0, s_struct).near = near_mode == 1 or (
-                near_mode < 0 and _ping_pong(NEAR_TRIPS) < NEAR_NS)
+        # how _loss_grad_local's threads run: as on near cores, far ones, or by the round trip (near_mode)
+        _sparse_of(sps, 0, s_struct).near = near_mode
         if T == 1:
             start = 0
             while start < n:
