@@ -335,10 +335,10 @@ def test_optimizer_state_of_padding_stays_zero(sparse_mode, local_path, dtype, o
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_near_cores_by_the_round_trip(sparse_mode, local_path, near, dtype):
-    """By default (-1) train_epoch times the two threads' round trip before each call and
-    _loss_grad_local runs as on near cores when it is short (NEAR_NS in _core.pyx): whichever it
-    picks, the weights are the dense kernels' on one thread, bit for bit. Modes other than -1, 0
-    and 1 are refused."""
+    """By default (-1) the first chunk of each train_epoch call that takes _loss_grad_local times
+    the two threads' round trip, and they run as on near cores when it is short (NEAR_NS in
+    _core.pyx): whichever it picks, the weights are the dense kernels' on one thread, bit for bit.
+    Modes other than -1, 0 and 1 are refused."""
     X, labels = _digits(620, seed=23)
     nets = []
     for mode, threads in (("dense", 1), ("lists", 2)):

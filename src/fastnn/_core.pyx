@@ -982,8 +982,8 @@ def _round_trip(long n=20000):
 
 # Whether _loss_grad_local's two threads run as on near cores (1) or far ones (0); -1 (default): near
 # while their round trip (_ping_pong, timed once per train_epoch call, at the first chunk that takes
-# _loss_grad_local) is under NEAR_NS. On this
-# class of shared host it reads either about 55-100 ns or 300-600 ns, for long stretches.
+# _loss_grad_local) is under NEAR_NS. On this class of shared host it reads either about 55-100 ns
+# or 300-600 ns, for long stretches.
 #   near: the two sort layer 0's entries into one workspace that both read, each placing some of the
 #     rows (half the work each; half of the entries each reads were written by the other core), and
 #     a thread done with its panels of the gradient takes blocks of the other's (_claimed_sums);
