@@ -1,0 +1,34 @@
+"""bench/ab.py, the in-process A/B of two builds that README's comparisons come from."""
+import os
+import subprocess
+import sys
+
+import fastnn
+from conftest import MNIST_DIR, REPO, require
+
+AB = os.path.join(REPO, "bench", "ab.py")
+
+
+def _ab(*args):
+    return subprocess.run([sys.executable, AB, *args], cwd=os.path.join(REPO, "bench"), capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_ab_finds_a_build_the_same_as_itself(mnist):
+    """The installed build against itself: both import under names of their own, every round ends with
+    the same weights, and each state with epochs in both gets a ratio."""
+    require("sklearn")
+    build = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
+    r = _ab(build, build, "--rounds", "2", "--epochs", "2", "--mnist", MNIST_DIR)
+    assert r.returncode == 0, r.stderr
+    assert "same weights in 2 of 2 rounds" in r.stdout
+    assert f"A ({build}): " in r.stdout and f"B ({build}): " in r.stdout
+    ratios = [line.split(": ")[1] for line in r.stdout.splitlines() if line.startswith("B / A, ")]
+    assert len(ratios) == 2
+    assert any(ratio != "no epochs in both" and float(ratio) > 0 for ratio in ratios)
+
+
+def test_ab_refuses_a_directory_without_a_build(tmp_path):
+    r = _ab(str(tmp_path), str(tmp_path), "--rounds", "1")
+    assert r.returncode != 0
+    assert r.stderr.strip().splitlines()[-1].startswith(f"error: {tmp_path} holds no fastnn package")
