@@ -879,11 +879,8 @@ cdef struct Sparse:
     int near
 
 
-# Layer 0 skips zero inputs when at most this fraction of a chunk's inputs are nonzero (0: never)
-# and its padded width is at least sparse_min_width_train (training, gradients) or sparse_min_width
-# (predict, loss). Measured on the MNIST digits (19% nonzero, bench/sparse.py): training is faster
-# on the nonzeros from one panel of 32 outputs on; predict with one panel is faster dense, from two
-# panels on faster sparse.
+# chunks may take _loss_grad_overlap (one parallel region per batch: the later layers on thread 0
+# while the others sort layer 0's entries)
 cdef int overlap_sort = 1
 cdef Py_ssize_t overlap_chunks = 0
 def _set_overlap(int on):
@@ -1075,6 +1072,11 @@ def _claimed_blocks():
     return claimed_blocks
 
 
+# Layer 0 skips zero inputs when at most this fraction of a chunk's inputs are nonzero (0: never)
+# and its padded width is at least sparse_min_width_train (training, gradients) or sparse_min_width
+# (predict, loss). Measured on the MNIST digits (19% nonzero, bench/sparse.py): training is faster
+# on the nonzeros from one panel of 32 outputs on; predict with one panel is faster dense, from two
+# panels on faster sparse.
 cdef double sparse_density_d = 0.3
 cdef double sparse_density_f = 0.3
 cdef Py_ssize_t sparse_min_width = 64
