@@ -240,6 +240,9 @@ LOCAL_NETS = [
     dict(sizes=[784, 64, 10]),                                   # two panels, one per thread, all real
     dict(sizes=[784, 120, 3], activation="sigmoid"),             # sigmoid's derivative from a
     dict(sizes=[784, 100, 4], output_activation="identity", loss="quadratic"),
+    # scikit-learn's defaults (the estimators' MNIST fit): relu's derivative from z, softmax and cross-entropy
+    dict(sizes=[784, 100, 10], activation="relu", output_activation="softmax", loss="cross_entropy", init="he"),
+    dict(sizes=[784, 128, 10], activation="tanh"),                 # four full panels; tanh's derivative from a
 ]
 
 
@@ -263,8 +266,8 @@ def test_local_chunks_are_bit_identical(sparse_mode, local_path, near, dtype, sp
     ones, sorted by both, blocks of rows from both ends, into one, and blocks of the other's
     panels claimed once its delta is done. The same weights and predictions as the dense kernels
     on one thread, with Adam, Nesterov and the normalized step (batches over one chunk of 256: the
-    summed gradient), for a layer 0 of 64 to 128 columns, and the local path really ran, as
-    asked (and the overlapped path did not)."""
+    summed gradient), for a layer 0 of 64 to 128 columns (sigmoid, relu or tanh), and the local path
+    really ran, as asked (and the overlapped path did not)."""
     X, labels = _digits(620, seed=17)
     sizes = spec["sizes"]
     options = {k: v for k, v in spec.items() if k != "sizes"}
