@@ -15,8 +15,11 @@ near and sometimes far (bench/round_trip.py). It prints, per build, the median
 epoch in ms of the epochs whose round trip was under --near ns ("near") and of
 the others ("far"), B's median over A's in each, and whether every fit of A
 ended with the same weights, bit for bit, as the fit of B in its round.
+With --cores near or far, both builds run their two threads as on near or on
+far cores whatever the round trip reads (_core._set_near), so that either way
+can be measured on the host's current state.
 
-    python bench/ab.py A B [--dtype float64] [--rounds 20] [--epochs 10] [--mnist ../shared/data/mnist]
+    python bench/ab.py A B [--dtype float64] [--rounds 20] [--epochs 10] [--cores auto] [--mnist ../shared/data/mnist]
 
 For example, to compare a change with main:
 
@@ -59,6 +62,9 @@ def main():
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--trips", type=int, default=500)
     parser.add_argument("--near", type=float, default=200.0, help="round trip (ns) under which cores count as near")
+    parser.add_argument("--cores", default="auto", choices=["auto", "near", "far"],
+                        help="how the two threads run (_core._set_near): as the round trip decides, or always "
+                             "as on near or on far cores; the epochs are still binned by the round trip")
     parser.add_argument("--mnist", default=DEFAULT_MNIST)
     args = parser.parse_args()
     if args.rounds < 1 or args.epochs < 1:
@@ -71,6 +77,7 @@ def main():
     for label, fastnn in builds.items():
         network, core = sys.modules[fastnn.__name__ + ".network"], sys.modules[fastnn.__name__ + "._core"]
         core._round_trip(1000)   # starts the OpenMP threads
+        core._set_near({"auto": -1, "near": 1, "far": 0}[args.cores])
         run_epoch = network.Network._run_epoch
 
         def timed(net, *a, _run=run_epoch, _core=core, _records=records[label], **k):
@@ -91,7 +98,8 @@ def main():
                 est.fit(X, y)
             weights[label] = est.coefs_ + est.intercepts_
         same += all(np.array_equal(p, q) for p, q in zip(weights["A"], weights["B"]))
-    print(f"{args.dtype}, {args.rounds} rounds of {args.epochs} epochs per build; ms per epoch (median, epochs)")
+    print(f"{args.dtype}, {args.rounds} rounds of {args.epochs} epochs per build, threads as on {args.cores} cores; "
+          "ms per epoch (median, epochs)")
     medians = {}
     for label, directory in ((k, getattr(args, k.lower())) for k in builds):
         parts = []

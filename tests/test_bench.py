@@ -3,6 +3,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 import fastnn
 from conftest import MNIST_DIR, REPO, require
 
@@ -14,13 +16,16 @@ def _ab(*args):
                           text=True, timeout=600)
 
 
-def test_ab_finds_a_build_the_same_as_itself(mnist):
+@pytest.mark.parametrize("cores", ["auto", "far"])
+def test_ab_finds_a_build_the_same_as_itself(mnist, cores):
     """The installed build against itself: both import under names of their own, every round ends with
-    the same weights, and each state with epochs in both gets a ratio."""
+    the same weights, and each state with epochs in both gets a ratio; --cores far runs both builds'
+    threads as on far cores."""
     require("sklearn")
     build = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
-    r = _ab(build, build, "--rounds", "2", "--epochs", "2", "--mnist", MNIST_DIR)
+    r = _ab(build, build, "--rounds", "2", "--epochs", "2", "--cores", cores, "--mnist", MNIST_DIR)
     assert r.returncode == 0, r.stderr
+    assert f"threads as on {cores} cores" in r.stdout
     assert "same weights in 2 of 2 rounds" in r.stdout
     assert f"A ({build}): " in r.stdout and f"B ({build}): " in r.stdout
     ratios = [line.split(": ")[1] for line in r.stdout.splitlines() if line.startswith("B / A, ")]
