@@ -122,6 +122,9 @@ cdef extern from *:
     #else
     #define fastnn_pause() ((void)0)
     #endif
+    /* whether *r != 0 (set by fastnn_publish on another thread); if so, every write that thread
+       made before it is seen */
+    static int fastnn_is_set(long long* r) { return fastnn_acquire(r) != 0; }
     static void fastnn_wait(long long* r) {
         int spins = 0;
         while (fastnn_acquire(r) == 0) {
@@ -157,6 +160,7 @@ cdef extern from *:
     Py_ssize_t fastnn_fetch_add(Py_ssize_t* p, Py_ssize_t v) noexcept nogil
     long long fastnn_range(long long b0, long long b1) noexcept nogil
     int fastnn_claim(long long* r, int from_back) noexcept nogil
+    int fastnn_is_set(long long* r) noexcept nogil
     void fastnn_publish(long long* r, long long v) noexcept nogil
     void fastnn_wait(long long* r) noexcept nogil
     void fastnn_wait_for(long long* r, long long v) noexcept nogil
@@ -2703,18 +2707,23 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
         publishes it; sorts layer 0's entries into G: thread 1's counts copied, then each row's
         entries placed from the front (_sparse_place_rows).
       thread 1: its columns of layer 0 forward; counts the entries by input (_sparse_ends) and
-        publishes the counts; goes on with z1's sums over the other columns of a0 (_rows with
-        cont: the same operations in the same order as one pass), a1, the loss and delta1, and
-        publishes them; then places the entries into its own sp.G_other, from the back.
+        publishes the counts; places the entries into its own sp.G_other, rows from the back, a
+        block of PLACE_ROWS at a time, until thread 0's part of z1 is published (it has fewer
+        columns of layer 0, so it is usually done first); goes on with z1's sums over the other
+        columns of a0 (_rows with cont: the same operations in the same order as one pass), a1,
+        the loss and delta1, and publishes them; then places the rows left.
       both: their columns of delta0 (_local_delta), their rows' step of WT1 (thread 1 also b1), their
         panels of layer 0's gradient and step (_claimed_sums, each from its own sorted entries; a
         thread whose panels are done takes blocks of the other's once that thread's delta0 is
         done), their panels' biases.
     With sp.near 1 (near_mode: the two cores are near; -1: the round trip is timed here first),
-    the two threads sort into one workspace, G, instead: thread 1 counts into G, then thread 0
-    places blocks of rows from the back (_claimed_rows) while thread 1 computes z1 and delta1, and
-    thread 1 then places the blocks left, from the front; each waits for the other's last block
-    before its gradient sums. With sp.near 0, a thread sums only its own panels (_claimed_sums
+    the two threads sort into one workspace, G, instead: thread 1 counts into G and places blocks
+    of rows from the front until thread 0's part of z1 is published, then thread 0 places blocks
+    from the back (_claimed_rows) while thread 1 computes z1 and delta1, and thread 1 then places
+    the blocks left, from the front; each waits for the other's last block before its gradient
+    sums. (Thread 1 placing rows while it would otherwise wait for z1's part, in-process A/B,
+    bench/ab.py, B / A of the median float64 epoch: 0.956-0.981 in four runs as the round trip
+    decided, all near; forced near 0.992 and 0.995; forced far 0.929-1.043, 0.98 on average.) With sp.near 0, a thread sums only its own panels (_claimed_sums
     without steal).
     The same sums as _loss_grad_chunk on one thread."""
     cdef Net net1 = net[0]
@@ -2724,7 +2733,7 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
     cdef intp ld = net.ld[0], ld1 = net.ld[1]
     cdef intp w = ld // 2                               # each thread's columns of layer 0 (P is even)
     cdef intp K0 = w                                    # thread 0's: 0 ... w - 1 (all real: n_h > w)
-    cdef intp n_rows
+    cdef intp n_rows, unplaced
     cdef floating* z1 = z + m * net.u_off[1]
     cdef floating* a1 = a + m * net.u_off[1]
     cdef floating* d1 = delta + m * net.u_off[1]
@@ -2766,7 +2775,7 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
     placed[0] = 0
     placed[CLAIM_LINE] = 0
     loss[0] = 0
-    own_G, zt, at, dt, blk, i, c0, c1, n_rows = G, z, a, delta, 0, 0, 0, 0, 0
+    own_G, zt, at, dt, blk, i, c0, c1, n_rows, unplaced = G, z, a, delta, 0, 0, 0, 0, 0, 0
     with parallel(num_threads=2):
         t = threadid()
         if fastnn_team() < 2:
@@ -2807,6 +2816,20 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
                 if near:
                     fastnn_publish(place_blocks, fastnn_range(0, n_blocks))
                 fastnn_publish(counts_done, 1)
+                # while thread 0's part of z1 is not done: rows placed, a block at a time (near: blocks
+                # from the front; far: its own workspace's rows from the back, last first)
+                if near:
+                    while not fastnn_is_set(partial_done):
+                        blk = fastnn_claim(place_blocks, 0)
+                        if blk < 0:
+                            break
+                        _sparse_place_rows(blk * PLACE_ROWS, min(m, blk * PLACE_ROWS + PLACE_ROWS), False, n_in,
+                                           w, sp, own_G)
+                else:
+                    unplaced = m
+                    while unplaced > 0 and not fastnn_is_set(partial_done):
+                        _sparse_place_rows(max(0, unplaced - PLACE_ROWS), unplaced, True, n_in, w, sp, own_G)
+                        unplaced = max(0, unplaced - PLACE_ROWS)
                 fastnn_wait(partial_done)
                 # z1 += a0[:, K0:] @ WT1[K0:], the same sums going on
                 _rows_all(m, n_h - K0, at, w, 1, WT1 + K0 * JB, JB, n_h * JB, ld1, z1, ld1, JB, OVERWRITE, NULL, NULL,
@@ -2820,8 +2843,8 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
                     _claimed_rows(False, n_blocks, m, n_in, w, sp, own_G, place_blocks)
                     fastnn_publish(placed + CLAIM_LINE, 1)
                 else:
-                    # from the back (the cursors thread 0 copies stay as they are)
-                    _sparse_place_rows(0, m, True, n_in, w, sp, own_G)
+                    # the rest from the back (the cursors thread 0 copies stay as they are)
+                    _sparse_place_rows(0, unplaced, True, n_in, w, sp, own_G)
             _local_delta(net, m, c0, c1, w, pk, zt, at, dt, d1, scratch + t * ((n_out + JB - 1) // JB) * JB * w)
             # nabla_WT1[c0:c1] = a0[:, c0:c1].T @ delta1 (rows are inputs, k runs over samples), then per mode
             _rows_all(n_rows, m, at, 1, w, d1, ld1, JB, ld1, target + net.wt_off[1] + c0 * JB, JB, n_h * JB, mode, op,
