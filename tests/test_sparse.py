@@ -619,24 +619,30 @@ def test_list_nonzeros_only_where_layer_0_skips_zeros():
         _core._set_sparse(*old)
 
 
+@pytest.mark.parametrize("cores", ["far", "near"])
+@pytest.mark.parametrize("hidden", [40, 100])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("batch_size", [200, 10])
-def test_estimator_fit_from_the_listed_X_is_bit_identical(dtype, batch_size, monkeypatch):
-    """MLPClassifier.fit takes each batch's lists from X's nonzeros listed once (batches of 200),
-    or goes by the union (batches of 10): the fitted network is the same, bit for bit, as when every
-    batch is listed from its rows of X; and the listed X was used."""
+def test_estimator_fit_from_the_listed_X_is_bit_identical(dtype, batch_size, hidden, cores, near, monkeypatch):
+    """MLPClassifier.fit takes each batch's lists from X's nonzeros listed once (batches of 200,
+    on _loss_grad_local, near and far), or goes by the union (batches of 10): the fitted network is
+    the same, bit for bit, as when every batch is listed from its rows of X; and the listed X was
+    used."""
     pytest.importorskip("sklearn")
     X, labels = _digits(620)
     X = X.astype(dtype)
     fits, made = [], []
     real = _core.list_nonzeros
     monkeypatch.setattr(_core, "list_nonzeros", lambda *a: made.append(real(*a)) or made[-1])
+    near(1 if cores == "near" else 0)
     for list_once in (True, False):
         monkeypatch.setattr(fastnn.MLPClassifier, "_list_once", list_once)
-        est = fastnn.MLPClassifier(hidden_layer_sizes=(40,), batch_size=batch_size, max_iter=3,
+        est = fastnn.MLPClassifier(hidden_layer_sizes=(hidden,), batch_size=batch_size, max_iter=3,
                                    random_state=0, n_threads=2)
+        local = _core._local_chunks()
         with pytest.warns(Warning):     # 3 epochs: not converged
             est.fit(X, labels)
+        assert (_core._local_chunks() > local) == (batch_size == 200)
         fits.append(est)
     assert len(made) == 1 and made[0] is not None
     assert _same(fits[0].coefs_ + fits[0].intercepts_, fits[1].coefs_ + fits[1].intercepts_)
