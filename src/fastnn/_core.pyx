@@ -1937,12 +1937,13 @@ cdef inline void _sparse_place_rows(intp i0, intp i1, bint from_back, intp n_in,
 
 
 cdef inline void _claimed_rows(bint from_back, intp most, intp m, intp n_in, intp ld, const Sparse* sp,
-                               floating* G, long long* blocks) noexcept nogil:
+                               floating* G, long long* blocks, long long* until=NULL) noexcept nogil:
     """Places (_sparse_place_rows) up to `most` of the blocks of PLACE_ROWS rows left in the range
-    *blocks (fastnn_claim), from the front or the back."""
+    *blocks (fastnn_claim), from the front or the back; with until, only while *until is not yet
+    set (fastnn_is_set), checked before each block."""
     global claimed_blocks
     cdef int b
-    while most > 0:
+    while most > 0 and (until == NULL or not fastnn_is_set(until)):
         b = fastnn_claim(blocks, from_back)
         if b < 0:
             break
@@ -2723,8 +2724,8 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
     the blocks left, from the front; each waits for the other's last block before its gradient
     sums. (Thread 1 placing rows while it would otherwise wait for z1's part, in-process A/B,
     bench/ab.py, B / A of the median float64 epoch: 0.956-0.981 in four runs as the round trip
-    decided, all near; forced near 0.992 and 0.995; forced far 0.929-1.043, 0.98 on average.) With sp.near 0, a thread sums only its own panels (_claimed_sums
-    without steal).
+    decided, all near; forced near 0.992 and 0.995; forced far 0.929-1.043, 0.98 on average.)
+    With sp.near 0, a thread sums only its own panels (_claimed_sums without steal).
     The same sums as _loss_grad_chunk on one thread."""
     cdef Net net1 = net[0]
     cdef double loss[1]
@@ -2819,12 +2820,7 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
                 # while thread 0's part of z1 is not done: rows placed, a block at a time (near: blocks
                 # from the front; far: its own workspace's rows from the back, last first)
                 if near:
-                    while not fastnn_is_set(partial_done):
-                        blk = fastnn_claim(place_blocks, 0)
-                        if blk < 0:
-                            break
-                        _sparse_place_rows(blk * PLACE_ROWS, min(m, blk * PLACE_ROWS + PLACE_ROWS), False, n_in,
-                                           w, sp, own_G)
+                    _claimed_rows(False, n_blocks, m, n_in, w, sp, own_G, place_blocks, partial_done)
                 else:
                     unplaced = m
                     while unplaced > 0 and not fastnn_is_set(partial_done):
