@@ -12,6 +12,10 @@ new random_state; the script prints each fit's accuracy, epochs and seconds,
 then the accuracy differences and the median speed ratios measured in this run,
 and the ratio of each one's fastest fit per epoch (the machine is shared: a
 run slowed by a noisy neighbour moves the medians, the fastest fits less).
+Before each fastnn fit it times the round trip of a cache line between its two
+OpenMP threads (fastnn._core._round_trip, printed as "trip ns"): on a shared
+host the two cores are at times far apart (several hundred ns), and fastnn's
+two-thread epochs are then slower.
 
     python bench/sklearn_mnist.py [--repeats 1] [--mnist ../shared/data/mnist]
 """
@@ -25,6 +29,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier as SklearnMLP
 
 import fastnn
+from fastnn import _core
 
 from seed import DEFAULT_MNIST
 
@@ -37,7 +42,7 @@ def main():
     X, y = fastnn.load_mnist(args.mnist, dtype=np.float64)
     X_train, y_train, X_test, y_test = X[:20000], y[:20000], X[20000:], y[20000:]
     print(f"train on {len(X_train)} shared MNIST digits, score on the other {len(X_test)}; default parameters")
-    print(f"{'estimator':<10} {'seed':>4} {'accuracy':>9} {'epochs':>6} {'seconds':>8} {'s/epoch':>8}")
+    print(f"{'estimator':<10} {'seed':>4} {'accuracy':>9} {'epochs':>6} {'seconds':>8} {'s/epoch':>8} {'trip ns':>8}")
     X_train32, X_test32 = X_train.astype(np.float32), X_test.astype(np.float32)
     names = ("fastnn", "fastnn32", "sklearn", "sklearn32")
     seconds = {name: [] for name in names}
@@ -50,6 +55,7 @@ def main():
                 ("sklearn", lambda s: SklearnMLP(random_state=s), X_train, X_test),
                 ("sklearn32", lambda s: SklearnMLP(random_state=s), X_train32, X_test32)):
             time.sleep(0.2)  # let the other library's worker threads settle
+            trip = f"{_core._round_trip():.0f}" if name.startswith("fastnn") else "-"
             est = make(seed)
             t0 = time.perf_counter()
             with warnings.catch_warnings():
@@ -60,7 +66,8 @@ def main():
             seconds[name].append(s)
             per_epoch[name].append(s / est.n_iter_)
             accuracy[name].append(acc)
-            print(f"{name:<10} {seed:>4} {acc:>9.4f} {est.n_iter_:>6} {s:>8.2f} {s / est.n_iter_:>8.3f}", flush=True)
+            print(f"{name:<10} {seed:>4} {acc:>9.4f} {est.n_iter_:>6} {s:>8.2f} {s / est.n_iter_:>8.3f} {trip:>8}",
+                  flush=True)
     for name, ref in (("fastnn", "sklearn"), ("fastnn32", "sklearn"), ("fastnn32", "sklearn32")):
         diff = 100 * (statistics.mean(accuracy[name]) - statistics.mean(accuracy[ref]))
         ratio = statistics.median(seconds[ref]) / statistics.median(seconds[name])
