@@ -294,6 +294,51 @@ def test_local_chunks_are_bit_identical(sparse_mode, local_path, near, dtype, sp
     assert np.array_equal(nets[0].predict(X), nets[1].predict(X))
 
 
+@pytest.fixture
+def queue():
+    """Sets whether layer 0's float64 Adam steps are queued into the gradient kernel (_set_queue);
+    restores it."""
+    old = _core._set_queue(1)
+    yield _core._set_queue
+    _core._set_queue(old)
+
+
+@pytest.mark.parametrize("rotation", [0, 1])
+@pytest.mark.parametrize("cores", ["far", "near"])
+@pytest.mark.parametrize("sizes", [[784, 100, 10], [783, 100, 10], [784, 64, 10]], ids=lambda s: "-".join(map(str, s)))
+def test_queued_adam_steps_are_bit_identical(sparse_mode, local_path, near, claim_rotation, queue, sizes, cores,
+                                              rotation):
+    """Layer 0's float64 Adam steps run among the next pairs of inputs' multiply-adds
+    (fastnn_column2_queue_d, from _claimed_sums) give the same weights and predictions, bit for bit,
+    as steps run right after each pair's sums, and as the dense kernels on one thread; also with an
+    odd count of inputs (the last of 783 on its own, not queued), and with most blocks summed by
+    the other thread. Each chunk queues one step for each vector of 8 real columns of each paired
+    input: 13 vectors for 100 columns (panels of 32 with 32, 32, 32 and 4 real), 8 for 64."""
+    X, labels = _digits(600, seed=29)
+    X = X[:, :sizes[0]]
+    near(1 if cores == "near" else 0)
+    claim_rotation(rotation)
+    local_path(1)
+    runs = []
+    for mode, threads, queued in (("dense", 1, 0), ("lists", 2, 0), ("lists", 2, 1)):
+        sparse_mode(mode)
+        queue(queued)
+        jobs, chunks = _core._queued_jobs(), _core._local_chunks()
+        net = fastnn.Network(sizes, dtype="float64", seed=7, n_threads=threads)
+        net.fit(X, labels, epochs=2, batch_size=200, optimizer="adam", learning_rate=0.01, l2=1e-3)
+        jobs, chunks = _core._queued_jobs() - jobs, _core._local_chunks() - chunks
+        assert chunks == (6 if mode == "lists" else 0)
+        if queued and _core._queue_available():
+            vectors = 13 if sizes[1] == 100 else 8
+            assert jobs == chunks * (sizes[0] // 2 * 2) * vectors
+        else:
+            assert jobs == 0
+        runs.append((net.weights + net.biases, net.predict(X)))
+    for weights, predictions in runs[1:]:
+        assert _same(runs[0][0], weights)
+        assert np.array_equal(runs[0][1], predictions)
+
+
 def _padding_columns(sizes, state):
     """(the entries of a packed optimizer state for padding columns, those for real ones), over
     every layer's weights (panels of JB columns, _core._packed_layout) and biases."""

@@ -408,7 +408,10 @@ cdef extern from *:
        entries of both go together (so a core keeps twice the multiply-adds, and the loads they
        wait for, in flight), then the rest of the longer list alone: each sum is the one-chain
        kernel's, in the same order. */
-    #define FASTNN_TWO_CHAINS(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV, O, X1, P1, X2, P2, OUT1, OUT2) do { \
+    #define FASTNN_TWO_CHAINS(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV, O, X1, P1, X2, P2, OUT1, OUT2) \
+        FASTNN_TWO_CHAINS_HOOK(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV, O, X1, P1, X2, P2, OUT1, OUT2, (void)0)
+    /* (with HOOK, a statement, run after each step of the two chains together) */
+    #define FASTNN_TWO_CHAINS_HOOK(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV, O, X1, P1, X2, P2, OUT1, OUT2, HOOK) do { \
         VEC a_[NV], c_[NV], x_, y_;                                                              \
         Py_ssize_t o_[NV], q_, n_ = n1 < n2 ? n1 : n2;                                           \
         const T* b_;                                                                             \
@@ -428,6 +431,7 @@ cdef extern from *:
                 a_[w_] = FMA(x_, LOAD(b_ + o_[w_]), a_[w_]);                                     \
                 c_[w_] = FMA(y_, LOAD(d_ + o_[w_]), c_[w_]);                                     \
             }                                                                                    \
+            HOOK;                                                                                \
         }                                                                                        \
         for (q_ = n_; q_ < n1; q_++) {                                                           \
             x_ = SET1(X1(q_));                                                                   \
@@ -505,6 +509,84 @@ cdef extern from *:
         fastnn_column_d(ent2, n2, d, nv, nv_total, acc2);
     #endif
     }
+
+    /* Adam's steps on layer 0's float64 weights, queued so that the gradient kernel runs them among
+       its multiply-adds: their square roots and divisions (about 18 TSC cycles a vector here) then
+       take the divider while the sums take the loads and multiply-adds. Job j (at j % FASTNN_QJOBS)
+       is a vector of 8 parameters at C + off (m1, m2 at the same offsets) with their gradient
+       summed over the batch at g; jobs head ... tail - 1 wait. The sums of a pair of inputs go to
+       slot `pairs % FASTNN_QSLOTS` of acc (FASTNN_QSLOT doubles: two rows of up to 8 vectors);
+       slot_end[s] is the tail after the jobs of the pair in slot s. With AVX-512 only
+       (fastnn_queue_ok); each job is _step's Adam step, operation for operation (the same
+       multiply-adds: bit for bit). */
+    #define FASTNN_QJOBS 1024
+    #define FASTNN_QSLOTS 32
+    #define FASTNN_QSLOT 128
+    typedef struct {
+        double* C;
+        double* m1;
+        double* m2;
+        double inv_m, l2, gs, b1, c1, b2, c2, lr_t, eps;   /* c1 = 1 - b1, c2 = 1 - b2 */
+        Py_ssize_t head, tail, pairs;
+        Py_ssize_t slot_end[FASTNN_QSLOTS];
+        Py_ssize_t off[FASTNN_QJOBS];
+        const double* g[FASTNN_QJOBS];
+        double acc[FASTNN_QSLOTS * FASTNN_QSLOT];
+    } fastnn_queue_d;
+    #ifdef FASTNN_COMPRESS
+    static const int fastnn_queue_ok = 1;
+    #if defined(_MSC_VER)
+    #define FASTNN_ALWAYS_INLINE __forceinline
+    #else
+    #define FASTNN_ALWAYS_INLINE inline __attribute__((always_inline))
+    #endif
+    /* job j: g = (acc / m + l2 * w) * gscale; m1 = b1 m1 + (1 - b1) g; m2 = b2 m2 + (1 - b2) g^2;
+       w -= lr_t * m1 / (sqrt(m2) + eps)  (in line: a call would spill the kernel's sums) */
+    static FASTNN_ALWAYS_INLINE void fastnn_job_d(const fastnn_queue_d* Q, Py_ssize_t j) {
+        Py_ssize_t o = Q->off[j & (FASTNN_QJOBS - 1)];
+        double* w = Q->C + o;
+        double* m1 = Q->m1 + o;
+        double* m2 = Q->m2 + o;
+        __m512d wv = _mm512_loadu_pd(w), g, m1v, m2v;
+        g = _mm512_mul_pd(_mm512_fmadd_pd(_mm512_loadu_pd(Q->g[j & (FASTNN_QJOBS - 1)]), _mm512_set1_pd(Q->inv_m),
+                                          _mm512_mul_pd(_mm512_set1_pd(Q->l2), wv)), _mm512_set1_pd(Q->gs));
+        m1v = _mm512_fmadd_pd(_mm512_set1_pd(Q->b1), _mm512_loadu_pd(m1), _mm512_mul_pd(_mm512_set1_pd(Q->c1), g));
+        m2v = _mm512_fmadd_pd(_mm512_set1_pd(Q->b2), _mm512_loadu_pd(m2),
+                              _mm512_mul_pd(_mm512_set1_pd(Q->c2), _mm512_mul_pd(g, g)));
+        _mm512_storeu_pd(m1, m1v);
+        _mm512_storeu_pd(m2, m2v);
+        _mm512_storeu_pd(w, _mm512_sub_pd(wv, _mm512_div_pd(_mm512_mul_pd(_mm512_set1_pd(Q->lr_t), m1v),
+                                                            _mm512_add_pd(_mm512_sqrt_pd(m2v), _mm512_set1_pd(Q->eps)))));
+    }
+    /* the waiting jobs before `until` */
+    static void fastnn_jobs_until_d(fastnn_queue_d* Q, Py_ssize_t until) {
+        for (; Q->head < until; Q->head++) fastnn_job_d(Q, Q->head);
+    }
+    #define FASTNN_JOB_HOOK do { if (j_ < t_) { fastnn_job_d(Q, j_); j_++; } } while (0)
+    #define FASTNN_COLUMN2_QUEUE_D(NV) FASTNN_TWO_CHAINS_HOOK(double, __m512d, _mm512_set1_pd, _mm512_loadu_pd, \
+        _mm512_fmadd_pd, _mm512_storeu_pd, _mm512_setzero_pd, 8, NV, FASTNN_COL_O, FASTNN_COL_X1, FASTNN_COL_P1, \
+        FASTNN_COL_X2, FASTNN_COL_P2, acc1, acc2, FASTNN_JOB_HOOK)
+    /* fastnn_column2_d, running Q's waiting jobs meanwhile: one after each pair of entries (measured:
+       one after every other pair, 1.5% slower epochs) */
+    static void fastnn_column2_queue_d(const double* ent1, Py_ssize_t n1, const double* ent2, Py_ssize_t n2,
+                                       const double* FASTNN_RESTRICT d, int nv, int nv_total, double* acc1,
+                                       double* acc2, fastnn_queue_d* Q) {
+        Py_ssize_t j_ = Q->head, t_ = Q->tail;
+        if (nv > 0) FASTNN_CASES_F(FASTNN_COLUMN2_QUEUE_D, nv);
+        Q->head = j_;
+        FASTNN_ZERO_REST(acc1, nv * 8, nv_total * 8);
+        FASTNN_ZERO_REST(acc2, nv * 8, nv_total * 8);
+    }
+    #else
+    static const int fastnn_queue_ok = 0;      /* (never called) */
+    static void fastnn_jobs_until_d(fastnn_queue_d* Q, Py_ssize_t until) { (void)Q; (void)until; }
+    static void fastnn_column2_queue_d(const double* ent1, Py_ssize_t n1, const double* ent2, Py_ssize_t n2,
+                                       const double* d, int nv, int nv_total, double* acc1, double* acc2,
+                                       fastnn_queue_d* Q) {
+        (void)ent1; (void)n1; (void)ent2; (void)n2; (void)d; (void)nv; (void)nv_total; (void)acc1; (void)acc2;
+        (void)Q;
+    }
+    #endif
 
     /* out[w * W + u] = the sum over q < n, in order and from 0, of val[q] * (column (v0 + w) * W + u
        of WT's row idx[q]) for w < nv (u < W), then 0 up to nv_total * W: vectors v0 ... of one row of
@@ -687,6 +769,24 @@ cdef extern from *:
                           int nv_total, float* acc1, float* acc2) noexcept nogil
     void fastnn_column2_d(const double* ent1, intp n1, const double* ent2, intp n2, const double* d, int nv,
                           int nv_total, double* acc1, double* acc2) noexcept nogil
+    enum:
+        FASTNN_QJOBS
+        FASTNN_QSLOTS
+        FASTNN_QSLOT
+    ctypedef struct fastnn_queue_d:
+        double* C
+        double* m1
+        double* m2
+        double inv_m, l2, gs, b1, c1, b2, c2, lr_t, eps
+        intp head, tail, pairs
+        intp* slot_end
+        intp* off
+        const double** g
+        double* acc
+    const int fastnn_queue_ok
+    void fastnn_jobs_until_d(fastnn_queue_d* Q, intp until) noexcept nogil
+    void fastnn_column2_queue_d(const double* ent1, intp n1, const double* ent2, intp n2, const double* d, int nv,
+                                int nv_total, double* acc1, double* acc2, fastnn_queue_d* Q) noexcept nogil
     void fastnn_row_f(const int* idx, const float* val, intp n, const float* B, intp ps, int v0, int nv,
                       int nv_total, float* out) noexcept nogil
     void fastnn_row_d(const int* idx, const double* val, intp n, const double* B, intp ps, int v0, int nv,
@@ -1025,6 +1125,29 @@ def _set_pairs(int on):
     global pairs
     old, pairs = pairs, on
     return old
+
+
+cdef int queue_steps = 1
+cdef Py_ssize_t queued_jobs = 0
+
+
+def _set_queue(int on):
+    """(tests, benchmarks) whether layer 0's float64 Adam steps in _claimed_sums are queued to run
+    among the gradient kernel's multiply-adds (fastnn_column2_queue_d; with AVX-512 only); returns
+    the old setting."""
+    global queue_steps
+    old, queue_steps = queue_steps, on
+    return old
+
+
+def _queue_available():
+    """(tests) whether this build can queue Adam's steps (_set_queue): with AVX-512 only."""
+    return bool(fastnn_queue_ok)
+
+
+def _queued_jobs():
+    """(tests) how many vectors of Adam steps have been queued so far (fastnn_queue_d)."""
+    return queued_jobs
 
 
 cdef int narrow = 1
@@ -1956,22 +2079,55 @@ cdef inline void _claimed_rows(bint from_back, intp most, intp m, intp n_in, int
 cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp n_in, intp n_out, intp ld,
                               const Sparse* sp,
                               const floating* delta, floating* G, floating* C, int mode, const Step* op,
-                              floating* v, floating* m1, floating* m2, floating l2) noexcept nogil:
+                              floating* v, floating* m1, floating* m2, floating l2,
+                              fastnn_queue_d* Q=NULL) noexcept nogil:
     """Rows r0 ... r1 (inputs) of nabla_WT = x.T @ delta, then per mode as _rows, from the entries
     _sparse_sort put in G (column r0's begin at e0). Row k is summed over its column's entries in
     registers (fastnn_column_*, up to 4 panels of JB at a time; two rows at a time with
     fastnn_column2_*, up to 8 vectors, when pairs), in the dense kernel's order
     (samples ascending, from 0), and its epilogue runs on it at once. A column no sample touches
-    gets a zero gradient (its epilogue still runs): exactly what the dense kernel gives it."""
+    gets a zero gradient (its epilogue still runs): exactly what the dense kernel gives it.
+    With a queue Q (float64 Adam steps, _claimed_sums) and panels pa ... pb in one group of PG,
+    each pair of rows' steps are queued instead, and run among the next pairs' multiply-adds
+    (fastnn_column2_queue_d); the caller runs those still waiting at the end."""
     cdef intp* start = <intp*>G
     cdef const floating* ent = G + _entries_at(G, n_in)
     cdef floating acc[4 * JB]
     cdef floating acc2[4 * JB]
     cdef intp k, n_k, n_k2, e1, p, p0, off, W = 64 // sizeof(floating), PG = 8 // (JB // W)
     cdef int n_p, n_used
-    cdef intp n_e
+    cdef intp n_e, q, j, slot
+    cdef double* sums
     # now column k's entries are e0 (for k = r0) or start[k - 1], up to start[k]
     k = r0
+    if floating is double:
+        while Q != NULL and pb - pa <= PG and k + 1 < r1:
+            # columns k and k + 1 together into the pair's slot of Q's sums, once the steps queued
+            # from that slot QSLOTS pairs ago are done; Q's waiting steps run meanwhile
+            n_k, e1 = start[k] - e0, start[k]
+            n_k2 = start[k + 1] - e1
+            n_p = <int>(pb - pa)
+            n_used = <int>min(n_p * JB, n_out - pa * JB)
+            slot = Q.pairs % FASTNN_QSLOTS
+            if Q.pairs >= FASTNN_QSLOTS:
+                fastnn_jobs_until_d(Q, Q.slot_end[slot])
+            sums = Q.acc + slot * FASTNN_QSLOT
+            # sums[:PG * JB] = x[:, k] @ delta[:, panels pa ... pb], sums[PG * JB:] the same for k + 1
+            fastnn_column2_queue_d(ent + 2 * e0, n_k, ent + 2 * e1, n_k2, delta + pa * JB,
+                                   <int>((n_used + W - 1) // W), <int>(n_p * JB // W), sums, sums + PG * JB, Q)
+            # queued: a step on each vector of 8 of the two rows' real columns (_epilogue_width)
+            j = Q.tail
+            for p in range(n_p):
+                off = (pa + p) * n_in * JB + k * JB
+                n_e = _epilogue_width(C, mode, n_out - (pa + p) * JB)
+                for q in range(n_e // W):
+                    Q.off[j % FASTNN_QJOBS], Q.g[j % FASTNN_QJOBS] = off + q * W, sums + p * JB + q * W
+                    Q.off[(j + 1) % FASTNN_QJOBS] = off + JB + q * W
+                    Q.g[(j + 1) % FASTNN_QJOBS] = sums + PG * JB + p * JB + q * W
+                    j = j + 2
+            Q.tail, Q.slot_end[slot], Q.pairs = j, j, Q.pairs + 1
+            e0 = start[k + 1]
+            k = k + 2
     while k + 1 < r1 and pairs:
         # columns k and k + 1 together (fastnn_column2_*), up to 8 vectors (PG panels) at a time
         n_k, e1 = start[k] - e0, start[k]
@@ -2039,12 +2195,21 @@ cdef inline void _claimed_sums(intp t, intp n_threads, intp n_in, intp n_out, in
     thread t's own panels."""
     cdef intp j, u, blk, k0, k1, P = ld // JB
     cdef bint other
-    global claimed_blocks
+    cdef fastnn_queue_d queue
+    cdef fastnn_queue_d* Q = NULL
+    global claimed_blocks, queued_jobs
+    if floating is double:
+        if queue_steps and fastnn_queue_ok and pairs and mode == STEP and op.kind == ADAM:
+            # Adam's steps queued (_sparse_sums): the same operations as _step's
+            Q = &queue
+            Q.C, Q.m1, Q.m2, Q.l2, Q.head, Q.tail, Q.pairs = C, m1, m2, l2, 0, 0, 0
+            Q.inv_m, Q.gs, Q.lr_t, Q.eps = op.inv_m, op.gscale, op.lr_t, op.eps
+            Q.b1, Q.c1, Q.b2, Q.c2 = op.b1, 1 - op.b1, op.b2, 1 - op.b2
     for j in range(n_threads):
         u = (t + claim_rotation + j) % n_threads
         other = u != t
         if other and not steal:
-            break
+            continue
         if other and ready != NULL:
             fastnn_wait(ready + u * CLAIM_LINE)
         blk = fastnn_claim(ranges + u * CLAIM_LINE, other)
@@ -2056,10 +2221,14 @@ cdef inline void _claimed_sums(intp t, intp n_threads, intp n_in, intp n_out, in
             _sparse_sums(k0, k1, 0 if k0 == 0 else (<intp*>G)[k0 - 1], _panel_share(u, n_threads, P),
                          _panel_share(u + 1, n_threads, P), n_in, n_out, ld, sp,
                          delta if split == 0 else delta + u * split - _panel_share(u, n_threads, P) * JB, G, C,
-                         mode, op, v, m1, m2, l2)
+                         mode, op, v, m1, m2, l2, Q)
             if other:
                 fastnn_fetch_add(&claimed_blocks, 1)
             blk = fastnn_claim(ranges + u * CLAIM_LINE, other)
+    if Q != NULL:
+        # the steps still waiting
+        fastnn_jobs_until_d(Q, Q.tail)
+        fastnn_fetch_add(&queued_jobs, Q.tail)
 
 
 cdef inline void _sparse_grad_rows(intp r0, intp r1, intp m, intp n_in, intp n_out, intp ld,
