@@ -1482,6 +1482,8 @@ cdef inline void _step(const Step* op, intp n, floating* w, const floating* acc,
       momentum:  v = mu * v - eta * g;  w += v
       nesterov:  v = mu * v - eta * g;  w += mu * v - eta * g
       adam:      m1 = b1 m1 + (1 - b1) g;  m2 = b2 m2 + (1 - b2) g^2;  w -= lr_t * m1 / (sqrt(m2) + eps)
+    fastnn_job_d (the queued float64 Adam steps of _claimed_sums) repeats the Adam branch in intrinsics,
+    with the multiply-adds gcc forms here: a change to one is a change to both.
     """
     cdef intp u
     cdef floating g, one = 1
@@ -2096,38 +2098,14 @@ cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp 
     cdef floating acc2[4 * JB]
     cdef intp k, n_k, n_k2, e1, p, p0, off, W = 64 // sizeof(floating), PG = 8 // (JB // W)
     cdef int n_p, n_used
-    cdef intp n_e, q, j, slot
-    cdef double* sums
+    cdef intp n_e, q, j = 0, slot = 0
+    cdef floating* sums1
+    cdef floating* sums2
+    cdef bint queued = False
+    if floating is double:
+        queued = Q != NULL and pb - pa <= PG
     # now column k's entries are e0 (for k = r0) or start[k - 1], up to start[k]
     k = r0
-    if floating is double:
-        while Q != NULL and pb - pa <= PG and k + 1 < r1:
-            # columns k and k + 1 together into the pair's slot of Q's sums, once the steps queued
-            # from that slot QSLOTS pairs ago are done; Q's waiting steps run meanwhile
-            n_k, e1 = start[k] - e0, start[k]
-            n_k2 = start[k + 1] - e1
-            n_p = <int>(pb - pa)
-            n_used = <int>min(n_p * JB, n_out - pa * JB)
-            slot = Q.pairs % FASTNN_QSLOTS
-            if Q.pairs >= FASTNN_QSLOTS:
-                fastnn_jobs_until_d(Q, Q.slot_end[slot])
-            sums = Q.acc + slot * FASTNN_QSLOT
-            # sums[:PG * JB] = x[:, k] @ delta[:, panels pa ... pb], sums[PG * JB:] the same for k + 1
-            fastnn_column2_queue_d(ent + 2 * e0, n_k, ent + 2 * e1, n_k2, delta + pa * JB,
-                                   <int>((n_used + W - 1) // W), <int>(n_p * JB // W), sums, sums + PG * JB, Q)
-            # queued: a step on each vector of 8 of the two rows' real columns (_epilogue_width)
-            j = Q.tail
-            for p in range(n_p):
-                off = (pa + p) * n_in * JB + k * JB
-                n_e = _epilogue_width(C, mode, n_out - (pa + p) * JB)
-                for q in range(n_e // W):
-                    Q.off[j % FASTNN_QJOBS], Q.g[j % FASTNN_QJOBS] = off + q * W, sums + p * JB + q * W
-                    Q.off[(j + 1) % FASTNN_QJOBS] = off + JB + q * W
-                    Q.g[(j + 1) % FASTNN_QJOBS] = sums + PG * JB + p * JB + q * W
-                    j = j + 2
-            Q.tail, Q.slot_end[slot], Q.pairs = j, j, Q.pairs + 1
-            e0 = start[k + 1]
-            k = k + 2
     while k + 1 < r1 and pairs:
         # columns k and k + 1 together (fastnn_column2_*), up to 8 vectors (PG panels) at a time
         n_k, e1 = start[k] - e0, start[k]
@@ -2136,20 +2114,44 @@ cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp 
         while p0 < pb:
             n_p = <int>min(PG, pb - p0)
             n_used = <int>min(n_p * JB, n_out - p0 * JB)
-            # acc = x[:, k] @ delta[:, panels p0 ... p0 + n_p], acc2 the same for k + 1 (past n_out: 0)
+            # sums1 = x[:, k] @ delta[:, panels p0 ... p0 + n_p], sums2 the same for k + 1 (past n_out: 0)
+            sums1, sums2 = acc, acc2
             if floating is float:
                 fastnn_column2_f(ent + 2 * e0, n_k, ent + 2 * e1, n_k2, delta + p0 * JB,
-                                 <int>((n_used + W - 1) // W), <int>(n_p * JB // W), acc, acc2)
+                                 <int>((n_used + W - 1) // W), <int>(n_p * JB // W), sums1, sums2)
+            elif queued:
+                # into the pair's slot of Q's sums, once the steps queued from that slot QSLOTS pairs
+                # ago are done; Q's waiting steps run meanwhile
+                slot = Q.pairs % FASTNN_QSLOTS
+                if Q.pairs >= FASTNN_QSLOTS:
+                    fastnn_jobs_until_d(Q, Q.slot_end[slot])
+                sums1 = Q.acc + slot * FASTNN_QSLOT
+                sums2 = sums1 + PG * JB
+                fastnn_column2_queue_d(ent + 2 * e0, n_k, ent + 2 * e1, n_k2, delta + p0 * JB,
+                                       <int>((n_used + W - 1) // W), <int>(n_p * JB // W), sums1, sums2, Q)
+                j = Q.tail
             else:
                 fastnn_column2_d(ent + 2 * e0, n_k, ent + 2 * e1, n_k2, delta + p0 * JB,
-                                 <int>((n_used + W - 1) // W), <int>(n_p * JB // W), acc, acc2)
+                                 <int>((n_used + W - 1) // W), <int>(n_p * JB // W), sums1, sums2)
             for p in range(n_p):
                 # (an optimizer step skips the panel's padding columns: _epilogue_width)
                 off = (p0 + p) * n_in * JB + k * JB
                 n_e = _epilogue_width(C, mode, n_out - (p0 + p) * JB)
-                _epilogue(mode, op, n_e, C + off, acc + p * JB, _at(v, off), _at(m1, off), _at(m2, off), l2)
+                if floating is double:
+                    if queued:
+                        # queued instead: a step on each vector of 8 of the two rows' real columns
+                        for q in range(n_e // W):
+                            Q.off[j % FASTNN_QJOBS], Q.g[j % FASTNN_QJOBS] = off + q * W, sums1 + p * JB + q * W
+                            Q.off[(j + 1) % FASTNN_QJOBS] = off + JB + q * W
+                            Q.g[(j + 1) % FASTNN_QJOBS] = sums2 + p * JB + q * W
+                            j = j + 2
+                        continue
+                _epilogue(mode, op, n_e, C + off, sums1 + p * JB, _at(v, off), _at(m1, off), _at(m2, off), l2)
                 off = off + JB
-                _epilogue(mode, op, n_e, C + off, acc2 + p * JB, _at(v, off), _at(m1, off), _at(m2, off), l2)
+                _epilogue(mode, op, n_e, C + off, sums2 + p * JB, _at(v, off), _at(m1, off), _at(m2, off), l2)
+            if floating is double:
+                if queued:
+                    Q.tail, Q.slot_end[slot], Q.pairs = j, j, Q.pairs + 1
             p0 = p0 + n_p
         e0 = start[k + 1]
         k = k + 2
