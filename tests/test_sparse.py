@@ -626,22 +626,72 @@ def test_union_policy():
         _core._set_sparse_union(old)
 
 
+def _quantized(X):
+    """X with its values rounded to multiples of 1/255, as 8-bit pixels scaled to [0, 1] are: at most
+    256 distinct values, so list_nonzeros packs its lists."""
+    return np.round(X * 255) / 255
+
+
+@pytest.fixture
+def packing():
+    """Sets whether list_nonzeros may pack its lists (_core._set_packed) for one test."""
+    old = _core._set_packed(1)
+    yield _core._set_packed
+    _core._set_packed(old)
+
+
+def _bits(a):
+    """a's values as their bit patterns (NaN's included), to compare bit for bit."""
+    return a.view(np.uint32 if a.dtype == np.float32 else np.uint64)
+
+
+@pytest.mark.parametrize("packed", [True, False])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("n_threads", [1, 2])
-def test_list_nonzeros_lists_every_row(dtype, n_threads):
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_list_nonzeros_lists_every_row(dtype, n_threads, packed, packing):
     """X's nonzeros listed once for a fit: row r's are starts[r]:starts[r + 1], columns ascending
-    (NaN counts as nonzero, -0.0 as zero), values X[r, idx]; rows of every count 0 ... n_in."""
+    (NaN counts as nonzero, -0.0 as zero), values X[r, idx] bit for bit; rows of every count 0 ...
+    n_in. With at most 256 distinct values (and AVX-512) the lists are packed: 16-bit columns and
+    8-bit codes into a table of 256 values; else (or with packing switched off) int columns and the
+    values themselves."""
+    packing(packed)
     X, _ = _digits(50)
-    X = X.astype(dtype)
+    X = _quantized(X).astype(dtype)
     X[3, 5], X[4, 7], X[5, :] = np.nan, -0.0, 0      # X[1] is all zeros and X[2] all nonzero
-    starts, idx, val = _core.list_nonzeros(X, 100, n_threads)
-    assert starts.shape == (51,) and starts[0] == 0 and idx.dtype == np.intc and val.dtype == X.dtype
+    X[6, 9] = np.float32(1 / 3)                       # a value no other nonzero has
+    starts, idx, val, table = _core.list_nonzeros(X, 100, n_threads)
+    assert starts.shape == (51,) and starts[0] == 0
+    if packed and _core._packed_available():
+        assert idx.dtype == np.uint16 and val.dtype == np.uint8 and table.shape == (256,) and table.dtype == X.dtype
+        values = table[val]
+    else:
+        assert idx.dtype == np.intc and val.dtype == X.dtype and table is None
+        values = val
     for r in range(50):
         cols = np.flatnonzero(X[r] != 0)
         assert np.array_equal(idx[starts[r]:starts[r + 1]], cols), r
-        assert np.array_equal(val[starts[r]:starts[r + 1]], X[r, cols], equal_nan=True), r
+        assert np.array_equal(_bits(values[starts[r]:starts[r + 1]]), _bits(X[r, cols])), r
     assert starts[2] - starts[1] == 0 and starts[3] - starts[2] == 784 and 5 in idx[starts[3]:starts[4]]
     assert 7 not in idx[starts[4]:starts[5]]
+
+
+@pytest.mark.skipif(not _core._packed_available(), reason="this build has no packed lists' kernels (no AVX-512)")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_list_nonzeros_packs_at_most_256_values(dtype, packing):
+    """Packed with 256 distinct nonzero values (in any rows, any thread's), not with 257, nor with
+    more than 65,536 columns (16-bit columns)."""
+    rng = np.random.default_rng(0)
+    for distinct, n_in, packs in ((256, 784, True), (257, 784, False), (4, 65537, False)):
+        X = np.zeros((300, n_in), dtype=dtype)
+        values = (np.arange(1, distinct + 1) / 1000).astype(dtype)
+        for r in range(300):
+            cols = rng.choice(n_in, 50, replace=False)
+            X[r, cols] = values[rng.integers(0, distinct, 50)]
+        X[rng.integers(0, 300, distinct), rng.integers(0, n_in, distinct)] = values   # each at least once
+        starts, idx, val, table = _core.list_nonzeros(X, 100, 2)
+        assert (table is not None) == packs, distinct
+        got = table[val] if packs else val
+        assert np.array_equal(got, X[X != 0]), distinct
 
 
 def test_list_nonzeros_only_where_layer_0_skips_zeros():
@@ -664,18 +714,20 @@ def test_list_nonzeros_only_where_layer_0_skips_zeros():
         _core._set_sparse(*old)
 
 
-@pytest.mark.parametrize("cores", ["far", "near"])
+@pytest.mark.parametrize("packed", [True, False])
+@pytest.mark.parametrize("cores", ["far", "near", "one"])
 @pytest.mark.parametrize("hidden", [40, 100])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("batch_size", [200, 10])
-def test_estimator_fit_from_the_listed_X_is_bit_identical(dtype, batch_size, hidden, cores, near, monkeypatch):
-    """MLPClassifier.fit takes each batch's lists from X's nonzeros listed once (batches of 200,
-    on _loss_grad_local, near and far), or goes by the union (batches of 10): the fitted network is
-    the same, bit for bit, as when every batch is listed from its rows of X; and the listed X was
-    used."""
+def test_estimator_fit_from_the_listed_X_is_bit_identical(dtype, batch_size, hidden, cores, packed, near,
+                                                          monkeypatch):
+    """MLPClassifier.fit takes each batch's lists from X's nonzeros listed once, packed or not
+    (batches of 200, on _loss_grad_local, near and far, or on one thread), or goes by the union
+    (batches of 10): the fitted network is the same, bit for bit, as when every batch is listed from
+    its rows of X; and the listed X was used."""
     pytest.importorskip("sklearn")
     X, labels = _digits(620)
-    X = X.astype(dtype)
+    X = (_quantized(X) if packed else X).astype(dtype)
     fits, made = [], []
     real = _core.list_nonzeros
     monkeypatch.setattr(_core, "list_nonzeros", lambda *a: made.append(real(*a)) or made[-1])
@@ -683,13 +735,14 @@ def test_estimator_fit_from_the_listed_X_is_bit_identical(dtype, batch_size, hid
     for list_once in (True, False):
         monkeypatch.setattr(fastnn.MLPClassifier, "_list_once", list_once)
         est = fastnn.MLPClassifier(hidden_layer_sizes=(hidden,), batch_size=batch_size, max_iter=3,
-                                   random_state=0, n_threads=2)
+                                   random_state=0, n_threads=1 if cores == "one" else 2)
         local = _core._local_chunks()
         with pytest.warns(Warning):     # 3 epochs: not converged
             est.fit(X, labels)
-        assert (_core._local_chunks() > local) == (batch_size == 200)
+        assert (_core._local_chunks() > local) == (batch_size == 200 and cores != "one")
         fits.append(est)
     assert len(made) == 1 and made[0] is not None
+    assert (made[0][3] is not None) == (packed and _core._packed_available())
     assert _same(fits[0].coefs_ + fits[0].intercepts_, fits[1].coefs_ + fits[1].intercepts_)
     assert fits[0].loss_curve_ == fits[1].loss_curve_
 
@@ -698,10 +751,16 @@ def test_train_epoch_refuses_lists_of_another_X():
     X, labels = _digits(40)
     net = fastnn.Network([784, 40, 10], dtype=X.dtype, seed=0)
     Y = np.eye(10, dtype=X.dtype)[labels]
-    other = _core.list_nonzeros(X[:39], 40)
     opt, _ = net._optimizer("sgd", 1.0, None, fresh=True)
-    with pytest.raises(ValueError, match="listed does not match X"):
-        net._run_epoch(X, Y, np.arange(40), 10, opt, 0.1, listed=other)
+    for X_listed in (X, _quantized(X)):
+        other = _core.list_nonzeros(X_listed[:39], 40)
+        with pytest.raises(ValueError, match="listed does not match X"):
+            net._run_epoch(X, Y, np.arange(40), 10, opt, 0.1, listed=other)
+        listed = _core.list_nonzeros(X_listed, 40)
+        for bad in (listed[:3], listed[:3] + (np.zeros(255, X.dtype),), (listed[0], listed[1], listed[2][:-1], listed[3]),
+                    (listed[0], listed[1].astype(np.int64)) + listed[2:]):
+            with pytest.raises(ValueError, match="listed does not match X"):
+                net._run_epoch(X, Y, np.arange(40), 10, opt, 0.1, listed=bad)
 
 
 def test_local_chunks_on_a_team_of_one_thread(tmp_path):

@@ -8,6 +8,10 @@ import numpy.typing as npt
 _Floats = npt.NDArray[np.floating[Any]]
 _Intps = npt.NDArray[np.intp]
 
+# list_nonzeros: (starts, idx intc, values, None), or packed (starts, idx uint16, codes uint8, table (256,))
+_Listed = (tuple[_Intps, npt.NDArray[np.intc], _Floats, None]
+           | tuple[_Intps, npt.NDArray[np.uint16], npt.NDArray[np.uint8], _Floats])
+
 ACTIVATIONS: dict[str, int]
 LOSSES: dict[str, int]
 OPTIMIZERS: dict[str, int]
@@ -20,10 +24,9 @@ def train_epoch(theta: _Floats, sizes: _Intps, offsets: _Intps, acts: _Intps, lo
                 l2: float, momentum: float, beta_1: float, beta_2: float, epsilon: float, t: int,
                 v: _Floats, m1: _Floats, m2: _Floats, n_threads: int = ...,
                 asynchronous: bool = ...,
-                listed: tuple[_Intps, npt.NDArray[np.intc], _Floats] | None = ...,
+                listed: _Listed | None = ...,
                 loss: float = ...) -> tuple[float, int]: ...
-def list_nonzeros(X: _Floats, n_out: int,
-                  n_threads: int = ...) -> tuple[_Intps, npt.NDArray[np.intc], _Floats] | None: ...
+def list_nonzeros(X: _Floats, n_out: int, n_threads: int = ...) -> _Listed | None: ...
 def packed_size(sizes: _Intps) -> int: ...
 def aligned(n: int, dtype: npt.DTypeLike, zero: bool = ...) -> _Floats: ...
 def all_finite(v: _Floats) -> bool: ...

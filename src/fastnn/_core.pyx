@@ -277,6 +277,8 @@ cdef extern from *:
 
 cdef extern from *:
     """
+    #include <stdint.h>
+    #include <string.h>
     #if defined(__AVX512F__) && defined(__AVX512VL__)
     #include <immintrin.h>
     #define FASTNN_COMPRESS 1
@@ -612,7 +614,12 @@ cdef extern from *:
     #ifdef FASTNN_COMPRESS
     /* NV registers of sums (NV a constant: the loops unroll, a_ stays in registers); vector w is at
        o_[w] in a row of WT's panels */
-    #define FASTNN_ROW_REGS(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV) do {                        \
+    #define FASTNN_ROW_X(q) val[q]
+    #define FASTNN_ROW_P(q) (B + (Py_ssize_t)idx[q] * 32)
+    #define FASTNN_ROW_REGS(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV) \
+        FASTNN_ROW_REGS_AT(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV, FASTNN_ROW_X, FASTNN_ROW_P)
+    /* (entry q: x = X(q), at WT's row P(q)) */
+    #define FASTNN_ROW_REGS_AT(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV, X, P) do {               \
         VEC a_[NV], x_;                                                                          \
         Py_ssize_t o_[NV];                                                                       \
         const T* b_;                                                                             \
@@ -623,8 +630,8 @@ cdef extern from *:
             o_[w_] = (Py_ssize_t)((v0 + w_) * W / 32) * ps + (v0 + w_) * W % 32;                 \
         }                                                                                        \
         for (q_ = 0; q_ < n; q_++) {                                                             \
-            x_ = SET1(val[q_]);                                                                  \
-            b_ = B + (Py_ssize_t)idx[q_] * 32;                                                   \
+            x_ = SET1(X(q_));                                                                    \
+            b_ = P(q_);                                                                          \
             for (w_ = 0; w_ < NV; w_++)                                                          \
                 a_[w_] = FMA(x_, LOAD(b_ + o_[w_]), a_[w_]);                                     \
         }                                                                                        \
@@ -694,6 +701,138 @@ cdef extern from *:
         fastnn_row_d(idx1, val1, n1, B, ps, v0, nv, nv_total, out1);
         fastnn_row_d(idx2, val2, n2, B, ps, v0, nv, nv_total, out2);
     #endif
+    }
+    /* The same rows from packed lists (list_nonzeros, with AVX-512 only: fastnn_packed_ok): entry q
+       is at WT's row col[q] (16 bits) with x = tab[code[q]] (8 bits), the listed value bit for bit;
+       fastnn_rowp_* computes what fastnn_row_* does, fastnn_row2p_* what fastnn_row2_* does, the
+       same sums in the same order. 3 bytes a nonzero instead of 8 (float) or 12 (double). */
+    #ifdef FASTNN_COMPRESS
+    static const int fastnn_packed_ok = 1;
+    #define FASTNN_PK_X1(q) tab[code1[q]]
+    #define FASTNN_PK_P1(q) (B + (Py_ssize_t)col1[q] * 32)
+    #define FASTNN_PK_X2(q) tab[code2[q]]
+    #define FASTNN_PK_P2(q) (B + (Py_ssize_t)col2[q] * 32)
+    #define FASTNN_ROWP_F(NV) FASTNN_ROW_REGS_AT(float, __m512, _mm512_set1_ps, _mm512_loadu_ps, _mm512_fmadd_ps, \
+        _mm512_storeu_ps, _mm512_setzero_ps, 16, NV, FASTNN_PK_X1, FASTNN_PK_P1)
+    #define FASTNN_ROWP_D(NV) FASTNN_ROW_REGS_AT(double, __m512d, _mm512_set1_pd, _mm512_loadu_pd, _mm512_fmadd_pd, \
+        _mm512_storeu_pd, _mm512_setzero_pd, 8, NV, FASTNN_PK_X1, FASTNN_PK_P1)
+    #define FASTNN_ROW2P_F(NV) FASTNN_TWO_CHAINS(float, __m512, _mm512_set1_ps, _mm512_loadu_ps, _mm512_fmadd_ps, \
+        _mm512_storeu_ps, _mm512_setzero_ps, 16, NV, FASTNN_ROW_O, FASTNN_PK_X1, FASTNN_PK_P1, FASTNN_PK_X2, \
+        FASTNN_PK_P2, out1, out2)
+    #define FASTNN_ROW2P_D(NV) FASTNN_TWO_CHAINS(double, __m512d, _mm512_set1_pd, _mm512_loadu_pd, _mm512_fmadd_pd, \
+        _mm512_storeu_pd, _mm512_setzero_pd, 8, NV, FASTNN_ROW_O, FASTNN_PK_X1, FASTNN_PK_P1, FASTNN_PK_X2, \
+        FASTNN_PK_P2, out1, out2)
+    static void fastnn_rowp_f(const unsigned short* FASTNN_RESTRICT col1, const unsigned char* FASTNN_RESTRICT code1,
+                              Py_ssize_t n, const float* FASTNN_RESTRICT tab, const float* FASTNN_RESTRICT B,
+                              Py_ssize_t ps, int v0, int nv, int nv_total, float* FASTNN_RESTRICT out) {
+        if (nv > 0) FASTNN_CASES_F(FASTNN_ROWP_F, nv);
+        FASTNN_ZERO_REST(out, nv * 16, nv_total * 16);
+    }
+    static void fastnn_rowp_d(const unsigned short* FASTNN_RESTRICT col1, const unsigned char* FASTNN_RESTRICT code1,
+                              Py_ssize_t n, const double* FASTNN_RESTRICT tab, const double* FASTNN_RESTRICT B,
+                              Py_ssize_t ps, int v0, int nv, int nv_total, double* FASTNN_RESTRICT out) {
+        if (nv > 0) FASTNN_CASES_D(FASTNN_ROWP_D, nv);
+        FASTNN_ZERO_REST(out, nv * 8, nv_total * 8);
+    }
+    static void fastnn_row2p_f(const unsigned short* col1, const unsigned char* code1, Py_ssize_t n1,
+                               const unsigned short* col2, const unsigned char* code2, Py_ssize_t n2,
+                               const float* FASTNN_RESTRICT tab, const float* FASTNN_RESTRICT B, Py_ssize_t ps,
+                               int v0, int nv, int nv_total, float* out1, float* out2) {
+        if (nv > 0) FASTNN_CASES_F(FASTNN_ROW2P_F, nv);
+        FASTNN_ZERO_REST(out1, nv * 16, nv_total * 16);
+        FASTNN_ZERO_REST(out2, nv * 16, nv_total * 16);
+    }
+    static void fastnn_row2p_d(const unsigned short* col1, const unsigned char* code1, Py_ssize_t n1,
+                               const unsigned short* col2, const unsigned char* code2, Py_ssize_t n2,
+                               const double* FASTNN_RESTRICT tab, const double* FASTNN_RESTRICT B, Py_ssize_t ps,
+                               int v0, int nv, int nv_total, double* out1, double* out2) {
+        if (nv > 0) FASTNN_CASES_F(FASTNN_ROW2P_D, nv);
+        FASTNN_ZERO_REST(out1, nv * 8, nv_total * 8);
+        FASTNN_ZERO_REST(out2, nv * 8, nv_total * 8);
+    }
+    #else
+    static const int fastnn_packed_ok = 0;     /* (the packed kernels are never called) */
+    static void fastnn_rowp_f(const unsigned short* col1, const unsigned char* code1, Py_ssize_t n,
+                              const float* tab, const float* B, Py_ssize_t ps, int v0, int nv, int nv_total,
+                              float* out) {
+        (void)col1; (void)code1; (void)n; (void)tab; (void)B; (void)ps; (void)v0; (void)nv; (void)nv_total; (void)out;
+    }
+    static void fastnn_rowp_d(const unsigned short* col1, const unsigned char* code1, Py_ssize_t n,
+                              const double* tab, const double* B, Py_ssize_t ps, int v0, int nv, int nv_total,
+                              double* out) {
+        (void)col1; (void)code1; (void)n; (void)tab; (void)B; (void)ps; (void)v0; (void)nv; (void)nv_total; (void)out;
+    }
+    static void fastnn_row2p_f(const unsigned short* col1, const unsigned char* code1, Py_ssize_t n1,
+                               const unsigned short* col2, const unsigned char* code2, Py_ssize_t n2,
+                               const float* tab, const float* B, Py_ssize_t ps, int v0, int nv, int nv_total,
+                               float* out1, float* out2) {
+        (void)col1; (void)code1; (void)n1; (void)col2; (void)code2; (void)n2; (void)tab; (void)B; (void)ps;
+        (void)v0; (void)nv; (void)nv_total; (void)out1; (void)out2;
+    }
+    static void fastnn_row2p_d(const unsigned short* col1, const unsigned char* code1, Py_ssize_t n1,
+                               const unsigned short* col2, const unsigned char* code2, Py_ssize_t n2,
+                               const double* tab, const double* B, Py_ssize_t ps, int v0, int nv, int nv_total,
+                               double* out1, double* out2) {
+        (void)col1; (void)code1; (void)n1; (void)col2; (void)code2; (void)n2; (void)tab; (void)B; (void)ps;
+        (void)v0; (void)nv; (void)nv_total; (void)out1; (void)out2;
+    }
+    #endif
+    /* A palette of up to 256 values (list_nonzeros packs lists with it): bits[c] is the bit
+       pattern of value c (a float's in the low 32 bits), in the order they were added; a table
+       of 512 slots finds a pattern's code (open addressing, slot[h] -1 when empty). */
+    typedef struct {
+        uint64_t key[512];
+        int slot[512];
+        Py_ssize_t count;
+        uint64_t bits[256];
+    } fastnn_palette;
+    static void fastnn_palette_init(fastnn_palette* P) {
+        int h;
+        for (h = 0; h < 512; h++) P->slot[h] = -1;
+        P->count = 0;
+    }
+    /* the code of bit pattern b in P, added if new; -1 when P already holds 256 others */
+    static inline int fastnn_palette_code(fastnn_palette* P, uint64_t b) {
+        unsigned h = (unsigned)((b * 11400714819323198485ull) >> 55);
+        while (P->slot[h] >= 0 && P->key[h] != b) h = (h + 1) & 511;
+        if (P->slot[h] < 0) {
+            if (P->count == 256) return -1;
+            P->key[h] = b;
+            P->slot[h] = (int)P->count;
+            P->bits[P->count++] = b;
+        }
+        return P->slot[h];
+    }
+    /* code[q] = the code in P of val[q]'s bit pattern (U: its width), for q < n (P takes the new
+       ones); returns 0, or -1 when P would need more than 256 */
+    #define FASTNN_CODE(U) do {                                                                     \
+        Py_ssize_t q_;                                                                           \
+        U b_;                                                                                    \
+        int c_;                                                                                  \
+        for (q_ = 0; q_ < n; q_++) {                                                             \
+            memcpy(&b_, val + q_, sizeof b_);                                                    \
+            if ((c_ = fastnn_palette_code(P, b_)) < 0) return -1;                                \
+            code[q_] = (unsigned char)c_;                                                        \
+        }                                                                                        \
+        return 0;                                                                                \
+    } while (0)
+    static int fastnn_code_f(fastnn_palette* P, const float* val, Py_ssize_t n, unsigned char* code) {
+        FASTNN_CODE(uint32_t);
+    }
+    static int fastnn_code_d(fastnn_palette* P, const double* val, Py_ssize_t n, unsigned char* code) {
+        FASTNN_CODE(uint64_t);
+    }
+    /* value c of P, bit for bit */
+    static float fastnn_palette_f(const fastnn_palette* P, int c) {
+        uint32_t b = (uint32_t)P->bits[c];
+        float x;
+        memcpy(&x, &b, sizeof x);
+        return x;
+    }
+    static double fastnn_palette_d(const fastnn_palette* P, int c) {
+        double x;
+        memcpy(&x, &P->bits[c], sizeof x);
+        return x;
     }
     /* The row kernel (_rows) for a block of 32 columns whose last ones are padding: acc[r * 32 + u]
        = the sum over k < K, in order and from 0, of x[r * xs_r + k * xs_k] * B[k * ldb + u] for
@@ -796,6 +935,26 @@ cdef extern from *:
     void fastnn_row2_d(const int* idx1, const double* val1, intp n1, const int* idx2, const double* val2,
                        intp n2, const double* B, intp ps, int v0, int nv, int nv_total, double* out1,
                        double* out2) noexcept nogil
+    const int fastnn_packed_ok
+    void fastnn_rowp_f(const unsigned short* col1, const unsigned char* code1, intp n, const float* tab,
+                       const float* B, intp ps, int v0, int nv, int nv_total, float* out) noexcept nogil
+    void fastnn_rowp_d(const unsigned short* col1, const unsigned char* code1, intp n, const double* tab,
+                       const double* B, intp ps, int v0, int nv, int nv_total, double* out) noexcept nogil
+    void fastnn_row2p_f(const unsigned short* col1, const unsigned char* code1, intp n1, const unsigned short* col2,
+                        const unsigned char* code2, intp n2, const float* tab, const float* B, intp ps, int v0,
+                        int nv, int nv_total, float* out1, float* out2) noexcept nogil
+    void fastnn_row2p_d(const unsigned short* col1, const unsigned char* code1, intp n1, const unsigned short* col2,
+                        const unsigned char* code2, intp n2, const double* tab, const double* B, intp ps, int v0,
+                        int nv, int nv_total, double* out1, double* out2) noexcept nogil
+    ctypedef struct fastnn_palette:
+        intp count
+        unsigned long long bits[256]
+    void fastnn_palette_init(fastnn_palette* P) noexcept nogil
+    int fastnn_palette_code(fastnn_palette* P, unsigned long long b) noexcept nogil
+    int fastnn_code_f(fastnn_palette* P, const float* val, intp n, unsigned char* code) noexcept nogil
+    int fastnn_code_d(fastnn_palette* P, const double* val, intp n, unsigned char* code) noexcept nogil
+    float fastnn_palette_f(const fastnn_palette* P, int c) noexcept nogil
+    double fastnn_palette_d(const fastnn_palette* P, int c) noexcept nogil
 
 cdef extern from *:
     """
@@ -954,6 +1113,12 @@ cdef struct Sparse:
     bint on          # layer 0 skips x's zero inputs, by the lists below or by_union
     const int* lidx  # row i's nonzeros: columns k, ascending, at lidx + start[i] ...
     const void* lval # and their values x[i, k] (the chunk's dtype) at lval + start[i] ...
+    # or, when ptable is not NULL (the listed X packed: list_nonzeros), the lists are packed
+    # instead (lidx, lval NULL): columns as 16 bits at pidx + start[i] ..., values as 8-bit codes
+    # at pcode + start[i] ..., x[i, k] = ptable[code] (the chunk's dtype, bit for bit)
+    const unsigned short* pidx
+    const unsigned char* pcode
+    const void* ptable
     intp* start      # (m,)
     intp* nnz        # (m,) and their count
     intp* pairs      # (m,) the rows ordered by their count (_pair_rows), for the forward's pairs of rows
@@ -970,10 +1135,14 @@ cdef struct Sparse:
     const intp* rows
     Ahead* ahead     # the next batch's rows to prefetch meanwhile (NULL: none)
     # (training) the nonzeros of every row of X, listed once for all epochs (list_nonzeros): row r's
-    # are entries starts[r] ... starts[r + 1] - 1 of (X_idx, X_val); NULL: list each batch from X
+    # are entries starts[r] ... starts[r + 1] - 1 of (X_idx, X_val), or packed (X_table not NULL)
+    # of (X_pidx, X_code) with the values X_table[code]; NULL: list each batch from X
     const intp* X_starts
     const int* X_idx
     const void* X_val
+    const unsigned short* X_pidx
+    const unsigned char* X_code
+    const void* X_table
     # (training, two threads) a second workspace like G (_columns_size) for thread 1 of
     # _loss_grad_local, which sorts layer 0's entries into it; NULL: none (that path is not taken)
     void* G_other
@@ -1278,8 +1447,10 @@ cdef Sparse _sparse_view(int[::1] idx, floating[::1] val, intp[::1] nnz, int[::1
     sp.start = sp.nnz + rows
     sp.pairs = sp.nnz + 2 * rows
     sp.lidx, sp.lval = sp.idx, sp.val
+    sp.pidx, sp.pcode, sp.ptable = NULL, NULL, NULL
     sp.union_k, sp.by_union, sp.n_union, sp.X, sp.rows, sp.ahead = NULL, False, 0, NULL, NULL, NULL
     sp.X_starts, sp.X_idx, sp.X_val = NULL, NULL, NULL
+    sp.X_pidx, sp.X_code, sp.X_table = NULL, NULL, NULL
     sp.G_other = NULL
     sp.near = -1
     if union_k.shape[0] > 1:
@@ -1765,12 +1936,14 @@ cdef void _list_nonzeros(const floating* X, const intp* rows, intp m, intp n_in,
         if total > limit:
             return
         sp.lidx, sp.lval = sp.X_idx, sp.X_val
+        sp.pidx, sp.pcode, sp.ptable = sp.X_pidx, sp.X_code, sp.X_table
         sp.total = total
         _pair_rows(sp, m, n_in)
         sp.on = True
         fastnn_fetch_add(&sparse_chunks, 1)
         return
     sp.lidx, sp.lval = sp.idx, sp.val
+    sp.pidx, sp.pcode, sp.ptable = NULL, NULL, NULL
     if n_threads > 1 and n_groups > 1 and m * n_in >= PARALLEL_LIST:
         for g in prange(n_groups, num_threads=n_threads, schedule="static"):
             _list_group(X, rows, g, m, n_in, sp)
@@ -1833,9 +2006,8 @@ cdef inline void _sparse_row(intp i, intp m, intp n_in, intp n_out, intp ld, con
                              floating* z, floating* a) noexcept nogil:
     """Vectors v0 ... v1 - 1 of row i (of m) of layer 0 (_sparse_share): z[i, c] = x[i] @ WT[:, c]
     + b[c], a[i, c] = f(z[i, c]) for their columns c (f elementwise unless they are the whole row),
-    from x[i]'s nonzeros listed in sp; columns past n_out set to 0."""
-    cdef const int* idx = sp.lidx + sp.start[i]
-    cdef const floating* val = <const floating*>sp.lval + sp.start[i]
+    from x[i]'s nonzeros listed in sp (packed or not); columns past n_out set to 0."""
+    cdef intp s0 = sp.start[i]
     cdef intp W = 64 // sizeof(floating), V = (n_out + W - 1) // W
     cdef intp v
     cdef int nv, nv_total
@@ -1847,10 +2019,19 @@ cdef inline void _sparse_row(intp i, intp m, intp n_in, intp n_out, intp ld, con
         nv_total = <int>min(4 * JB // W, v1 - v)
         nv = <int>max(0, min(nv_total, V - v))
         # z[i, vectors v ... v + nv] = x[i] @ WT[:, those columns]  (the next ones up to nv_total: 0)
-        if floating is float:
-            fastnn_row_f(idx, val, sp.nnz[i], WT, n_in * JB, <int>v, nv, nv_total, z + i * ld + v * W)
+        if sp.ptable != NULL:
+            if floating is float:
+                fastnn_rowp_f(sp.pidx + s0, sp.pcode + s0, sp.nnz[i], <const float*>sp.ptable, WT, n_in * JB,
+                              <int>v, nv, nv_total, z + i * ld + v * W)
+            else:
+                fastnn_rowp_d(sp.pidx + s0, sp.pcode + s0, sp.nnz[i], <const double*>sp.ptable, WT, n_in * JB,
+                              <int>v, nv, nv_total, z + i * ld + v * W)
+        elif floating is float:
+            fastnn_row_f(sp.lidx + s0, <const float*>sp.lval + s0, sp.nnz[i], WT, n_in * JB, <int>v, nv, nv_total,
+                         z + i * ld + v * W)
         else:
-            fastnn_row_d(idx, val, sp.nnz[i], WT, n_in * JB, <int>v, nv, nv_total, z + i * ld + v * W)
+            fastnn_row_d(sp.lidx + s0, <const double*>sp.lval + s0, sp.nnz[i], WT, n_in * JB, <int>v, nv,
+                         nv_total, z + i * ld + v * W)
         v = v + nv_total
     _bias_activate(act, max(0, min(n_out, v1 * W) - v0 * W), (v1 - v0) * W, b + v0 * W, z + i * ld + v0 * W,
                    a + i * ld + v0 * W)
@@ -1862,10 +2043,7 @@ cdef inline void _sparse_rows2(intp j, intp m, intp n_in, intp n_out, intp ld, c
     """_sparse_row for rows i = sp.pairs[j] and i2 = sp.pairs[j + 1] together, up to 8 vectors at a
     time (fastnn_row2_*: the same sums)."""
     cdef intp i = sp.pairs[j], i2 = sp.pairs[j + 1]
-    cdef const int* idx1 = sp.lidx + sp.start[i]
-    cdef const int* idx2 = sp.lidx + sp.start[i2]
-    cdef const floating* val1 = <const floating*>sp.lval + sp.start[i]
-    cdef const floating* val2 = <const floating*>sp.lval + sp.start[i2]
+    cdef intp s1 = sp.start[i], s2 = sp.start[i2]
     cdef intp W = 64 // sizeof(floating), V = (n_out + W - 1) // W
     cdef intp v, r
     cdef int nv, nv_total
@@ -1878,11 +2056,22 @@ cdef inline void _sparse_rows2(intp j, intp m, intp n_in, intp n_out, intp ld, c
         nv = <int>max(0, min(nv_total, V - v))
         # z[i, vectors v ... v + nv] = x[i] @ WT[:, those columns], and z[i2, ...] (the next ones up to
         # nv_total: 0)
-        if floating is float:
-            fastnn_row2_f(idx1, val1, sp.nnz[i], idx2, val2, sp.nnz[i2], WT, n_in * JB, <int>v, nv, nv_total,
+        if sp.ptable != NULL:
+            if floating is float:
+                fastnn_row2p_f(sp.pidx + s1, sp.pcode + s1, sp.nnz[i], sp.pidx + s2, sp.pcode + s2, sp.nnz[i2],
+                               <const float*>sp.ptable, WT, n_in * JB, <int>v, nv, nv_total, z + i * ld + v * W,
+                               z + i2 * ld + v * W)
+            else:
+                fastnn_row2p_d(sp.pidx + s1, sp.pcode + s1, sp.nnz[i], sp.pidx + s2, sp.pcode + s2, sp.nnz[i2],
+                               <const double*>sp.ptable, WT, n_in * JB, <int>v, nv, nv_total, z + i * ld + v * W,
+                               z + i2 * ld + v * W)
+        elif floating is float:
+            fastnn_row2_f(sp.lidx + s1, <const float*>sp.lval + s1, sp.nnz[i], sp.lidx + s2,
+                          <const float*>sp.lval + s2, sp.nnz[i2], WT, n_in * JB, <int>v, nv, nv_total,
                           z + i * ld + v * W, z + i2 * ld + v * W)
         else:
-            fastnn_row2_d(idx1, val1, sp.nnz[i], idx2, val2, sp.nnz[i2], WT, n_in * JB, <int>v, nv, nv_total,
+            fastnn_row2_d(sp.lidx + s1, <const double*>sp.lval + s1, sp.nnz[i], sp.lidx + s2,
+                          <const double*>sp.lval + s2, sp.nnz[i2], WT, n_in * JB, <int>v, nv, nv_total,
                           z + i * ld + v * W, z + i2 * ld + v * W)
         v = v + nv_total
     for r in range(j, j + 2):
@@ -1964,6 +2153,18 @@ cdef inline intp _columns_size(const floating* dtype_tag, intp rows, intp n_in, 
     return _entries_at(dtype_tag, n_in) + 2 * entries
 
 
+cdef inline intp _col(const int* lidx, const unsigned short* pidx, intp p) noexcept nogil:
+    """The column of a chunk's listed nonzero p (sp.start[i] + q: row i's q-th): pidx[p] when its lists are
+    packed (sp.pidx, not NULL), else lidx[p] (sp.lidx)."""
+    return pidx[p] if pidx != NULL else lidx[p]
+
+
+cdef inline floating _val(const floating* lval, const unsigned char* pcode, const floating* ptable,
+                          intp p) noexcept nogil:
+    """Its value: ptable[pcode[p]] when packed (pcode not NULL), else lval[p]."""
+    return ptable[pcode[p]] if pcode != NULL else lval[p]
+
+
 cdef inline intp _sparse_sort(intp r0, intp r1, intp m, intp n_in, intp ld, const Sparse* sp,
                               floating* G) noexcept nogil:
     """Sorts the chunk's nonzeros x[i, k] with r0 <= k < r1 by column into the workspace G
@@ -1977,21 +2178,26 @@ cdef inline intp _sparse_sort(intp r0, intp r1, intp m, intp n_in, intp ld, cons
     # entry e: ent[2e] its value, ent[2e + 1] (an int) its sample's offset i * ld in delta
     cdef floating* ent = G + _entries_at(G, n_in)
     cdef intp cursor[CHUNK]
-    cdef const floating* val
-    cdef const int* idx
-    cdef intp i, q, k, e, e0, nnz
+    # the lists, packed or not (_col, _val)
+    cdef const int* lidx = sp.lidx
+    cdef const floating* lval = <const floating*>sp.lval
+    cdef const unsigned short* pidx = sp.pidx
+    cdef const unsigned char* pcode = sp.pcode
+    cdef const floating* ptable = <const floating*>sp.ptable
+    cdef intp i, q, k, e, e0, p0, nnz
     for k in range(r0, r1):
         start[k] = 0
     e = 0
     for i in range(m):
         # cursor[i] = row i's first entry with k >= r0 (e: the entries before it); start[k] += column k's
-        q, nnz, idx = 0, sp.nnz[i], sp.lidx + sp.start[i]
-        while q < nnz and idx[q] < r0:
+        q, nnz, p0 = 0, sp.nnz[i], sp.start[i]
+        while q < nnz and _col(lidx, pidx, p0 + q) < r0:
             q = q + 1
         cursor[i] = q
         e = e + q
-        while q < nnz and idx[q] < r1:
-            start[idx[q]] = start[idx[q]] + 1
+        while q < nnz and _col(lidx, pidx, p0 + q) < r1:
+            k = _col(lidx, pidx, p0 + q)
+            start[k] = start[k] + 1
             q = q + 1
     e0 = e
     for k in range(r0, r1):
@@ -1999,13 +2205,13 @@ cdef inline intp _sparse_sort(intp r0, intp r1, intp m, intp n_in, intp ld, cons
         e, start[k] = e + start[k], e
     for i in range(m):
         # append (i * ld, x[i, k]) to column k's entries for each of row i's nonzeros with r0 <= k < r1
-        q, nnz = cursor[i], sp.nnz[i]
-        idx, val = sp.lidx + sp.start[i], <const floating*>sp.lval + sp.start[i]
-        while q < nnz and idx[q] < r1:
-            e = start[idx[q]]
-            ent[2 * e] = val[q]
+        q, nnz, p0 = cursor[i], sp.nnz[i], sp.start[i]
+        while q < nnz and _col(lidx, pidx, p0 + q) < r1:
+            k = _col(lidx, pidx, p0 + q)
+            e = start[k]
+            ent[2 * e] = _val(lval, pcode, ptable, p0 + q)
             (<int*>(ent + 2 * e + 1))[0] = <int>(i * ld)
-            start[idx[q]] = e + 1
+            start[k] = e + 1
             q = q + 1
     return e0
 
@@ -2018,15 +2224,16 @@ cdef inline void _sparse_ends(intp m, intp n_in, const Sparse* sp, floating* G) 
     cdef intp* start = <intp*>G
     cdef intp* front = start + n_in
     cdef intp* back = start + 2 * n_in
-    cdef const int* idx
-    cdef intp i, q, k, e, nnz
+    cdef const int* lidx = sp.lidx
+    cdef const unsigned short* pidx = sp.pidx
+    cdef intp i, p, k, e
     for k in range(n_in):
         start[k] = 0
     for i in range(m):
         # start[k] += 1 for each of row i's nonzeros x[i, k]
-        idx, nnz = sp.lidx + sp.start[i], sp.nnz[i]
-        for q in range(nnz):
-            start[idx[q]] = start[idx[q]] + 1
+        for p in range(sp.start[i], sp.start[i] + sp.nnz[i]):
+            k = _col(lidx, pidx, p)
+            start[k] = start[k] + 1
     e = 0
     for k in range(n_in):
         # front[k] = the counts of the columns 0 ... k - 1; back[k] = start[k] = front[k] + column k's
@@ -2045,20 +2252,24 @@ cdef inline void _sparse_place_rows(intp i0, intp i1, bint from_back, intp n_in,
     entries with their samples ascending, as _sparse_sort does."""
     cdef intp* cursor = <intp*>G + (2 * n_in if from_back else n_in)
     cdef floating* ent = G + _entries_at(G, n_in)
-    cdef const floating* val
-    cdef const int* idx
+    # the lists, packed or not (_col, _val)
+    cdef const int* lidx = sp.lidx
+    cdef const floating* lval = <const floating*>sp.lval
+    cdef const unsigned short* pidx = sp.pidx
+    cdef const unsigned char* pcode = sp.pcode
+    cdef const floating* ptable = <const floating*>sp.ptable
     cdef intp d = -1 if from_back else 0     # the entry is at cursor[k] + d, the cursor moves by 2d + 1
-    cdef intp i, j, q, e, nnz
+    cdef intp i, j, p, k, e
     for j in range(i1 - i0):
         i = i1 - 1 - j if from_back else i0 + j
-        idx, val, nnz = sp.lidx + sp.start[i], <const floating*>sp.lval + sp.start[i], sp.nnz[i]
-        for q in range(nnz):
+        for p in range(sp.start[i], sp.start[i] + sp.nnz[i]):
             # the entry at front[k] (then front[k] += 1), or just before back[k] (then back[k] -= 1),
             # for each of row i's nonzeros x[i, k]
-            e = cursor[idx[q]] + d
-            ent[2 * e] = val[q]
+            k = _col(lidx, pidx, p)
+            e = cursor[k] + d
+            ent[2 * e] = _val(lval, pcode, ptable, p)
             (<int*>(ent + 2 * e + 1))[0] = <int>(i * ld)
-            cursor[idx[q]] = e + 1 + d
+            cursor[k] = e + 1 + d
 
 
 cdef inline void _claimed_rows(bint from_back, intp most, intp m, intp n_in, intp ld, const Sparse* sp,
@@ -3161,6 +3372,20 @@ cdef inline void _prefetch_lists(const floating* dtype_tag, const Sparse* sp, in
     values' dtype."""
     cdef intp p, s0 = sp.start[i], s1 = sp.start[i] + sp.nnz[i], per_line = 64 // sizeof(floating)
     cdef const floating* val = <const floating*>sp.lval
+    if sp.ptable != NULL:
+        # packed: one hint per 64 bytes of each list (32 columns, 64 codes), and one for its last entry
+        if s1 > s0:
+            p = s0
+            while p < s1:
+                fastnn_prefetch(sp.pidx + p)
+                p = p + 32
+            fastnn_prefetch(sp.pidx + s1 - 1)
+            p = s0
+            while p < s1:
+                fastnn_prefetch(sp.pcode + p)
+                p = p + 64
+            fastnn_prefetch(sp.pcode + s1 - 1)
+        return
     # one hint per 64 bytes of each list, and one for its last entry
     if s1 > s0:
         p = s0
@@ -3399,13 +3624,31 @@ cdef inline intp _rounded(intp n) noexcept nogil:
     return (n + 15) // 16 * 16
 
 
+cdef int pack_lists = 1
+def _set_packed(int on):
+    """(tests, benchmarks) whether list_nonzeros may pack its lists; returns the old setting."""
+    global pack_lists
+    old, pack_lists = pack_lists, on
+    return old
+
+
+def _packed_available():
+    """Whether this build has the packed lists' kernels (AVX-512; list_nonzeros packs only then)."""
+    return bool(fastnn_packed_ok)
+
+
 def list_nonzeros(const floating[:, ::1] X, intp n_out, int n_threads=1):
     """The nonzeros of every row of X (n, n_in), listed once for the epochs of a fit: train_epoch
     (``listed``) then reads each batch's lists there, in place, instead of scanning its rows of X.
 
-    Returns (starts (n + 1,) intp, idx (nnz,) intc, val (nnz,) X's dtype): row r's nonzeros are
-    entries starts[r] ... starts[r + 1] - 1, columns idx ascending, values val = X[r, idx] (NaN
-    counts as nonzero). Returns None, listing nothing, when layer 0 (n_out outputs) would not skip
+    Returns (starts (n + 1,) intp, idx (nnz,), val (nnz,), table): row r's nonzeros are entries
+    starts[r] ... starts[r + 1] - 1, columns idx ascending, values X[r, idx] (NaN counts as
+    nonzero). When the nonzeros take at most 256 distinct values (bit patterns; MNIST's pixels
+    scaled to [0, 1] take 255) and n_in <= 65536, the lists are packed: idx is uint16, val uint8
+    codes and table (256,) X's dtype, the values being table[val] bit for bit: 3 bytes a nonzero
+    instead of 8 (float32) or 12 (float64), which a batch's forward pass then fetches from memory
+    (with AVX-512 only, _packed_available). Otherwise idx is intc, val the values in X's dtype
+    and table None. Returns None, listing nothing, when layer 0 (n_out outputs) would not skip
     X's zeros (over the density limit, or too narrow) or the lists would take over half of X's bytes.
     """
     cdef intp n = X.shape[0], n_in = X.shape[1], r, th, total = 0
@@ -3435,6 +3678,10 @@ def list_nonzeros(const floating[:, ::1] X, intp n_out, int n_threads=1):
     # over the density limit, or lists (a column and a value per nonzero) over half of X's bytes
     if total > limit or total * <intp>(sizeof(int) + sizeof(floating)) > n * n_in * <intp>sizeof(floating) // 2:
         return None
+    if pack_lists and fastnn_packed_ok and n_in <= 65536 and total > 0:
+        packed = _list_packed(X, starts, total, T, t_idx, t_val)
+        if packed is not None:
+            return (starts_arr,) + packed
     idx_arr, val_arr = np.empty(max(total, 1), dtype=np.intc), np.empty(max(total, 1), dtype=dtype)
     cdef int[::1] idx = idx_arr
     cdef floating[::1] val = val_arr
@@ -3449,7 +3696,74 @@ def list_nonzeros(const floating[:, ::1] X, intp n_out, int n_threads=1):
                 fastnn_nonzeros_d(&X[r, 0], n_in, &t_idx[th * st], &t_val[th * st])
             memcpy(&idx[0] + starts[r], &t_idx[th * st], (starts[r + 1] - starts[r]) * sizeof(int))
             memcpy(&val[0] + starts[r], &t_val[th * st], (starts[r + 1] - starts[r]) * sizeof(floating))
-    return starts_arr, idx_arr[:total], val_arr[:total]
+    return starts_arr, idx_arr[:total], val_arr[:total], None
+
+
+cdef object _list_packed(const floating[:, ::1] X, const intp[::1] starts, intp total, int T, int[::1] t_idx,
+                         floating[::1] t_val):
+    """list_nonzeros' lists packed, (idx uint16, codes uint8, table (256,) X's dtype), or None when the
+    nonzeros take more than 256 distinct values. Each thread lists its rows (a contiguous block,
+    schedule static) into the scratch rows t_idx, t_val and codes their values with a palette of
+    its own (fastnn_code_*); the palettes are then merged into one, in thread order, and each
+    row's codes mapped to it."""
+    cdef intp n = X.shape[0], n_in = X.shape[1], st = _sparse_stride(n_in), r, p, q, k, th, c
+    dtype = np.float32 if floating is float else np.float64
+    pidx_arr, code_arr = np.empty(total, dtype=np.uint16), np.empty(total, dtype=np.uint8)
+    cdef unsigned short[::1] pidx = pidx_arr
+    cdef unsigned char[::1] code = code_arr
+    cdef int[::1] owner = np.empty(n, dtype=np.intc)          # the thread that coded row r
+    cdef int[::1] cmap = np.empty(T * 256, dtype=np.intc)     # thread th's code c is cmap[th * 256 + c]
+    cdef int[::1] over = np.zeros(1, dtype=np.intc)           # set once a palette is full
+    # T palettes, one per thread, and the merged one (8-byte aligned)
+    cdef intp words = (sizeof(fastnn_palette) + 7) // 8
+    cdef unsigned long long[::1] pal_words = np.empty((T + 1) * words, dtype=np.uint64)
+    cdef fastnn_palette* pals = <fastnn_palette*>&pal_words[0]
+    cdef fastnn_palette* merged = <fastnn_palette*>&pal_words[T * words]
+    cdef int* full = &over[0]
+    with nogil:
+        for th in range(T + 1):
+            fastnn_palette_init(<fastnn_palette*>&pal_words[th * words])
+        for r in prange(n, num_threads=T, schedule="static"):
+            th = threadid()
+            if full[0]:
+                continue
+            owner[r] = <int>th
+            # row r's nonzeros: columns as 16 bits, values as codes in the thread's palette
+            if floating is float:
+                k = fastnn_nonzeros_f(&X[r, 0], n_in, &t_idx[th * st], &t_val[th * st])
+            else:
+                k = fastnn_nonzeros_d(&X[r, 0], n_in, &t_idx[th * st], &t_val[th * st])
+            for q in range(k):
+                pidx[starts[r] + q] = <unsigned short>t_idx[th * st + q]
+            if floating is float:
+                if fastnn_code_f(<fastnn_palette*>&pal_words[th * words], &t_val[th * st], k, &code[starts[r]]) < 0:
+                    full[0] = 1
+            else:
+                if fastnn_code_d(<fastnn_palette*>&pal_words[th * words], &t_val[th * st], k, &code[starts[r]]) < 0:
+                    full[0] = 1
+        # the palettes merged in thread order: thread th's code c is the merged code cmap[th * 256 + c]
+        th = 0
+        while th < T and not full[0]:
+            for c in range((<fastnn_palette*>&pal_words[th * words]).count):
+                cmap[th * 256 + c] = fastnn_palette_code(merged, (<fastnn_palette*>&pal_words[th * words]).bits[c])
+                if cmap[th * 256 + c] < 0:
+                    full[0] = 1
+                    break
+            th = th + 1
+        if not full[0]:
+            for r in prange(n, num_threads=T, schedule="static"):
+                for p in range(starts[r], starts[r + 1]):
+                    code[p] = <unsigned char>cmap[owner[r] * 256 + code[p]]
+    if over[0]:
+        return None
+    table_arr = np.zeros(256, dtype=dtype)
+    cdef floating[::1] table = table_arr
+    for c in range(merged.count):
+        if floating is float:
+            table[c] = fastnn_palette_f(merged, <int>c)
+        else:
+            table[c] = fastnn_palette_d(merged, <int>c)
+    return pidx_arr, code_arr, table_arr
 
 
 def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets,
@@ -3544,18 +3858,39 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     cdef const intp[::1] X_starts
     cdef const int[::1] X_idx
     cdef const floating[::1] X_val
+    cdef const unsigned short[::1] X_pidx
+    cdef const unsigned char[::1] X_code
+    cdef const floating[::1] X_table
+    cdef intp n_listed = 0, n_values = 0
+    table_obj = None
     if listed is not None:
-        X_starts, X_idx, X_val = listed
-        if X_starts.shape[0] != X.shape[0] + 1 or X_idx.shape[0] != X_starts[X.shape[0]] or \
-                X_val.shape[0] != X_idx.shape[0]:
+        # (starts, idx, val, table) from list_nonzeros(X, ...): packed when table is not None
+        try:
+            starts_obj, idx_obj, val_obj, table_obj = listed
+            X_starts = starts_obj
+            if table_obj is None:
+                X_idx, X_val = idx_obj, val_obj
+                n_listed, n_values = X_idx.shape[0], X_val.shape[0]
+            else:
+                X_pidx, X_code, X_table = idx_obj, val_obj, table_obj
+                n_listed, n_values = X_pidx.shape[0], X_code.shape[0]
+                if X_table.shape[0] != 256:
+                    raise ValueError
+        except (ValueError, TypeError):
+            raise ValueError("listed does not match X: make it with list_nonzeros(X, ...)") from None
+        if X_starts.shape[0] != X.shape[0] + 1 or n_listed != X_starts[X.shape[0]] or n_values != n_listed:
             raise ValueError("listed does not match X: make it with list_nonzeros(X, ...)")
     for th in range(T):
         _sparse_of(sps, th, s_struct)[0] = _sparse_view(sp_idx, sp_val, sp_nnz, sp_union, rows, n0, th)
         if n_G > T:
             _sparse_of(sps, th, s_struct).G_other = <void*>(&G[0] + s_G)
-        if listed is not None and X_idx.shape[0] > 0:
+        if listed is not None and n_listed > 0:
             sp_th = _sparse_of(sps, th, s_struct)
-            sp_th.X_starts, sp_th.X_idx, sp_th.X_val = &X_starts[0], &X_idx[0], <const void*>&X_val[0]
+            sp_th.X_starts = &X_starts[0]
+            if table_obj is None:
+                sp_th.X_idx, sp_th.X_val = &X_idx[0], <const void*>&X_val[0]
+            else:
+                sp_th.X_pidx, sp_th.X_code, sp_th.X_table = &X_pidx[0], &X_code[0], <const void*>&X_table[0]
     ahead.X, ahead.row_bytes, ahead.m = <const char*>&X[0, 0], n0 * sizeof(floating), 0
     ahead.lines = (ahead.row_bytes + 63) // 64
     if T == 1:
