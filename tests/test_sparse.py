@@ -681,13 +681,13 @@ def test_list_nonzeros_packs_at_most_256_values(dtype, packing):
     """Packed with 256 distinct nonzero values (in any rows, any thread's), not with 257, nor with
     more than 65,536 columns (16-bit columns)."""
     rng = np.random.default_rng(0)
-    for distinct, n_in, packs in ((256, 784, True), (257, 784, False), (4, 65537, False)):
-        X = np.zeros((300, n_in), dtype=dtype)
+    for distinct, n_in, n, packs in ((256, 784, 300, True), (257, 784, 300, False), (4, 65537, 20, False)):
+        X = np.zeros((n, n_in), dtype=dtype)
         values = (np.arange(1, distinct + 1) / 1000).astype(dtype)
-        for r in range(300):
+        for r in range(n):
             cols = rng.choice(n_in, 50, replace=False)
             X[r, cols] = values[rng.integers(0, distinct, 50)]
-        X[rng.integers(0, 300, distinct), rng.integers(0, n_in, distinct)] = values   # each at least once
+        X[rng.integers(0, n, distinct), rng.integers(0, n_in, distinct)] = values   # each at least once
         starts, idx, val, table = _core.list_nonzeros(X, 100, 2)
         assert (table is not None) == packs, distinct
         got = table[val] if packs else val
