@@ -3725,15 +3725,15 @@ cdef object _list_packed(const floating[:, ::1] X, const intp[::1] starts, intp 
     cdef int[::1] owner = np.empty(n, dtype=np.intc)          # the thread that coded row r
     cdef int[::1] cmap = np.empty(T * 256, dtype=np.intc)     # thread th's code c is cmap[th * 256 + c]
     cdef int[::1] over = np.zeros(1, dtype=np.intc)           # set once a palette is full
-    # T palettes, one per thread, and the merged one (8-byte aligned)
-    cdef intp words = (sizeof(fastnn_palette) + 7) // 8
-    cdef unsigned long long[::1] pal_words = np.empty((T + 1) * words, dtype=np.uint64)
+    # T palettes, one per thread (pals[th]), and the merged one; 8-byte aligned (the struct's size is a
+    # multiple of 8: it holds uint64_t)
+    cdef unsigned long long[::1] pal_words = np.empty((T + 1) * (sizeof(fastnn_palette) // 8), dtype=np.uint64)
     cdef fastnn_palette* pals = <fastnn_palette*>&pal_words[0]
-    cdef fastnn_palette* merged = <fastnn_palette*>&pal_words[T * words]
+    cdef fastnn_palette* merged = pals + T
     cdef int* full = &over[0]
     with nogil:
         for th in range(T + 1):
-            fastnn_palette_init(<fastnn_palette*>&pal_words[th * words])
+            fastnn_palette_init(pals + th)
         for r in prange(n, num_threads=T, schedule="static"):
             th = threadid()
             if full[0]:
@@ -3747,16 +3747,16 @@ cdef object _list_packed(const floating[:, ::1] X, const intp[::1] starts, intp 
             for q in range(k):
                 pidx[starts[r] + q] = <unsigned short>t_idx[th * st + q]
             if floating is float:
-                if fastnn_code_f(<fastnn_palette*>&pal_words[th * words], &t_val[th * st], k, &code[starts[r]]) < 0:
+                if fastnn_code_f(pals + th, &t_val[th * st], k, &code[starts[r]]) < 0:
                     full[0] = 1
             else:
-                if fastnn_code_d(<fastnn_palette*>&pal_words[th * words], &t_val[th * st], k, &code[starts[r]]) < 0:
+                if fastnn_code_d(pals + th, &t_val[th * st], k, &code[starts[r]]) < 0:
                     full[0] = 1
         # the palettes merged in thread order: thread th's code c is the merged code cmap[th * 256 + c]
         th = 0
         while th < T and not full[0]:
-            for c in range((<fastnn_palette*>&pal_words[th * words]).count):
-                cmap[th * 256 + c] = fastnn_palette_code(merged, (<fastnn_palette*>&pal_words[th * words]).bits[c])
+            for c in range(pals[th].count):
+                cmap[th * 256 + c] = fastnn_palette_code(merged, pals[th].bits[c])
                 if cmap[th * 256 + c] < 0:
                     full[0] = 1
                     break
@@ -3885,7 +3885,8 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
             else:
                 X_pidx, X_code, X_table = idx_obj, val_obj, table_obj
                 n_listed, n_values = X_pidx.shape[0], X_code.shape[0]
-                if X_table.shape[0] != 256:
+                # (packed lists come only from a build with their kernels: list_nonzeros)
+                if X_table.shape[0] != 256 or not fastnn_packed_ok:
                     raise ValueError
         except (ValueError, TypeError):
             raise ValueError("listed does not match X: make it with list_nonzeros(X, ...)") from None
