@@ -718,13 +718,15 @@ def test_list_nonzeros_only_where_layer_0_skips_zeros():
 @pytest.mark.parametrize("cores", ["far", "near", "one"])
 @pytest.mark.parametrize("hidden", [40, 100])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("batch_size", [200, 10])
+@pytest.mark.parametrize("batch_size", [200, 256, 10])
 def test_estimator_fit_from_the_listed_X_is_bit_identical(dtype, batch_size, hidden, cores, packed, near,
                                                           monkeypatch):
     """MLPClassifier.fit takes each batch's lists from X's nonzeros listed once, packed or not
-    (batches of 200, on _loss_grad_local, near and far, or on one thread), or goes by the union
-    (batches of 10): the fitted network is the same, bit for bit, as when every batch is listed from
-    its rows of X; and the listed X was used."""
+    (batches of 200 and 256, on _loss_grad_local, near and far, or on one thread), or goes by the
+    union (batches of 10): the fitted network is the same, bit for bit, as when every batch is
+    listed from its rows of X; and the listed X was used. Packed lists sort into packed entries,
+    each with its sample's row in 8 bits (256: a whole chunk, rows 0 ... 255); the lists of single
+    batches are never packed, so their entries are the full ones."""
     pytest.importorskip("sklearn")
     X, labels = _digits(620)
     X = (_quantized(X) if packed else X).astype(dtype)
@@ -739,7 +741,7 @@ def test_estimator_fit_from_the_listed_X_is_bit_identical(dtype, batch_size, hid
         local = _core._local_chunks()
         with pytest.warns(Warning):     # 3 epochs: not converged
             est.fit(X, labels)
-        assert (_core._local_chunks() > local) == (batch_size == 200 and cores != "one")
+        assert (_core._local_chunks() > local) == (batch_size != 10 and cores != "one")
         fits.append(est)
     assert len(made) == 1 and made[0] is not None
     assert (made[0][3] is not None) == (packed and _core._packed_available())

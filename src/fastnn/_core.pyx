@@ -579,6 +579,76 @@ cdef extern from *:
         FASTNN_ZERO_REST(acc1, nv * 8, nv_total * 8);
         FASTNN_ZERO_REST(acc2, nv * 8, nv_total * 8);
     }
+    /* The same sums from packed entries (the sort's, when the lists are packed: fastnn_packed_ok):
+       entry q is 16 bits, (code << 8) | i, for x = tab[code] (the listed value, bit for bit) at
+       sample i's row of delta, d + i * ld (i < CHUNK = 256). 2 bytes an entry instead of 8 (float)
+       or 16 (double); the same sums in the same order as fastnn_column_* and fastnn_column2_*. */
+    #define FASTNN_PE_X(q) tab[ent[q] >> 8]
+    #define FASTNN_PE_P(q) (d + (Py_ssize_t)(ent[q] & 255) * ld)
+    #define FASTNN_PE_X1(q) tab[ent1[q] >> 8]
+    #define FASTNN_PE_P1(q) (d + (Py_ssize_t)(ent1[q] & 255) * ld)
+    #define FASTNN_PE_X2(q) tab[ent2[q] >> 8]
+    #define FASTNN_PE_P2(q) (d + (Py_ssize_t)(ent2[q] & 255) * ld)
+    #define FASTNN_COLUMNP_REGS(VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV) do {                      \
+        VEC a_[NV], x_;                                                                          \
+        Py_ssize_t e_;                                                                           \
+        int w_;                                                                                  \
+        for (w_ = 0; w_ < NV; w_++) a_[w_] = ZERO();                                             \
+        for (e_ = 0; e_ < n; e_++) {                                                             \
+            x_ = SET1(FASTNN_PE_X(e_));                                                          \
+            for (w_ = 0; w_ < NV; w_++) a_[w_] = FMA(x_, LOAD(FASTNN_PE_P(e_) + w_ * W), a_[w_]); \
+        }                                                                                        \
+        for (w_ = 0; w_ < NV; w_++) STORE(acc + w_ * W, a_[w_]);                                 \
+    } while (0)
+    #define FASTNN_COLUMNP_F(NV) FASTNN_COLUMNP_REGS(__m512, _mm512_set1_ps, _mm512_loadu_ps, _mm512_fmadd_ps, \
+        _mm512_storeu_ps, _mm512_setzero_ps, 16, NV)
+    #define FASTNN_COLUMNP_D(NV) FASTNN_COLUMNP_REGS(__m512d, _mm512_set1_pd, _mm512_loadu_pd, _mm512_fmadd_pd, \
+        _mm512_storeu_pd, _mm512_setzero_pd, 8, NV)
+    #define FASTNN_COLUMN2P_F(NV) FASTNN_TWO_CHAINS(float, __m512, _mm512_set1_ps, _mm512_loadu_ps, _mm512_fmadd_ps, \
+        _mm512_storeu_ps, _mm512_setzero_ps, 16, NV, FASTNN_COL_O, FASTNN_PE_X1, FASTNN_PE_P1, FASTNN_PE_X2, \
+        FASTNN_PE_P2, acc1, acc2)
+    #define FASTNN_COLUMN2P_D(NV) FASTNN_TWO_CHAINS(double, __m512d, _mm512_set1_pd, _mm512_loadu_pd, \
+        _mm512_fmadd_pd, _mm512_storeu_pd, _mm512_setzero_pd, 8, NV, FASTNN_COL_O, FASTNN_PE_X1, FASTNN_PE_P1, \
+        FASTNN_PE_X2, FASTNN_PE_P2, acc1, acc2)
+    #define FASTNN_COLUMN2P_QUEUE_D(NV) FASTNN_TWO_CHAINS_HOOK(double, __m512d, _mm512_set1_pd, _mm512_loadu_pd, \
+        _mm512_fmadd_pd, _mm512_storeu_pd, _mm512_setzero_pd, 8, NV, FASTNN_COL_O, FASTNN_PE_X1, FASTNN_PE_P1, \
+        FASTNN_PE_X2, FASTNN_PE_P2, acc1, acc2, FASTNN_JOB_HOOK)
+    static void fastnn_columnp_f(const unsigned short* FASTNN_RESTRICT ent, Py_ssize_t n,
+                                 const float* FASTNN_RESTRICT tab, const float* FASTNN_RESTRICT d, Py_ssize_t ld,
+                                 int nv, int nv_total, float* FASTNN_RESTRICT acc) {
+        if (nv > 0) FASTNN_CASES_F(FASTNN_COLUMNP_F, nv);
+        FASTNN_ZERO_REST(acc, nv * 16, nv_total * 16);
+    }
+    static void fastnn_columnp_d(const unsigned short* FASTNN_RESTRICT ent, Py_ssize_t n,
+                                 const double* FASTNN_RESTRICT tab, const double* FASTNN_RESTRICT d, Py_ssize_t ld,
+                                 int nv, int nv_total, double* FASTNN_RESTRICT acc) {
+        if (nv > 0) FASTNN_CASES_D(FASTNN_COLUMNP_D, nv);
+        FASTNN_ZERO_REST(acc, nv * 8, nv_total * 8);
+    }
+    static void fastnn_column2p_f(const unsigned short* ent1, Py_ssize_t n1, const unsigned short* ent2,
+                                  Py_ssize_t n2, const float* FASTNN_RESTRICT tab, const float* FASTNN_RESTRICT d,
+                                  Py_ssize_t ld, int nv, int nv_total, float* acc1, float* acc2) {
+        if (nv > 0) FASTNN_CASES_F(FASTNN_COLUMN2P_F, nv);
+        FASTNN_ZERO_REST(acc1, nv * 16, nv_total * 16);
+        FASTNN_ZERO_REST(acc2, nv * 16, nv_total * 16);
+    }
+    static void fastnn_column2p_d(const unsigned short* ent1, Py_ssize_t n1, const unsigned short* ent2,
+                                  Py_ssize_t n2, const double* FASTNN_RESTRICT tab, const double* FASTNN_RESTRICT d,
+                                  Py_ssize_t ld, int nv, int nv_total, double* acc1, double* acc2) {
+        if (nv > 0) FASTNN_CASES_F(FASTNN_COLUMN2P_D, nv);    /* nv <= 8: the cases up to 8 */
+        FASTNN_ZERO_REST(acc1, nv * 8, nv_total * 8);
+        FASTNN_ZERO_REST(acc2, nv * 8, nv_total * 8);
+    }
+    static void fastnn_column2p_queue_d(const unsigned short* ent1, Py_ssize_t n1, const unsigned short* ent2,
+                                        Py_ssize_t n2, const double* FASTNN_RESTRICT tab,
+                                        const double* FASTNN_RESTRICT d, Py_ssize_t ld, int nv, int nv_total,
+                                        double* acc1, double* acc2, fastnn_queue_d* Q) {
+        Py_ssize_t j_ = Q->head, t_ = Q->tail;
+        if (nv > 0) FASTNN_CASES_F(FASTNN_COLUMN2P_QUEUE_D, nv);
+        Q->head = j_;
+        FASTNN_ZERO_REST(acc1, nv * 8, nv_total * 8);
+        FASTNN_ZERO_REST(acc2, nv * 8, nv_total * 8);
+    }
     #else
     static const int fastnn_queue_ok = 0;      /* (never called) */
     static void fastnn_jobs_until_d(fastnn_queue_d* Q, Py_ssize_t until) { (void)Q; (void)until; }
@@ -587,6 +657,32 @@ cdef extern from *:
                                        fastnn_queue_d* Q) {
         (void)ent1; (void)n1; (void)ent2; (void)n2; (void)d; (void)nv; (void)nv_total; (void)acc1; (void)acc2;
         (void)Q;
+    }
+    /* (the packed entries' kernels: never called without AVX-512, which packing needs) */
+    #define FASTNN_PE_STUB (void)ent1; (void)n1; (void)ent2; (void)n2; (void)tab; (void)d; (void)ld; (void)nv; \
+        (void)nv_total; (void)acc1; (void)acc2
+    static void fastnn_columnp_f(const unsigned short* ent1, Py_ssize_t n1, const float* tab, const float* d,
+                                 Py_ssize_t ld, int nv, int nv_total, float* acc1) {
+        const void* ent2 = 0; Py_ssize_t n2 = 0; void* acc2 = 0; FASTNN_PE_STUB;
+    }
+    static void fastnn_columnp_d(const unsigned short* ent1, Py_ssize_t n1, const double* tab, const double* d,
+                                 Py_ssize_t ld, int nv, int nv_total, double* acc1) {
+        const void* ent2 = 0; Py_ssize_t n2 = 0; void* acc2 = 0; FASTNN_PE_STUB;
+    }
+    static void fastnn_column2p_f(const unsigned short* ent1, Py_ssize_t n1, const unsigned short* ent2,
+                                  Py_ssize_t n2, const float* tab, const float* d, Py_ssize_t ld, int nv,
+                                  int nv_total, float* acc1, float* acc2) {
+        FASTNN_PE_STUB;
+    }
+    static void fastnn_column2p_d(const unsigned short* ent1, Py_ssize_t n1, const unsigned short* ent2,
+                                  Py_ssize_t n2, const double* tab, const double* d, Py_ssize_t ld, int nv,
+                                  int nv_total, double* acc1, double* acc2) {
+        FASTNN_PE_STUB;
+    }
+    static void fastnn_column2p_queue_d(const unsigned short* ent1, Py_ssize_t n1, const unsigned short* ent2,
+                                        Py_ssize_t n2, const double* tab, const double* d, Py_ssize_t ld, int nv,
+                                        int nv_total, double* acc1, double* acc2, fastnn_queue_d* Q) {
+        FASTNN_PE_STUB; (void)Q;
     }
     #endif
 
@@ -926,6 +1022,19 @@ cdef extern from *:
     void fastnn_jobs_until_d(fastnn_queue_d* Q, intp until) noexcept nogil
     void fastnn_column2_queue_d(const double* ent1, intp n1, const double* ent2, intp n2, const double* d, int nv,
                                 int nv_total, double* acc1, double* acc2, fastnn_queue_d* Q) noexcept nogil
+    void fastnn_columnp_f(const unsigned short* ent, intp n, const float* tab, const float* d, intp ld, int nv,
+                          int nv_total, float* acc) noexcept nogil
+    void fastnn_columnp_d(const unsigned short* ent, intp n, const double* tab, const double* d, intp ld, int nv,
+                          int nv_total, double* acc) noexcept nogil
+    void fastnn_column2p_f(const unsigned short* ent1, intp n1, const unsigned short* ent2, intp n2,
+                           const float* tab, const float* d, intp ld, int nv, int nv_total, float* acc1,
+                           float* acc2) noexcept nogil
+    void fastnn_column2p_d(const unsigned short* ent1, intp n1, const unsigned short* ent2, intp n2,
+                           const double* tab, const double* d, intp ld, int nv, int nv_total, double* acc1,
+                           double* acc2) noexcept nogil
+    void fastnn_column2p_queue_d(const unsigned short* ent1, intp n1, const unsigned short* ent2, intp n2,
+                                 const double* tab, const double* d, intp ld, int nv, int nv_total, double* acc1,
+                                 double* acc2, fastnn_queue_d* Q) noexcept nogil
     void fastnn_row_f(const int* idx, const float* val, intp n, const float* B, intp ps, int v0, int nv,
                       int nv_total, float* out) noexcept nogil
     void fastnn_row_d(const int* idx, const double* val, intp n, const double* B, intp ps, int v0, int nv,
@@ -2159,31 +2268,27 @@ cdef inline intp _col(const int* lidx, const unsigned short* pidx, intp p) noexc
     return pidx[p] if pidx != NULL else lidx[p]
 
 
-cdef inline floating _val(const floating* lval, const unsigned char* pcode, const floating* ptable,
-                          intp p) noexcept nogil:
-    """Its value: ptable[pcode[p]] when packed (pcode not NULL), else lval[p]."""
-    return ptable[pcode[p]] if pcode != NULL else lval[p]
-
-
 cdef inline intp _sparse_sort(intp r0, intp r1, intp m, intp n_in, intp ld, const Sparse* sp,
                               floating* G) noexcept nogil:
     """Sorts the chunk's nonzeros x[i, k] with r0 <= k < r1 by column into the workspace G
     (_columns_size): column k's entries, each its value and the offset i * ld of its sample's row
-    of delta side by side (one stream of writes, not two), samples ascending, after those of the
+    of delta side by side (one stream of writes, not two; packed lists: the value's code and i in
+    16 bits), samples ascending, after those of the
     columns before it (the range's entries go after the chunk's entries of columns < r0, so that
     threads with other ranges write elsewhere). Afterwards start[k] (G's first n_in intp) is where
     column k's entries end. Returns where column r0's begin.
     """
     cdef intp* start = <intp*>G                             # (n_in,) where column k's entries go next
-    # entry e: ent[2e] its value, ent[2e + 1] (an int) its sample's offset i * ld in delta
+    # entry e: ent[2e] its value, ent[2e + 1] (an int) its sample's offset i * ld in delta; or, when
+    # the lists are packed, pent[e] = (its value's code << 8) | i (fastnn_columnp_*)
     cdef floating* ent = G + _entries_at(G, n_in)
+    cdef unsigned short* pent = <unsigned short*>ent
     cdef intp cursor[CHUNK]
-    # the lists, packed or not (_col, _val)
+    # the lists, packed or not (_col)
     cdef const int* lidx = sp.lidx
     cdef const floating* lval = <const floating*>sp.lval
     cdef const unsigned short* pidx = sp.pidx
     cdef const unsigned char* pcode = sp.pcode
-    cdef const floating* ptable = <const floating*>sp.ptable
     cdef intp i, q, k, e, e0, p0, nnz
     for k in range(r0, r1):
         start[k] = 0
@@ -2209,8 +2314,12 @@ cdef inline intp _sparse_sort(intp r0, intp r1, intp m, intp n_in, intp ld, cons
         while q < nnz and _col(lidx, pidx, p0 + q) < r1:
             k = _col(lidx, pidx, p0 + q)
             e = start[k]
-            ent[2 * e] = _val(lval, pcode, ptable, p0 + q)
-            (<int*>(ent + 2 * e + 1))[0] = <int>(i * ld)
+            if pcode != NULL:
+                # packed entries (fastnn_columnp_*): (code << 8) | i
+                pent[e] = <unsigned short>((<unsigned>pcode[p0 + q] << 8) | <unsigned>i)
+            else:
+                ent[2 * e] = lval[p0 + q]
+                (<int*>(ent + 2 * e + 1))[0] = <int>(i * ld)
             start[k] = e + 1
             q = q + 1
     return e0
@@ -2249,18 +2358,19 @@ cdef inline void _sparse_ends(intp m, intp n_in, const Sparse* sp, floating* G) 
 cdef inline void _sparse_place_rows(intp i0, intp i1, bint from_back, intp n_in, intp ld, const Sparse* sp,
                                     floating* G) noexcept nogil:
     """The second pass (after _sparse_ends): rows i0 ... i1 - 1's nonzeros x[i, k] put among column
-    k's entries (each its value and its sample's offset i * ld in delta, as _sparse_sort puts them),
+    k's entries (each its value and its sample's offset i * ld in delta, or packed, as _sparse_sort
+    puts them),
     the rows ascending at front[k] on, or (from_back) descending just before back[k]. Rows taken
     from the front by one thread and from the back by another, each in order, leave every column's
     entries with their samples ascending, as _sparse_sort does."""
     cdef intp* cursor = <intp*>G + (2 * n_in if from_back else n_in)
     cdef floating* ent = G + _entries_at(G, n_in)
+    cdef unsigned short* pent = <unsigned short*>ent
     # the lists, packed (pidx not NULL: a loop of its own, measured 1% faster epochs than _col, _val) or not
     cdef const int* lidx = sp.lidx
     cdef const floating* lval = <const floating*>sp.lval
     cdef const unsigned short* pidx = sp.pidx
     cdef const unsigned char* pcode = sp.pcode
-    cdef const floating* ptable = <const floating*>sp.ptable
     cdef intp d = -1 if from_back else 0     # the entry is at cursor[k] + d, the cursor moves by 2d + 1
     cdef intp i, j, p, k, e
     for j in range(i1 - i0):
@@ -2271,8 +2381,7 @@ cdef inline void _sparse_place_rows(intp i0, intp i1, bint from_back, intp n_in,
             for p in range(sp.start[i], sp.start[i] + sp.nnz[i]):
                 k = pidx[p]
                 e = cursor[k] + d
-                ent[2 * e] = ptable[pcode[p]]
-                (<int*>(ent + 2 * e + 1))[0] = <int>(i * ld)
+                pent[e] = <unsigned short>((<unsigned>pcode[p] << 8) | <unsigned>i)
                 cursor[k] = e + 1 + d
         else:
             for p in range(sp.start[i], sp.start[i] + sp.nnz[i]):
@@ -2301,7 +2410,7 @@ cdef inline void _claimed_rows(bint from_back, intp most, intp m, intp n_in, int
 
 
 cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp n_in, intp n_out, intp ld,
-                              const Sparse* sp,
+                              intp ds, const Sparse* sp,
                               const floating* delta, floating* G, floating* C, int mode, const Step* op,
                               floating* v, floating* m1, floating* m2, floating l2,
                               fastnn_queue_d* Q=NULL) noexcept nogil:
@@ -2313,9 +2422,13 @@ cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp 
     gets a zero gradient (its epilogue still runs): exactly what the dense kernel gives it.
     With a queue Q (float64 Adam steps, _claimed_sums) and panels pa ... pb in one group of PG,
     each pair of rows' steps are queued instead, and run among the next pairs' multiply-adds
-    (fastnn_column2_queue_d); the caller runs those still waiting at the end."""
+    (fastnn_column2_queue_d); the caller runs those still waiting at the end. Packed entries
+    (sp.pidx not NULL: _sparse_sort) give their sample's row i, at delta + i * ds."""
     cdef intp* start = <intp*>G
     cdef const floating* ent = G + _entries_at(G, n_in)
+    # packed entries (the lists packed: _sparse_sort) and the values their codes stand for
+    cdef const unsigned short* pent = <const unsigned short*>ent if sp.pidx != NULL else NULL
+    cdef const floating* tab = <const floating*>sp.ptable
     cdef floating acc[4 * JB]
     cdef floating acc2[4 * JB]
     cdef intp k, n_k, n_k2, e1, p, p0, off, W = 64 // sizeof(floating), PG = 8 // (JB // W)
@@ -2339,8 +2452,12 @@ cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp 
             # sums1 = x[:, k] @ delta[:, panels p0 ... p0 + n_p], sums2 the same for k + 1 (past n_out: 0)
             sums1, sums2 = acc, acc2
             if floating is float:
-                fastnn_column2_f(ent + 2 * e0, n_k, ent + 2 * e1, n_k2, delta + p0 * JB,
-                                 <int>((n_used + W - 1) // W), <int>(n_p * JB // W), sums1, sums2)
+                if pent != NULL:
+                    fastnn_column2p_f(pent + e0, n_k, pent + e1, n_k2, tab, delta + p0 * JB, ds,
+                                      <int>((n_used + W - 1) // W), <int>(n_p * JB // W), sums1, sums2)
+                else:
+                    fastnn_column2_f(ent + 2 * e0, n_k, ent + 2 * e1, n_k2, delta + p0 * JB,
+                                     <int>((n_used + W - 1) // W), <int>(n_p * JB // W), sums1, sums2)
             elif queued:
                 # into the pair's slot of Q's sums, once the steps queued from that slot QSLOTS pairs
                 # ago are done; Q's waiting steps run meanwhile
@@ -2349,9 +2466,16 @@ cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp 
                     fastnn_jobs_until_d(Q, Q.slot_end[slot])
                 sums1 = Q.acc + slot * FASTNN_QSLOT
                 sums2 = sums1 + PG * JB
-                fastnn_column2_queue_d(ent + 2 * e0, n_k, ent + 2 * e1, n_k2, delta + p0 * JB,
-                                       <int>((n_used + W - 1) // W), <int>(n_p * JB // W), sums1, sums2, Q)
+                if pent != NULL:
+                    fastnn_column2p_queue_d(pent + e0, n_k, pent + e1, n_k2, tab, delta + p0 * JB, ds,
+                                            <int>((n_used + W - 1) // W), <int>(n_p * JB // W), sums1, sums2, Q)
+                else:
+                    fastnn_column2_queue_d(ent + 2 * e0, n_k, ent + 2 * e1, n_k2, delta + p0 * JB,
+                                           <int>((n_used + W - 1) // W), <int>(n_p * JB // W), sums1, sums2, Q)
                 j = Q.tail
+            elif pent != NULL:
+                fastnn_column2p_d(pent + e0, n_k, pent + e1, n_k2, tab, delta + p0 * JB, ds,
+                                  <int>((n_used + W - 1) // W), <int>(n_p * JB // W), sums1, sums2)
             else:
                 fastnn_column2_d(ent + 2 * e0, n_k, ent + 2 * e1, n_k2, delta + p0 * JB,
                                  <int>((n_used + W - 1) // W), <int>(n_p * JB // W), sums1, sums2)
@@ -2383,7 +2507,14 @@ cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp 
             n_p = <int>min(4, pb - p0)
             n_used = <int>min(n_p * JB, n_out - p0 * JB)
             # acc = x[:, k] @ delta[:, panels p0 ... p0 + n_p]  (its columns past n_out: 0)
-            if floating is float:
+            if pent != NULL:
+                if floating is float:
+                    fastnn_columnp_f(pent + e0, n_k, tab, delta + p0 * JB, ds, <int>((n_used + W - 1) // W),
+                                     <int>(n_p * JB // W), acc)
+                else:
+                    fastnn_columnp_d(pent + e0, n_k, tab, delta + p0 * JB, ds, <int>((n_used + W - 1) // W),
+                                     <int>(n_p * JB // W), acc)
+            elif floating is float:
                 fastnn_column_f(ent + 2 * e0, n_k, delta + p0 * JB, <int>((n_used + W - 1) // W),
                                 <int>(n_p * JB // W), acc)
             else:
@@ -2400,7 +2531,7 @@ cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp 
 cdef inline void _claimed_sums(intp t, intp n_threads, intp n_in, intp n_out, intp ld, const Sparse* sp,
                                const floating* delta, floating* G, floating* C, int mode, const Step* op,
                                floating* v, floating* m1, floating* m2, floating l2,
-                               long long* ranges, long long* ready=NULL, intp split=0,
+                               long long* ranges, long long* ready=NULL, intp split=0, intp ds=0,
                                bint steal=True) noexcept nogil:
     """Thread t's panels (_panel_share: those it computed in the forward pass) of layer 0's gradient
     and epilogue (_sparse_sums, entries sorted for all inputs) in blocks of CLAIM_INPUTS inputs,
@@ -2415,8 +2546,8 @@ cdef inline void _claimed_sums(intp t, intp n_threads, intp n_in, intp n_out, in
     With ready (_loss_grad_local), a thread waits for ready[u * CLAIM_LINE] (fastnn_wait: thread
     u's columns of delta are done) before it claims a block of thread u's. With split > 0
     (_loss_grad_local), thread u's panels of delta are at delta + u * split, in rows of their own
-    (the sorted entries' offsets give the rows), instead of in shared rows. Without steal, only
-    thread t's own panels."""
+    (the sorted entries' offsets give the rows; packed entries give the rows, of ds each), instead of
+    in shared rows. Without steal, only thread t's own panels."""
     cdef intp j, u, blk, k0, k1, P = ld // JB
     cdef bint other
     cdef fastnn_queue_d queue
@@ -2443,7 +2574,7 @@ cdef inline void _claimed_sums(intp t, intp n_threads, intp n_in, intp n_out, in
             # column k0's entries begin where column k0 - 1's end
             # (split: thread u's panel p of delta at du + p * JB, du = its block less its first panel)
             _sparse_sums(k0, k1, 0 if k0 == 0 else (<intp*>G)[k0 - 1], _panel_share(u, n_threads, P),
-                         _panel_share(u + 1, n_threads, P), n_in, n_out, ld, sp,
+                         _panel_share(u + 1, n_threads, P), n_in, n_out, ld, ld if split == 0 else ds, sp,
                          delta if split == 0 else delta + u * split - _panel_share(u, n_threads, P) * JB, G, C,
                          mode, op, v, m1, m2, l2, Q)
             if other:
@@ -2462,7 +2593,7 @@ cdef inline void _sparse_grad_rows(intp r0, intp r1, intp m, intp n_in, intp n_o
     """Rows r0 ... r1 (inputs) of nabla_WT = x.T @ delta from the nonzeros of x: their entries
     sorted by input (_sparse_sort), then summed (_sparse_sums)."""
     cdef intp e0 = _sparse_sort(r0, r1, m, n_in, ld, sp, G)
-    _sparse_sums(r0, r1, e0, 0, ld // JB, n_in, n_out, ld, sp, delta, G, C, mode, op, v, m1, m2, l2)
+    _sparse_sums(r0, r1, e0, 0, ld // JB, n_in, n_out, ld, ld, sp, delta, G, C, mode, op, v, m1, m2, l2)
 
 
 cdef void _sparse_grad(intp m, intp n_in, intp n_out, intp ld, const Sparse* sp, const floating* delta,
@@ -3044,7 +3175,7 @@ cdef double _loss_grad_overlap(const Net* net, floating* pk,
             r0 = min(n_in, t * per)
             r1 = min(n_in, r0 + per)
             if r0 < r1:
-                _sparse_sums(r0, r1, 0 if r0 == 0 else (<intp*>G)[r0 - 1], 0, P, n_in, n_out, ld, sp, delta,
+                _sparse_sums(r0, r1, 0 if r0 == 0 else (<intp*>G)[r0 - 1], 0, P, n_in, n_out, ld, ld, sp, delta,
                              G, target + net.wt_off[0], mode, op, _at(v, net.wt_off[0]),
                              _at(m1, net.wt_off[0]), _at(m2, net.wt_off[0]), l2)
     # layer 0's biases
@@ -3249,7 +3380,7 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
                 fastnn_wait(placed + (1 - t) * CLAIM_LINE)
             _claimed_sums(t, 2, n_in, n_h, ld, sp, delta + m * net.u_off[0], own_G, target + net.wt_off[0], mode,
                           op, _at(v, net.wt_off[0]), _at(m1, net.wt_off[0]), _at(m2, net.wt_off[0]), l2, ranges,
-                          ready, m * w, near)
+                          ready, m * w, w, near)
             for blk in range(w // JB):
                 _bias_block(blk * JB, m, w, dt, target + net.bt_off[0] + c0, mode, op,
                             _at(v, net.bt_off[0] + c0), _at(m1, net.bt_off[0] + c0), _at(m2, net.bt_off[0] + c0))
