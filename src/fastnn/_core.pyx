@@ -385,23 +385,27 @@ cdef extern from *:
                 acc[u_] = acc[u_] + ent[2 * e_] * d[FASTNN_ENTRY_S(ent, e_) + u_];               \
     } while (0)
     #ifdef FASTNN_COMPRESS
-    /* NV registers of sums (NV a constant: the loops unroll and a_ stays in registers) */
-    #define FASTNN_COLUMN_REGS(VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV, ent, n, d, acc) do {      \
+    /* NV registers of sums (NV a constant: the loops unroll and a_ stays in registers) over the n
+       entries of ent into acc; entry e is x = X(e) at its sample's row P(e) of delta */
+    #define FASTNN_COLUMN_REGS_AT(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV, X, P) do {            \
         VEC a_[NV], x_;                                                                          \
-        Py_ssize_t e_, s_;                                                                       \
+        const T* p_;                                                                             \
+        Py_ssize_t e_;                                                                           \
         int w_;                                                                                  \
         for (w_ = 0; w_ < NV; w_++) a_[w_] = ZERO();                                             \
         for (e_ = 0; e_ < n; e_++) {                                                             \
-            x_ = SET1(ent[2 * e_]);                                                              \
-            s_ = FASTNN_ENTRY_S(ent, e_);                                                        \
-            for (w_ = 0; w_ < NV; w_++) a_[w_] = FMA(x_, LOAD(d + s_ + w_ * W), a_[w_]);         \
+            x_ = SET1(X(e_));                                                                    \
+            p_ = P(e_);                                                                          \
+            for (w_ = 0; w_ < NV; w_++) a_[w_] = FMA(x_, LOAD(p_ + w_ * W), a_[w_]);             \
         }                                                                                        \
         for (w_ = 0; w_ < NV; w_++) STORE(acc + w_ * W, a_[w_]);                                 \
     } while (0)
-    #define FASTNN_COLUMN_F(NV) FASTNN_COLUMN_REGS(__m512, _mm512_set1_ps, _mm512_loadu_ps, _mm512_fmadd_ps, \
-        _mm512_storeu_ps, _mm512_setzero_ps, 16, NV, ent, n, d, acc)
-    #define FASTNN_COLUMN_D(NV) FASTNN_COLUMN_REGS(__m512d, _mm512_set1_pd, _mm512_loadu_pd, _mm512_fmadd_pd, \
-        _mm512_storeu_pd, _mm512_setzero_pd, 8, NV, ent, n, d, acc)
+    #define FASTNN_COL_X(e) ent[2 * (e)]
+    #define FASTNN_COL_P(e) (d + FASTNN_ENTRY_S(ent, e))
+    #define FASTNN_COLUMN_F(NV) FASTNN_COLUMN_REGS_AT(float, __m512, _mm512_set1_ps, _mm512_loadu_ps, \
+        _mm512_fmadd_ps, _mm512_storeu_ps, _mm512_setzero_ps, 16, NV, FASTNN_COL_X, FASTNN_COL_P)
+    #define FASTNN_COLUMN_D(NV) FASTNN_COLUMN_REGS_AT(double, __m512d, _mm512_set1_pd, _mm512_loadu_pd, \
+        _mm512_fmadd_pd, _mm512_storeu_pd, _mm512_setzero_pd, 8, NV, FASTNN_COL_X, FASTNN_COL_P)
     #endif
     #ifdef FASTNN_COMPRESS
     /* Two independent chains of multiply-adds at once, NV <= 8 vectors of W each: a_[w] = the sum over
@@ -451,7 +455,7 @@ cdef extern from *:
         }                                                                                        \
     } while (0)
     /* Two inputs' columns at once (fastnn_column2_*: ent1, n1 and ent2, n2 into acc1 and acc2, each
-       as FASTNN_COLUMN_REGS sums it): entry q is x = ent[2q], at its sample's row of delta */
+       as FASTNN_COLUMN_REGS_AT sums it): entry q is x = ent[2q], at its sample's row of delta */
     #define FASTNN_COL_O(w, W) ((w) * (W))
     #define FASTNN_COL_X1(q) ent1[2 * (q)]
     #define FASTNN_COL_P1(q) (d + FASTNN_ENTRY_S(ent1, q))
@@ -589,21 +593,10 @@ cdef extern from *:
     #define FASTNN_PE_P1(q) (d + (Py_ssize_t)(ent1[q] & 255) * ld)
     #define FASTNN_PE_X2(q) tab[ent2[q] >> 8]
     #define FASTNN_PE_P2(q) (d + (Py_ssize_t)(ent2[q] & 255) * ld)
-    #define FASTNN_COLUMNP_REGS(VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV) do {                      \
-        VEC a_[NV], x_;                                                                          \
-        Py_ssize_t e_;                                                                           \
-        int w_;                                                                                  \
-        for (w_ = 0; w_ < NV; w_++) a_[w_] = ZERO();                                             \
-        for (e_ = 0; e_ < n; e_++) {                                                             \
-            x_ = SET1(FASTNN_PE_X(e_));                                                          \
-            for (w_ = 0; w_ < NV; w_++) a_[w_] = FMA(x_, LOAD(FASTNN_PE_P(e_) + w_ * W), a_[w_]); \
-        }                                                                                        \
-        for (w_ = 0; w_ < NV; w_++) STORE(acc + w_ * W, a_[w_]);                                 \
-    } while (0)
-    #define FASTNN_COLUMNP_F(NV) FASTNN_COLUMNP_REGS(__m512, _mm512_set1_ps, _mm512_loadu_ps, _mm512_fmadd_ps, \
-        _mm512_storeu_ps, _mm512_setzero_ps, 16, NV)
-    #define FASTNN_COLUMNP_D(NV) FASTNN_COLUMNP_REGS(__m512d, _mm512_set1_pd, _mm512_loadu_pd, _mm512_fmadd_pd, \
-        _mm512_storeu_pd, _mm512_setzero_pd, 8, NV)
+    #define FASTNN_COLUMNP_F(NV) FASTNN_COLUMN_REGS_AT(float, __m512, _mm512_set1_ps, _mm512_loadu_ps, \
+        _mm512_fmadd_ps, _mm512_storeu_ps, _mm512_setzero_ps, 16, NV, FASTNN_PE_X, FASTNN_PE_P)
+    #define FASTNN_COLUMNP_D(NV) FASTNN_COLUMN_REGS_AT(double, __m512d, _mm512_set1_pd, _mm512_loadu_pd, \
+        _mm512_fmadd_pd, _mm512_storeu_pd, _mm512_setzero_pd, 8, NV, FASTNN_PE_X, FASTNN_PE_P)
     #define FASTNN_COLUMN2P_F(NV) FASTNN_TWO_CHAINS(float, __m512, _mm512_set1_ps, _mm512_loadu_ps, _mm512_fmadd_ps, \
         _mm512_storeu_ps, _mm512_setzero_ps, 16, NV, FASTNN_COL_O, FASTNN_PE_X1, FASTNN_PE_P1, FASTNN_PE_X2, \
         FASTNN_PE_P2, acc1, acc2)
@@ -659,30 +652,30 @@ cdef extern from *:
         (void)Q;
     }
     /* (the packed entries' kernels: never called without AVX-512, which packing needs) */
-    #define FASTNN_PE_STUB (void)ent1; (void)n1; (void)ent2; (void)n2; (void)tab; (void)d; (void)ld; (void)nv; \
-        (void)nv_total; (void)acc1; (void)acc2
-    static void fastnn_columnp_f(const unsigned short* ent1, Py_ssize_t n1, const float* tab, const float* d,
-                                 Py_ssize_t ld, int nv, int nv_total, float* acc1) {
-        const void* ent2 = 0; Py_ssize_t n2 = 0; void* acc2 = 0; FASTNN_PE_STUB;
+    static void fastnn_columnp_f(const unsigned short* ent, Py_ssize_t n, const float* tab, const float* d,
+                                 Py_ssize_t ld, int nv, int nv_total, float* acc) {
+        (void)ent; (void)n; (void)tab; (void)d; (void)ld; (void)nv; (void)nv_total; (void)acc;
     }
-    static void fastnn_columnp_d(const unsigned short* ent1, Py_ssize_t n1, const double* tab, const double* d,
-                                 Py_ssize_t ld, int nv, int nv_total, double* acc1) {
-        const void* ent2 = 0; Py_ssize_t n2 = 0; void* acc2 = 0; FASTNN_PE_STUB;
+    static void fastnn_columnp_d(const unsigned short* ent, Py_ssize_t n, const double* tab, const double* d,
+                                 Py_ssize_t ld, int nv, int nv_total, double* acc) {
+        (void)ent; (void)n; (void)tab; (void)d; (void)ld; (void)nv; (void)nv_total; (void)acc;
     }
+    #define FASTNN_COLUMN2P_STUB (void)ent1; (void)n1; (void)ent2; (void)n2; (void)tab; (void)d; (void)ld; \
+        (void)nv; (void)nv_total; (void)acc1; (void)acc2
     static void fastnn_column2p_f(const unsigned short* ent1, Py_ssize_t n1, const unsigned short* ent2,
                                   Py_ssize_t n2, const float* tab, const float* d, Py_ssize_t ld, int nv,
                                   int nv_total, float* acc1, float* acc2) {
-        FASTNN_PE_STUB;
+        FASTNN_COLUMN2P_STUB;
     }
     static void fastnn_column2p_d(const unsigned short* ent1, Py_ssize_t n1, const unsigned short* ent2,
                                   Py_ssize_t n2, const double* tab, const double* d, Py_ssize_t ld, int nv,
                                   int nv_total, double* acc1, double* acc2) {
-        FASTNN_PE_STUB;
+        FASTNN_COLUMN2P_STUB;
     }
     static void fastnn_column2p_queue_d(const unsigned short* ent1, Py_ssize_t n1, const unsigned short* ent2,
                                         Py_ssize_t n2, const double* tab, const double* d, Py_ssize_t ld, int nv,
                                         int nv_total, double* acc1, double* acc2, fastnn_queue_d* Q) {
-        FASTNN_PE_STUB; (void)Q;
+        FASTNN_COLUMN2P_STUB; (void)Q;
     }
     #endif
 
@@ -2272,10 +2265,9 @@ cdef inline intp _sparse_sort(intp r0, intp r1, intp m, intp n_in, intp ld, cons
                               floating* G) noexcept nogil:
     """Sorts the chunk's nonzeros x[i, k] with r0 <= k < r1 by column into the workspace G
     (_columns_size): column k's entries, each its value and the offset i * ld of its sample's row
-    of delta side by side (one stream of writes, not two; packed lists: the value's code and i in
-    16 bits), samples ascending, after those of the
-    columns before it (the range's entries go after the chunk's entries of columns < r0, so that
-    threads with other ranges write elsewhere). Afterwards start[k] (G's first n_in intp) is where
+    of delta side by side (one stream of writes, not two; from packed lists, the value's code and i
+    in 16 bits), samples ascending, after those of the columns before it (the range's entries go
+    after the chunk's entries of columns < r0, so that threads with other ranges write elsewhere). Afterwards start[k] (G's first n_in intp) is where
     column k's entries end. Returns where column r0's begin.
     """
     cdef intp* start = <intp*>G                             # (n_in,) where column k's entries go next
@@ -2359,14 +2351,14 @@ cdef inline void _sparse_place_rows(intp i0, intp i1, bint from_back, intp n_in,
                                     floating* G) noexcept nogil:
     """The second pass (after _sparse_ends): rows i0 ... i1 - 1's nonzeros x[i, k] put among column
     k's entries (each its value and its sample's offset i * ld in delta, or packed, as _sparse_sort
-    puts them),
-    the rows ascending at front[k] on, or (from_back) descending just before back[k]. Rows taken
+    puts them), the rows ascending at front[k] on, or (from_back) descending just before back[k]. Rows taken
     from the front by one thread and from the back by another, each in order, leave every column's
     entries with their samples ascending, as _sparse_sort does."""
     cdef intp* cursor = <intp*>G + (2 * n_in if from_back else n_in)
     cdef floating* ent = G + _entries_at(G, n_in)
     cdef unsigned short* pent = <unsigned short*>ent
-    # the lists, packed (pidx not NULL: a loop of its own, measured 1% faster epochs than _col, _val) or not
+    # the lists, packed (pidx not NULL: a loop of its own, measured 1% faster epochs than one loop through
+    # _col) or not
     cdef const int* lidx = sp.lidx
     cdef const floating* lval = <const floating*>sp.lval
     cdef const unsigned short* pidx = sp.pidx
