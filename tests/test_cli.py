@@ -96,6 +96,8 @@ def test_train_with_plot(data):
     (["train", "--data", "missing.npz", "--sizes", "784,10", "--save", "x.fastnn"], "no such file"),
     (["train", "--data", "bad.npz", "--sizes", "784,10", "--save", "x.fastnn"], "not a .npz archive"),
     (["train", "--data", "bad.csv", "--sizes", "1,2", "--save", "x.fastnn"], "not a numeric CSV"),
+    (["train", "--data", "header_only.csv", "--sizes", "1,2", "--save", "x.fastnn"], "no rows after the header"),
+    (["train", "--data", "headerless.csv", "--sizes", "1,2", "--save", "x.fastnn"], "a header row of column names"),
     (["train", "--data", "digits.npz", "--sizes", "100,10", "--save", "x.fastnn"], "784 features"),
     (["train", "--data", "digits.npz", "--sizes", "784,5", "--save", "x.fastnn"], "needs at least 10 outputs"),
     (["train", "--data", "digits.npz", "--sizes", "784,10", "--save", "x.fastnn", "--optimizer", "foo"],
@@ -111,6 +113,8 @@ def test_errors_are_one_line_with_status_2_and_write_nothing(data, args, message
     d, _, _ = data
     (d / "bad.npz").write_text("garbage")
     (d / "bad.csv").write_text("a,b\n1,x\n")
+    (d / "header_only.csv").write_text("a,label\n")
+    (d / "headerless.csv").write_text("0.5,1\n0.25,0\n")
     (d / "digits.txt").write_text("1 2 3\n")
     if not (d / "m.fastnn").exists():
         fastnn.Network([784, 30, 10]).save(d / "m.fastnn")

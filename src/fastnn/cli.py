@@ -21,6 +21,7 @@ import csv
 import os
 import sys
 import time
+import warnings
 import zipfile
 from typing import Optional, Sequence, Tuple
 
@@ -110,6 +111,10 @@ def _load_csv(path: str, label: Optional[str], n_features: Optional[int], need_l
             header = [h.strip() for h in next(csv.reader([f.readline()]), [])]
             if not header:
                 raise CliError(f"{path}: empty file (a header row is expected)")
+            if all(_is_number(h) for h in header):
+                # a file without a header would otherwise lose its first sample to the column names
+                raise CliError(f"{path}: the first row holds only numbers; a header row of column names "
+                               f"(such as x1,x2,label) is expected")
             # the label column, decided from the header before the table is read
             if label is not None:
                 if label not in header:
@@ -121,7 +126,10 @@ def _load_csv(path: str, label: Optional[str], n_features: Optional[int], need_l
                 col = None
             else:
                 col = len(header) - 1
-            table = np.loadtxt(f, delimiter=",", ndmin=2, dtype=np.float64)
+            with warnings.catch_warnings():
+                # a header with no rows after it: reported below, not as numpy's warning
+                warnings.simplefilter("ignore", UserWarning)
+                table = np.loadtxt(f, delimiter=",", ndmin=2, dtype=np.float64)
     except UnicodeDecodeError as exc:
         raise CliError(f"{path}: cannot read ({exc})") from None
     except ValueError as exc:
@@ -133,6 +141,14 @@ def _load_csv(path: str, label: Optional[str], n_features: Optional[int], need_l
     if col is None:
         return table, None
     return np.delete(table, col, axis=1), table[:, col]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _labels(y: np.ndarray, path: str) -> np.ndarray:
