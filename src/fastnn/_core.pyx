@@ -644,39 +644,24 @@ cdef extern from *:
     }
     #else
     static const int fastnn_queue_ok = 0;      /* (never called) */
-    static void fastnn_jobs_until_d(fastnn_queue_d* Q, Py_ssize_t until) { (void)Q; (void)until; }
+    static void fastnn_jobs_until_d(fastnn_queue_d* Q, Py_ssize_t until) {}
     static void fastnn_column2_queue_d(const double* ent1, Py_ssize_t n1, const double* ent2, Py_ssize_t n2,
                                        const double* d, int nv, int nv_total, double* acc1, double* acc2,
-                                       fastnn_queue_d* Q) {
-        (void)ent1; (void)n1; (void)ent2; (void)n2; (void)d; (void)nv; (void)nv_total; (void)acc1; (void)acc2;
-        (void)Q;
-    }
+                                       fastnn_queue_d* Q) {}
     /* (the packed entries' kernels: never called without AVX-512, which packing needs) */
     static void fastnn_columnp_f(const unsigned short* ent, Py_ssize_t n, const float* tab, const float* d,
-                                 Py_ssize_t ld, int nv, int nv_total, float* acc) {
-        (void)ent; (void)n; (void)tab; (void)d; (void)ld; (void)nv; (void)nv_total; (void)acc;
-    }
+                                 Py_ssize_t ld, int nv, int nv_total, float* acc) {}
     static void fastnn_columnp_d(const unsigned short* ent, Py_ssize_t n, const double* tab, const double* d,
-                                 Py_ssize_t ld, int nv, int nv_total, double* acc) {
-        (void)ent; (void)n; (void)tab; (void)d; (void)ld; (void)nv; (void)nv_total; (void)acc;
-    }
-    #define FASTNN_COLUMN2P_STUB (void)ent1; (void)n1; (void)ent2; (void)n2; (void)tab; (void)d; (void)ld; \
-        (void)nv; (void)nv_total; (void)acc1; (void)acc2
+                                 Py_ssize_t ld, int nv, int nv_total, double* acc) {}
     static void fastnn_column2p_f(const unsigned short* ent1, Py_ssize_t n1, const unsigned short* ent2,
                                   Py_ssize_t n2, const float* tab, const float* d, Py_ssize_t ld, int nv,
-                                  int nv_total, float* acc1, float* acc2) {
-        FASTNN_COLUMN2P_STUB;
-    }
+                                  int nv_total, float* acc1, float* acc2) {}
     static void fastnn_column2p_d(const unsigned short* ent1, Py_ssize_t n1, const unsigned short* ent2,
                                   Py_ssize_t n2, const double* tab, const double* d, Py_ssize_t ld, int nv,
-                                  int nv_total, double* acc1, double* acc2) {
-        FASTNN_COLUMN2P_STUB;
-    }
+                                  int nv_total, double* acc1, double* acc2) {}
     static void fastnn_column2p_queue_d(const unsigned short* ent1, Py_ssize_t n1, const unsigned short* ent2,
                                         Py_ssize_t n2, const double* tab, const double* d, Py_ssize_t ld, int nv,
-                                        int nv_total, double* acc1, double* acc2, fastnn_queue_d* Q) {
-        FASTNN_COLUMN2P_STUB; (void)Q;
-    }
+                                        int nv_total, double* acc1, double* acc2, fastnn_queue_d* Q) {}
     #endif
 
     /* out[w * W + u] = the sum over q < n, in order and from 0, of val[q] * (column (v0 + w) * W + u
@@ -835,7 +820,7 @@ cdef extern from *:
                                const unsigned short* col2, const unsigned char* code2, Py_ssize_t n2,
                                const double* FASTNN_RESTRICT tab, const double* FASTNN_RESTRICT B, Py_ssize_t ps,
                                int v0, int nv, int nv_total, double* out1, double* out2) {
-        if (nv > 0) FASTNN_CASES_F(FASTNN_ROW2P_D, nv);
+        if (nv > 0) FASTNN_CASES_F(FASTNN_ROW2P_D, nv);    /* nv <= 8: the cases up to 8 */
         FASTNN_ZERO_REST(out1, nv * 8, nv_total * 8);
         FASTNN_ZERO_REST(out2, nv * 8, nv_total * 8);
     }
@@ -843,28 +828,18 @@ cdef extern from *:
     static const int fastnn_packed_ok = 0;     /* (the packed kernels are never called) */
     static void fastnn_rowp_f(const unsigned short* col1, const unsigned char* code1, Py_ssize_t n,
                               const float* tab, const float* B, Py_ssize_t ps, int v0, int nv, int nv_total,
-                              float* out) {
-        (void)col1; (void)code1; (void)n; (void)tab; (void)B; (void)ps; (void)v0; (void)nv; (void)nv_total; (void)out;
-    }
+                              float* out) {}
     static void fastnn_rowp_d(const unsigned short* col1, const unsigned char* code1, Py_ssize_t n,
                               const double* tab, const double* B, Py_ssize_t ps, int v0, int nv, int nv_total,
-                              double* out) {
-        (void)col1; (void)code1; (void)n; (void)tab; (void)B; (void)ps; (void)v0; (void)nv; (void)nv_total; (void)out;
-    }
+                              double* out) {}
     static void fastnn_row2p_f(const unsigned short* col1, const unsigned char* code1, Py_ssize_t n1,
                                const unsigned short* col2, const unsigned char* code2, Py_ssize_t n2,
                                const float* tab, const float* B, Py_ssize_t ps, int v0, int nv, int nv_total,
-                               float* out1, float* out2) {
-        (void)col1; (void)code1; (void)n1; (void)col2; (void)code2; (void)n2; (void)tab; (void)B; (void)ps;
-        (void)v0; (void)nv; (void)nv_total; (void)out1; (void)out2;
-    }
+                               float* out1, float* out2) {}
     static void fastnn_row2p_d(const unsigned short* col1, const unsigned char* code1, Py_ssize_t n1,
                                const unsigned short* col2, const unsigned char* code2, Py_ssize_t n2,
                                const double* tab, const double* B, Py_ssize_t ps, int v0, int nv, int nv_total,
-                               double* out1, double* out2) {
-        (void)col1; (void)code1; (void)n1; (void)col2; (void)code2; (void)n2; (void)tab; (void)B; (void)ps;
-        (void)v0; (void)nv; (void)nv_total; (void)out1; (void)out2;
-    }
+                               double* out1, double* out2) {}
     #endif
     /* A palette of up to 256 values (list_nonzeros packs lists with it): bits[c] is the bit
        pattern of value c (a float's in the low 32 bits), in the order they were added; a table
