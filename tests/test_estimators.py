@@ -1,5 +1,6 @@
 """fastnn.MLPClassifier / MLPRegressor: scikit-learn's estimator checks, step-for-step agreement
 with scikit-learn's own MLP, and use inside Pipeline, GridSearchCV, cross_val_score, pickle and joblib."""
+import inspect
 import io
 import pickle
 import subprocess
@@ -38,10 +39,11 @@ def _params(est):
     return est.coefs_ + est.intercepts_
 
 
-def _fit_both(fast_cls, sk_cls, X, y, **kw):
+def _fit_both(fast_cls, sk_cls, X, y, sample_weight=None, **kw):
+    fit_kw = {} if sample_weight is None else dict(sample_weight=sample_weight)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return fast_cls(**kw).fit(X, y), sk_cls(**kw).fit(X, y)
+        return fast_cls(**kw).fit(X, y, **fit_kw), sk_cls(**kw).fit(X, y, **fit_kw)
 
 
 def _assert_same_run(fast, sk, loss_rtol=1e-12):
@@ -57,6 +59,20 @@ def _assert_same_run(fast, sk, loss_rtol=1e-12):
     else:
         np.testing.assert_allclose(fast.validation_scores_, sk.validation_scores_, rtol=1e-12)
         assert fast.best_validation_score_ == pytest.approx(sk.best_validation_score_, rel=1e-12)
+
+
+# scikit-learn's MLP takes sample_weight from 1.7 on
+needs_sklearn_weights = pytest.mark.skipif("sample_weight" not in inspect.signature(SkClassifier.fit).parameters,
+                                           reason="this scikit-learn's MLP takes no sample_weight (1.7 and later do)")
+WEIGHTED = [False, pytest.param(True, marks=needs_sklearn_weights)]
+
+
+def _weights(n, seed=0):
+    """Weights in [0, 3), about a tenth of them 0."""
+    rng = np.random.default_rng(seed)
+    w = rng.random(n) * 3
+    w[rng.random(n) < 0.1] = 0
+    return w
 
 
 SOLVERS = [dict(solver="adam"), dict(solver="sgd"), dict(solver="sgd", nesterovs_momentum=False),
@@ -77,11 +93,14 @@ def test_epoch_shuffles_are_sklearns():
             assert np.array_equal(idx, ref) and idx.dtype == ref.dtype
 
 
+@pytest.mark.parametrize("weighted", WEIGHTED, ids=["", "weighted"])
 @pytest.mark.parametrize("settings", SOLVERS, ids=lambda s: "-".join(map(str, s.values())))
 @pytest.mark.parametrize("target", ["binary", "multiclass", "multilabel"])
-def test_classifier_follows_sklearn_step_for_step(settings, target):
+def test_classifier_follows_sklearn_step_for_step(settings, target, weighted):
     """Same random_state, float64: the same initial weights, shuffles and updates as
-    scikit-learn's MLPClassifier, so every parameter agrees to 1e-10 after several epochs."""
+    scikit-learn's MLPClassifier, so every parameter agrees to 1e-10 after several epochs. With
+    sample weights (about a tenth 0) too: each sample's delta and loss scaled by its weight, each
+    batch's gradient divided by its summed weight."""
     X, y = load_iris(return_X_y=True)
     if target == "binary":
         y = (y == 2).astype(int)
@@ -89,16 +108,19 @@ def test_classifier_follows_sklearn_step_for_step(settings, target):
         X, y = make_multilabel_classification(150, 6, n_classes=3, random_state=0)
     kw = dict(hidden_layer_sizes=(7, 5), activation="tanh", random_state=3, max_iter=6, batch_size=30,
               learning_rate_init=0.02, alpha=0.0, **settings)
-    _assert_same_run(*_fit_both(fastnn.MLPClassifier, SkClassifier, X, y, **kw))
+    w = _weights(len(y)) if weighted else None
+    _assert_same_run(*_fit_both(fastnn.MLPClassifier, SkClassifier, X, y, sample_weight=w, **kw))
 
 
+@pytest.mark.parametrize("weighted", WEIGHTED, ids=["", "weighted"])
 @pytest.mark.parametrize("n_targets", [1, 3])
 @pytest.mark.parametrize("solver", ["adam", "sgd"])
-def test_regressor_follows_sklearn_step_for_step(solver, n_targets):
+def test_regressor_follows_sklearn_step_for_step(solver, n_targets, weighted):
     X, y = make_regression(200, 5, n_targets=n_targets, random_state=0)
     kw = dict(hidden_layer_sizes=(20,), activation="logistic", solver=solver, random_state=0, max_iter=5,
               batch_size=50, learning_rate_init=0.01, alpha=0.0)
-    _assert_same_run(*_fit_both(fastnn.MLPRegressor, SkRegressor, X, y / 100, **kw))
+    w = _weights(200, 1) if weighted else None
+    _assert_same_run(*_fit_both(fastnn.MLPRegressor, SkRegressor, X, y / 100, sample_weight=w, **kw))
 
 
 def test_early_stopping_and_l2_follow_sklearn():
@@ -251,3 +273,112 @@ def test_mnist_digits_match_sklearn_in_the_first_epochs(mnist):
     fast, sk = _fit_both(fastnn.MLPClassifier, SkClassifier, X, y[:3000], random_state=0, max_iter=3)
     _assert_same_run(fast, sk, loss_rtol=1e-6)
     assert np.mean(fast.predict(X) == sk.predict(X)) == 1.0
+
+
+# ---- sample weights -------------------------------------------------------------------------
+
+@needs_sklearn_weights
+@pytest.mark.parametrize("cls, sk_cls", [(fastnn.MLPClassifier, SkClassifier), (fastnn.MLPRegressor, SkRegressor)])
+def test_weighted_early_stopping_l2_and_last_batch_follow_sklearn(cls, sk_cls):
+    """alpha > 0 (its term divided by each batch's summed weight), a last batch smaller than the
+    others, the early-stopping split of the weights with X and y, and the weighted validation
+    score (accuracy or R^2)."""
+    X, y = load_iris(return_X_y=True)
+    if cls is fastnn.MLPRegressor:
+        X, y = X[:, :3], X[:, 3]
+    kw = dict(hidden_layer_sizes=(10,), random_state=1, max_iter=40, batch_size=32, alpha=0.01,
+              learning_rate_init=0.01, early_stopping=True, validation_fraction=0.2, n_iter_no_change=3)
+    fast, sk = _fit_both(cls, sk_cls, X, y, sample_weight=_weights(150, 2), **kw)
+    # loss_'s L2 term is taken at the epoch's end weights (unweighted, the regressor's loss_curve_
+    # here is also 1.9e-3 off; with alpha=0 the weighted losses agree to 1e-15)
+    _assert_same_run(fast, sk, loss_rtol=5e-3)
+    assert len(fast.validation_scores_) > 3
+
+
+@needs_sklearn_weights
+def test_weighted_partial_fit_follows_sklearn():
+    X, y = load_iris(return_X_y=True)
+    w = _weights(150, 3)
+    kw = dict(hidden_layer_sizes=(8,), random_state=2, batch_size=16, alpha=0.0)
+    fast, sk = fastnn.MLPClassifier(**kw), SkClassifier(**kw)
+    fast_r, sk_r = fastnn.MLPRegressor(**kw), SkRegressor(**kw)
+    for start in range(0, 150, 50):
+        part = slice(start, start + 50)
+        for est in (fast, sk):
+            est.partial_fit(X[part], y[part], sample_weight=w[part], classes=np.unique(y))
+        for est in (fast_r, sk_r):
+            est.partial_fit(X[part, :3], X[part, 3], w[part])
+    _assert_same_run(fast, sk)
+    _assert_same_run(fast_r, sk_r)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_unit_weights_are_no_weights_bit_for_bit(dtype):
+    """Weights of 1 (an array, or the scalar 1): the same fit, bit for bit, as without them."""
+    X, y = load_iris(return_X_y=True)
+    X = X.astype(dtype)
+    kw = dict(hidden_layer_sizes=(9,), random_state=0, max_iter=8, batch_size=40, alpha=1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fits = [fastnn.MLPClassifier(**kw).fit(X, y, **fit_kw)
+                for fit_kw in ({}, dict(sample_weight=np.ones(150)), dict(sample_weight=1))]
+    for other in fits[1:]:
+        assert all(np.array_equal(p, q) for p, q in zip(_params(fits[0]), _params(other)))
+        assert other.loss_curve_ == fits[0].loss_curve_
+
+
+def test_batches_of_weight_zero_are_skipped():
+    """A mini-batch whose weights are all 0 takes no step (scikit-learn would divide by 0): with
+    the batches in order, zero weights on the last 30 samples fit the same network, bit for bit,
+    as the first 120 samples alone."""
+    X, y = load_iris(return_X_y=True)
+    w = np.ones(150)
+    w[120:] = 0
+    kw = dict(hidden_layer_sizes=(6,), random_state=4, max_iter=5, batch_size=30, shuffle=False, tol=0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        weighted = fastnn.MLPClassifier(**kw).fit(X, y, sample_weight=w)
+        alone = fastnn.MLPClassifier(**kw).fit(X[:120], y[:120])
+    assert all(np.array_equal(p, q) for p, q in zip(_params(weighted), _params(alone)))
+    # the epoch's loss: the same batches' sum, over 150 samples instead of 120
+    np.testing.assert_allclose(np.array(weighted.loss_curve_) * 150 / 120, alone.loss_curve_, rtol=1e-12)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (-np.ones(150), "must be >= 0"),
+    (np.full(150, np.nan), "NaN"),
+    (np.r_[np.ones(149), np.inf], "infinity"),
+    (np.ones(149), "shape"),
+    (np.ones((150, 1)), "1D"),
+    (np.zeros(150), "0 for every sample|non-zero"),   # scikit-learn 1.9 has its own message
+])
+def test_bad_weights_raise_and_change_nothing(bad, match):
+    X, y = load_iris(return_X_y=True)
+    for est, target in ((fastnn.MLPClassifier(hidden_layer_sizes=(5,), random_state=0, max_iter=30), y),
+                        (fastnn.MLPRegressor(hidden_layer_sizes=(5,), random_state=0, max_iter=30), X[:, 0])):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, target)
+        before = [p.copy() for p in _params(est)]
+        state = (est.n_iter_, list(est.loss_curve_), est.n_features_in_)
+        with pytest.raises(ValueError, match=match):
+            est.fit(X[:, :3], target, sample_weight=bad)      # another width too: nothing may change
+        with pytest.raises(ValueError, match=match):
+            est.partial_fit(X, target, sample_weight=bad)
+        assert all(np.array_equal(p, q) for p, q in zip(before, _params(est)))
+        assert (est.n_iter_, list(est.loss_curve_), est.n_features_in_) == state
+    fresh = fastnn.MLPClassifier()
+    with pytest.raises(ValueError, match=match):
+        fresh.partial_fit(X, y, sample_weight=bad, classes=[0, 1, 2])
+    assert not hasattr(fresh, "classes_")
+
+
+@needs_sklearn_weights
+def test_weighted_mnist_digits_match_sklearn_in_the_first_epochs(mnist):
+    """Default parameters on real digits with sample weights (the sparse path on two threads when
+    there are two cores): scikit-learn's fit."""
+    X, y = mnist
+    X = X[:3000].astype(np.float64)
+    fast, sk = _fit_both(fastnn.MLPClassifier, SkClassifier, X, y[:3000], sample_weight=_weights(3000, 4),
+                         random_state=0, max_iter=2)
+    _assert_same_run(fast, sk, loss_rtol=1e-6)

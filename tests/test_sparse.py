@@ -795,3 +795,35 @@ def test_local_chunks_on_a_team_of_one_thread(tmp_path):
     out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("batch_size, hidden", [(200, (100,)), (300, (100,)), (10, (40,)), (200, (64, 20))])
+def test_weighted_estimator_fits_are_bit_identical_on_every_path(sparse_mode, near, dtype, batch_size, hidden):
+    """MLPClassifier.fit with sample weights (a tenth 0, and the first batch all 0, which is skipped):
+    the same network, bit for bit, from the dense kernels on one thread, the lists on one thread,
+    and the default paths on two threads with the cores taken as near and as far
+    (_loss_grad_local for one hidden layer, which ran; batches of 300: two chunks and the summed
+    gradient; batches of 10: the union)."""
+    pytest.importorskip("sklearn")
+    X, labels = _digits(620, seed=5)
+    X = X.astype(dtype)
+    rng = np.random.default_rng(1)
+    w = rng.random(620) * 2
+    w[rng.random(620) < 0.1] = 0
+    w[:batch_size] = 0      # the first batch (in order: shuffle=False)
+    fits = []
+    for mode, threads, cores in (("dense", 1, 0), ("lists", 1, 0), (True, 2, 1), (True, 2, 0)):
+        sparse_mode(mode)
+        near(cores)
+        local = _core._local_chunks()
+        est = fastnn.MLPClassifier(hidden_layer_sizes=hidden, batch_size=batch_size, max_iter=3, alpha=1e-3,
+                                   random_state=0, n_threads=threads, shuffle=False)
+        with pytest.warns(Warning):     # 3 epochs: not converged
+            est.fit(X, labels, sample_weight=w)
+        assert (_core._local_chunks() > local) == (threads == 2 and hidden == (100,))
+        assert est._net._opt.t == 3 * (-(-620 // batch_size) - 1)     # Adam's steps: the first batch skipped
+        fits.append(est)
+    for other in fits[1:]:
+        assert _same(fits[0].coefs_ + fits[0].intercepts_, other.coefs_ + other.intercepts_)
+        assert other.loss_curve_ == fits[0].loss_curve_

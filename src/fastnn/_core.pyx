@@ -1227,6 +1227,12 @@ cdef struct Sparse:
     # one workspace, G, and take blocks of each other's gradient sums; or far (0); -1: not yet timed
     # (the first chunk that takes _loss_grad_local times them)
     int near
+    # (training with sample weights) W_all: the weight of every row of X (the chunk's dtype; NULL: none);
+    # _batch_inputs gathers the chunk's into wb (CHUNK entries) and sets w = wb, the weights of the
+    # chunk's rows by which _output scales their loss and delta (NULL: all 1)
+    const void* W_all
+    void* wb
+    const void* w
 
 
 # chunks may take _loss_grad_overlap (one parallel region per batch: the later layers on thread 0
@@ -1530,6 +1536,7 @@ cdef Sparse _sparse_view(int[::1] idx, floating[::1] val, intp[::1] nnz, int[::1
     sp.X_pidx, sp.X_code, sp.X_table = NULL, NULL, NULL
     sp.G_other = NULL
     sp.near = -1
+    sp.W_all, sp.wb, sp.w = NULL, NULL, NULL
     if union_k.shape[0] > 1:
         sp.union_k = &union_k[0] + i * 2 * _rounded(n_in + 16)
     return sp
@@ -1612,8 +1619,9 @@ cdef inline double _binary_ce(double z, double y) noexcept nogil:
 
 
 cdef double _output(const Net* net, intp m, intp nL, intp ld, const floating* z, const floating* a,
-                    const floating* y, floating* delta) noexcept nogil:
-    """Summed loss of m rows of output (z, a) (rows of stride ld) against y (m, nL).
+                    const floating* y, floating* delta, const floating* w) noexcept nogil:
+    """Summed loss of m rows of output (z, a) (rows of stride ld) against y (m, nL); with sample
+    weights w (m,) (not NULL), sum(w[i] * loss of row i), and row i of delta scaled by w[i].
 
     When delta is not NULL it receives dLoss/dz[L] (padded columns 0):
       quadratic, elementwise f:  (a - y) * f'(z)
@@ -1627,10 +1635,13 @@ cdef double _output(const Net* net, intp m, intp nL, intp ld, const floating* z,
     cdef const floating* ar
     cdef const floating* yr
     cdef floating* dr
-    cdef double loss = 0, diff, ga, mx, se, ysum, yz
+    cdef double loss = 0, diff, ga, mx, se, ysum, yz, total = 0
     for i in range(m):
         zr, ar, yr = z + i * ld, a + i * ld, y + i * nL
         dr = delta + i * ld if delta != NULL else NULL
+        if w != NULL:
+            # weighted: loss is row i's own, added to total times w[i] below
+            loss = 0
         if net.loss == QUADRATIC:
             ga = 0
             for j in range(nL):
@@ -1676,9 +1687,16 @@ cdef double _output(const Net* net, intp m, intp nL, intp ld, const floating* z,
                 for j in range(nL):
                     dr[j] = <floating>(<double>ar[j] * ysum - <double>yr[j])
         if dr != NULL:
+            if w != NULL:
+                # delta[i] *= w[i]
+                for j in range(nL):
+                    dr[j] = dr[j] * w[i]
             for j in range(nL, ld):
                 dr[j] = 0
-    return loss
+        if w != NULL and w[i] != 0:
+            # total += w[i] * (row i's loss) (a row of weight 0 adds nothing, even an infinite loss)
+            total += <double>w[i] * loss
+    return total if w != NULL else loss
 
 
 cdef inline floating _dot(const floating* x, const floating* y, intp k) noexcept nogil:
@@ -3112,7 +3130,7 @@ cdef double _loss_grad_overlap(const Net* net, floating* pk,
             # the later layers, forward and back to delta[0]
             _forward(&net1, pk, x, m, z, a, sp, 1)
             loss[0] = _output(&net1, m, net.sizes[L], net.ld[L - 1], z + m * net.u_off[L - 1],
-                              a + m * net.u_off[L - 1], y, delta + m * net.u_off[L - 1])
+                              a + m * net.u_off[L - 1], y, delta + m * net.u_off[L - 1], <const floating*>sp.w)
             _backward(&net1, pk, x, m, target, mode, op, v, m1, m2, l2, z, a, delta, scratch, sp, G,
                       L - 1, 1, True)
             # then, on two threads, the rows of the sort that thread 1 has not reached, from the back
@@ -3273,7 +3291,7 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
         if fastnn_team() < 2:
             # a team of one thread: the chunk as on one thread (rows of ld0)
             _forward(&net1, pk, x, m, z, a, sp, 0)
-            loss[0] = _output(&net1, m, n_out, ld1, z1, a1, y, d1)
+            loss[0] = _output(&net1, m, n_out, ld1, z1, a1, y, d1, <const floating*>sp.w)
             _backward(&net1, pk, x, m, target, mode, op, v, m1, m2, l2, z, a, delta, scratch, sp, G, 1, 0, True)
         else:
             c0 = t * w
@@ -3323,7 +3341,7 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
                           NULL, NULL, 0, 1, n_out, True)
                 for i in range(m):
                     _bias_activate(net.act[1], n_out, ld1, pk + net.bt_off[1], z1 + i * ld1, a1 + i * ld1)
-                loss[0] = _output(&net1, m, n_out, ld1, z1, a1, y, d1)
+                loss[0] = _output(&net1, m, n_out, ld1, z1, a1, y, d1, <const floating*>sp.w)
                 fastnn_publish(delta_done, 1)
                 if near:
                     # the blocks of rows thread 0 has not taken, from the front
@@ -3381,7 +3399,7 @@ cdef double _loss_grad_chunk(const Net* net, floating* pk,
                                   sp, G)
     _forward(net, pk, x, m, z, a, sp, 0)
     loss = _output(net, m, net.sizes[L], net.ld[L - 1], z + m * net.u_off[L - 1],
-                   a + m * net.u_off[L - 1], y, delta + m * net.u_off[L - 1])
+                   a + m * net.u_off[L - 1], y, delta + m * net.u_off[L - 1], <const floating*>sp.w)
     _backward(net, pk, x, m, target, mode, op, v, m1, m2, l2, z, a, delta, scratch, sp, G, L - 1, 0, True)
     return loss
 
@@ -3429,6 +3447,11 @@ cdef void _batch_inputs(const Net* net, const floating* X, const floating* Y, co
     cdef intp limit = _sparse_limit(X, m, n0, net.ld[0], sparse_min_width_train)
     cdef unsigned* marks
     _gather(Y, nL, rows, m, yb)
+    sp.w = NULL
+    if sp.W_all != NULL:
+        # the chunk's sample weights
+        _gather(<const floating*>sp.W_all, 1, rows, m, <floating*>sp.wb)
+        sp.w = sp.wb
     sp.on, sp.by_union = False, False
     # small chunks (those prefetched; a pass over them is cheap): first the columns some row uses
     if (limit >= 0 and sp.union_k != NULL and sparse_union_ratio > 0
@@ -3678,7 +3701,7 @@ cdef void _forward_chunk(const Net* net, const floating* pk, const floating* X, 
     _forward(net, pk, X + c0 * n0, m, z, a, &sp, 0)
     if want_loss:
         loss[0] = _output(net, m, nL, ldL, z + m * net.u_off[net.L - 1], a + m * net.u_off[net.L - 1],
-                          Y + c0 * nL, NULL)
+                          Y + c0 * nL, NULL, NULL)
     if out != NULL:
         _copy_out(net, a, m, out + c0 * nL)
 
@@ -3880,7 +3903,7 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
                 const intp[::1] order, intp batch_size, intp optimizer, double eta, bint normalized,
                 double l2, double momentum, double beta_1, double beta_2, double epsilon, intp t,
                 floating[::1] v, floating[::1] m1, floating[::1] m2, int n_threads=1,
-                bint asynchronous=False, listed=None, double loss=0):
+                bint asynchronous=False, listed=None, double loss=0, sample_weight=None):
     """One epoch of mini-batch gradient descent, entirely without the GIL.
 
     Mini-batches are consecutive slices of ``order`` (a permutation of row
@@ -3906,6 +3929,13 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
 
     ``listed``: list_nonzeros(X, ...), or None (each batch's nonzeros are listed from its rows of X).
 
+    ``sample_weight``: None, or the weight (>= 0, X's dtype) of each row of X, (X.shape[0],); not
+    with ``asynchronous``. Each row's loss and its gradient are then scaled by its weight, and a
+    batch of m rows whose weights sum to S is stepped as if it had S rows of weight 1: its summed
+    gradient divided by S instead of m, ``l2`` multiplied by m / S (scikit-learn's alpha / S when
+    l2 = alpha / m), and its loss, summed over its rows with their weights, times m / S (scikit-learn's mean over
+    the batch times m). A batch whose weights sum to 0 is skipped: no step, no Adam step, no loss.
+
     Returns (``loss`` + the summed per-sample loss, each measured before its own batch's
     update, added batch by batch in order; t after the epoch). An epoch run as several
     calls, each given the last one's loss, so sums exactly as one call.
@@ -3915,6 +3945,17 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     cdef Net net = _net(sizes, offsets, packed, acts, loss_code, n_threads)
     cdef intp n = order.shape[0], n0 = sizes[0], nL = sizes[net.L]
     cdef intp rows = min(batch_size, <intp>CHUNK), P = n_packed
+    cdef const floating[::1] sw
+    cdef floating[::1] wbuf
+    cdef double S = 0
+    cdef intp i
+    cdef bint weighted = sample_weight is not None and X.shape[0] > 0
+    if sample_weight is not None:
+        if asynchronous:
+            raise ValueError("sample_weight is not supported with asynchronous batches")
+        sw = sample_weight
+        if sw.shape[0] != X.shape[0]:
+            raise ValueError(f"sample_weight has {sw.shape[0]} entries but X has {X.shape[0]} rows")
     cdef intp n_batches = (n + batch_size - 1) // batch_size
     # threads that each take whole batches (1: the batches in turn, each on all n_threads)
     cdef intp T = max(1, min(<intp>n_threads, n_batches)) if asynchronous else 1
@@ -4005,6 +4046,11 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     ahead.lines = (ahead.row_bytes + 63) // 64
     if T == 1:
         _sparse_of(sps, 0, s_struct).ahead = &ahead
+    if weighted:
+        # the weights of a chunk's rows (_batch_inputs)
+        wbuf = aligned(rows, dtype)
+        _sparse_of(sps, 0, s_struct).W_all = <const void*>&sw[0]
+        _sparse_of(sps, 0, s_struct).wb = <void*>&wbuf[0]
     with nogil:
         _pack(&net, &theta[0], &pk[0])
         # how _loss_grad_local's threads run: as on near cores, far ones, or by the round trip (near_mode)
@@ -4019,6 +4065,14 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
                     if signal is not None:
                         break
                 m = min(batch_size, n - start)
+                if weighted:
+                    # S = sum(sample_weight[order[start:start + m]]); a batch of weight 0 is skipped
+                    S = 0
+                    for i in range(m):
+                        S += <double>sw[order[start + i]]
+                    if S == 0:
+                        start += m
+                        continue
                 m_next = min(batch_size, n - start - m)
                 # while this batch computes, the next batch's rows of X travel towards the cache, a few lines
                 # at a time (_prefetch_ahead); only for small batches (MNIST: faster with batches of 10 rows;
@@ -4029,9 +4083,19 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
                     ahead.rows, ahead.m = &order[start + m], m_next
                 t += 1
                 _begin_step(&op, m, t, eta)
-                loss += _train_batch(&net, &op, &pk[0], &X[0, 0], &Y[0, 0], &order[start], m, rows, normalized,
-                                     vp, m1p, m2p, <floating>l2, &z[0], &a[0], &delta[0], &scratch[0],
-                                     &xb[0], &yb[0], &gk[0], _sparse_of(sps, 0, s_struct), &G[0])
+                if weighted:
+                    # as S rows of weight 1: the gradient / S, l2 * (m / S), the loss * (m / S) (weights of
+                    # 1 give S = m: the same step as without them, bit for bit)
+                    op.inv_m = 1.0 / S
+                    loss += _train_batch(&net, &op, &pk[0], &X[0, 0], &Y[0, 0], &order[start], m, rows,
+                                         normalized, vp, m1p, m2p, <floating>(l2 * (m / S)), &z[0], &a[0],
+                                         &delta[0], &scratch[0], &xb[0], &yb[0], &gk[0],
+                                         _sparse_of(sps, 0, s_struct), &G[0]) * (m / S)
+                else:
+                    loss += _train_batch(&net, &op, &pk[0], &X[0, 0], &Y[0, 0], &order[start], m, rows,
+                                         normalized, vp, m1p, m2p, <floating>l2, &z[0], &a[0], &delta[0],
+                                         &scratch[0], &xb[0], &yb[0], &gk[0], _sparse_of(sps, 0, s_struct),
+                                         &G[0])
                 # what the kernels did not prefetch along (they spread it over the union path's loops)
                 _prefetch_rest(&ahead)
                 start += m

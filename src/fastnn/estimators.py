@@ -33,7 +33,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 
 from . import _core
 from ._typing import ArrayLike, DTypeLike
@@ -68,6 +68,29 @@ def _shuffled(idx, random_state):
     perm = np.arange(idx.shape[0])
     random_state.shuffle(perm)
     return idx[perm]
+
+
+def _checked_weights(sample_weight, X):
+    """sample_weight as a float array (n_samples,) (a scalar: the same for every sample), checked
+    before fit changes anything: finite, >= 0 and not all 0."""
+    sw = _check_sample_weight(sample_weight, X)     # its shape; NaN and infinity are refused too
+    if np.any(sw < 0):
+        raise ValueError("sample_weight must be >= 0; got a negative weight")
+    if not np.any(sw):
+        raise ValueError("sample_weight is 0 for every sample: there is nothing to fit")
+    return sw
+
+
+def _l2_batches(sw, order, batch_size, n_batches):
+    """The sum over an epoch's mini-batches (rows order, in slices of batch_size) of size / summed
+    weight, skipping batches of weight 0: the L2 term's multiple of 0.5 * alpha * ||W||^2 in the
+    epoch's summed loss (n_batches when sw is None)."""
+    if sw is None:
+        return n_batches
+    starts = np.arange(0, order.shape[0], batch_size)
+    S = np.add.reduceat(sw[order], starts, dtype=np.float64)
+    m = np.diff(np.append(starts, order.shape[0]))
+    return float(np.sum(m[S > 0] / S[S > 0]))
 
 
 def _dense(X):
@@ -247,8 +270,10 @@ class _BaseMLP(BaseEstimator):
         name = "sgd" if self.momentum == 0 else ("nesterov" if self.nesterovs_momentum else "momentum")
         return name, dict(momentum=self.momentum)
 
-    def _fit(self, X, y, incremental):
+    def _fit(self, X, y, incremental, sample_weight=None):
         hidden, dtype = self._check_params()
+        if sample_weight is not None:
+            sample_weight = _checked_weights(sample_weight, X)
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         X = _dense(X)
@@ -265,21 +290,29 @@ class _BaseMLP(BaseEstimator):
         net = self._synced_net()
         X = np.ascontiguousarray(X, dtype=net.dtype)
         Y = np.ascontiguousarray(Y, dtype=net.dtype)
+        if sample_weight is not None:
+            sample_weight = np.ascontiguousarray(sample_weight, dtype=net.dtype)
         if not incremental or self._solver_state is None:
             self._solver_state = {"rate": float(self.learning_rate_init), "fresh": True}
-        self._fit_stochastic(net, X, Y, incremental)
+        self._fit_stochastic(net, X, Y, incremental, sample_weight)
         return self
 
-    def _fit_stochastic(self, net, X, Y, incremental):
+    def _fit_stochastic(self, net, X, Y, incremental, sample_weight=None):
         name, settings = self._optimizer_settings()
         # scikit-learn reports the squared error averaged over the k outputs (its gradient is that
         # of the sum over outputs, as fastnn's is)
         k = self.n_outputs_ if self.out_activation_ == "identity" else 1
-        X_val = y_val = None
+        sw = sample_weight
+        X_val = y_val = sw_val = None
         if self.early_stopping:
             stratify = Y if (self._is_classifier() and self.n_outputs_ == 1) else None
-            X, X_val, Y, y_val = train_test_split(X, Y, random_state=self._random_state,
-                                                  test_size=self.validation_fraction, stratify=stratify)
+            # with weights the same split (train_test_split draws one permutation for all its arrays)
+            arrays = (X, Y) if sw is None else (X, Y, sw)
+            split = train_test_split(*arrays, random_state=self._random_state,
+                                     test_size=self.validation_fraction, stratify=stratify)
+            X, X_val, Y, y_val = split[:4]
+            if sw is not None:
+                sw, sw_val = np.ascontiguousarray(split[4]), split[5]
             if X_val.shape[0] < 2:
                 raise ValueError("The validation set is too small. Increase 'validation_fraction' "
                                  "or the size of your dataset.")
@@ -319,19 +352,22 @@ class _BaseMLP(BaseEstimator):
                 summed = 0.0
                 for start, stop, m in parts:
                     opt.l2 = float(self.alpha) / m   # the L2 coefficient is not part of the optimizer state
-                    summed += net._run_epoch(X, Y, sample_idx[start:stop], m, opt, state["rate"], listed=listed)
+                    summed += net._run_epoch(X, Y, sample_idx[start:stop], m, opt, state["rate"], listed=listed,
+                                             sample_weight=sw)
                 # ||W||^2 by einsum, not BLAS (vdot): a BLAS call leaves OpenBLAS's worker threads
                 # spinning for a while, on the cores the next epoch's kernel runs on
                 penalty = sum(float(np.einsum("ij,ij->", W, W)) for W in net.weights)
                 # mean batch loss over the epoch, in scikit-learn's units, with the L2 term
-                # 0.5 * alpha * ||W||^2 / (batch size) of each batch (at the epoch's end weights)
-                self.loss_ = summed / n / k + 0.5 * float(self.alpha) * penalty * n_batches / n
+                # 0.5 * alpha * ||W||^2 / (summed weight) of each batch, times its size (at the epoch's
+                # end weights): n_batches without weights; batches of weight 0 are skipped
+                self.loss_ = summed / n / k + 0.5 * float(self.alpha) * penalty * _l2_batches(
+                    sw, sample_idx, batch_size, n_batches) / n
                 self.n_iter_ += 1
                 self.t_ += n
                 self.loss_curve_.append(self.loss_)
                 if self.verbose:
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-                self._update_no_improvement_count(net, X_val, y_val)
+                self._update_no_improvement_count(net, X_val, y_val, sw_val)
                 if self.solver == "sgd" and self.learning_rate == "invscaling":
                     state["rate"] = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
                 if self._no_improvement_count > self.n_iter_no_change:
@@ -358,9 +394,9 @@ class _BaseMLP(BaseEstimator):
             with net._lock:
                 net._theta[...] = self._best_theta
 
-    def _update_no_improvement_count(self, net, X_val, y_val):
+    def _update_no_improvement_count(self, net, X_val, y_val, sw_val=None):
         if self.early_stopping:
-            score = self._score_arrays(X_val, y_val)
+            score = self._score_arrays(X_val, y_val, sw_val)
             self.validation_scores_.append(score)
             if self.verbose:
                 print("Validation score: %f" % score)
@@ -387,14 +423,19 @@ class _BaseMLP(BaseEstimator):
         X = validate_data(self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False)
         return self._synced_net().predict(_dense(X))
 
-    def fit(self: _Estimator, X: ArrayLike, y: ArrayLike) -> _Estimator:
+    def fit(self: _Estimator, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> _Estimator:
         """Fit the model to data matrix X and target(s) y.
 
         X : {array-like, sparse matrix} of shape (n_samples, n_features) (sparse input is
         converted to a dense array). y : (n_samples,) or (n_samples, n_outputs).
+        sample_weight : (n_samples,) or a scalar, each >= 0, or None (all 1). As in
+        scikit-learn, each sample's loss and gradient are scaled by its weight and each
+        mini-batch's gradient (with its L2 term) is divided by the batch's summed weight instead
+        of its size; a mini-batch whose weights sum to 0 is skipped (scikit-learn divides by 0).
+        With early_stopping the validation score is weighted too.
         Returns self.
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, incremental=False, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -411,7 +452,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     ``sklearn.neural_network.MLPClassifier`` for the meaning of each parameter. Differences:
 
     - solver="lbfgs" is not supported (a ValueError says so); ``max_fun`` is accepted and unused.
-    - momentum must be < 1.
+    - momentum must be < 1; sample weights must be >= 0. A mini-batch whose sample weights are
+      all 0 is skipped (no optimizer step), where scikit-learn divides by 0.
     - sparse X is converted to a dense array.
     - fastnn only: ``n_threads``, threads for the kernels (None: every core); ``dtype``, None to
       compute in X's dtype as scikit-learn does (float32 or float64), or "float32" / "float64"
@@ -452,27 +494,30 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                                  f"'y' has {classes}.")
         return X, self._label_binarizer.transform(y).astype(bool)
 
-    def _score_arrays(self, X, y):
-        return accuracy_score(y, self._labels(self._net.predict(X)))
+    def _score_arrays(self, X, y, sample_weight=None):
+        return accuracy_score(y, self._labels(self._net.predict(X)), sample_weight=sample_weight)
 
     def _labels(self, out):
         if self.n_outputs_ == 1:
             out = out.ravel()
         return self._label_binarizer.inverse_transform(out)
 
-    def partial_fit(self: _Estimator, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None) -> _Estimator:
+    def partial_fit(self: _Estimator, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None,
+                    classes: ArrayLike | None = None) -> _Estimator:
         """One pass over (X, y) in mini-batches, continuing the optimizer state.
 
-        classes : array of shape (n_classes,), required on the first call (all classes
-        that will ever appear). Returns self.
+        sample_weight : as in :meth:`fit`. classes : array of shape (n_classes,), required on
+        the first call (all classes that will ever appear). Returns self.
         """
+        if sample_weight is not None:
+            sample_weight = _checked_weights(sample_weight, X)    # before the first call's classes are set
         if _check_partial_fit_first_call(self, classes):
             self._label_binarizer = LabelBinarizer()
             if type_of_target(y).startswith("multilabel"):
                 self._label_binarizer.fit(y)
             else:
                 self._label_binarizer.fit(classes)
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Predicted classes: (n_samples,) labels, or (n_samples, n_classes) for multilabel y."""
@@ -549,13 +594,15 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             y = column_or_1d(y, warn=True)
         return X, y
 
-    def _score_arrays(self, X, y):
+    def _score_arrays(self, X, y, sample_weight=None):
         out = self._net.predict(X)
-        return r2_score(y, out.ravel() if out.shape[1] == 1 else out)
+        return r2_score(y, out.ravel() if out.shape[1] == 1 else out, sample_weight=sample_weight)
 
-    def partial_fit(self: _Estimator, X: ArrayLike, y: ArrayLike) -> _Estimator:
-        """One pass over (X, y) in mini-batches, continuing the optimizer state. Returns self."""
-        return self._fit(X, y, incremental=True)
+    def partial_fit(self: _Estimator, X: ArrayLike, y: ArrayLike,
+                    sample_weight: ArrayLike | None = None) -> _Estimator:
+        """One pass over (X, y) in mini-batches, continuing the optimizer state; sample_weight as
+        in :meth:`fit`. Returns self."""
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Predictions: (n_samples,) for one target, else (n_samples, n_outputs)."""
