@@ -382,3 +382,18 @@ def test_weighted_mnist_digits_match_sklearn_in_the_first_epochs(mnist):
     fast, sk = _fit_both(fastnn.MLPClassifier, SkClassifier, X, y[:3000], sample_weight=_weights(3000, 4),
                          random_state=0, max_iter=2)
     _assert_same_run(fast, sk, loss_rtol=1e-6)
+
+
+def test_search_passes_sample_weight_to_fit():
+    """GridSearchCV.fit(X, y, sample_weight=w) hands the weights to every fit: its refit
+    best_estimator_ is the direct weighted fit with the best parameters, bit for bit."""
+    X, y = load_iris(return_X_y=True)
+    w = _weights(150, 5)
+    base = dict(hidden_layer_sizes=(6,), random_state=0, max_iter=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        search = GridSearchCV(fastnn.MLPClassifier(**base), {"alpha": [1e-4, 1e-1]}, cv=3).fit(X, y, sample_weight=w)
+        direct = fastnn.MLPClassifier(**base, **search.best_params_).fit(X, y, sample_weight=w)
+        unweighted = fastnn.MLPClassifier(**base, **search.best_params_).fit(X, y)
+    assert all(np.array_equal(p, q) for p, q in zip(_params(search.best_estimator_), _params(direct)))
+    assert not np.array_equal(_params(direct)[0], _params(unweighted)[0])
