@@ -116,6 +116,9 @@ def test_inputs_are_not_modified_and_layouts_agree():
     (lambda: fastnn.Network([3, 2.5]), TypeError, "integers"),
     (lambda: fastnn.Network([3, 2], dtype="float16"), ValueError, "float32"),
     (lambda: fastnn.Network([3, 2], init="zeros"), ValueError, "'normal', 'scaled'"),
+    (lambda: fastnn.Network([3, 2], output_activation="identity", loss="poisson"), ValueError, "'exp'"),
+    (lambda: fastnn.Network([3, 2], output_activation="exp", loss="cross_entropy"), ValueError, "'sigmoid'"),
+    (lambda: fastnn.Network([3, 2], activation="exp"), ValueError, "activation"),
 ])
 def test_bad_construction(call, error, match):
     with pytest.raises(error, match=match):
@@ -154,6 +157,21 @@ def test_bad_calls_raise_and_change_nothing(call, error, match):
     net = fastnn.Network([3, 4, 2], seed=0)
     X, y = rng.random((6, 3)), rng.integers(0, 2, 6)
     assert_raises_and_unchanged(net, lambda: call(net, X, y), error, match)
+
+
+@pytest.mark.parametrize("call", [
+    lambda net, X, Y: net.fit(X, Y, epochs=1),
+    lambda net, X, Y: net.train_batch(X, Y, learning_rate=0.1),
+    lambda net, X, Y: net.loss(X, Y),
+    lambda net, X, Y: net.gradients(X, Y),
+])
+def test_poisson_refuses_negative_targets(call):
+    """loss="poisson" (half the Poisson deviance y log(y / a) - y + a) is defined for y >= 0."""
+    rng = np.random.default_rng(6)
+    net = fastnn.Network([3, 4, 2], output_activation="exp", loss="poisson", seed=0)
+    X, Y = rng.random((6, 3)), rng.poisson(2.0, (6, 2)).astype(float)
+    Y[3, 1] = -1
+    assert_raises_and_unchanged(net, lambda: call(net, X, Y), ValueError, "negative values")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -112,15 +112,51 @@ def test_classifier_follows_sklearn_step_for_step(settings, target, weighted):
     _assert_same_run(*_fit_both(fastnn.MLPClassifier, SkClassifier, X, y, sample_weight=w, **kw))
 
 
+def _sklearn_has_poisson():
+    """Whether this scikit-learn's MLPRegressor takes loss="poisson" (1.7 and later)."""
+    try:
+        SkRegressor(loss="poisson")._validate_params()
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+POISSON = pytest.param("poisson", marks=pytest.mark.skipif(
+    not _sklearn_has_poisson(), reason="this scikit-learn's MLPRegressor has no loss='poisson' (1.7 and later have)"))
+
+
 @pytest.mark.parametrize("weighted", WEIGHTED, ids=["", "weighted"])
 @pytest.mark.parametrize("n_targets", [1, 3])
 @pytest.mark.parametrize("solver", ["adam", "sgd"])
-def test_regressor_follows_sklearn_step_for_step(solver, n_targets, weighted):
+@pytest.mark.parametrize("loss", ["squared_error", POISSON])
+def test_regressor_follows_sklearn_step_for_step(loss, solver, n_targets, weighted):
+    """Squared error (identity outputs), and the half Poisson deviance with exp outputs on counts."""
     X, y = make_regression(200, 5, n_targets=n_targets, random_state=0)
+    if loss == "poisson":
+        y = np.random.default_rng(0).poisson(np.exp(np.clip(y / 100, -3, 3)))
+    else:
+        y = y / 100
     kw = dict(hidden_layer_sizes=(20,), activation="logistic", solver=solver, random_state=0, max_iter=5,
-              batch_size=50, learning_rate_init=0.01, alpha=0.0)
+              batch_size=50, learning_rate_init=0.01, alpha=0.0, loss=loss)
     w = _weights(200, 1) if weighted else None
-    _assert_same_run(*_fit_both(fastnn.MLPRegressor, SkRegressor, X, y / 100, sample_weight=w, **kw))
+    fast, sk = _fit_both(fastnn.MLPRegressor, SkRegressor, X, y, sample_weight=w, **kw)
+    _assert_same_run(fast, sk)
+    assert fast.out_activation_ == ("exp" if loss == "poisson" else "identity")
+    np.testing.assert_allclose(fast.predict(X), sk.predict(X), rtol=1e-10)
+
+
+def test_poisson_refuses_negative_targets_and_changes_nothing():
+    """scikit-learn fits negative y with loss="poisson" to a NaN loss; fastnn refuses it."""
+    X, y = load_iris(return_X_y=True)
+    est = fastnn.MLPRegressor(loss="poisson", hidden_layer_sizes=(5,), random_state=0, max_iter=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    before = [p.copy() for p in _params(est)]
+    for call in (lambda: est.fit(X[:, :3], y - 1), lambda: est.partial_fit(X, y - 1)):
+        with pytest.raises(ValueError, match="y >= 0"):
+            call()
+    assert all(np.array_equal(p, q) for p, q in zip(before, _params(est))) and est.n_features_in_ == 4
 
 
 def test_early_stopping_and_l2_follow_sklearn():
@@ -224,8 +260,8 @@ def test_unsupported_or_bad_parameters_raise_clearly(params, match):
     X, y = load_iris(return_X_y=True)
     with pytest.raises(ValueError, match=match):
         fastnn.MLPClassifier(**params).fit(X, y)
-    with pytest.raises(ValueError, match="poisson"):
-        fastnn.MLPRegressor(loss="poisson").fit(X, y)
+    with pytest.raises(ValueError, match="'squared_error', 'poisson'"):
+        fastnn.MLPRegressor(loss="huber").fit(X, y)
 
 
 def test_pipeline_grid_search_cross_val_pickle_joblib():

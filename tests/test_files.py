@@ -16,6 +16,7 @@ CONFIGS = [
     dict(sizes=[7, 5, 6, 3], dtype="float32", activation="relu", output_activation="softmax",
          loss="cross_entropy", init="he"),
     dict(sizes=[3, 1], dtype="float64", activation="tanh", output_activation="identity", init="glorot"),
+    dict(sizes=[5, 4, 2], dtype="float64", activation="relu", output_activation="exp", loss="poisson"),
 ]
 
 

@@ -42,7 +42,8 @@ MODELS = [
     for act in ("sigmoid", "tanh", "relu", "identity")
     for out, loss in (("sigmoid", "quadratic"), ("tanh", "quadratic"), ("relu", "quadratic"),
                       ("identity", "quadratic"), ("softmax", "quadratic"),
-                      ("sigmoid", "cross_entropy"), ("softmax", "cross_entropy"))
+                      ("sigmoid", "cross_entropy"), ("softmax", "cross_entropy"),
+                      ("exp", "quadratic"), ("exp", "poisson"))
 ]
 
 

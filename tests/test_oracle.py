@@ -107,6 +107,7 @@ def test_fit_equals_train_batch_loop():
     dict(act="identity", out="softmax", loss="quadratic"),
     dict(act="tanh", out="identity", loss="quadratic"),
     dict(act="sigmoid", out="relu", loss="quadratic"),
+    dict(act="tanh", out="exp", loss="poisson"),
 ], ids=lambda m: "-".join(m.values()))
 def test_activations_and_losses_agree_with_numpy(dtype, model):
     rng = np.random.default_rng(6)

@@ -240,6 +240,7 @@ LOCAL_NETS = [
     dict(sizes=[784, 64, 10]),                                   # two panels, one per thread, all real
     dict(sizes=[784, 120, 3], activation="sigmoid"),             # sigmoid's derivative from a
     dict(sizes=[784, 100, 4], output_activation="identity", loss="quadratic"),
+    dict(sizes=[784, 100, 3], output_activation="exp", loss="poisson"),    # the log link
     # scikit-learn's defaults (the estimators' MNIST fit): relu's derivative from z, softmax and cross-entropy
     dict(sizes=[784, 100, 10], activation="relu", output_activation="softmax", loss="cross_entropy", init="he"),
     dict(sizes=[784, 128, 10], activation="tanh"),                 # four full panels; tanh's derivative from a

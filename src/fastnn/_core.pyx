@@ -33,7 +33,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.string cimport memcpy, memset
 from libc.time cimport clock, clock_t, CLOCKS_PER_SEC
-from libc.math cimport INFINITY, exp, fabs, log, log1p, pow, sqrt, sqrtf, tanh, tanhf
+from libc.math cimport INFINITY, exp, expf, fabs, log, log1p, pow, sqrt, sqrtf, tanh, tanhf
 
 
 import numpy as np
@@ -1127,8 +1127,10 @@ cdef enum:
     RELU = 2
     IDENTITY = 3
     SOFTMAX = 4        # output layer only
+    EXP = 5            # output layer only (the log link of the Poisson loss)
     QUADRATIC = 0
     CROSS_ENTROPY = 1  # sigmoid (binary, per output) or softmax (categorical) outputs
+    POISSON = 2        # half Poisson deviance, exp outputs
 
 cdef enum:
     SGD = 0
@@ -1140,8 +1142,8 @@ cdef enum:
     STEP = 2           # an optimizer step on the parameters C from their summed gradient acc
 
 # The codes the Python layer passes for activation, loss and optimizer names.
-ACTIVATIONS = {"sigmoid": SIGMOID, "tanh": TANH, "relu": RELU, "identity": IDENTITY, "softmax": SOFTMAX}
-LOSSES = {"quadratic": QUADRATIC, "cross_entropy": CROSS_ENTROPY}
+ACTIVATIONS = {"sigmoid": SIGMOID, "tanh": TANH, "relu": RELU, "identity": IDENTITY, "softmax": SOFTMAX, "exp": EXP}
+LOSSES = {"quadratic": QUADRATIC, "cross_entropy": CROSS_ENTROPY, "poisson": POISSON}
 OPTIMIZERS = {"sgd": SGD, "momentum": MOMENTUM, "nesterov": NESTEROV, "adam": ADAM}
 
 
@@ -1567,6 +1569,10 @@ cdef void _activate(intp act, const floating* z, floating* a, intp n) noexcept n
     elif act == IDENTITY:
         for j in range(n):
             a[j] = z[j]
+    elif act == EXP:
+        # a = exp(z)
+        for j in range(n):
+            a[j] = expf(z[j]) if floating is float else exp(z[j])
     else:
         # softmax: a = exp(z - max z) / sum(exp(z - max z))
         mx = z[0]
@@ -1603,6 +1609,8 @@ cdef inline floating _derivative(intp act, floating z, floating a) noexcept nogi
         return one - a * a
     elif act == RELU:
         return one if z > zero else zero
+    elif act == EXP:
+        return a
     return one
 
 
@@ -1628,6 +1636,7 @@ cdef double _output(const Net* net, intp m, intp nL, intp ld, const floating* z,
       quadratic, softmax:        a * (g - g @ a), g = a - y
       cross-entropy, sigmoid:    a - y          (loss: softplus(z) - y z, per output)
       cross-entropy, softmax:    a * sum(y) - y (loss: sum(y) logsumexp(z) - y @ z)
+      Poisson, exp:              a - y          (loss: y log(y / a) - y + a, per output)
     The loss is accumulated in double from z, so it stays finite where a = 0 or 1.
     """
     cdef intp i, j, act = net.act[net.L - 1]
@@ -1654,6 +1663,15 @@ cdef double _output(const Net* net, intp m, intp nL, intp ld, const floating* z,
                         dr[j] = <floating>(<double>ar[j] * ((<double>ar[j] - <double>yr[j]) - ga))
                     else:
                         dr[j] = (ar[j] - yr[j]) * _derivative(act, zr[j], ar[j])
+        elif net.loss == POISSON:
+            for j in range(nL):
+                # y log(y / a) - y + a with log a = z (0 log 0 = 0)
+                if yr[j] > 0:
+                    loss += <double>yr[j] * (log(<double>yr[j]) - <double>zr[j])
+                loss += exp(<double>zr[j]) - <double>yr[j]
+            if dr != NULL:
+                for j in range(nL):
+                    dr[j] = ar[j] - yr[j]
         elif act == SIGMOID:
             for j in range(nL):
                 loss += _binary_ce(<double>zr[j], <double>yr[j])

@@ -25,6 +25,8 @@ def activate(name, z):
     if name == "softmax":
         e = np.exp(z - z.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
+    if name == "exp":
+        return np.exp(z)
     raise ValueError(name)
 
 
@@ -36,6 +38,8 @@ def derivative(name, z, a):
         return 1 - a * a
     if name == "relu":
         return (z > 0).astype(z.dtype)
+    if name == "exp":
+        return a
     return np.ones_like(z)
 
 
@@ -56,6 +60,10 @@ def _sample_losses(z, a, Y, out, loss):
     if loss == "quadratic":
         return 0.5 * np.sum((Y - a) ** 2, axis=1)
     z = z.astype(np.float64)
+    if loss == "poisson":         # half Poisson deviance y log(y / a) - y + a, log a = z (0 log 0 = 0)
+        Y = Y.astype(np.float64)
+        ylogy = Y * np.log(np.where(Y > 0, Y, 1.0))
+        return np.sum(ylogy - Y * z - Y + np.exp(z), axis=1)
     if out == "sigmoid":          # binary cross-entropy per output, from z
         return np.sum(np.logaddexp(0, z) - Y * z, axis=1)
     lse = np.logaddexp.reduce(z, axis=1, keepdims=True)   # categorical, from z
@@ -75,7 +83,9 @@ def backprop(weights, biases, X, Y, act="sigmoid", out=None, loss="quadratic"):
     zs, activations = forward(weights, biases, X, act, out)
     m = X.shape[0]
     a = activations[-1]
-    if loss == "cross_entropy":
+    if loss == "poisson":
+        delta = a - Y                                         # exp outputs: the log link
+    elif loss == "cross_entropy":
         delta = a * Y.sum(axis=1, keepdims=True) - Y          # sigmoid: a - y; softmax: a sum(y) - y
         if out == "sigmoid":
             delta = a - Y

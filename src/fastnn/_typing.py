@@ -19,8 +19,8 @@ Seed = Union[None, int, Sequence[int], np.random.SeedSequence, np.random.BitGene
 # callback(network, info) after each epoch; True stops training
 Callback = Callable[[Any, Dict[str, Any]], Optional[bool]]
 Activation = Literal["sigmoid", "tanh", "relu", "identity"]
-OutputActivation = Literal["sigmoid", "tanh", "relu", "identity", "softmax"]
-Loss = Literal["quadratic", "cross_entropy"]
+OutputActivation = Literal["sigmoid", "tanh", "relu", "identity", "softmax", "exp"]
+Loss = Literal["quadratic", "cross_entropy", "poisson"]
 Init = Literal["normal", "scaled", "glorot", "he"]
 OptimizerName = Literal["sgd", "momentum", "nesterov", "adam"]
 LRSchedule = Literal["constant", "invscaling", "adaptive"]

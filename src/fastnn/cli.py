@@ -282,7 +282,7 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--label", help="name of the label column of a CSV file")
     t.add_argument("--activation", default="sigmoid", help="hidden activation (default sigmoid)")
     t.add_argument("--output-activation", default=None, help="output activation (default: the hidden one)")
-    t.add_argument("--loss", default="quadratic", help="quadratic or cross_entropy (default quadratic)")
+    t.add_argument("--loss", default="quadratic", help="quadratic, cross_entropy or poisson (default quadratic)")
     t.add_argument("--init", default="scaled", help="normal, scaled, glorot or he (default scaled)")
     t.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     t.add_argument("--seed", type=int, default=0)

@@ -45,7 +45,9 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 
 # scikit-learn's activation names -> fastnn's
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
-_OUT_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "softmax": "softmax"}
+_OUT_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "softmax": "softmax", "exp": "exp"}
+# the output activation's loss in fastnn's terms (scikit-learn: squared_error, log_loss, poisson)
+_LOSSES = {"identity": "quadratic", "logistic": "cross_entropy", "softmax": "cross_entropy", "exp": "poisson"}
 
 
 def _check(name, value, ok, expected):
@@ -204,9 +206,8 @@ class _BaseMLP(BaseEstimator):
         self.n_outputs_ = Y.shape[1]
         self.n_layers_ = len(layer_units)
         self.out_activation_ = self._out_activation()
-        loss = "quadratic" if self.out_activation_ == "identity" else "cross_entropy"
         net = Network(layer_units, activation=_ACTIVATIONS[self.activation],
-                      output_activation=_OUT_ACTIVATIONS[self.out_activation_], loss=loss,
+                      output_activation=_OUT_ACTIVATIONS[self.out_activation_], loss=_LOSSES[self.out_activation_],
                       dtype=np.dtype(dtype).name, n_threads=self.n_threads)
         factor = 2.0 if self.activation == "logistic" else 6.0
         for W, b, fan_in, fan_out in zip(net.weights, net.biases, layer_units[:-1], layer_units[1:]):
@@ -545,11 +546,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor trained by fastnn: scikit-learn's ``MLPRegressor``
-    (solvers "sgd" and "adam", loss "squared_error") with the same parameters, attributes
-    and methods. Identity output layer, half squared error averaged over samples and outputs.
+    (solvers "sgd" and "adam") with the same parameters, attributes and methods.
+    loss="squared_error": identity output layer, half squared error averaged over samples and
+    outputs. loss="poisson": exp output layer (the log link), half Poisson deviance averaged
+    over samples and summed over outputs, for targets y >= 0 (negative ones are refused).
 
-    Differences from scikit-learn are those listed on :class:`MLPClassifier`; in addition
-    loss="poisson" is not supported.
+    Differences from scikit-learn are those listed on :class:`MLPClassifier`.
     """
 
     def __init__(self, loss: Literal["squared_error"] = "squared_error",
@@ -576,18 +578,25 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.loss = loss
 
     def _check_params(self):
-        if self.loss == "poisson":
-            raise ValueError("loss='poisson' is not supported by fastnn; use loss='squared_error'")
-        _check("loss", self.loss, self.loss == "squared_error", "MLPRegressor must be a str among {'squared_error'}")
+        _check("loss", self.loss, self.loss in ("squared_error", "poisson"),
+               "MLPRegressor must be a str among {'squared_error', 'poisson'}")
         return super()._check_params()
 
     def _is_classifier(self):
         return False
 
     def _out_activation(self):
-        return "identity"
+        return "exp" if self.loss == "poisson" else "identity"
 
     def _validate_input(self, X, y, incremental, reset):
+        if self.loss == "poisson":
+            # before validate_data (which sets n_features_in_): a refused fit changes nothing
+            try:
+                negative = bool(np.any(np.asarray(y, dtype=np.float64) < 0))
+            except (TypeError, ValueError):
+                negative = False        # validate_data says what is wrong with y
+            if negative:
+                raise ValueError("loss='poisson' needs targets y >= 0; y has negative values")
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True, y_numeric=True,
                              dtype=(np.float64, np.float32), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:

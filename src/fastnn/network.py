@@ -27,8 +27,8 @@ __all__ = ["Network"]
 _DTYPES = {"float32": np.float32, "float64": np.float64}
 _INITS = ("normal", "scaled", "glorot", "he")
 _HIDDEN = ("sigmoid", "tanh", "relu", "identity")
-_OUTPUT = _HIDDEN + ("softmax",)
-_LOSSES = ("quadratic", "cross_entropy")
+_OUTPUT = _HIDDEN + ("softmax", "exp")
+_LOSSES = ("quadratic", "cross_entropy", "poisson")
 _CONFIG_KEYS = ("sizes", "activation", "output_activation", "loss", "init", "dtype")
 
 
@@ -91,13 +91,16 @@ class Network:
         two entries, each >= 1.
     activation : {"sigmoid", "tanh", "relu", "identity"}
         Activation of the hidden layers.
-    output_activation : {"sigmoid", "tanh", "relu", "identity", "softmax"} or None
+    output_activation : {"sigmoid", "tanh", "relu", "identity", "softmax", "exp"} or None
         Activation of the output layer; None means the same as ``activation``.
-    loss : {"quadratic", "cross_entropy"}
+    loss : {"quadratic", "cross_entropy", "poisson"}
         "quadratic": 1/2 ||y - a||^2 per sample (SEED.md). "cross_entropy":
         binary cross-entropy summed over the outputs with sigmoid outputs,
         categorical cross-entropy with softmax outputs; it needs one of those
         two output activations and is computed from z, so it stays finite.
+        "poisson": half the Poisson deviance, y log(y / a) - y + a summed over
+        the outputs, for counts or rates y >= 0; it needs output_activation
+        "exp" (a = exp(z), the log link) and is computed from z.
     init : {"normal", "scaled", "glorot", "he"}
         "normal": weights and biases from N(0, 1) (as SEED.md); "scaled":
         weights N(0, 1/n_in), biases N(0, 1); "glorot": weights uniform on
@@ -161,6 +164,9 @@ class Network:
         if self._loss == "cross_entropy" and self._output_activation not in ("sigmoid", "softmax"):
             raise ValueError("loss='cross_entropy' needs output_activation 'sigmoid' (binary, per output) "
                              f"or 'softmax' (categorical), got {self._output_activation!r}")
+        if self._loss == "poisson" and self._output_activation != "exp":
+            raise ValueError("loss='poisson' needs output_activation 'exp' (its log link), "
+                             f"got {self._output_activation!r}")
         self._init = _choice("init", init, _INITS)
         n_params, self._offsets = _offsets(self._sizes)
         self._sizes_arr = np.array(self._sizes, dtype=np.intp)
@@ -295,6 +301,8 @@ class Network:
             raise ValueError(f"{name} must be 1-D labels or 2-D targets (n_samples, {n_out}), got shape {Y.shape}")
         if Y.shape[0] != n:
             raise ValueError(f"X has {n} rows but {name} has {Y.shape[0]}")
+        if self._loss == "poisson" and np.any(Y < 0):
+            raise ValueError(f"{name} has negative values: loss='poisson' needs targets >= 0")
         return Y
 
     def _as_labels(self, labels, n):
