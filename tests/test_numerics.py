@@ -50,6 +50,22 @@ def test_binary_cross_entropy_never_nan_at_outputs_0_and_1(dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_poisson_loss_never_nan(dtype):
+    """Half the Poisson deviance y log(y / a) - y + a from z (a = exp(z)): never NaN at extreme z;
+    0 where a rate of 0 meets a count of 0, infinite where a count > 0 meets a rate of 0 or where
+    the rate is infinite; 0 at a = y."""
+    X = np.zeros((1, 1))
+    for z in EXTREME:
+        net = _output_net("exp", "poisson", dtype, [z])
+        for y in (0.0, 1.0, 3.0):
+            assert not np.isnan(net.loss(X, np.array([[y]]))), (z, y)
+    assert _output_net("exp", "poisson", dtype, [-np.inf]).loss(X, [[0.0]]) == 0
+    assert _output_net("exp", "poisson", dtype, [-np.inf]).loss(X, [[2.0]]) == np.inf
+    assert _output_net("exp", "poisson", dtype, [np.inf]).loss(X, [[2.0]]) == np.inf
+    assert _output_net("exp", "poisson", dtype, [np.log(3.0)]).loss(X, [[3.0]]) == pytest.approx(0, abs=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_categorical_cross_entropy_never_nan(dtype):
     X = np.zeros((1, 1))
     for z in ([1e4, -1e4, 0.0], [np.inf, 0.0, -np.inf], [-1e4, -1e4, -1e4]):

@@ -1665,7 +1665,10 @@ cdef double _output(const Net* net, intp m, intp nL, intp ld, const floating* z,
                         dr[j] = (ar[j] - yr[j]) * _derivative(act, zr[j], ar[j])
         elif net.loss == POISSON:
             for j in range(nL):
-                # y log(y / a) - y + a with log a = z (0 log 0 = 0)
+                # y log(y / a) - y + a with log a = z (0 log 0 = 0; at z = +inf, +inf, not inf - inf)
+                if zr[j] == <floating>INFINITY:
+                    loss += INFINITY
+                    continue
                 if yr[j] > 0:
                     loss += <double>yr[j] * (log(<double>yr[j]) - <double>zr[j])
                 loss += exp(<double>zr[j]) - <double>yr[j]
