@@ -2281,8 +2281,9 @@ cdef inline intp _sparse_sort(intp r0, intp r1, intp m, intp n_in, intp ld, cons
     (_columns_size): column k's entries, each its value and the offset i * ld of its sample's row
     of delta side by side (one stream of writes, not two; from packed lists, the value's code and i
     in 16 bits), samples ascending, after those of the columns before it (the range's entries go
-    after the chunk's entries of columns < r0, so that threads with other ranges write elsewhere). Afterwards start[k] (G's first n_in intp) is where
-    column k's entries end. Returns where column r0's begin.
+    after the chunk's entries of columns < r0, so that threads with other ranges write elsewhere).
+    Afterwards start[k] (G's first n_in intp) is where column k's entries end. Returns where
+    column r0's begin.
     """
     cdef intp* start = <intp*>G                             # (n_in,) where column k's entries go next
     # entry e: ent[2e] its value, ent[2e + 1] (an int) its sample's offset i * ld in delta; or, when
@@ -3727,8 +3728,9 @@ cdef void _forward_chunk(const Net* net, const floating* pk, const floating* X, 
         _copy_out(net, a, m, out + c0 * nL)
 
 
-cdef inline void _begin_step(Step* op, intp m, intp t, double eta) noexcept nogil:
-    """Set op for a mini-batch of m rows that is Adam's step number t (t counts from 1)."""
+cdef inline void _begin_step(Step* op, double m, intp t, double eta) noexcept nogil:
+    """Set op for a mini-batch of m rows (with sample weights: their summed weight) that is Adam's step
+    number t (t counts from 1)."""
     op.inv_m = 1.0 / m
     op.gscale = 1
     if op.kind == ADAM:
@@ -3954,8 +3956,9 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     with ``asynchronous``. Each row's loss and its gradient are then scaled by its weight, and a
     batch of m rows whose weights sum to S is stepped as if it had S rows of weight 1: its summed
     gradient divided by S instead of m, ``l2`` multiplied by m / S (scikit-learn's alpha / S when
-    l2 = alpha / m), and its loss, summed over its rows with their weights, times m / S (scikit-learn's mean over
-    the batch times m). A batch whose weights sum to 0 is skipped: no step, no Adam step, no loss.
+    l2 = alpha / m), and its loss, summed over its rows with their weights, times m / S
+    (scikit-learn's mean over the batch times m). A batch whose weights sum to 0 is skipped: no
+    step, no Adam step, no loss.
 
     Returns (``loss`` + the summed per-sample loss, each measured before its own batch's
     update, added batch by batch in order; t after the epoch). An epoch run as several
@@ -4086,8 +4089,12 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
                     if signal is not None:
                         break
                 m = min(batch_size, n - start)
+                # a batch of m rows (S = m) or, weighted, of summed weight S, stepped as S rows of weight 1:
+                # the gradient / S, l2 * (m / S), the loss * (m / S); weights of 1 give S = m and the
+                # same step, bit for bit. A batch of weight 0 is skipped.
+                S = m
                 if weighted:
-                    # S = sum(sample_weight[order[start:start + m]]); a batch of weight 0 is skipped
+                    # S = sum(sample_weight[order[start:start + m]])
                     S = 0
                     for i in range(m):
                         S += <double>sw[order[start + i]]
@@ -4103,20 +4110,10 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
                 if m_next > 0 and m_next * n0 * <intp>sizeof(floating) <= PREFETCH_BYTES:
                     ahead.rows, ahead.m = &order[start + m], m_next
                 t += 1
-                _begin_step(&op, m, t, eta)
-                if weighted:
-                    # as S rows of weight 1: the gradient / S, l2 * (m / S), the loss * (m / S) (weights of
-                    # 1 give S = m: the same step as without them, bit for bit)
-                    op.inv_m = 1.0 / S
-                    loss += _train_batch(&net, &op, &pk[0], &X[0, 0], &Y[0, 0], &order[start], m, rows,
-                                         normalized, vp, m1p, m2p, <floating>(l2 * (m / S)), &z[0], &a[0],
-                                         &delta[0], &scratch[0], &xb[0], &yb[0], &gk[0],
-                                         _sparse_of(sps, 0, s_struct), &G[0]) * (m / S)
-                else:
-                    loss += _train_batch(&net, &op, &pk[0], &X[0, 0], &Y[0, 0], &order[start], m, rows,
-                                         normalized, vp, m1p, m2p, <floating>l2, &z[0], &a[0], &delta[0],
-                                         &scratch[0], &xb[0], &yb[0], &gk[0], _sparse_of(sps, 0, s_struct),
-                                         &G[0])
+                _begin_step(&op, S, t, eta)
+                loss += _train_batch(&net, &op, &pk[0], &X[0, 0], &Y[0, 0], &order[start], m, rows, normalized,
+                                     vp, m1p, m2p, <floating>(l2 * (m / S)), &z[0], &a[0], &delta[0], &scratch[0],
+                                     &xb[0], &yb[0], &gk[0], _sparse_of(sps, 0, s_struct), &G[0]) * (m / S)
                 # what the kernels did not prefetch along (they spread it over the union path's loops)
                 _prefetch_rest(&ahead)
                 start += m
