@@ -77,7 +77,9 @@ def _weights(n, seed=0):
 
 SOLVERS = [dict(solver="adam"), dict(solver="sgd"), dict(solver="sgd", nesterovs_momentum=False),
            dict(solver="sgd", momentum=0.0), dict(solver="sgd", learning_rate="invscaling", power_t=0.3),
-           dict(solver="sgd", learning_rate="adaptive", n_iter_no_change=1, tol=10.0)]
+           dict(solver="sgd", learning_rate="adaptive", n_iter_no_change=1, tol=10.0),
+           dict(solver="sgd", momentum=1.0), dict(solver="sgd", momentum=1.0, nesterovs_momentum=False),
+           dict(solver="adam", n_iter_no_change=np.inf, tol=10.0)]
 
 
 def test_epoch_shuffles_are_sklearns():
@@ -253,7 +255,7 @@ def test_coefs_edits_are_used_by_predict():
     (dict(activation="softmax"), "activation"),
     (dict(hidden_layer_sizes=(10, 0)), "hidden_layer_sizes must be > 0"),
     (dict(batch_size=0), "batch_size"),
-    (dict(momentum=1.0), "momentum"),
+    (dict(momentum=1.5), "momentum"),
     (dict(learning_rate_init=0.0), "learning_rate_init"),
     (dict(learning_rate="optimal"), "learning_rate"),
     (dict(max_iter=0), "max_iter"),
@@ -264,6 +266,105 @@ def test_unsupported_or_bad_parameters_raise_clearly(params, match):
         fastnn.MLPClassifier(**params).fit(X, y)
     with pytest.raises(ValueError, match="'squared_error', 'poisson'"):
         fastnn.MLPRegressor(loss="huber").fit(X, y)
+
+
+_INF = float("inf")
+# values of the constructor's parameters, at and beyond the ends of their ranges, of other types,
+# and numpy scalars: what scikit-learn's checks take and refuse
+PROBES = {
+    "hidden_layer_sizes": [5, (5,), [5, 3], np.array([5]), np.int64(4), (0,), (), (5, -1), 5.0, "5"],
+    "activation": ["identity", "logistic", "tanh", "relu", "softmax", "ReLU"],
+    "solver": ["sgd", "adam", "SGD"],
+    "alpha": [0, 0.0, 1e3, np.float32(0.1), True, -1e-9, _INF, float("nan"), "0.1"],
+    "batch_size": ["auto", 1, 10**6, np.int64(5), True, 0, 1.5, "Auto"],
+    "learning_rate": ["constant", "invscaling", "adaptive", "optimal"],
+    "learning_rate_init": [1e-9, 1.0, 0, -1, _INF],
+    "power_t": [0, 0.5, -1e-9, _INF],
+    "max_iter": [1, np.int64(3), True, 0, 1.0],
+    "shuffle": [True, False, np.bool_(True), 0, 1, "yes"],
+    "random_state": [None, 0, 2**32 - 1, np.random.RandomState(0), True, 2**32, -1, 1.5, np.random.default_rng(0)],
+    "tol": [0, 1e-4, -1e-9, _INF],
+    "verbose": [0, False, True, np.bool_(False), 2, -1, 0.0],
+    "warm_start": [True, np.bool_(False), 0],
+    "nesterovs_momentum": [False, np.bool_(True), 1],
+    "early_stopping": [True, np.bool_(False), 1],
+    "momentum": [0, 0.5, 1, 1.0, 1.0000001, -0.1],
+    "validation_fraction": [0, 0.5, 0.999, 1, -0.1],
+    "beta_1": [0, 0.9, 1, -0.1],
+    "beta_2": [0, 0.999, 1],
+    "epsilon": [1e-8, 0, -1, _INF],
+    "n_iter_no_change": [1, 3.0, _INF, np.float32(_INF), 0, 2.5],
+    "max_fun": [1, 0, 1.5],
+}
+
+
+def _fits(cls, X, y, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            cls(**kw).fit(X, y)
+        except (ValueError, TypeError):
+            return False
+    return True
+
+
+@pytest.mark.parametrize("fast_cls, sk_cls", [(fastnn.MLPClassifier, SkClassifier),
+                                              (fastnn.MLPRegressor, SkRegressor)], ids=["classifier", "regressor"])
+def test_parameters_are_accepted_and_refused_as_sklearn_does(fast_cls, sk_cls, capsys):
+    """Each value of PROBES (and of the regressor's loss, where scikit-learn has it): fastnn's fit
+    succeeds exactly when scikit-learn's does. solver="lbfgs" is the one value refused on purpose."""
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    y = np.arange(30) % 2 if fast_cls is fastnn.MLPClassifier else np.abs(X.sum(axis=1))   # poisson: y >= 0
+    probes = dict(PROBES)
+    if fast_cls is fastnn.MLPRegressor and "loss" in inspect.signature(SkRegressor).parameters:
+        probes["loss"] = ["squared_error", "poisson", "huber", "Poisson"]
+    outcomes, differ = [], []
+    for name, values in probes.items():
+        for value in values:
+            kw = dict(hidden_layer_sizes=(4,), max_iter=3, random_state=0)
+            kw[name] = value
+            fast, sk = _fits(fast_cls, X, y, **kw), _fits(sk_cls, X, y, **kw)
+            outcomes.append(sk)
+            if fast != sk:
+                differ.append((name, value, fast, sk))
+    assert differ == []
+    assert sum(outcomes) > 60 and outcomes.count(False) > 40      # the probes reach both sides
+    assert not _fits(fast_cls, X, y, solver="lbfgs") and _fits(sk_cls, X, y, solver="lbfgs")
+
+
+def _refused_calls(est, X, y):
+    """Calls on a fitted estimator that must be refused: bad data or parameters found at any
+    point before the first epoch (after the input checks, the network or the split included)."""
+    classifier = isinstance(est, fastnn.MLPClassifier)
+    yield lambda: est.fit(X[:, :3], X[:, 0] + 0.5 if classifier else np.array(["a"] * len(y)))
+    yield lambda: est.set_params(early_stopping=True, validation_fraction=0.1).fit(X[:5], y[:5])
+    yield lambda: est.set_params(random_state=np.random.default_rng(0)).fit(X[:, :3], y)
+    yield lambda: est.set_params(early_stopping=True).partial_fit(X, y)
+    yield lambda: est.set_params(warm_start=True).fit(X[:, :3], y)
+    yield lambda: est.set_params(max_iter=0).partial_fit(X, y)
+
+
+@pytest.mark.parametrize("cls", [fastnn.MLPClassifier, fastnn.MLPRegressor])
+def test_a_refused_call_changes_nothing(cls):
+    """After each refused call the estimator pickles to the same bytes as before it (every
+    attribute, the network's parameters and the optimizer state) and predicts the same."""
+    X, y = load_iris(return_X_y=True)
+    if cls is fastnn.MLPRegressor:
+        y = X[:, 3].copy()
+    params = dict(hidden_layer_sizes=(5,), random_state=0, max_iter=5)
+    est = cls(**params).fit(X, y)
+    before, predicted = pickle.dumps(est), est.predict(X)
+    for n, call in enumerate(_refused_calls(est, X, y)):
+        with pytest.raises(ValueError):
+            call()
+        est.set_params(**{**est.get_params(), **params, "early_stopping": False, "warm_start": False})
+        assert pickle.dumps(est) == before, n
+        np.testing.assert_array_equal(est.predict(X), predicted)
+    assert n == 5
+    fresh = cls(early_stopping=True)
+    with pytest.raises(ValueError, match="early_stopping"):
+        fresh.partial_fit(X, y, **({"classes": [0, 1, 2]} if cls is fastnn.MLPClassifier else {}))
+    assert vars(fresh) == vars(cls(early_stopping=True))      # no classes_, n_features_in_ or network
 
 
 def test_pipeline_grid_search_cross_val_pickle_joblib():

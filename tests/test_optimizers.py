@@ -186,7 +186,7 @@ def test_callbacks_see_each_epoch_and_can_stop():
 @pytest.mark.parametrize("call,error,match", [
     (lambda net, X, y: net.fit(X, y, optimizer="rmsprop"), ValueError, "'sgd', 'momentum', 'nesterov', 'adam'"),
     (lambda net, X, y: net.fit(X, y, optimizer="adam", step=0.1), ValueError, "not meaningful"),
-    (lambda net, X, y: net.fit(X, y, momentum=1.0, optimizer="momentum"), ValueError, "momentum"),
+    (lambda net, X, y: net.fit(X, y, momentum=1.5, optimizer="momentum"), ValueError, "momentum"),
     (lambda net, X, y: net.fit(X, y, l2=-1.0), ValueError, "l2"),
     (lambda net, X, y: net.fit(X, y, lr_schedule="cosine"), ValueError, "'constant', 'invscaling', 'adaptive'"),
     (lambda net, X, y: net.fit(X, y, beta_2=1.0, optimizer="adam"), ValueError, "beta_2"),

@@ -98,6 +98,8 @@ USER_CODE = """
     n: int = net.n_params
     clf = MLPClassifier(hidden_layer_sizes=(20,), max_iter=3).fit(X, labels)
     proba: np.ndarray = clf.predict_proba(X)
+    counts = fastnn.MLPRegressor(loss="poisson", momentum=1.0, n_iter_no_change=np.inf, max_iter=2)
+    rates: np.ndarray = counts.fit(X, labels).predict(X)
     path: str = net.save("model.fastnn")
     again: fastnn.Network = fastnn.load(path)
 """
@@ -112,6 +114,8 @@ def test_user_code_type_checks_against_fastnn(tmp_path):
     ('share: str = net.accuracy(X, labels)', 'Incompatible types in assignment'),
     ('fastnn.Network([784, 10], loss="hinge")', 'Argument "loss" to "Network" has incompatible type'),
     ('net.fit(X, labels, epochs="ten")', 'Argument "epochs" to "fit" of "Network" has incompatible type'),
+    ('fastnn.MLPRegressor(loss="huber")', 'Argument "loss" to "MLPRegressor" has incompatible type'),
+    ('MLPClassifier(solver="lbfgs")', 'Argument "solver" to "MLPClassifier" has incompatible type'),
 ])
 def test_mypy_catches_misuse(tmp_path, wrong, expected):
     status, report = _mypy(tmp_path, USER_CODE + "    " + wrong + "\n")

@@ -7,13 +7,16 @@
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._typing import PathLike, Seed
 from .data import load_mnist, make_digits, minibatches, one_hot
 from .history import History
 from .modelfile import ModelFileError
 from .network import Network
+
+if TYPE_CHECKING:     # for type checkers; at run time __getattr__ imports them on first use
+    from .estimators import MLPClassifier, MLPRegressor
 
 
 def load(path: PathLike, *, seed: Seed = None) -> Network:

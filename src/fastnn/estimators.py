@@ -55,12 +55,18 @@ def _check(name, value, ok, expected):
         raise ValueError(f"The '{name}' parameter of {expected}. Got {value!r} instead.")
 
 
+# scikit-learn's parameter checks (sklearn.utils._param_validation): a number is any numbers.Real
+# (True and False among them), an int any numbers.Integral, a bool only bool or numpy.bool_
 def _is_real(v):
-    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+    return isinstance(v, numbers.Real)
 
 
 def _is_int(v):
-    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+    return isinstance(v, numbers.Integral)
+
+
+def _is_bool(v):
+    return isinstance(v, (bool, np.bool_))
 
 
 def _shuffled(idx, random_state):
@@ -117,7 +123,7 @@ class _BaseMLP(BaseEstimator):
                  tol: float = 1e-4, verbose: bool = False, warm_start: bool = False, momentum: float = 0.9,
                  nesterovs_momentum: bool = True, early_stopping: bool = False,
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
-                 epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000,
+                 epsilon: float = 1e-8, n_iter_no_change: int | float = 10, max_fun: int = 15000,
                  n_threads: int | None = None, dtype: DTypeLike | None = None) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -169,31 +175,44 @@ class _BaseMLP(BaseEstimator):
         for name in ("learning_rate_init", "epsilon"):
             v = getattr(self, name)
             _check(name, v, _is_real(v) and v > 0 and math.isfinite(v), "MLP must be a float in (0.0, inf)")
-        for name in ("max_iter", "n_iter_no_change", "max_fun"):
+        for name in ("max_iter", "max_fun"):
             v = getattr(self, name)
             _check(name, v, _is_int(v) and v >= 1, "MLP must be an int in the range [1, inf)")
+        # inf: never stop for want of improvement (scikit-learn's Options(Real, {inf}))
+        _check("n_iter_no_change", self.n_iter_no_change,
+               (_is_int(self.n_iter_no_change) and self.n_iter_no_change >= 1)
+               or (_is_real(self.n_iter_no_change) and self.n_iter_no_change == math.inf),
+               "MLP must be an int in the range [1, inf) or inf")
         _check("batch_size", self.batch_size,
                self.batch_size == "auto" or (_is_int(self.batch_size) and self.batch_size >= 1),
                "MLP must be an int in the range [1, inf) or a str among {'auto'}")
         _check("learning_rate", self.learning_rate, self.learning_rate in ("constant", "invscaling", "adaptive"),
                "MLP must be a str among {'adaptive', 'constant', 'invscaling'}")
-        _check("momentum", self.momentum, _is_real(self.momentum) and 0 <= self.momentum < 1,
-               "MLP must be a float in the range [0, 1) (fastnn: momentum 1 never decays)")
+        _check("momentum", self.momentum, _is_real(self.momentum) and 0 <= self.momentum <= 1,
+               "MLP must be a float in the range [0, 1]")
         for name in ("beta_1", "beta_2"):
             v = getattr(self, name)
             _check(name, v, _is_real(v) and 0 <= v < 1, "MLP must be a float in the range [0, 1)")
         _check("validation_fraction", self.validation_fraction,
                _is_real(self.validation_fraction) and 0 <= self.validation_fraction < 1,
                "MLP must be a float in the range [0, 1)")
-        for name in ("shuffle", "verbose", "warm_start", "nesterovs_momentum", "early_stopping"):
+        for name in ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping"):
             v = getattr(self, name)
-            _check(name, v, isinstance(v, (bool, np.bool_, numbers.Integral)), "MLP must be a bool")
+            _check(name, v, _is_bool(v), "MLP must be an instance of 'bool'")
+        _check("verbose", self.verbose, _is_bool(self.verbose) or (_is_int(self.verbose) and self.verbose >= 0),
+               "MLP must be an int in the range [0, inf) or a bool")
+        rs = self.random_state
+        _check("random_state", rs, rs is None or isinstance(rs, np.random.RandomState)
+               or (_is_int(rs) and 0 <= rs <= 2**32 - 1),
+               "MLP must be an int in the range [0, 4294967295], an instance of 'numpy.random.RandomState' "
+               "or None")
         try:
             dtype = None if self.dtype is None else np.dtype(self.dtype).name
         except TypeError:
             dtype = "invalid"
         _check("dtype", self.dtype, dtype in (None, "float32", "float64"), "MLP must be None, 'float32' or 'float64'")
-        _check("n_threads", self.n_threads, self.n_threads is None or (_is_int(self.n_threads) and self.n_threads >= 1),
+        t = self.n_threads
+        _check("n_threads", t, t is None or (_is_int(t) and not _is_bool(t) and t >= 1),
                "MLP must be None or an int in the range [1, inf)")
         return [int(s) for s in sizes], dtype
 
@@ -271,8 +290,31 @@ class _BaseMLP(BaseEstimator):
         name = "sgd" if self.momentum == 0 else ("nesterov" if self.nesterovs_momentum else "momentum")
         return name, dict(momentum=self.momentum)
 
-    def _fit(self, X, y, incremental, sample_weight=None):
+    def _fit(self, X, y, incremental, sample_weight=None, saved=None):
+        """Fit (incremental: one epoch, continuing). Everything that can refuse the call runs before
+        the first epoch, and a refused call leaves the estimator as it was: its attributes are put
+        back to `saved` (the caller's copy, taken before it changed any) or to those at the start."""
+        saved = dict(self.__dict__) if saved is None else saved
+        try:
+            run = self._prepare(X, y, incremental, sample_weight)
+        except BaseException:
+            self._restore(saved)
+            raise
+        self._epochs(*run)
+        return self
+
+    def _restore(self, saved):
+        """Put back the attributes of a copy of self.__dict__ (a refused call's undo)."""
+        self.__dict__.clear()
+        self.__dict__.update(saved)
+
+    def _prepare(self, X, y, incremental, sample_weight):
+        """Checks and the network, data, validation split, batches and optimizer of a fit; they
+        change only attributes of the estimator (which _fit puts back on an error), apart from the
+        network's optimizer, set last."""
         hidden, dtype = self._check_params()
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
         if sample_weight is not None:
             sample_weight = _checked_weights(sample_weight, X)
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
@@ -286,8 +328,6 @@ class _BaseMLP(BaseEstimator):
         elif list(self._net.sizes) != layer_units:
             raise ValueError(f"the network has layer sizes {list(self._net.sizes)}, but this data and "
                              f"hidden_layer_sizes need {layer_units}; fit afresh (warm_start=False)")
-        if self.early_stopping and incremental:
-            raise ValueError("partial_fit does not support early_stopping=True")
         net = self._synced_net()
         X = np.ascontiguousarray(X, dtype=net.dtype)
         Y = np.ascontiguousarray(Y, dtype=net.dtype)
@@ -295,10 +335,6 @@ class _BaseMLP(BaseEstimator):
             sample_weight = np.ascontiguousarray(sample_weight, dtype=net.dtype)
         if not incremental or self._solver_state is None:
             self._solver_state = {"rate": float(self.learning_rate_init), "fresh": True}
-        self._fit_stochastic(net, X, Y, incremental, sample_weight)
-        return self
-
-    def _fit_stochastic(self, net, X, Y, incremental, sample_weight=None):
         name, settings = self._optimizer_settings()
         # scikit-learn reports the squared error averaged over the k outputs (its gradient is that
         # of the sum over outputs, as fastnn's is)
@@ -328,22 +364,27 @@ class _BaseMLP(BaseEstimator):
             if self.batch_size > n:
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
             batch_size = int(np.clip(self.batch_size, 1, n))
-        state = self._solver_state
-        opt, _ = net._optimizer(name, 1.0, None, fresh=state.pop("fresh", False), **settings)
-        net._opt = opt
         # scikit-learn adds alpha * W / m to the mean gradient of each batch of m rows: the full
         # batches run with l2 = alpha / batch_size, a last smaller batch in a call of its own
         n_full = n // batch_size * batch_size
         parts = [(0, n_full, batch_size)] if n_full else []
         if n_full < n:
             parts.append((n_full, n, n - n_full))
-        sample_idx = np.arange(n, dtype=np.intp)
         n_batches = -(-n // batch_size)
         # sparse X (MNIST-like, mostly zeros): its nonzeros listed once for all the epochs, so that
         # each batch reads its rows' lists in place instead of scanning its rows (None: dense, or one epoch)
         listed = None
         if self._list_once and not incremental and self.max_iter > 1:
             listed = _core.list_nonzeros(X, net.sizes[1], net.n_threads)
+        state = self._solver_state
+        opt, _ = net._optimizer(name, 1.0, None, fresh=state.pop("fresh", False), **settings)
+        net._opt = opt
+        return net, opt, state, X, Y, sw, (X_val, y_val, sw_val), k, parts, batch_size, n_batches, listed, incremental
+
+    def _epochs(self, net, opt, state, X, Y, sw, val, k, parts, batch_size, n_batches, listed, incremental):
+        """The epochs of a fit prepared by _prepare, with scikit-learn's stopping rules."""
+        n = X.shape[0]
+        sample_idx = np.arange(n, dtype=np.intp)
         adaptive = self.solver == "sgd" and self.learning_rate == "adaptive"
         self.n_iter_ = 0
         try:
@@ -368,7 +409,7 @@ class _BaseMLP(BaseEstimator):
                 self.loss_curve_.append(self.loss_)
                 if self.verbose:
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-                self._update_no_improvement_count(net, X_val, y_val, sw_val)
+                self._update_no_improvement_count(net, *val)
                 if self.solver == "sgd" and self.learning_rate == "invscaling":
                     state["rate"] = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
                 if self._no_improvement_count > self.n_iter_no_change:
@@ -510,15 +551,18 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         sample_weight : as in :meth:`fit`. classes : array of shape (n_classes,), required on
         the first call (all classes that will ever appear). Returns self.
         """
-        if sample_weight is not None:
-            sample_weight = _checked_weights(sample_weight, X)    # before the first call's classes are set
-        if _check_partial_fit_first_call(self, classes):
-            self._label_binarizer = LabelBinarizer()
-            if type_of_target(y).startswith("multilabel"):
-                self._label_binarizer.fit(y)
-            else:
-                self._label_binarizer.fit(classes)
-        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
+        saved = dict(self.__dict__)     # a refused call, the first's classes_ included, changes nothing
+        try:
+            if _check_partial_fit_first_call(self, classes):
+                self._label_binarizer = LabelBinarizer()
+                if type_of_target(y).startswith("multilabel"):
+                    self._label_binarizer.fit(y)
+                else:
+                    self._label_binarizer.fit(classes)
+        except BaseException:
+            self._restore(saved)
+            raise
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight, saved=saved)
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Predicted classes: (n_samples,) labels, or (n_samples, n_classes) for multilabel y."""
@@ -554,7 +598,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     Differences from scikit-learn are those listed on :class:`MLPClassifier`.
     """
 
-    def __init__(self, loss: Literal["squared_error"] = "squared_error",
+    def __init__(self, loss: Literal["squared_error", "poisson"] = "squared_error",
                  hidden_layer_sizes: int | Sequence[int] = (100,),
                  activation: Literal["identity", "logistic", "tanh", "relu"] = "relu", *,
                  solver: Literal["sgd", "adam"] = "adam", alpha: float = 0.0001,
@@ -565,7 +609,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  tol: float = 1e-4, verbose: bool = False, warm_start: bool = False, momentum: float = 0.9,
                  nesterovs_momentum: bool = True, early_stopping: bool = False,
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
-                 epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000,
+                 epsilon: float = 1e-8, n_iter_no_change: int | float = 10, max_fun: int = 15000,
                  n_threads: int | None = None, dtype: DTypeLike | None = None) -> None:
         super().__init__(hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
                          alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,

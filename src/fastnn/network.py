@@ -607,7 +607,7 @@ class Network:
         optimizer : {"sgd", "momentum", "nesterov", "adam"}
             sgd: w -= eta g. momentum: v = mu v - eta g, w += v. nesterov: v = mu v - eta g,
             w += mu v - eta g. adam: bias-corrected moments with beta_1, beta_2, epsilon.
-        momentum : float in [0, 1)
+        momentum : float in [0, 1]
             mu of "momentum" and "nesterov".
         nesterov : bool
             With optimizer="momentum", use Nesterov's momentum (the same as "nesterov").

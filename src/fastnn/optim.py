@@ -38,7 +38,7 @@ class Optimizer:
         if not isinstance(nesterov, (bool, np.bool_)):
             raise TypeError(f"nesterov must be True or False, got {nesterov!r}")
         self.name = "nesterov" if optimizer == "momentum" and nesterov else optimizer
-        self.momentum = _number("momentum", momentum, 0, 1, high_open=True)
+        self.momentum = _number("momentum", momentum, 0, 1)
         self.l2 = _number("l2", l2, 0, math.inf, high_open=True)
         self.beta_1 = _number("beta_1", beta_1, 0, 1, high_open=True)
         self.beta_2 = _number("beta_2", beta_2, 0, 1, high_open=True)
