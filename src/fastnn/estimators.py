@@ -79,8 +79,8 @@ def _shuffled(idx, random_state):
 
 
 def _checked_weights(sample_weight, X):
-    """sample_weight as a float array (n_samples,) (a scalar: the same for every sample), checked
-    before fit changes anything: finite, >= 0 and not all 0."""
+    """sample_weight as a float array (n_samples,) (a scalar: the same for every sample), checked:
+    finite, >= 0 and not all 0."""
     sw = _check_sample_weight(sample_weight, X)     # its shape; NaN and infinity are refused too
     if np.any(sw < 0):
         raise ValueError("sample_weight must be >= 0; got a negative weight")
@@ -290,23 +290,21 @@ class _BaseMLP(BaseEstimator):
         name = "sgd" if self.momentum == 0 else ("nesterov" if self.nesterovs_momentum else "momentum")
         return name, dict(momentum=self.momentum)
 
-    def _fit(self, X, y, incremental, sample_weight=None, saved=None):
+    def _fit(self, X, y, incremental, sample_weight=None, first=None):
         """Fit (incremental: one epoch, continuing). Everything that can refuse the call runs before
-        the first epoch, and a refused call leaves the estimator as it was: its attributes are put
-        back to `saved` (the caller's copy, taken before it changed any) or to those at the start."""
-        saved = dict(self.__dict__) if saved is None else saved
+        the first epoch (the caller's own `first` step, then _prepare), and a refused call leaves
+        the estimator as it was: its attributes are put back to those at the start."""
+        saved = dict(self.__dict__)
         try:
+            if first is not None:
+                first()
             run = self._prepare(X, y, incremental, sample_weight)
         except BaseException:
-            self._restore(saved)
+            self.__dict__.clear()
+            self.__dict__.update(saved)
             raise
         self._epochs(*run)
         return self
-
-    def _restore(self, saved):
-        """Put back the attributes of a copy of self.__dict__ (a refused call's undo)."""
-        self.__dict__.clear()
-        self.__dict__.update(saved)
 
     def _prepare(self, X, y, incremental, sample_weight):
         """Checks and the network, data, validation split, batches and optimizer of a fit; they
@@ -336,9 +334,6 @@ class _BaseMLP(BaseEstimator):
         if not incremental or self._solver_state is None:
             self._solver_state = {"rate": float(self.learning_rate_init), "fresh": True}
         name, settings = self._optimizer_settings()
-        # scikit-learn reports the squared error averaged over the k outputs (its gradient is that
-        # of the sum over outputs, as fastnn's is)
-        k = self.n_outputs_ if self.out_activation_ == "identity" else 1
         sw = sample_weight
         X_val = y_val = sw_val = None
         if self.early_stopping:
@@ -364,13 +359,6 @@ class _BaseMLP(BaseEstimator):
             if self.batch_size > n:
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
             batch_size = int(np.clip(self.batch_size, 1, n))
-        # scikit-learn adds alpha * W / m to the mean gradient of each batch of m rows: the full
-        # batches run with l2 = alpha / batch_size, a last smaller batch in a call of its own
-        n_full = n // batch_size * batch_size
-        parts = [(0, n_full, batch_size)] if n_full else []
-        if n_full < n:
-            parts.append((n_full, n, n - n_full))
-        n_batches = -(-n // batch_size)
         # sparse X (MNIST-like, mostly zeros): its nonzeros listed once for all the epochs, so that
         # each batch reads its rows' lists in place instead of scanning its rows (None: dense, or one epoch)
         listed = None
@@ -379,11 +367,22 @@ class _BaseMLP(BaseEstimator):
         state = self._solver_state
         opt, _ = net._optimizer(name, 1.0, None, fresh=state.pop("fresh", False), **settings)
         net._opt = opt
-        return net, opt, state, X, Y, sw, (X_val, y_val, sw_val), k, parts, batch_size, n_batches, listed, incremental
+        return net, opt, X, Y, sw, (X_val, y_val, sw_val), batch_size, listed, incremental
 
-    def _epochs(self, net, opt, state, X, Y, sw, val, k, parts, batch_size, n_batches, listed, incremental):
+    def _epochs(self, net, opt, X, Y, sw, val, batch_size, listed, incremental):
         """The epochs of a fit prepared by _prepare, with scikit-learn's stopping rules."""
+        state = self._solver_state
+        # scikit-learn reports the squared error averaged over the k outputs (its gradient is that
+        # of the sum over outputs, as fastnn's is)
+        k = self.n_outputs_ if self.out_activation_ == "identity" else 1
         n = X.shape[0]
+        # scikit-learn adds alpha * W / m to the mean gradient of each batch of m rows: the full
+        # batches run with l2 = alpha / batch_size, a last smaller batch in a call of its own
+        n_full = n // batch_size * batch_size
+        parts = [(0, n_full, batch_size)] if n_full else []
+        if n_full < n:
+            parts.append((n_full, n, n - n_full))
+        n_batches = -(-n // batch_size)
         sample_idx = np.arange(n, dtype=np.intp)
         adaptive = self.solver == "sgd" and self.learning_rate == "adaptive"
         self.n_iter_ = 0
@@ -494,8 +493,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     ``sklearn.neural_network.MLPClassifier`` for the meaning of each parameter. Differences:
 
     - solver="lbfgs" is not supported (a ValueError says so); ``max_fun`` is accepted and unused.
-    - momentum must be < 1; sample weights must be >= 0. A mini-batch whose sample weights are
-      all 0 is skipped (no optimizer step), where scikit-learn divides by 0.
+    - sample weights must be >= 0. A mini-batch whose sample weights are all 0 is skipped (no
+      optimizer step), where scikit-learn divides by 0.
     - sparse X is converted to a dense array.
     - fastnn only: ``n_threads``, threads for the kernels (None: every core); ``dtype``, None to
       compute in X's dtype as scikit-learn does (float32 or float64), or "float32" / "float64"
@@ -551,18 +550,16 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         sample_weight : as in :meth:`fit`. classes : array of shape (n_classes,), required on
         the first call (all classes that will ever appear). Returns self.
         """
-        saved = dict(self.__dict__)     # a refused call, the first's classes_ included, changes nothing
-        try:
+        def first_call_classes():
+            # undone with the rest when the call is refused
             if _check_partial_fit_first_call(self, classes):
                 self._label_binarizer = LabelBinarizer()
                 if type_of_target(y).startswith("multilabel"):
                     self._label_binarizer.fit(y)
                 else:
                     self._label_binarizer.fit(classes)
-        except BaseException:
-            self._restore(saved)
-            raise
-        return self._fit(X, y, incremental=True, sample_weight=sample_weight, saved=saved)
+
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight, first=first_call_classes)
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Predicted classes: (n_samples,) labels, or (n_samples, n_classes) for multilabel y."""
@@ -633,16 +630,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return "exp" if self.loss == "poisson" else "identity"
 
     def _validate_input(self, X, y, incremental, reset):
-        if self.loss == "poisson":
-            # before validate_data (which sets n_features_in_): a refused fit changes nothing
-            try:
-                negative = bool(np.any(np.asarray(y, dtype=np.float64) < 0))
-            except (TypeError, ValueError):
-                negative = False        # validate_data says what is wrong with y
-            if negative:
-                raise ValueError("loss='poisson' needs targets y >= 0; y has negative values")
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True, y_numeric=True,
                              dtype=(np.float64, np.float32), reset=reset)
+        if self.loss == "poisson" and np.any(np.asarray(y, dtype=np.float64) < 0):
+            raise ValueError("loss='poisson' needs targets y >= 0; y has negative values")
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         return X, y
