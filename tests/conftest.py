@@ -35,7 +35,7 @@ def require(module):
     try:
         return __import__(module)
     except ImportError:
-        message = f"{module} is not installed (pip install 'fastnn[sklearn]' and the test extra)"
+        message = f"{module} is not installed (the test extra installs it: pip install '.[test]')"
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("CI=true but " + message)
         pytest.skip(message, allow_module_level=True)     # also when called at a module's top

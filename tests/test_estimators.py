@@ -29,9 +29,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceW
 
 @parametrize_with_checks([fastnn.MLPClassifier(), fastnn.MLPRegressor()])
 def test_sklearn_estimator_checks(estimator, check):
-    """Every check of sklearn.utils.estimator_checks.check_estimator. Skipped by scikit-learn
-    itself: pandas input (when pandas is not installed), array-API input (SCIPY_ARRAY_API unset),
-    decision_function (these estimators have none, like scikit-learn's MLP)."""
+    """Every check of sklearn.utils.estimator_checks.check_estimator (its pandas checks need pandas,
+    which the test extra installs). Skipped by scikit-learn itself: array-API input (SCIPY_ARRAY_API
+    unset), decision_function (these estimators have none, like scikit-learn's MLP)."""
     check(estimator)
 
 
@@ -390,6 +390,34 @@ def _joblib_roundtrip(joblib, model):
     joblib.dump(model, buf)
     buf.seek(0)
     return joblib.load(buf)
+
+
+def test_pandas_input_as_sklearn_takes_it():
+    """A DataFrame X and a Series y: the same feature names, classes and fit as scikit-learn's, and
+    the same refusal of reordered columns and warning for unnamed X at predict time."""
+    pd = require("pandas")
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.random((90, 4)), columns=["width", "height", "depth", "mass"])
+    labels = pd.Series(np.array(["small", "medium", "large"])[rng.integers(0, 3, 90)], name="size")
+    target = pd.Series(X.to_numpy() @ [1.0, -2.0, 0.5, 3.0], name="value")
+    kw = dict(hidden_layer_sizes=(6,), max_iter=8, random_state=0)
+    for fast, sk, y in ((fastnn.MLPClassifier(**kw), SkClassifier(**kw), labels),
+                        (fastnn.MLPRegressor(**kw), SkRegressor(**kw), target)):
+        fast.fit(X, y)
+        sk.fit(X, y)
+        assert list(fast.feature_names_in_) == ["width", "height", "depth", "mass"]
+        assert list(fast.feature_names_in_) == list(sk.feature_names_in_)
+        if hasattr(sk, "classes_"):
+            assert list(fast.classes_) == list(sk.classes_) == ["large", "medium", "small"]
+            np.testing.assert_allclose(fast.predict_proba(X), sk.predict_proba(X), rtol=0, atol=1e-10)
+            assert list(fast.predict(X)) == list(sk.predict(X))
+        else:
+            np.testing.assert_allclose(fast.predict(X), sk.predict(X), rtol=1e-10, atol=1e-10)
+        for est in (fast, sk):
+            with pytest.raises(ValueError, match="feature names"):
+                est.predict(X[["height", "width", "depth", "mass"]])
+            with pytest.warns(UserWarning, match="does not have valid feature names"):
+                est.predict(X.to_numpy())
 
 
 def test_import_fastnn_works_without_sklearn():
