@@ -27,7 +27,14 @@ import fastnn  # noqa: E402
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
-@parametrize_with_checks([fastnn.MLPClassifier(), fastnn.MLPRegressor()])
+def _with_checks(estimators):
+    """parametrize_with_checks, its cases as a list: scikit-learn 1.6 gives pytest a generator,
+    which pytest 9 deprecates and pytest 10 refuses."""
+    mark = parametrize_with_checks(estimators)
+    return pytest.mark.parametrize(mark.args[0], list(mark.args[1]), **mark.kwargs)
+
+
+@_with_checks([fastnn.MLPClassifier(), fastnn.MLPRegressor()])
 def test_sklearn_estimator_checks(estimator, check):
     """Every check of sklearn.utils.estimator_checks.check_estimator (its pandas checks need pandas,
     which the test extra installs). Skipped by scikit-learn itself: array-API input (SCIPY_ARRAY_API
