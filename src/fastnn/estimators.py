@@ -89,12 +89,12 @@ def _checked_weights(sample_weight, X):
     return sw
 
 
-def _l2_batches(sw, order, batch_size, n_batches):
+def _l2_batches(sw, order, batch_size):
     """The sum over an epoch's mini-batches (rows order, in slices of batch_size) of size / summed
     weight, skipping batches of weight 0: the L2 term's multiple of 0.5 * alpha * ||W||^2 in the
-    epoch's summed loss (n_batches when sw is None)."""
+    epoch's summed loss (the number of batches when sw is None)."""
     if sw is None:
-        return n_batches
+        return -(-order.shape[0] // batch_size)
     starts = np.arange(0, order.shape[0], batch_size)
     S = np.add.reduceat(sw[order], starts, dtype=np.float64)
     m = np.diff(np.append(starts, order.shape[0]))
@@ -344,7 +344,7 @@ class _BaseMLP(BaseEstimator):
                                      test_size=self.validation_fraction, stratify=stratify)
             X, X_val, Y, y_val = split[:4]
             if sw is not None:
-                sw, sw_val = np.ascontiguousarray(split[4]), split[5]
+                sw, sw_val = split[4:]
             if X_val.shape[0] < 2:
                 raise ValueError("The validation set is too small. Increase 'validation_fraction' "
                                  "or the size of your dataset.")
@@ -382,7 +382,6 @@ class _BaseMLP(BaseEstimator):
         parts = [(0, n_full, batch_size)] if n_full else []
         if n_full < n:
             parts.append((n_full, n, n - n_full))
-        n_batches = -(-n // batch_size)
         sample_idx = np.arange(n, dtype=np.intp)
         adaptive = self.solver == "sgd" and self.learning_rate == "adaptive"
         self.n_iter_ = 0
@@ -400,9 +399,9 @@ class _BaseMLP(BaseEstimator):
                 penalty = sum(float(np.einsum("ij,ij->", W, W)) for W in net.weights)
                 # mean batch loss over the epoch, in scikit-learn's units, with the L2 term
                 # 0.5 * alpha * ||W||^2 / (summed weight) of each batch, times its size (at the epoch's
-                # end weights): n_batches without weights; batches of weight 0 are skipped
+                # end weights): the number of batches without weights; batches of weight 0 are skipped
                 self.loss_ = summed / n / k + 0.5 * float(self.alpha) * penalty * _l2_batches(
-                    sw, sample_idx, batch_size, n_batches) / n
+                    sw, sample_idx, batch_size) / n
                 self.n_iter_ += 1
                 self.t_ += n
                 self.loss_curve_.append(self.loss_)
@@ -632,7 +631,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True, y_numeric=True,
                              dtype=(np.float64, np.float32), reset=reset)
-        if self.loss == "poisson" and np.any(np.asarray(y, dtype=np.float64) < 0):
+        if self.loss == "poisson" and np.any(y < 0):
             raise ValueError("loss='poisson' needs targets y >= 0; y has negative values")
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
