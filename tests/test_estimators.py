@@ -170,6 +170,29 @@ def test_poisson_refuses_negative_targets_and_changes_nothing():
     assert all(np.array_equal(p, q) for p, q in zip(before, _params(est))) and est.n_features_in_ == 4
 
 
+@pytest.mark.parametrize("weighted", WEIGHTED, ids=["", "weighted"])
+@pytest.mark.parametrize("target", ["binary", "multiclass", "multilabel"])
+def test_saturated_losses_are_sklearns(target, weighted, monkeypatch):
+    """Large unscaled inputs (the digits' pixels times 4, 0-64) drive outputs past scikit-learn's
+    clip of the probabilities to [eps, 1 - eps]: loss_curve_ and best_loss_ are still
+    scikit-learn's clipped log loss, and the steps are unchanged. The network's own, exact
+    cross-entropy reports losses 10-40% higher in the first epoch here."""
+    from sklearn.datasets import load_digits
+    X, y = load_digits(return_X_y=True)
+    X = X * 4
+    if target == "binary":
+        y = (y == 0).astype(int)
+    elif target == "multilabel":
+        y = np.stack([y % 2 == 0, y < 5, y == 0], axis=1).astype(int)
+    kw = dict(hidden_layer_sizes=(20,), random_state=0, max_iter=8, learning_rate_init=0.01, alpha=0.0)
+    w = _weights(len(y)) if weighted else None
+    _assert_same_run(*_fit_both(fastnn.MLPClassifier, SkClassifier, X, y, sample_weight=w, **kw))
+    sk = _fit_both(fastnn.MLPClassifier, SkClassifier, X, y, sample_weight=w, **kw)[1]
+    monkeypatch.setattr(fastnn._core, "SKLEARN_LOG_LOSS", fastnn._core.LOSSES["cross_entropy"])
+    exact = _fit_both(fastnn.MLPClassifier, SkClassifier, X, y, sample_weight=w, **kw)[0]
+    assert np.max(np.abs(np.array(exact.loss_curve_) / sk.loss_curve_ - 1)) > 1e-2
+
+
 def test_early_stopping_and_l2_follow_sklearn():
     """alpha > 0 (the reported loss approximates scikit-learn's L2 term at the epoch's end weights),
     early stopping with its stratified split, and the restore of the best weights."""

@@ -141,3 +141,39 @@ def test_softmax_and_its_loss_as_accurate_as_numpy(dtype):
     exact_loss = float(np.sum(np.log(e.sum(axis=1)) + zl.max(axis=1) - zl[np.arange(2000), labels]))
     loss = net.loss(z, labels) * 2000   # loss is the mean over the rows
     assert loss == pytest.approx(exact_loss, rel=1e-12, abs=0)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("out", ["sigmoid", "softmax"])
+def test_sklearn_log_loss_is_sklearns_clipped_loss(dtype, out):
+    """_core.SKLEARN_LOG_LOSS (fastnn.MLPClassifier's loss_): scikit-learn's log loss, the outputs
+    clipped to [eps, 1 - eps] (eps of the dtype) before the log, written here in numpy as
+    scikit-learn's binary_log_loss and log_loss compute it; its gradient is the cross-entropy's,
+    bit for bit. The z reach far past the clip (|z| up to 1e4), where the exact cross-entropy
+    differs."""
+    from scipy.special import xlogy
+    from fastnn import _core
+    rng = np.random.default_rng(1)
+    n, k = 400, 4
+    z = (rng.standard_normal((n, k)) * rng.choice([1.0, 20.0, 60.0, 1e4], size=(n, 1))).astype(dtype)
+    net = fastnn.Network([k, k], activation="identity", output_activation=out, loss="cross_entropy", dtype=dtype)
+    net.weights[0][...] = np.eye(k)
+    net.biases[0][...] = 0
+    if out == "sigmoid":
+        Y = rng.integers(0, 2, size=(n, k)).astype(dtype)
+    else:
+        Y = np.eye(k, dtype=dtype)[rng.integers(0, k, size=n)]
+    eps = np.finfo(dtype).eps
+    p = np.clip(net.predict(z), eps, 1 - eps)       # in the dtype, as scikit-learn clips
+    if out == "sigmoid":
+        expected = -np.sum(xlogy(Y.astype(np.float64), p.astype(np.float64))
+                           + xlogy((1 - Y).astype(np.float64), (1 - p).astype(np.float64)))
+    else:
+        expected = -np.sum(xlogy(Y.astype(np.float64), p.astype(np.float64)))
+    exact_loss, exact_grad = net.loss(z, Y) * n, net.gradients(z, Y)
+    net._loss_code = _core.SKLEARN_LOG_LOSS
+    assert net.loss(z, Y) * n == pytest.approx(expected, rel=1e-12, abs=0)
+    assert abs(exact_loss / expected - 1) > 1e-3   # the clip matters for these z
+    clipped_grad = net.gradients(z, Y)
+    for g, h in zip(exact_grad[0] + exact_grad[1], clipped_grad[0] + clipped_grad[1]):
+        assert np.array_equal(g, h)

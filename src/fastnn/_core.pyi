@@ -14,6 +14,7 @@ _Listed = (tuple[_Intps, npt.NDArray[np.intc], _Floats, None]
 
 ACTIVATIONS: dict[str, int]
 LOSSES: dict[str, int]
+SKLEARN_LOG_LOSS: int
 OPTIMIZERS: dict[str, int]
 
 def evaluate(theta: _Floats, sizes: _Intps, offsets: _Intps, acts: _Intps, loss_code: int, X: _Floats,

@@ -33,6 +33,7 @@ from cython cimport floating
 from cython.parallel cimport parallel, prange, threadid
 from libc.string cimport memcpy, memset
 from libc.time cimport clock, clock_t, CLOCKS_PER_SEC
+from libc.float cimport DBL_EPSILON, FLT_EPSILON
 from libc.math cimport INFINITY, exp, expf, fabs, log, log1p, pow, sqrt, sqrtf, tanh, tanhf
 
 
@@ -1131,6 +1132,8 @@ cdef enum:
     QUADRATIC = 0
     CROSS_ENTROPY = 1  # sigmoid (binary, per output) or softmax (categorical) outputs
     POISSON = 2        # half Poisson deviance, exp outputs
+    LOG_LOSS = 3       # CROSS_ENTROPY as scikit-learn's MLP reports it (_output): its gradient, the
+                       # loss from the outputs clipped to [eps, 1 - eps] (eps of the dtype)
 
 cdef enum:
     SGD = 0
@@ -1144,6 +1147,8 @@ cdef enum:
 # The codes the Python layer passes for activation, loss and optimizer names.
 ACTIVATIONS = {"sigmoid": SIGMOID, "tanh": TANH, "relu": RELU, "identity": IDENTITY, "softmax": SOFTMAX, "exp": EXP}
 LOSSES = {"quadratic": QUADRATIC, "cross_entropy": CROSS_ENTROPY, "poisson": POISSON}
+# the loss code of scikit-learn's log loss (fastnn.MLPClassifier's loss_; not a Network loss)
+SKLEARN_LOG_LOSS = LOG_LOSS
 OPTIMIZERS = {"sgd": SGD, "momentum": MOMENTUM, "nesterov": NESTEROV, "adam": ADAM}
 
 
@@ -1626,6 +1631,18 @@ cdef inline double _binary_ce(double z, double y) noexcept nogil:
     return loss
 
 
+cdef inline floating _clipped(floating p) noexcept nogil:
+    """clip(p, eps, 1 - eps) in p's dtype, eps its machine epsilon, as scikit-learn's log_loss and
+    binary_log_loss clip the probabilities before their log; NaN stays NaN."""
+    cdef floating eps = <floating>(FLT_EPSILON if floating is float else DBL_EPSILON)
+    cdef floating one = 1
+    if p < eps:
+        return eps
+    if p > one - eps:
+        return one - eps
+    return p
+
+
 cdef double _output(const Net* net, intp m, intp nL, intp ld, const floating* z, const floating* a,
                     const floating* y, floating* delta, const floating* w) noexcept nogil:
     """Summed loss of m rows of output (z, a) (rows of stride ld) against y (m, nL); with sample
@@ -1637,7 +1654,11 @@ cdef double _output(const Net* net, intp m, intp nL, intp ld, const floating* z,
       cross-entropy, sigmoid:    a - y          (loss: softplus(z) - y z, per output)
       cross-entropy, softmax:    a * sum(y) - y (loss: sum(y) logsumexp(z) - y @ z)
       Poisson, exp:              a - y          (loss: y log(y / a) - y + a, per output)
-    The loss is accumulated in double from z, so it stays finite where a = 0 or 1.
+    The loss is accumulated in double from z, so it stays finite where a = 0 or 1. LOG_LOSS (the
+    cross-entropy's delta) reports scikit-learn's loss instead, from a clipped to [eps, 1 - eps]
+    (_clipped; a term whose y is 0 adds 0):
+      sigmoid: -(y log a + (1 - y) log(1 - a)) per output (1 - a of the clipped a, in the dtype)
+      softmax: -(y @ log a)
     """
     cdef intp i, j, act = net.act[net.L - 1]
     cdef const floating* zr
@@ -1645,6 +1666,7 @@ cdef double _output(const Net* net, intp m, intp nL, intp ld, const floating* z,
     cdef const floating* yr
     cdef floating* dr
     cdef double loss = 0, diff, ga, mx, se, ysum, yz, total = 0
+    cdef floating p, one = 1
     for i in range(m):
         zr, ar, yr = z + i * ld, a + i * ld, y + i * nL
         dr = delta + i * ld if delta != NULL else NULL
@@ -1675,12 +1697,33 @@ cdef double _output(const Net* net, intp m, intp nL, intp ld, const floating* z,
             if dr != NULL:
                 for j in range(nL):
                     dr[j] = ar[j] - yr[j]
+        elif act == SIGMOID and net.loss == LOG_LOSS:
+            for j in range(nL):
+                # -(xlogy(y, p) + xlogy(1 - y, 1 - p)), p = clip(a)
+                p = _clipped(ar[j])
+                if yr[j] != 0:
+                    loss -= <double>yr[j] * log(<double>p)
+                if yr[j] != 1:
+                    loss -= <double>(one - yr[j]) * log(<double>(one - p))   # 1 - p in the dtype
+            if dr != NULL:
+                for j in range(nL):
+                    dr[j] = ar[j] - yr[j]
         elif act == SIGMOID:
             for j in range(nL):
                 loss += _binary_ce(<double>zr[j], <double>yr[j])
             if dr != NULL:
                 for j in range(nL):
                     dr[j] = ar[j] - yr[j]
+        elif net.loss == LOG_LOSS:
+            # softmax: loss = -(y @ log(clip(a)))
+            ysum = 0
+            for j in range(nL):
+                ysum += yr[j]
+                if yr[j] != 0:
+                    loss -= <double>yr[j] * log(<double>_clipped(ar[j]))
+            if dr != NULL:
+                for j in range(nL):
+                    dr[j] = <floating>(<double>ar[j] * ysum - <double>yr[j])
         else:
             # softmax: loss = sum(y) * logsumexp(z) - y @ z
             mx = zr[0]

@@ -375,6 +375,9 @@ class _BaseMLP(BaseEstimator):
         # scikit-learn reports the squared error averaged over the k outputs (its gradient is that
         # of the sum over outputs, as fastnn's is)
         k = self.n_outputs_ if self.out_activation_ == "identity" else 1
+        # classifiers report scikit-learn's log loss, from the probabilities clipped to [eps, 1 - eps]
+        # (the same steps: only the loss differs from the network's, where an output saturates)
+        loss_code = _core.SKLEARN_LOG_LOSS if self._is_classifier() else None
         n = X.shape[0]
         # scikit-learn adds alpha * W / m to the mean gradient of each batch of m rows: the full
         # batches run with l2 = alpha / batch_size, a last smaller batch in a call of its own
@@ -393,7 +396,7 @@ class _BaseMLP(BaseEstimator):
                 for start, stop, m in parts:
                     opt.l2 = float(self.alpha) / m   # the L2 coefficient is not part of the optimizer state
                     summed += net._run_epoch(X, Y, sample_idx[start:stop], m, opt, state["rate"], listed=listed,
-                                             sample_weight=sw)
+                                             sample_weight=sw, loss_code=loss_code)
                 # ||W||^2 by einsum, not BLAS (vdot): a BLAS call leaves OpenBLAS's worker threads
                 # spinning for a while, on the cores the next epoch's kernel runs on
                 penalty = sum(float(np.einsum("ij,ij->", W, W)) for W in net.weights)

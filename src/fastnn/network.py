@@ -463,11 +463,13 @@ class Network:
         return self._opt, eta
 
     def _run_epoch(self, X, Y, order, batch_size, opt, eta, progress=None, asynchronous=False, listed=None,
-                   sample_weight=None):
+                   sample_weight=None, loss_code=None):
         """One compiled epoch; on a non-finite result restores the parameters and optimizer state and raises.
 
         ``listed``: X's nonzeros from ``_core.list_nonzeros(X, ...)`` (made once for many epochs), or None.
         ``sample_weight``: None, or a weight >= 0 (X's dtype) for each row of X (``_core.train_epoch``).
+        ``loss_code``: the loss the epoch reports, if not the network's (``_core.SKLEARN_LOG_LOSS``
+        for a cross-entropy network: the same steps, scikit-learn's clipped loss).
 
         With a live ``progress`` display the epoch runs as several compiled calls, each a
         whole number of mini-batches taking about ``progress.interval`` seconds; the result
@@ -485,10 +487,11 @@ class Network:
                 t0 = time.perf_counter()
                 try:
                     loss, opt.t = _core.train_epoch(
-                        self._theta, self._sizes_arr, self._offsets, self._acts, self._loss_code, X, Y,
-                        order[start:stop], batch_size, opt.code, eta, opt.normalized, opt.l2, opt.momentum,
-                        opt.beta_1, opt.beta_2, opt.epsilon, opt.t, opt.v, opt.m1, opt.m2, self._n_threads,
-                        asynchronous, listed, loss, sample_weight)
+                        self._theta, self._sizes_arr, self._offsets, self._acts,
+                        self._loss_code if loss_code is None else loss_code, X, Y, order[start:stop],
+                        batch_size, opt.code, eta, opt.normalized, opt.l2, opt.momentum, opt.beta_1, opt.beta_2,
+                        opt.epsilon, opt.t, opt.v, opt.m1, opt.m2, self._n_threads, asynchronous, listed, loss,
+                        sample_weight)
                 except BaseException:
                     # interrupted (Ctrl-C) between mini-batches: the parameters hold every completed
                     # batch; should those have diverged, go back to the start of the epoch
