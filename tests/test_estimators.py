@@ -194,15 +194,28 @@ def test_saturated_losses_are_sklearns(target, weighted, monkeypatch):
 
 
 def test_early_stopping_and_l2_follow_sklearn():
-    """alpha > 0 (the reported loss approximates scikit-learn's L2 term, ||W||^2 interpolated
-    between the epoch's start and end: 4.7e-6 relative here, 1e-3 with ||W||^2 at the end alone),
-    early stopping with its stratified split, and the restore of the best weights."""
+    """alpha > 0 (the L2 term of the reported loss at each batch's weights before its step, as
+    scikit-learn's), early stopping with its stratified split, and the restore of the best
+    weights."""
     X, y = load_iris(return_X_y=True)
     kw = dict(hidden_layer_sizes=(10,), random_state=1, max_iter=40, batch_size=25, alpha=0.01,
               learning_rate_init=0.01, early_stopping=True, validation_fraction=0.2, n_iter_no_change=3)
     fast, sk = _fit_both(fastnn.MLPClassifier, SkClassifier, X, y, **kw)
-    _assert_same_run(fast, sk, loss_rtol=5e-5)
+    _assert_same_run(fast, sk)
     assert fast.best_loss_ is None
+
+
+def test_l2_term_decides_the_stop_as_sklearns():
+    """A fit whose stop turns on the L2 term's share of the loss (alpha=0.1, batches of 7, tol=1e-4):
+    scikit-learn stops after 38 epochs, and so does fastnn, the loss curves agreeing to 1e-12. With
+    the term taken at the epoch's end weights, or interpolated between its start and end, fastnn
+    stopped after 36."""
+    X, y = make_regression(112, 1, n_targets=3, random_state=46)
+    kw = dict(random_state=42, max_iter=52, hidden_layer_sizes=4, activation="logistic", alpha=0.1,
+              batch_size=7, learning_rate_init=0.01, n_iter_no_change=3, tol=1e-4)
+    fast, sk = _fit_both(fastnn.MLPRegressor, SkRegressor, X, y / 50, **kw)
+    assert sk.n_iter_ == 38
+    _assert_same_run(fast, sk)
 
 
 def test_partial_fit_and_warm_start_follow_sklearn():
@@ -487,10 +500,7 @@ def test_weighted_early_stopping_l2_and_last_batch_follow_sklearn(cls, sk_cls):
     kw = dict(hidden_layer_sizes=(10,), random_state=1, max_iter=40, batch_size=32, alpha=0.01,
               learning_rate_init=0.01, early_stopping=True, validation_fraction=0.2, n_iter_no_change=3)
     fast, sk = _fit_both(cls, sk_cls, X, y, sample_weight=_weights(150, 2), **kw)
-    # loss_'s L2 term interpolates ||W||^2 between the epoch's start and end: 1.9e-6 (classifier)
-    # and 3.6e-5 (regressor) off here, 1.9e-3 with the end's ||W||^2 alone; with alpha=0 the
-    # weighted losses agree to 1e-15
-    _assert_same_run(fast, sk, loss_rtol=2e-4)
+    _assert_same_run(fast, sk)
     assert len(fast.validation_scores_) > 3
 
 

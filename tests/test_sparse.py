@@ -828,3 +828,59 @@ def test_weighted_estimator_fits_are_bit_identical_on_every_path(sparse_mode, ne
     for other in fits[1:]:
         assert _same(fits[0].coefs_ + fits[0].intercepts_, other.coefs_ + other.intercepts_)
         assert other.loss_curve_ == fits[0].loss_curve_
+
+
+def _penalty_epoch(net, X, Y, order, batch_size, sw, per_batch):
+    """An Adam epoch of net (l2 = 1e-3) over X[order]: (train_epoch's penalty, the network) from one
+    call, or (per_batch) one call per batch with ||W||^2 taken in numpy before each, times the
+    batch's size over its summed weight (scikit-learn's L2 term of its loss, over 0.5 * alpha)."""
+    from fastnn.optim import Optimizer
+    opt = Optimizer(net, "adam", l2=1e-3)
+    if not per_batch:
+        penalty = np.zeros(1)
+        net._run_epoch(X, Y, order, batch_size, opt, 0.001, sample_weight=sw, penalty=penalty)
+        return float(penalty[0]), net
+    total = 0.0
+    for b0 in range(0, order.shape[0], batch_size):
+        rows = order[b0:b0 + batch_size]
+        S = rows.shape[0] if sw is None else float(np.sum(sw[rows], dtype=np.float64))
+        total += sum(float(np.sum(W.astype(np.float64) ** 2)) for W in net.weights) * rows.shape[0] / S
+        net._run_epoch(X, Y, rows, batch_size, opt, 0.001, sample_weight=sw)
+    return total, net
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["", "weighted"])
+@pytest.mark.parametrize("batch_size", [200, 300])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_penalty_is_each_batchs_squared_norm(sparse_mode, local_path, near, dtype, batch_size, weighted):
+    """train_epoch's penalty (MLPClassifier's L2 term of loss_, as scikit-learn's): each batch adds
+    ||W||^2 of the weights before its step, times its size over its summed weight. Against the
+    same epoch one batch per call with ||W||^2 in numpy before each: within 1e-13, and the same
+    weights. The penalty is the same, bit for bit, with the dense kernels on one thread, with the
+    lists on one, and on two threads by _loss_grad_local (each thread its panels of layer 0 and
+    its rows of layer 1; near or far cores): batches of 200 (the step fused into the gradient)
+    and 300 (over one chunk: the summed gradient, then the step)."""
+    X, labels = _digits(620, seed=3)
+    X = X.astype(dtype)
+    Y = fastnn.one_hot(labels % 10, 10).astype(dtype)
+    order = np.random.default_rng(0).permutation(620).astype(np.intp)
+    sw = np.random.default_rng(1).uniform(0.2, 3.0, 620).astype(dtype) if weighted else None
+
+    def net(threads):
+        return fastnn.Network([784, 100, 10], activation="relu", output_activation="softmax",
+                              loss="cross_entropy", dtype=dtype, seed=5, n_threads=threads)
+
+    sparse_mode("dense")
+    expected, reference = _penalty_epoch(net(1), X, Y, order, batch_size, sw, per_batch=True)
+    results = []
+    for mode, threads, cores in (("dense", 1, 0), ("lists", 1, 0), ("lists", 2, 0), ("lists", 2, 1)):
+        sparse_mode(mode)
+        local_path(1)
+        near(cores)
+        before = _core._local_chunks()
+        results.append(_penalty_epoch(net(threads), X, Y, order, batch_size, sw, per_batch=False))
+        assert (_core._local_chunks() > before) == (threads == 2)
+    for penalty, fitted in results:
+        assert penalty == results[0][0]
+        assert _same(fitted.weights + fitted.biases, reference.weights + reference.biases)
+    assert results[0][0] == pytest.approx(expected, rel=1e-13, abs=0)

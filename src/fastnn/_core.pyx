@@ -1240,6 +1240,11 @@ cdef struct Sparse:
     const void* W_all
     void* wb
     const void* w
+    # (training, an L2 term wanted: train_epoch's penalty) sq not NULL: the batch's ||W||^2 before its
+    # step goes to sq_norm (_squared_norm's sums; _loss_grad_local's threads write their parts to sq
+    # first: layer 0's panels, then layer 1's segments)
+    double* sq
+    double sq_norm
 
 
 # chunks may take _loss_grad_overlap (one parallel region per batch: the later layers on thread 0
@@ -1544,6 +1549,7 @@ cdef Sparse _sparse_view(int[::1] idx, floating[::1] val, intp[::1] nnz, int[::1
     sp.G_other = NULL
     sp.near = -1
     sp.W_all, sp.wb, sp.w = NULL, NULL, NULL
+    sp.sq, sp.sq_norm = NULL, 0
     if union_k.shape[0] > 1:
         sp.union_k = &union_k[0] + i * 2 * _rounded(n_in + 16)
     return sp
@@ -3331,6 +3337,10 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
     cdef bint near
     # ready[u * CLAIM_LINE]: thread u's columns of delta0 are done
     cdef long long ready[2 * CLAIM_LINE]
+    # the chunk ran on a team of one thread; ||W||^2's layers (sp.sq)
+    cdef bint team_of_one[1]
+    cdef intp q
+    cdef double layer0 = 0, layer1 = 0
     global local_chunks, near_chunks
     if sp.near < 0:
         # the cores' round trip, once per train_epoch call (near_mode)
@@ -3350,11 +3360,14 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
     placed[0] = 0
     placed[CLAIM_LINE] = 0
     loss[0] = 0
+    team_of_one[0] = False
     own_G, zt, at, dt, blk, i, c0, c1, n_rows, unplaced = G, z, a, delta, 0, 0, 0, 0, 0, 0
     with parallel(num_threads=2):
         t = threadid()
         if fastnn_team() < 2:
             # a team of one thread: the chunk as on one thread (rows of ld0)
+            team_of_one[0] = True
+            _chunk_squared_norm(&net1, pk, sp, mode)
             _forward(&net1, pk, x, m, z, a, sp, 0)
             loss[0] = _output(&net1, m, n_out, ld1, z1, a1, y, d1, <const floating*>sp.w)
             _backward(&net1, pk, x, m, target, mode, op, v, m1, m2, l2, z, a, delta, scratch, sp, G, 1, 0, True)
@@ -3366,6 +3379,15 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
             at = a + m * net.u_off[0] + t * m * w
             dt = delta + m * net.u_off[0] + t * m * w
             own_G = G if t == 0 or near else <floating*>sp.G_other
+            if sp.sq != NULL and mode == STEP:
+                # its parts of ||W||^2 before the step (_squared_norm): its panels of layer 0, its
+                # segments of layer 1's rows (c0 is a multiple of JB), to sq[panel], sq[P0 + segment]
+                for blk in range(c0 // JB, c1 // JB):
+                    sp.sq[blk] = _panel_squares(net, pk, 0, blk)
+                i = c0
+                while i < min(c1, n_h):
+                    sp.sq[ld // JB + i // JB] = _segment_squares(net, pk, 1, i)
+                    i = i + JB
             # zt, at = this thread's columns of every row of z0, a0 (vector v of a row at column v * W - c0)
             _sparse_rows(m, n_in, n_h, w, sp, pk + net.wt_off[0], pk + net.bt_off[0], net.act[0], c0 // W,
                          c1 // W, zt - c0, at - c0)
@@ -3434,6 +3456,15 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
             for blk in range(w // JB):
                 _bias_block(blk * JB, m, w, dt, target + net.bt_off[0] + c0, mode, op,
                             _at(v, net.bt_off[0] + c0), _at(m1, net.bt_off[0] + c0), _at(m2, net.bt_off[0] + c0))
+    if sp.sq != NULL and mode == STEP and not team_of_one[0]:
+        # the threads' parts of ||W||^2, added as _squared_norm adds them
+        for q in range(ld // JB):
+            layer0 = layer0 + sp.sq[q]
+        q = 0
+        while q < n_h:
+            layer1 = layer1 + sp.sq[ld // JB + q // JB]
+            q = q + JB
+        sp.sq_norm = (0 + layer0) + layer1
     return loss[0]
 
 
@@ -3459,6 +3490,7 @@ cdef double _loss_grad_chunk(const Net* net, floating* pk,
     cdef double loss
     if _local(net, m, sp):
         return _loss_grad_local(net, pk, x, y, m, target, mode, op, v, m1, m2, l2, z, a, delta, scratch, sp, G)
+    _chunk_squared_norm(net, pk, sp, mode)
     if _overlapped(net, m, sp):
         return _loss_grad_overlap(net, pk, x, y, m, target, mode, op, v, m1, m2, l2, z, a, delta, scratch,
                                   sp, G)
@@ -3467,6 +3499,75 @@ cdef double _loss_grad_chunk(const Net* net, floating* pk,
                    a + m * net.u_off[L - 1], y, delta + m * net.u_off[L - 1], <const floating*>sp.w)
     _backward(net, pk, x, m, target, mode, op, v, m1, m2, l2, z, a, delta, scratch, sp, G, L - 1, 0, True)
     return loss
+
+
+cdef inline double _block_squares(const floating* panel, intp k0, intp k1) noexcept nogil:
+    """The sum of panel[k, u]^2 over rows k0 ... k1 - 1 and u < JB (a panel of WT: rows of JB), in
+    double: per column u the rows' squares added in order from 0, then the columns in order from 0.
+    The unit of _squared_norm: any thread computing a block gets the same value."""
+    cdef intp k, u
+    cdef double sums[JB]
+    cdef double wku, total = 0
+    for u in range(JB):
+        sums[u] = 0
+    for k in range(k0, k1):
+        # sums += panel[k] ** 2
+        for u in range(JB):
+            wku = <double>panel[k * JB + u]
+            sums[u] = sums[u] + wku * wku
+    for u in range(JB):
+        total = total + sums[u]
+    return total
+
+
+cdef inline double _panel_squares(const Net* net, const floating* pk, intp l, intp p) noexcept nogil:
+    """Layer l's panel p of WT (JB columns): its blocks of JB rows (_block_squares) added in order."""
+    cdef intp n_in = net.sizes[l], k0 = 0
+    cdef const floating* panel = pk + net.wt_off[l] + p * n_in * JB
+    cdef double total = 0
+    while k0 < n_in:
+        total = total + _block_squares(panel, k0, min(n_in, k0 + JB))
+        k0 = k0 + JB
+    return total
+
+
+cdef inline double _segment_squares(const Net* net, const floating* pk, intp l, intp k0) noexcept nogil:
+    """Layer l's rows k0 ... k0 + JB - 1 of WT (a segment; fewer at the end): the blocks of its
+    panels (_block_squares) added in order."""
+    cdef intp n_in = net.sizes[l], p
+    cdef double total = 0
+    for p in range(net.ld[l] // JB):
+        total = total + _block_squares(pk + net.wt_off[l] + p * n_in * JB, k0, min(n_in, k0 + JB))
+    return total
+
+
+cdef double _squared_norm(const Net* net, const floating* pk) noexcept nogil:
+    """||W||^2 over the weight matrices in the packed pk (padding 0), in one fixed order, whatever
+    the threads: layer 0 as its panels' sums (_panel_squares) added in order, each later layer as
+    its segments' of JB rows (_segment_squares), then the layers in order. _loss_grad_local's
+    threads compute the same parts (each its panels of layer 0 and its rows of layer 1), and its
+    caller adds them in this order: the same value."""
+    cdef intp l, p, k0
+    cdef double total = 0, layer
+    for l in range(net.L):
+        layer = 0
+        if l == 0:
+            for p in range(net.ld[0] // JB):
+                layer = layer + _panel_squares(net, pk, 0, p)
+        else:
+            k0 = 0
+            while k0 < net.sizes[l]:
+                layer = layer + _segment_squares(net, pk, l, k0)
+                k0 = k0 + JB
+        total = total + layer
+    return total
+
+
+cdef inline void _chunk_squared_norm(const Net* net, const floating* pk, Sparse* sp, int mode) noexcept nogil:
+    """Before a chunk's fused step (mode STEP) off the two-thread path: sp.sq_norm = ||W||^2
+    (_squared_norm), when it is wanted (sp.sq)."""
+    if mode == STEP and sp != NULL and sp.sq != NULL:
+        sp.sq_norm = _squared_norm(net, pk)
 
 
 cdef void _step_all(const Net* net, Step* op, floating* pk, const floating* grad,
@@ -3805,6 +3906,8 @@ cdef double _train_batch(const Net* net, Step* op, floating* pk, const floating*
         loss += _loss_grad_chunk(net, pk, xb, yb, mc, gk, OVERWRITE if c0 == 0 else ACCUMULATE, NULL,
                                  NULL, NULL, NULL, 0, z, a, delta, scratch, sp, G)
         c0 += mc
+    if sp.sq != NULL:
+        sp.sq_norm = _squared_norm(net, pk)
     _step_all(net, op, pk, gk, v, m1, m2, l2, normalized)
     return loss
 
@@ -3969,7 +4072,7 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
                 const intp[::1] order, intp batch_size, intp optimizer, double eta, bint normalized,
                 double l2, double momentum, double beta_1, double beta_2, double epsilon, intp t,
                 floating[::1] v, floating[::1] m1, floating[::1] m2, int n_threads=1,
-                bint asynchronous=False, listed=None, double loss=0, sample_weight=None):
+                bint asynchronous=False, listed=None, double loss=0, sample_weight=None, penalty=None):
     """One epoch of mini-batch gradient descent, entirely without the GIL.
 
     Mini-batches are consecutive slices of ``order`` (a permutation of row
@@ -4003,6 +4106,12 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     (scikit-learn's mean over the batch times m). A batch whose weights sum to 0 is skipped: no
     step, no Adam step, no loss.
 
+    ``penalty``: None, or a float64 array of one element, to which each batch of m rows and
+    summed weight S (m without weights; batches that take a step) adds ||W||^2 of the weights
+    before its step, times m / S: the multiple of 0.5 * alpha in scikit-learn's L2 term of the
+    epoch's summed loss. ||W||^2 is summed in a fixed order (_squared_norm); not with
+    ``asynchronous``.
+
     Returns (``loss`` + the summed per-sample loss, each measured before its own batch's
     update, added batch by batch in order; t after the epoch). An epoch run as several
     calls, each given the last one's loss, so sums exactly as one call.
@@ -4023,6 +4132,19 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
         sw = sample_weight
         if sw.shape[0] != X.shape[0]:
             raise ValueError(f"sample_weight has {sw.shape[0]} entries but X has {X.shape[0]} rows")
+    cdef double[::1] pen_out
+    cdef double* pen = NULL
+    cdef double[::1] sq_buf
+    if penalty is not None:
+        if asynchronous:
+            raise ValueError("penalty is not supported with asynchronous batches")
+        pen_out = penalty
+        if pen_out.shape[0] != 1:
+            raise ValueError("penalty must be a float64 array of one element")
+        pen = &pen_out[0]
+        # _loss_grad_local's parts of ||W||^2: layer 0's panels, then layer 1's segments (_squared_norm)
+        sq_parts = np.zeros(int(np.max(np.asarray(sizes))) // JB + 1 + int(np.max(np.asarray(sizes)[1:])) // JB + 1)
+        sq_buf = sq_parts
     cdef intp n_batches = (n + batch_size - 1) // batch_size
     # threads that each take whole batches (1: the batches in turn, each on all n_threads)
     cdef intp T = max(1, min(<intp>n_threads, n_batches)) if asynchronous else 1
@@ -4113,6 +4235,8 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     ahead.lines = (ahead.row_bytes + 63) // 64
     if T == 1:
         _sparse_of(sps, 0, s_struct).ahead = &ahead
+    if pen != NULL:
+        _sparse_of(sps, 0, s_struct).sq = &sq_buf[0]
     if weighted:
         # the weights of a chunk's rows (_batch_inputs)
         wbuf = aligned(rows, dtype)
@@ -4157,6 +4281,9 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
                 loss += _train_batch(&net, &op, &pk[0], &X[0, 0], &Y[0, 0], &order[start], m, rows, normalized,
                                      vp, m1p, m2p, <floating>(l2 * (m / S)), &z[0], &a[0], &delta[0], &scratch[0],
                                      &xb[0], &yb[0], &gk[0], _sparse_of(sps, 0, s_struct), &G[0]) * (m / S)
+                if pen != NULL:
+                    # ||W||^2 before the batch's step (_train_batch), times m / S
+                    pen[0] += _sparse_of(sps, 0, s_struct).sq_norm * (m / S)
                 # what the kernels did not prefetch along (they spread it over the union path's loops)
                 _prefetch_rest(&ahead)
                 start += m

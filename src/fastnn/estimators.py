@@ -89,29 +89,6 @@ def _checked_weights(sample_weight, X):
     return sw
 
 
-def _l2_batches(sw, order, batch_size):
-    """The L2 term's multiples of 0.5 * alpha * ||W||^2 in an epoch's summed loss, over its
-    mini-batches (rows order, in slices of batch_size; batches of weight 0 skipped, no step):
-    (sum of c_j, sum of c_j * j / J), c_j = size / summed weight of stepped batch j of J (its
-    size without weights). The first is the multiple of a constant ||W||^2; the second that of
-    ||W||^2's change over the epoch where it changes in equal parts per step."""
-    if sw is None:
-        J = -(-order.shape[0] // batch_size)
-        c = np.ones(J)
-    else:
-        starts = np.arange(0, order.shape[0], batch_size)
-        S = np.add.reduceat(sw[order], starts, dtype=np.float64)
-        m = np.diff(np.append(starts, order.shape[0]))
-        c = m[S > 0] / S[S > 0]
-    return float(np.sum(c)), float(np.sum(c * np.arange(c.shape[0]) / c.shape[0]))
-
-
-def _squared_norm(net):
-    """||W||^2 over the network's weight matrices, by einsum, not BLAS (np.vdot): a BLAS call leaves
-    OpenBLAS's worker threads spinning for a while, on the cores the next epoch's kernel runs on."""
-    return sum(float(np.einsum("ij,ij->", W, W)) for W in net.weights)
-
-
 def _dense(X):
     """X as a dense array (sparse matrices are converted: fastnn's kernels are dense)."""
     return X.toarray() if hasattr(X, "toarray") else X
@@ -398,26 +375,27 @@ class _BaseMLP(BaseEstimator):
             parts.append((n_full, n, n - n_full))
         sample_idx = np.arange(n, dtype=np.intp)
         adaptive = self.solver == "sgd" and self.learning_rate == "adaptive"
-        penalty_start = _squared_norm(net)
+        # ||W||^2 before each batch's step, times its size over its summed weight, added by the
+        # compiled epoch (alpha > 0): scikit-learn's L2 term of the epoch's loss, 0.5 * alpha times it
+        penalty = np.zeros(1) if self.alpha > 0 else None
         self.n_iter_ = 0
         try:
             for _ in range(self.max_iter):
                 if self.shuffle:
                     sample_idx = _shuffled(sample_idx, self._random_state)
                 summed = 0.0
+                if penalty is not None:
+                    penalty[0] = 0.0
                 for start, stop, m in parts:
                     opt.l2 = float(self.alpha) / m   # the L2 coefficient is not part of the optimizer state
                     summed += net._run_epoch(X, Y, sample_idx[start:stop], m, opt, state["rate"], listed=listed,
-                                             sample_weight=sw, loss_code=loss_code)
-                penalty = _squared_norm(net)
-                # mean batch loss over the epoch, in scikit-learn's units, with the L2 term
-                # 0.5 * alpha * ||W||^2 / (summed weight) of each batch, times its size, ||W||^2 taken
-                # between its values at the epoch's start and end in proportion to the steps taken
-                # before the batch (_l2_batches)
-                whole, share = _l2_batches(sw, sample_idx, batch_size)
-                self.loss_ = summed / n / k + 0.5 * float(self.alpha) * (
-                    whole * penalty_start + share * (penalty - penalty_start)) / n
-                penalty_start = penalty
+                                             sample_weight=sw, loss_code=loss_code, penalty=penalty)
+                # the mean batch loss over the epoch, in scikit-learn's units, with its L2 term
+                # 0.5 * alpha * ||W||^2 / (summed weight) of each batch (at the batch's weights before its
+                # step) times its size
+                self.loss_ = summed / n / k
+                if penalty is not None:
+                    self.loss_ += 0.5 * float(self.alpha) * float(penalty[0]) / n
                 self.n_iter_ += 1
                 self.t_ += n
                 self.loss_curve_.append(self.loss_)

@@ -463,13 +463,15 @@ class Network:
         return self._opt, eta
 
     def _run_epoch(self, X, Y, order, batch_size, opt, eta, progress=None, asynchronous=False, listed=None,
-                   sample_weight=None, loss_code=None):
+                   sample_weight=None, loss_code=None, penalty=None):
         """One compiled epoch; on a non-finite result restores the parameters and optimizer state and raises.
 
         ``listed``: X's nonzeros from ``_core.list_nonzeros(X, ...)`` (made once for many epochs), or None.
         ``sample_weight``: None, or a weight >= 0 (X's dtype) for each row of X (``_core.train_epoch``).
         ``loss_code``: the loss the epoch reports, if not the network's (``_core.SKLEARN_LOG_LOSS``
         for a cross-entropy network: the same steps, scikit-learn's clipped loss).
+        ``penalty``: None, or a float64 array of one element to which each batch adds ||W||^2
+        before its step, times its size over its summed weight (``_core.train_epoch``).
 
         With a live ``progress`` display the epoch runs as several compiled calls, each a
         whole number of mini-batches taking about ``progress.interval`` seconds; the result
@@ -491,7 +493,7 @@ class Network:
                         self._loss_code if loss_code is None else loss_code, X, Y, order[start:stop],
                         batch_size, opt.code, eta, opt.normalized, opt.l2, opt.momentum, opt.beta_1, opt.beta_2,
                         opt.epsilon, opt.t, opt.v, opt.m1, opt.m2, self._n_threads, asynchronous, listed, loss,
-                        sample_weight)
+                        sample_weight, penalty)
                 except BaseException:
                     # interrupted (Ctrl-C) between mini-batches: the parameters hold every completed
                     # batch; should those have diverged, go back to the start of the epoch
