@@ -34,7 +34,7 @@ from cython.parallel cimport parallel, prange, threadid
 from libc.string cimport memcpy, memset
 from libc.time cimport clock, clock_t, CLOCKS_PER_SEC
 from libc.float cimport DBL_EPSILON, FLT_EPSILON
-from libc.math cimport INFINITY, exp, expf, fabs, log, log1p, pow, sqrt, sqrtf, tanh, tanhf
+from libc.math cimport INFINITY, NAN, exp, expf, fabs, log, log1p, pow, sqrt, sqrtf, tanh, tanhf
 
 
 import numpy as np
@@ -4278,6 +4278,8 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
                     ahead.rows, ahead.m = &order[start + m], m_next
                 t += 1
                 _begin_step(&op, S, t, eta)
+                # (set by whichever path the batch takes; NaN should one not)
+                _sparse_of(sps, 0, s_struct).sq_norm = NAN
                 loss += _train_batch(&net, &op, &pk[0], &X[0, 0], &Y[0, 0], &order[start], m, rows, normalized,
                                      vp, m1p, m2p, <floating>(l2 * (m / S)), &z[0], &a[0], &delta[0], &scratch[0],
                                      &xb[0], &yb[0], &gk[0], _sparse_of(sps, 0, s_struct), &G[0]) * (m / S)
