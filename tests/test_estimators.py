@@ -218,6 +218,26 @@ def test_l2_term_decides_the_stop_as_sklearns():
     _assert_same_run(fast, sk)
 
 
+def test_warm_refit_without_improvement_keeps_the_best_weights():
+    """early_stopping with warm_start: a refit whose epochs never beat the earlier best validation
+    score ends with the weights that scored it, the earlier fit's, as best_validation_score_ says;
+    the refit's epochs, scores and counts are scikit-learn's. (scikit-learn returns the refit's
+    last weights there: after its first fit, coefs_ is the same list of arrays it keeps as the
+    best, and the refit trains those arrays in place. fastnn differs on purpose; README says so.)"""
+    from sklearn.datasets import make_classification
+    X, y = make_classification(80, 5, n_informative=2, n_redundant=0, random_state=71)
+    kw = dict(random_state=21, hidden_layer_sizes=(6,), max_iter=28, solver="sgd", batch_size=5,
+              learning_rate_init=0.01, early_stopping=True, n_iter_no_change=3, tol=0.01, warm_start=True)
+    fast, sk = _fit_both(fastnn.MLPClassifier, SkClassifier, X, y, **kw)
+    best = [p.copy() for p in _params(fast)]
+    for est in (fast, sk):
+        est.set_params(max_iter=3).fit(X, y)
+    assert fast.n_iter_ == sk.n_iter_ == 1 and fast.t_ == sk.t_
+    np.testing.assert_array_equal(fast.validation_scores_, sk.validation_scores_)
+    assert fast.best_validation_score_ == sk.best_validation_score_ == max(fast.validation_scores_[:-1])
+    assert all(np.array_equal(p, q) for p, q in zip(_params(fast), best))
+
+
 def test_partial_fit_and_warm_start_follow_sklearn():
     X, y = load_iris(return_X_y=True)
     kw = dict(hidden_layer_sizes=(8,), random_state=2, batch_size=16, alpha=0.0)
@@ -343,12 +363,13 @@ PROBES = {
 
 
 def _fits(cls, X, y, **kw):
+    """True when cls(**kw).fit(X, y) succeeds, else the type of what it raised."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             cls(**kw).fit(X, y)
-        except (ValueError, TypeError):
-            return False
+        except (ValueError, TypeError) as exc:
+            return type(exc)
     return True
 
 
@@ -356,7 +377,9 @@ def _fits(cls, X, y, **kw):
                                               (fastnn.MLPRegressor, SkRegressor)], ids=["classifier", "regressor"])
 def test_parameters_are_accepted_and_refused_as_sklearn_does(fast_cls, sk_cls):
     """Each value of PROBES (and of the regressor's loss, where scikit-learn has it): fastnn's fit
-    succeeds exactly when scikit-learn's does. solver="lbfgs" is the one value refused on purpose."""
+    succeeds exactly when scikit-learn's does, and refuses a value with the same exception
+    (scikit-learn's InvalidParameterError, a ValueError and a TypeError, naming the estimator's
+    class). solver="lbfgs" is the one value refused on purpose."""
     X = np.random.default_rng(0).normal(size=(30, 3))
     y = np.arange(30) % 2 if fast_cls is fastnn.MLPClassifier else np.abs(X.sum(axis=1))   # poisson: y >= 0
     probes = dict(PROBES)
@@ -372,8 +395,11 @@ def test_parameters_are_accepted_and_refused_as_sklearn_does(fast_cls, sk_cls):
             if fast != sk:
                 differ.append((name, value, fast, sk))
     assert differ == []
-    assert sum(outcomes) > 60 and outcomes.count(False) > 40      # the probes reach both sides
-    assert not _fits(fast_cls, X, y, solver="lbfgs") and _fits(sk_cls, X, y, solver="lbfgs")
+    refused = [o for o in outcomes if o is not True]
+    assert len(outcomes) - len(refused) > 60 and len(refused) > 40      # the probes reach both sides
+    assert _fits(fast_cls, X, y, solver="lbfgs") is ValueError and _fits(sk_cls, X, y, solver="lbfgs") is True
+    with pytest.raises(ValueError, match=f"The 'max_iter' parameter of {fast_cls.__name__} must be"):
+        fast_cls(max_iter=0).fit(X, y)
 
 
 def _refused_calls(est, X, y):

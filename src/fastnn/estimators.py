@@ -50,9 +50,20 @@ _OUT_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "softmax": "s
 _LOSSES = {"identity": "quadratic", "logistic": "cross_entropy", "softmax": "cross_entropy", "exp": "poisson"}
 
 
-def _check(name, value, ok, expected):
+try:
+    # what scikit-learn's own parameter checks raise: a ValueError and a TypeError both
+    from sklearn.utils._param_validation import InvalidParameterError as _InvalidParameterError
+except ImportError:     # (a private module: should a later scikit-learn move it)
+    class _InvalidParameterError(ValueError, TypeError):  # type: ignore[no-redef]
+        """A parameter value the estimator refuses."""
+
+
+def _check(est, name, value, ok, expected):
+    """Refuse est's parameter name = value unless ok, as scikit-learn words it: "The 'name'
+    parameter of MLPClassifier must be ... Got value instead." (expected: "must be ...")."""
     if not ok:
-        raise ValueError(f"The '{name}' parameter of {expected}. Got {value!r} instead.")
+        raise _InvalidParameterError(f"The '{name}' parameter of {type(est).__name__} {expected}. "
+                                     f"Got {value!r} instead.")
 
 
 # scikit-learn's parameter checks (sklearn.utils._param_validation): a number is any numbers.Real
@@ -148,60 +159,63 @@ class _BaseMLP(BaseEstimator):
         if self.solver == "lbfgs":
             raise ValueError("solver='lbfgs' is not supported by fastnn (its kernels train by mini-batch "
                              "gradient descent); use solver='adam' or solver='sgd'")
-        _check("solver", self.solver, self.solver in ("sgd", "adam"), "MLP must be a str among {'adam', 'sgd'}")
-        _check("activation", self.activation, self.activation in _ACTIVATIONS,
-               "MLP must be a str among {'identity', 'logistic', 'relu', 'tanh'}")
+        _check(self, "solver", self.solver, self.solver in ("sgd", "adam"), "must be a str among {'adam', 'sgd'}")
+        _check(self, "activation", self.activation, self.activation in _ACTIVATIONS,
+               "must be a str among {'identity', 'logistic', 'relu', 'tanh'}")
         sizes = self.hidden_layer_sizes
-        sizes = list(sizes) if hasattr(sizes, "__iter__") and not isinstance(sizes, str) else [sizes]
+        array_like = hasattr(sizes, "__iter__") and not isinstance(sizes, str)
+        _check(self, "hidden_layer_sizes", sizes, array_like or (_is_int(sizes) and sizes >= 1),
+               "must be an array-like or an int in the range [1, inf)")
+        sizes = list(sizes) if array_like else [sizes]
         if not all(_is_int(s) for s in sizes):
             raise ValueError(f"hidden_layer_sizes must be integers, got {self.hidden_layer_sizes!r}")
         if any(s <= 0 for s in sizes):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
         for name, low in (("alpha", 0.0), ("power_t", 0.0), ("tol", 0.0)):
             v = getattr(self, name)
-            _check(name, v, _is_real(v) and v >= low and math.isfinite(v), f"MLP must be a float in [{low}, inf)")
+            _check(self, name, v, _is_real(v) and v >= low and math.isfinite(v), f"must be a float in [{low}, inf)")
         for name in ("learning_rate_init", "epsilon"):
             v = getattr(self, name)
-            _check(name, v, _is_real(v) and v > 0 and math.isfinite(v), "MLP must be a float in (0.0, inf)")
+            _check(self, name, v, _is_real(v) and v > 0 and math.isfinite(v), "must be a float in (0.0, inf)")
         for name in ("max_iter", "max_fun"):
             v = getattr(self, name)
-            _check(name, v, _is_int(v) and v >= 1, "MLP must be an int in the range [1, inf)")
+            _check(self, name, v, _is_int(v) and v >= 1, "must be an int in the range [1, inf)")
         # inf: never stop for want of improvement (scikit-learn's Options(Real, {inf}))
-        _check("n_iter_no_change", self.n_iter_no_change,
+        _check(self, "n_iter_no_change", self.n_iter_no_change,
                (_is_int(self.n_iter_no_change) and self.n_iter_no_change >= 1)
                or (_is_real(self.n_iter_no_change) and self.n_iter_no_change == math.inf),
-               "MLP must be an int in the range [1, inf) or inf")
-        _check("batch_size", self.batch_size,
+               "must be an int in the range [1, inf) or inf")
+        _check(self, "batch_size", self.batch_size,
                self.batch_size == "auto" or (_is_int(self.batch_size) and self.batch_size >= 1),
-               "MLP must be an int in the range [1, inf) or a str among {'auto'}")
-        _check("learning_rate", self.learning_rate, self.learning_rate in ("constant", "invscaling", "adaptive"),
-               "MLP must be a str among {'adaptive', 'constant', 'invscaling'}")
-        _check("momentum", self.momentum, _is_real(self.momentum) and 0 <= self.momentum <= 1,
-               "MLP must be a float in the range [0, 1]")
+               "must be an int in the range [1, inf) or a str among {'auto'}")
+        _check(self, "learning_rate", self.learning_rate, self.learning_rate in ("constant", "invscaling", "adaptive"),
+               "must be a str among {'adaptive', 'constant', 'invscaling'}")
+        _check(self, "momentum", self.momentum, _is_real(self.momentum) and 0 <= self.momentum <= 1,
+               "must be a float in the range [0, 1]")
         for name in ("beta_1", "beta_2"):
             v = getattr(self, name)
-            _check(name, v, _is_real(v) and 0 <= v < 1, "MLP must be a float in the range [0, 1)")
-        _check("validation_fraction", self.validation_fraction,
+            _check(self, name, v, _is_real(v) and 0 <= v < 1, "must be a float in the range [0, 1)")
+        _check(self, "validation_fraction", self.validation_fraction,
                _is_real(self.validation_fraction) and 0 <= self.validation_fraction < 1,
-               "MLP must be a float in the range [0, 1)")
+               "must be a float in the range [0, 1)")
         for name in ("shuffle", "warm_start", "nesterovs_momentum", "early_stopping"):
             v = getattr(self, name)
-            _check(name, v, _is_bool(v), "MLP must be an instance of 'bool'")
-        _check("verbose", self.verbose, _is_bool(self.verbose) or (_is_int(self.verbose) and self.verbose >= 0),
-               "MLP must be an int in the range [0, inf) or a bool")
+            _check(self, name, v, _is_bool(v), "must be an instance of 'bool'")
+        _check(self, "verbose", self.verbose, _is_bool(self.verbose) or (_is_int(self.verbose) and self.verbose >= 0),
+               "must be an int in the range [0, inf) or a bool")
         rs = self.random_state
-        _check("random_state", rs, rs is None or isinstance(rs, np.random.RandomState)
+        _check(self, "random_state", rs, rs is None or isinstance(rs, np.random.RandomState)
                or (_is_int(rs) and 0 <= rs <= 2**32 - 1),
-               "MLP must be an int in the range [0, 4294967295], an instance of 'numpy.random.RandomState' "
+               "must be an int in the range [0, 4294967295], an instance of 'numpy.random.RandomState' "
                "or None")
         try:
             dtype = None if self.dtype is None else np.dtype(self.dtype).name
         except TypeError:
             dtype = "invalid"
-        _check("dtype", self.dtype, dtype in (None, "float32", "float64"), "MLP must be None, 'float32' or 'float64'")
+        _check(self, "dtype", self.dtype, dtype in (None, "float32", "float64"), "must be None, 'float32' or 'float64'")
         t = self.n_threads
-        _check("n_threads", t, t is None or (_is_int(t) and not _is_bool(t) and t >= 1),
-               "MLP must be None or an int in the range [1, inf)")
+        _check(self, "n_threads", t, t is None or (_is_int(t) and not _is_bool(t) and t >= 1),
+               "must be None or an int in the range [1, inf)")
         return [int(s) for s in sizes], dtype
 
     # ---- the network ------------------------------------------------------------------------
@@ -612,7 +626,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.loss = loss
 
     def _check_params(self):
-        _check("loss", self.loss, self.loss in ("squared_error", "poisson"),
+        _check(self, "loss", self.loss, self.loss in ("squared_error", "poisson"),
                "MLPRegressor must be a str among {'squared_error', 'poisson'}")
         return super()._check_params()
 
