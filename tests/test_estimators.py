@@ -47,10 +47,13 @@ def _params(est):
 
 
 def _fit_both(fast_cls, sk_cls, X, y, sample_weight=None, **kw):
-    fit_kw = {} if sample_weight is None else dict(sample_weight=sample_weight)
+    return _fit_one(fast_cls, X, y, sample_weight, **kw), _fit_one(sk_cls, X, y, sample_weight, **kw)
+
+
+def _fit_one(cls, X, y, sample_weight=None, **kw):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return fast_cls(**kw).fit(X, y, **fit_kw), sk_cls(**kw).fit(X, y, **fit_kw)
+        return cls(**kw).fit(X, y, **({} if sample_weight is None else dict(sample_weight=sample_weight)))
 
 
 def _assert_same_run(fast, sk, loss_rtol=1e-12):
@@ -154,6 +157,80 @@ def test_regressor_follows_sklearn_step_for_step(loss, solver, n_targets, weight
     _assert_same_run(fast, sk)
     assert fast.out_activation_ == ("exp" if loss == "poisson" else "identity")
     np.testing.assert_allclose(fast.predict(X), sk.predict(X), rtol=1e-10)
+
+
+def _random_configuration(rng):
+    """A target type and scikit-learn parameters drawn from what fastnn supports (float64; batches
+    of 7 rows or more and at most 12 epochs, where two correct float64 implementations stay within
+    1e-9 of each other: with batches of 1 over many epochs rounding differences grow until fits part,
+    scikit-learn's own too, from a change of one ulp in X)."""
+    kind = str(rng.choice(["binary", "multiclass", "multilabel", "regression", "regression3"]))
+    kw = dict(hidden_layer_sizes=[(), (5,), (7, 3), 4][int(rng.integers(0, 4))],
+              activation=str(rng.choice(["relu", "tanh", "logistic", "identity"])),
+              solver=str(rng.choice(["adam", "sgd"])), alpha=float(rng.choice([0.0, 1e-4, 0.1])),
+              batch_size=["auto", 7, 32][int(rng.integers(0, 3))], learning_rate_init=float(rng.choice([1e-3, 1e-2])),
+              max_iter=int(rng.integers(1, 13)), shuffle=bool(rng.random() < 0.8),
+              early_stopping=bool(rng.random() < 0.3), n_iter_no_change=int(rng.integers(1, 4)),
+              tol=float(rng.choice([1e-4, 1e-2])), random_state=int(rng.integers(0, 100)))
+    if kw["solver"] == "sgd":
+        kw.update(learning_rate=str(rng.choice(["constant", "invscaling", "adaptive"])),
+                  momentum=float(rng.choice([0.0, 0.5, 0.9])), nesterovs_momentum=bool(rng.random() < 0.5))
+    else:
+        kw.update(beta_1=float(rng.choice([0.9, 0.5])), epsilon=float(rng.choice([1e-8, 1e-3])))
+    return kind, kw
+
+
+@pytest.mark.filterwarnings("ignore:Got `batch_size` less than 1 or larger than sample size")
+@pytest.mark.parametrize("seed", range(4))
+def test_random_configurations_follow_sklearn(seed):
+    """Twenty random configurations per seed (_random_configuration: target type, architecture,
+    activation, solver and its settings, alpha, batch size, epochs, shuffle, early stopping,
+    tolerances), sometimes with sample weights and sparse X, each fitted by fastnn and by
+    scikit-learn: the same epochs, weights within 1e-9, loss curves and validation scores within
+    1e-9, and the same predictions. (Such a search found the clipped log loss and the per-batch L2
+    term; 150 seeds passed before these four were kept.)"""
+    from scipy import sparse
+    from sklearn.datasets import make_classification
+    rng = np.random.default_rng(seed)
+    for case in range(20):
+        kind, kw = _random_configuration(rng)
+        n, d = int(rng.integers(20, 120)), int(rng.integers(1, 8))
+        if kind == "binary":
+            X, y = make_classification(n, d + 2, n_informative=2, n_redundant=0, random_state=case)
+        elif kind == "multiclass":
+            X, y = make_classification(n, d + 3, n_informative=3, n_redundant=0, n_classes=3, random_state=case)
+        elif kind == "multilabel":
+            X, y = make_multilabel_classification(n, d + 2, n_classes=3, random_state=case)
+        else:
+            X, y = make_regression(n, d, n_targets=1 if kind == "regression" else 3, random_state=case)
+            y = y / 50
+        if rng.random() < 0.2:
+            X = X.copy()
+            X[np.abs(X) < 0.7] = 0
+            X = sparse.csr_matrix(X)
+        w = rng.uniform(0.1, 2.0, n) if (rng.random() < 0.2 and "sample_weight" in
+                                         inspect.signature(SkClassifier.fit).parameters) else None
+        fast_cls, sk_cls = ((fastnn.MLPRegressor, SkRegressor) if kind.startswith("regression")
+                            else (fastnn.MLPClassifier, SkClassifier))
+        try:
+            sk = _fit_one(sk_cls, X, y, w, **kw)
+        except ValueError:     # e.g. an early-stopping split too small for scikit-learn too
+            with pytest.raises(ValueError):
+                _fit_one(fast_cls, X, y, w, **kw)
+            continue
+        fast = _fit_one(fast_cls, X, y, w, **kw)
+        where = f"case {case}: {kind}, {kw}, weighted={w is not None}, sparse={sparse.issparse(X)}"
+        assert fast.n_iter_ == sk.n_iter_ and fast.t_ == sk.t_, where
+        for p, q in zip(_params(fast), _params(sk)):
+            np.testing.assert_allclose(p, q, rtol=1e-9, atol=1e-9, err_msg=where)
+        np.testing.assert_allclose(fast.loss_curve_, sk.loss_curve_, rtol=1e-9, atol=1e-12, err_msg=where)
+        if sk.validation_scores_ is not None:
+            np.testing.assert_allclose(fast.validation_scores_, sk.validation_scores_, rtol=1e-9, err_msg=where)
+        if fast_cls is fastnn.MLPClassifier:
+            np.testing.assert_allclose(fast.predict_proba(X), sk.predict_proba(X), rtol=1e-9, atol=1e-9, err_msg=where)
+            assert np.array_equal(fast.predict(X), sk.predict(X)), where
+        else:
+            np.testing.assert_allclose(fast.predict(X), sk.predict(X), rtol=1e-9, atol=1e-9, err_msg=where)
 
 
 def test_poisson_refuses_negative_targets_and_changes_nothing():
