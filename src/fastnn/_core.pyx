@@ -3457,9 +3457,10 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
                 _bias_block(blk * JB, m, w, dt, target + net.bt_off[0] + c0, mode, op,
                             _at(v, net.bt_off[0] + c0), _at(m1, net.bt_off[0] + c0), _at(m2, net.bt_off[0] + c0))
     if sp.sq != NULL and mode == STEP and not team_of_one[0]:
-        # the threads' parts of ||W||^2, added as _squared_norm adds them
+        # the threads' parts of ||W||^2, added as _squared_norm adds them: layer0 = sum(panels)
         for q in range(ld // JB):
             layer0 = layer0 + sp.sq[q]
+        # layer1 = sum(segments)
         q = 0
         while q < n_h:
             layer1 = layer1 + sp.sq[ld // JB + q // JB]
@@ -3525,6 +3526,7 @@ cdef inline double _panel_squares(const Net* net, const floating* pk, intp l, in
     cdef intp n_in = net.sizes[l], k0 = 0
     cdef const floating* panel = pk + net.wt_off[l] + p * n_in * JB
     cdef double total = 0
+    # total = sum of (panel[k0:k0 + JB] ** 2).sum(), down the panel
     while k0 < n_in:
         total = total + _block_squares(panel, k0, min(n_in, k0 + JB))
         k0 = k0 + JB
@@ -3536,6 +3538,7 @@ cdef inline double _segment_squares(const Net* net, const floating* pk, intp l, 
     panels (_block_squares) added in order."""
     cdef intp n_in = net.sizes[l], p
     cdef double total = 0
+    # total = sum over the panels of (WT_p[k0:k0 + JB] ** 2).sum()
     for p in range(net.ld[l] // JB):
         total = total + _block_squares(pk + net.wt_off[l] + p * n_in * JB, k0, min(n_in, k0 + JB))
     return total
@@ -3552,9 +3555,11 @@ cdef double _squared_norm(const Net* net, const floating* pk) noexcept nogil:
     for l in range(net.L):
         layer = 0
         if l == 0:
+            # layer = sum of the panels' squares
             for p in range(net.ld[0] // JB):
                 layer = layer + _panel_squares(net, pk, 0, p)
         else:
+            # layer = sum of the segments' squares
             k0 = 0
             while k0 < net.sizes[l]:
                 layer = layer + _segment_squares(net, pk, l, k0)
