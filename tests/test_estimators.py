@@ -315,9 +315,10 @@ def test_warm_refit_without_improvement_keeps_the_best_weights():
     assert all(np.array_equal(p, q) for p, q in zip(_params(fast), best))
 
 
-def test_partial_fit_and_warm_start_follow_sklearn():
+@pytest.mark.parametrize("alpha", [0.0, 0.1])
+def test_partial_fit_and_warm_start_follow_sklearn(alpha):
     X, y = load_iris(return_X_y=True)
-    kw = dict(hidden_layer_sizes=(8,), random_state=2, batch_size=16, alpha=0.0)
+    kw = dict(hidden_layer_sizes=(8,), random_state=2, batch_size=16, alpha=alpha)
     fast, sk = fastnn.MLPClassifier(**kw), SkClassifier(**kw)
     for start in range(0, 150, 50):
         for est in (fast, sk):
