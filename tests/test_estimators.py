@@ -233,6 +233,51 @@ def test_random_configurations_follow_sklearn(seed):
             np.testing.assert_allclose(fast.predict(X), sk.predict(X), rtol=1e-9, atol=1e-9, err_msg=where)
 
 
+@pytest.mark.parametrize("batch_size", [20, 25])
+def test_divergence_raises_a_value_error_and_keeps_the_last_finite_epoch(batch_size):
+    """A fit that diverges raises a ValueError, the type scikit-learn's MLP raises for non-finite
+    weights, that is also a FloatingPointError (fastnn.Network's): as soon as the loss or the
+    weights are non-finite (scikit-learn returns a fit whose last loss is infinite while its weights
+    are finite), with the parameters of the last finite epoch restored, those of a fit stopped
+    there. Batches of 25 of 60 rows: an epoch in two calls, the last batch of 10 in its own."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 3))
+    y = 1e3 * X[:, 0]
+    kw = dict(solver="sgd", learning_rate_init=1.0, random_state=0, batch_size=batch_size)
+    est = fastnn.MLPRegressor(max_iter=12, **kw)
+    with pytest.raises(ValueError, match="non-finite") as info:
+        est.fit(X, y)
+    assert isinstance(info.value, FloatingPointError)
+    assert 1 <= est.n_iter_ < 12 and len(est.loss_curve_) == est.n_iter_
+    stopped = _fit_one(fastnn.MLPRegressor, X, y, max_iter=est.n_iter_, **kw)
+    assert all(np.array_equal(p, q) for p, q in zip(_params(est), _params(stopped)))
+    assert all(np.isfinite(p).all() for p in _params(est))
+
+
+def test_divergence_in_an_epochs_last_call_restores_the_whole_epoch(monkeypatch):
+    """An epoch whose last batch is smaller runs as two compiled calls; should the second diverge,
+    fit restores the parameters from before the epoch, not only from before that call (simulated:
+    the second call raises as a diverged one does)."""
+    from fastnn.network import Network
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((60, 3)), rng.standard_normal(60)
+    est = _fit_one(fastnn.MLPRegressor, X, y, max_iter=2, batch_size=25, random_state=0, warm_start=True)
+    before = [p.copy() for p in _params(est)]
+    run_epoch, calls = Network._run_epoch, []
+
+    def second_call_diverges(self, X, Y, order, *args, **kwargs):
+        calls.append(order.shape[0])
+        if len(calls) == 2:
+            raise FloatingPointError("training diverged (simulated)")
+        return run_epoch(self, X, Y, order, *args, **kwargs)
+
+    monkeypatch.setattr(Network, "_run_epoch", second_call_diverges)
+    with pytest.raises(ValueError, match="non-finite"):
+        est.fit(X, y)
+    assert calls == [50, 10] and est.n_iter_ == 0
+    assert all(np.array_equal(p, q) for p, q in zip(_params(est), before))
+
+
 def test_poisson_refuses_negative_targets_and_changes_nothing():
     """scikit-learn fits negative y with loss="poisson" to a NaN loss; fastnn refuses it."""
     X, y = load_iris(return_X_y=True)

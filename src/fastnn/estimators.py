@@ -58,6 +58,11 @@ except ImportError:     # (a private module: should a later scikit-learn move it
         """A parameter value the estimator refuses."""
 
 
+class _Diverged(FloatingPointError, ValueError):
+    """fit and partial_fit diverged: a ValueError, as scikit-learn's MLP raises for non-finite
+    weights, and a FloatingPointError, as fastnn.Network raises."""
+
+
 def _check(est, name, value, ok, expected):
     """Refuse est's parameter name = value unless ok, as scikit-learn words it: "The 'name'
     parameter of MLPClassifier must be ... Got value instead." (expected: "must be ...")."""
@@ -400,10 +405,25 @@ class _BaseMLP(BaseEstimator):
                 summed = 0.0
                 if penalty is not None:
                     penalty[0] = 0.0
-                for start, stop, m in parts:
-                    opt.l2 = float(self.alpha) / m   # the L2 coefficient is not part of the optimizer state
-                    summed += net._run_epoch(X, Y, sample_idx[start:stop], m, opt, state["rate"], listed=listed,
-                                             sample_weight=sw, loss_code=loss_code, penalty=penalty)
+                # (an epoch in two calls: the parameters and optimizer state from before it, for a
+                # divergence in the second; _run_epoch restores those from before its own call)
+                saved = (net._theta.copy(), opt.snapshot()) if len(parts) > 1 else None
+                try:
+                    for start, stop, m in parts:
+                        opt.l2 = float(self.alpha) / m   # the L2 coefficient is not part of the optimizer state
+                        summed += net._run_epoch(X, Y, sample_idx[start:stop], m, opt, state["rate"],
+                                                 listed=listed, sample_weight=sw, loss_code=loss_code,
+                                                 penalty=penalty)
+                except FloatingPointError as exc:
+                    if saved is not None:
+                        with net._lock:
+                            net._theta[...] = saved[0]
+                        opt.restore(saved[1])
+                    raise _Diverged(
+                        f"Solver produced non-finite parameter weights or loss in epoch {self.n_iter_ + 1}. "
+                        "The input data may contain large values and need to be preprocessed (or the "
+                        "learning rate may be too large); the parameters from before that epoch were "
+                        "restored.") from exc
                 # the mean batch loss over the epoch, in scikit-learn's units, with its L2 term
                 # 0.5 * alpha * ||W||^2 / (summed weight) of each batch (at the batch's weights before its
                 # step) times its size
