@@ -446,11 +446,16 @@ def test_coefs_edits_are_used_by_predict():
     (dict(learning_rate_init=0.0), "learning_rate_init"),
     (dict(learning_rate="optimal"), "learning_rate"),
     (dict(max_iter=0), "max_iter"),
+    (dict(hidden_layer_sizes=(2.5,)), "hidden_layer_sizes must be integers"),
 ])
 def test_unsupported_or_bad_parameters_raise_clearly(params, match):
     X, y = load_iris(return_X_y=True)
     with pytest.raises(ValueError, match=match):
         fastnn.MLPClassifier(**params).fit(X, y)
+    if params.get("hidden_layer_sizes") == (2.5,):
+        # scikit-learn raises a TypeError for a float size: the exception is that too
+        with pytest.raises(TypeError, match=match):
+            fastnn.MLPClassifier(**params).fit(X, y)
     with pytest.raises(ValueError, match="'squared_error', 'poisson'"):
         fastnn.MLPRegressor(loss="huber").fit(X, y)
 

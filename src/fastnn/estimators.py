@@ -173,7 +173,8 @@ class _BaseMLP(BaseEstimator):
                "must be an array-like or an int in the range [1, inf)")
         sizes = list(sizes) if array_like else [sizes]
         if not all(_is_int(s) for s in sizes):
-            raise ValueError(f"hidden_layer_sizes must be integers, got {self.hidden_layer_sizes!r}")
+            # (scikit-learn fails there with a TypeError: this is both)
+            raise _InvalidParameterError(f"hidden_layer_sizes must be integers, got {self.hidden_layer_sizes!r}")
         if any(s <= 0 for s in sizes):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
         for name, low in (("alpha", 0.0), ("power_t", 0.0), ("tol", 0.0)):
