@@ -377,6 +377,33 @@ def test_partial_fit_and_warm_start_follow_sklearn(alpha):
     _assert_same_run(fast, sk)
 
 
+@pytest.mark.parametrize("change", [dict(solver="sgd"), dict(solver="adam"), dict(learning_rate_init=0.1),
+                                    dict(beta_1=0.5, epsilon=1e-3), dict(learning_rate="invscaling", power_t=0.2),
+                                    dict(momentum=0.1, nesterovs_momentum=False), dict(alpha=0.5, batch_size=7)],
+                         ids=lambda c: "-".join(c))
+@pytest.mark.parametrize("start", ["adam", "sgd"])
+def test_partial_fit_keeps_its_optimizer_as_sklearn(start, change):
+    """partial_fit goes on with the optimizer of the first call (or of the last fit), its settings
+    included, as scikit-learn keeps its optimizer object: a solver, learning rate, schedule,
+    momentum or Adam setting changed by set_params in between takes effect at the next fit (alpha
+    and batch_size at once). Weights and losses agree with scikit-learn's through both, and after
+    a warm-start fit with the new settings."""
+    X, y = load_iris(return_X_y=True)
+    kw = dict(hidden_layer_sizes=(5,), random_state=0, solver=start, max_iter=3, warm_start=True)
+    fast, sk = fastnn.MLPClassifier(**kw), SkClassifier(**kw)
+    for est in (fast, sk):
+        est.partial_fit(X, y, classes=np.unique(y))
+        est.set_params(**change)
+        est.partial_fit(X, y)
+        est.partial_fit(X, y)
+    _assert_same_run(fast, sk)
+    for est in (fast, sk):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, y)
+    _assert_same_run(fast, sk)
+
+
 def test_partial_fit_needs_classes_first():
     with pytest.raises(ValueError, match="classes must be passed on the first call"):
         fastnn.MLPClassifier().partial_fit(np.zeros((2, 3)), [0, 1])

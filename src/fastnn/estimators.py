@@ -340,8 +340,16 @@ class _BaseMLP(BaseEstimator):
         if sample_weight is not None:
             sample_weight = np.ascontiguousarray(sample_weight, dtype=net.dtype)
         if not incremental or self._solver_state is None:
-            self._solver_state = {"rate": float(self.learning_rate_init), "fresh": True}
-        name, settings = self._optimizer_settings()
+            # the optimizer and its settings, kept for the partial_fit calls that follow, as
+            # scikit-learn keeps its optimizer object (set_params changes them at the next fit)
+            self._solver_state = {"rate": float(self.learning_rate_init), "fresh": True,
+                                  "solver": (self.solver, self.learning_rate, float(self.learning_rate_init),
+                                             self.power_t, *self._optimizer_settings())}
+        state = self._solver_state
+        if "solver" not in state:   # (state pickled before the settings were kept)
+            state["solver"] = (self.solver, self.learning_rate, state["rate"], self.power_t,
+                               *self._optimizer_settings())
+        name, settings = state["solver"][4:]
         sw = sample_weight
         X_val = y_val = sw_val = None
         if self.early_stopping:
@@ -372,7 +380,6 @@ class _BaseMLP(BaseEstimator):
         listed = None
         if self._list_once and not incremental and self.max_iter > 1:
             listed = _core.list_nonzeros(X, net.sizes[1], net.n_threads)
-        state = self._solver_state
         opt, _ = net._optimizer(name, 1.0, None, fresh=state.pop("fresh", False), **settings)
         net._opt = opt
         return net, opt, X, Y, sw, (X_val, y_val, sw_val), batch_size, listed, incremental
@@ -394,7 +401,8 @@ class _BaseMLP(BaseEstimator):
         if n_full < n:
             parts.append((n_full, n, n - n_full))
         sample_idx = np.arange(n, dtype=np.intp)
-        adaptive = self.solver == "sgd" and self.learning_rate == "adaptive"
+        solver, schedule, rate_init, power_t = state["solver"][:4]
+        adaptive = solver == "sgd" and schedule == "adaptive"
         # ||W||^2 before each batch's step, times its size over its summed weight, added by the
         # compiled epoch (alpha > 0): scikit-learn's L2 term of the epoch's loss, 0.5 * alpha times it
         penalty = np.zeros(1) if self.alpha > 0 else None
@@ -437,8 +445,8 @@ class _BaseMLP(BaseEstimator):
                 if self.verbose:
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
                 self._update_no_improvement_count(net, *val)
-                if self.solver == "sgd" and self.learning_rate == "invscaling":
-                    state["rate"] = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
+                if solver == "sgd" and schedule == "invscaling":
+                    state["rate"] = rate_init / (self.t_ + 1) ** power_t
                 if self._no_improvement_count > self.n_iter_no_change:
                     what = "Validation score" if self.early_stopping else "Training loss"
                     msg = (f"{what} did not improve more than tol={self.tol:f} for "
