@@ -535,10 +535,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     - fastnn only: ``n_threads``, threads for the kernels (None: every core); ``dtype``, None to
       compute in X's dtype as scikit-learn does (float32 or float64), or "float32" / "float64"
       (float32 fitted 1.2x to 2.2x as fast as float64 in runs of bench/sklearn_mnist.py).
-    - on mostly-zero X, fit lists X's nonzeros once for all its epochs (8 bytes per nonzero in
-      float32, 12 in float64; at most half of X's size); the result is the same, bit for bit.
-    - ``loss_`` adds the L2 term at the epoch's end weights (scikit-learn: at each batch's), and
-      the log-loss is computed from the pre-activations without clipping probabilities.
+    - on mostly-zero X, fit lists X's nonzeros once for all its epochs (3 bytes per nonzero when
+      they take at most 256 distinct values, else 8 in float32 and 12 in float64; at most half of
+      X's size); the result is the same, bit for bit.
+    - a fit that diverges raises at once (a ValueError that is also a FloatingPointError) and
+      keeps the last finite epoch's weights; scikit-learn raises at the end, for non-finite weights.
+    - with early_stopping and warm_start, a refit that never beats the earlier best validation
+      score keeps the weights that scored it; scikit-learn returns the refit's last weights.
 
     Fitted attributes: classes_, coefs_ (list of (n_in, n_out)), intercepts_, loss_,
     loss_curve_, best_loss_, validation_scores_, best_validation_score_, n_iter_, t_,
