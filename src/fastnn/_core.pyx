@@ -1241,8 +1241,7 @@ cdef struct Sparse:
     void* wb
     const void* w
     # (training, an L2 term wanted: train_epoch's penalty) sq not NULL: the batch's ||W||^2 before its
-    # step goes to sq_norm (_squared_norm's sums; _loss_grad_local's threads write their parts to sq
-    # first: layer 0's panels, then layer 1's segments)
+    # step goes to sq_norm, its parts (_norm_part) to sq, layer after layer (_squared_norm)
     double* sq
     double sq_norm
 
@@ -1703,56 +1702,50 @@ cdef double _output(const Net* net, intp m, intp nL, intp ld, const floating* z,
             if dr != NULL:
                 for j in range(nL):
                     dr[j] = ar[j] - yr[j]
-        elif act == SIGMOID and net.loss == LOG_LOSS:
-            for j in range(nL):
-                # -(xlogy(y, p) + xlogy(1 - y, 1 - p)), p = clip(a)
-                p = _clipped(ar[j])
-                if yr[j] != 0:
-                    loss -= <double>yr[j] * log(<double>p)
-                if yr[j] != 1:
-                    loss -= <double>(one - yr[j]) * log(<double>(one - p))   # 1 - p in the dtype
-            if dr != NULL:
-                for j in range(nL):
-                    dr[j] = ar[j] - yr[j]
         elif act == SIGMOID:
             for j in range(nL):
-                loss += _binary_ce(<double>zr[j], <double>yr[j])
+                if net.loss == LOG_LOSS:
+                    # -(xlogy(y, p) + xlogy(1 - y, 1 - p)), p = clip(a)
+                    p = _clipped(ar[j])
+                    if yr[j] != 0:
+                        loss -= <double>yr[j] * log(<double>p)
+                    if yr[j] != 1:
+                        loss -= <double>(one - yr[j]) * log(<double>(one - p))   # 1 - p in the dtype
+                else:
+                    loss += _binary_ce(<double>zr[j], <double>yr[j])
             if dr != NULL:
                 for j in range(nL):
                     dr[j] = ar[j] - yr[j]
-        elif net.loss == LOG_LOSS:
-            # softmax: loss = -(y @ log(clip(a)))
-            ysum = 0
-            for j in range(nL):
-                ysum += yr[j]
-                if yr[j] != 0:
-                    loss -= <double>yr[j] * log(<double>_clipped(ar[j]))
-            if dr != NULL:
-                for j in range(nL):
-                    dr[j] = <floating>(<double>ar[j] * ysum - <double>yr[j])
         else:
-            # softmax: loss = sum(y) * logsumexp(z) - y @ z
-            mx = zr[0]
-            for j in range(1, nL):
-                if zr[j] > mx:
-                    mx = zr[j]
+            # softmax; ysum = sum(y)
             ysum = 0
             for j in range(nL):
                 ysum += yr[j]
-            if mx == INFINITY:
-                # all probability on the +inf entries: free if the targets are there too, else infinite
-                yz = 0
+            if net.loss == LOG_LOSS:
+                # loss = -(y @ log(clip(a)))
                 for j in range(nL):
-                    if zr[j] != mx:
-                        yz += yr[j]
-                loss += INFINITY if yz > 0 else 0.0
+                    if yr[j] != 0:
+                        loss -= <double>yr[j] * log(<double>_clipped(ar[j]))
             else:
-                # se = sum(exp(z - mx)) (fastnn_exp, summed in order), yz = y @ (z - mx)
-                se = fastnn_sum_exp_f(zr, mx, nL) if floating is float else fastnn_sum_exp_d(zr, mx, nL)
-                yz = 0
-                for j in range(nL):
-                    yz += <double>yr[j] * (<double>zr[j] - mx)
-                loss += ysum * log(se) - yz
+                # loss = sum(y) * logsumexp(z) - y @ z
+                mx = zr[0]
+                for j in range(1, nL):
+                    if zr[j] > mx:
+                        mx = zr[j]
+                if mx == INFINITY:
+                    # all probability on the +inf entries: free if the targets are there too, else infinite
+                    yz = 0
+                    for j in range(nL):
+                        if zr[j] != mx:
+                            yz += yr[j]
+                    loss += INFINITY if yz > 0 else 0.0
+                else:
+                    # se = sum(exp(z - mx)) (fastnn_exp, summed in order), yz = y @ (z - mx)
+                    se = fastnn_sum_exp_f(zr, mx, nL) if floating is float else fastnn_sum_exp_d(zr, mx, nL)
+                    yz = 0
+                    for j in range(nL):
+                        yz += <double>yr[j] * (<double>zr[j] - mx)
+                    loss += ysum * log(se) - yz
             if dr != NULL:
                 for j in range(nL):
                     dr[j] = <floating>(<double>ar[j] * ysum - <double>yr[j])
@@ -3337,10 +3330,6 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
     cdef bint near
     # ready[u * CLAIM_LINE]: thread u's columns of delta0 are done
     cdef long long ready[2 * CLAIM_LINE]
-    # the chunk ran on a team of one thread; ||W||^2's layers (sp.sq)
-    cdef bint team_of_one[1]
-    cdef intp q
-    cdef double layer0 = 0, layer1 = 0
     global local_chunks, near_chunks
     if sp.near < 0:
         # the cores' round trip, once per train_epoch call (near_mode)
@@ -3360,13 +3349,11 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
     placed[0] = 0
     placed[CLAIM_LINE] = 0
     loss[0] = 0
-    team_of_one[0] = False
     own_G, zt, at, dt, blk, i, c0, c1, n_rows, unplaced = G, z, a, delta, 0, 0, 0, 0, 0, 0
     with parallel(num_threads=2):
         t = threadid()
         if fastnn_team() < 2:
             # a team of one thread: the chunk as on one thread (rows of ld0)
-            team_of_one[0] = True
             _chunk_squared_norm(&net1, pk, sp, mode)
             _forward(&net1, pk, x, m, z, a, sp, 0)
             loss[0] = _output(&net1, m, n_out, ld1, z1, a1, y, d1, <const floating*>sp.w)
@@ -3380,14 +3367,12 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
             dt = delta + m * net.u_off[0] + t * m * w
             own_G = G if t == 0 or near else <floating*>sp.G_other
             if sp.sq != NULL and mode == STEP:
-                # its parts of ||W||^2 before the step (_squared_norm): its panels of layer 0, its
-                # segments of layer 1's rows (c0 is a multiple of JB), to sq[panel], sq[P0 + segment]
+                # its parts of ||W||^2 before the step (_norm_part): its panels of layer 0, its
+                # segments of layer 1's rows (c0 is a multiple of JB), where _squared_norm puts them
                 for blk in range(c0 // JB, c1 // JB):
-                    sp.sq[blk] = _panel_squares(net, pk, 0, blk)
-                i = c0
-                while i < min(c1, n_h):
-                    sp.sq[ld // JB + i // JB] = _segment_squares(net, pk, 1, i)
-                    i = i + JB
+                    sp.sq[blk] = _norm_part(net, pk, 0, blk)
+                for blk in range(c0 // JB, (min(c1, n_h) + JB - 1) // JB):
+                    sp.sq[ld // JB + blk] = _norm_part(net, pk, 1, blk)
             # zt, at = this thread's columns of every row of z0, a0 (vector v of a row at column v * W - c0)
             _sparse_rows(m, n_in, n_h, w, sp, pk + net.wt_off[0], pk + net.bt_off[0], net.act[0], c0 // W,
                          c1 // W, zt - c0, at - c0)
@@ -3456,16 +3441,9 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
             for blk in range(w // JB):
                 _bias_block(blk * JB, m, w, dt, target + net.bt_off[0] + c0, mode, op,
                             _at(v, net.bt_off[0] + c0), _at(m1, net.bt_off[0] + c0), _at(m2, net.bt_off[0] + c0))
-    if sp.sq != NULL and mode == STEP and not team_of_one[0]:
-        # the threads' parts of ||W||^2, added as _squared_norm adds them: layer0 = sum(panels)
-        for q in range(ld // JB):
-            layer0 = layer0 + sp.sq[q]
-        # layer1 = sum(segments)
-        q = 0
-        while q < n_h:
-            layer1 = layer1 + sp.sq[ld // JB + q // JB]
-            q = q + JB
-        sp.sq_norm = (0 + layer0) + layer1
+    if sp.sq != NULL and mode == STEP:
+        # ||W||^2 from the threads' parts (a team of one: from _squared_norm's, the same value)
+        sp.sq_norm = _sum_of_parts(net, sp.sq)
     return loss[0]
 
 
@@ -3544,35 +3522,49 @@ cdef inline double _segment_squares(const Net* net, const floating* pk, intp l, 
     return total
 
 
-cdef double _squared_norm(const Net* net, const floating* pk) noexcept nogil:
-    """||W||^2 over the weight matrices in the packed pk (padding 0), in one fixed order, whatever
-    the threads: layer 0 as its panels' sums (_panel_squares) added in order, each later layer as
-    its segments' of JB rows (_segment_squares), then the layers in order. _loss_grad_local's
-    threads compute the same parts (each its panels of layer 0 and its rows of layer 1), and its
-    caller adds them in this order: the same value."""
-    cdef intp l, p, k0
+cdef inline intp _norm_parts(const Net* net, intp l) noexcept nogil:
+    """How many parts _squared_norm sums layer l from: its panels (l = 0), or its segments of JB rows."""
+    return net.ld[0] // JB if l == 0 else (net.sizes[l] + JB - 1) // JB
+
+
+cdef inline double _norm_part(const Net* net, const floating* pk, intp l, intp q) noexcept nogil:
+    """Part q of layer l's squares: panel q of layer 0 (_panel_squares), segment q of a later layer
+    (_segment_squares). Any thread computing a part gets the same value."""
+    return _panel_squares(net, pk, 0, q) if l == 0 else _segment_squares(net, pk, l, q * JB)
+
+
+cdef double _sum_of_parts(const Net* net, const double* parts) noexcept nogil:
+    """||W||^2 from its parts (_norm_part), layer after layer in parts: each layer's parts added in
+    order from 0, then the layers in order from 0. The one order of the sum, whoever computed the
+    parts (_squared_norm on one thread; _loss_grad_local's two, each its own)."""
+    cdef intp l, q, at = 0
     cdef double total = 0, layer
     for l in range(net.L):
+        # layer = sum(parts of layer l)
         layer = 0
-        if l == 0:
-            # layer = sum of the panels' squares
-            for p in range(net.ld[0] // JB):
-                layer = layer + _panel_squares(net, pk, 0, p)
-        else:
-            # layer = sum of the segments' squares
-            k0 = 0
-            while k0 < net.sizes[l]:
-                layer = layer + _segment_squares(net, pk, l, k0)
-                k0 = k0 + JB
+        for q in range(_norm_parts(net, l)):
+            layer = layer + parts[at + q]
+        at = at + _norm_parts(net, l)
         total = total + layer
     return total
 
 
+cdef double _squared_norm(const Net* net, const floating* pk, double* parts) noexcept nogil:
+    """||W||^2 over the weight matrices in the packed pk (padding 0): every part (_norm_part) into
+    parts (sum of _norm_parts over the layers), then _sum_of_parts."""
+    cdef intp l, q, at = 0
+    for l in range(net.L):
+        for q in range(_norm_parts(net, l)):
+            parts[at + q] = _norm_part(net, pk, l, q)
+        at = at + _norm_parts(net, l)
+    return _sum_of_parts(net, parts)
+
+
 cdef inline void _chunk_squared_norm(const Net* net, const floating* pk, Sparse* sp, int mode) noexcept nogil:
     """Before a chunk's fused step (mode STEP) off the two-thread path: sp.sq_norm = ||W||^2
-    (_squared_norm), when it is wanted (sp.sq)."""
+    (_squared_norm, its parts in sp.sq), when it is wanted (sp.sq)."""
     if mode == STEP and sp != NULL and sp.sq != NULL:
-        sp.sq_norm = _squared_norm(net, pk)
+        sp.sq_norm = _squared_norm(net, pk, sp.sq)
 
 
 cdef void _step_all(const Net* net, Step* op, floating* pk, const floating* grad,
@@ -3912,7 +3904,7 @@ cdef double _train_batch(const Net* net, Step* op, floating* pk, const floating*
                                  NULL, NULL, NULL, 0, z, a, delta, scratch, sp, G)
         c0 += mc
     if sp.sq != NULL:
-        sp.sq_norm = _squared_norm(net, pk)
+        sp.sq_norm = _squared_norm(net, pk, sp.sq)
     _step_all(net, op, pk, gk, v, m1, m2, l2, normalized)
     return loss
 
@@ -4147,9 +4139,8 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
         if pen_out.shape[0] != 1:
             raise ValueError("penalty must be a float64 array of one element")
         pen = &pen_out[0]
-        # _loss_grad_local's parts of ||W||^2: layer 0's panels, then layer 1's segments (_squared_norm)
-        sq_parts = np.zeros(int(np.max(np.asarray(sizes))) // JB + 1 + int(np.max(np.asarray(sizes)[1:])) // JB + 1)
-        sq_buf = sq_parts
+        # the parts of ||W||^2 (_squared_norm), layer after layer
+        sq_buf = np.zeros(sum([_norm_parts(&net, l) for l in range(net.L)]))
     cdef intp n_batches = (n + batch_size - 1) // batch_size
     # threads that each take whole batches (1: the batches in turn, each on all n_threads)
     cdef intp T = max(1, min(<intp>n_threads, n_batches)) if asynchronous else 1

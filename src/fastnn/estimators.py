@@ -342,14 +342,11 @@ class _BaseMLP(BaseEstimator):
         if not incremental or self._solver_state is None:
             # the optimizer and its settings, kept for the partial_fit calls that follow, as
             # scikit-learn keeps its optimizer object (set_params changes them at the next fit)
-            self._solver_state = {"rate": float(self.learning_rate_init), "fresh": True,
-                                  "solver": (self.solver, self.learning_rate, float(self.learning_rate_init),
-                                             self.power_t, *self._optimizer_settings())}
+            self._solver_state = {"rate": float(self.learning_rate_init), "fresh": True, "solver": self.solver,
+                                  "schedule": self.learning_rate, "rate_init": float(self.learning_rate_init),
+                                  "power_t": self.power_t, "optimizer": self._optimizer_settings()}
         state = self._solver_state
-        if "solver" not in state:   # (state pickled before the settings were kept)
-            state["solver"] = (self.solver, self.learning_rate, state["rate"], self.power_t,
-                               *self._optimizer_settings())
-        name, settings = state["solver"][4:]
+        name, settings = state["optimizer"]
         sw = sample_weight
         X_val = y_val = sw_val = None
         if self.early_stopping:
@@ -401,8 +398,8 @@ class _BaseMLP(BaseEstimator):
         if n_full < n:
             parts.append((n_full, n, n - n_full))
         sample_idx = np.arange(n, dtype=np.intp)
-        solver, schedule, rate_init, power_t = state["solver"][:4]
-        adaptive = solver == "sgd" and schedule == "adaptive"
+        sgd_schedule = state["schedule"] if state["solver"] == "sgd" else None
+        adaptive = sgd_schedule == "adaptive"
         # ||W||^2 before each batch's step, times its size over its summed weight, added by the
         # compiled epoch (alpha > 0): scikit-learn's L2 term of the epoch's loss, 0.5 * alpha times it
         penalty = np.zeros(1) if self.alpha > 0 else None
@@ -445,8 +442,8 @@ class _BaseMLP(BaseEstimator):
                 if self.verbose:
                     print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
                 self._update_no_improvement_count(net, *val)
-                if solver == "sgd" and schedule == "invscaling":
-                    state["rate"] = rate_init / (self.t_ + 1) ** power_t
+                if sgd_schedule == "invscaling":
+                    state["rate"] = state["rate_init"] / (self.t_ + 1) ** state["power_t"]
                 if self._no_improvement_count > self.n_iter_no_change:
                     what = "Validation score" if self.early_stopping else "Training loss"
                     msg = (f"{what} did not improve more than tol={self.tol:f} for "
@@ -659,7 +656,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _check_params(self):
         _check(self, "loss", self.loss, self.loss in ("squared_error", "poisson"),
-               "MLPRegressor must be a str among {'squared_error', 'poisson'}")
+               "must be a str among {'squared_error', 'poisson'}")
         return super()._check_params()
 
     def _is_classifier(self):
