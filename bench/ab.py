@@ -17,9 +17,11 @@ the others ("far"), B's median over A's in each, and whether every fit of A
 ended with the same weights, bit for bit, as the fit of B in its round.
 With --cores near or far, both builds run their two threads as on near or on
 far cores whatever the round trip reads (_core._set_near), so that either way
-can be measured on the host's current state.
+can be measured on the host's current state. --threads 1 fits on one thread
+(n_threads=1; the round trips are still timed and binned).
 
-    python bench/ab.py A B [--dtype float64] [--rounds 20] [--epochs 10] [--cores auto] [--mnist ../shared/data/mnist]
+    python bench/ab.py A B [--dtype float64] [--rounds 20] [--epochs 10] [--cores auto] [--threads 2]
+                       [--mnist ../shared/data/mnist]
 
 For example, to compare a change with main:
 
@@ -65,10 +67,13 @@ def main():
     parser.add_argument("--cores", default="auto", choices=["auto", "near", "far"],
                         help="how the two threads run (_core._set_near): as the round trip decides, or always "
                              "as on near or on far cores; the epochs are still binned by the round trip")
+    parser.add_argument("--threads", type=int, default=None, help="n_threads of every fit (default: all cores)")
     parser.add_argument("--mnist", default=DEFAULT_MNIST)
     args = parser.parse_args()
     if args.rounds < 1 or args.epochs < 1:
         raise SystemExit("error: --rounds and --epochs must be at least 1")
+    if args.threads is not None and args.threads < 1:
+        raise SystemExit("error: --threads must be at least 1")
     builds = {"A": load_build(args.a, "fastnn_a"), "B": load_build(args.b, "fastnn_b")}
     from sklearn.exceptions import ConvergenceWarning
     X, y = builds["A"].load_mnist(args.mnist, dtype=np.float64)
@@ -92,14 +97,16 @@ def main():
     for r in range(args.rounds):
         weights = {}
         for label in (("A", "B") if r % 2 == 0 else ("B", "A")):
-            est = builds[label].MLPClassifier(random_state=0, max_iter=args.epochs, tol=0, dtype=args.dtype)
+            est = builds[label].MLPClassifier(random_state=0, max_iter=args.epochs, tol=0, dtype=args.dtype,
+                                              n_threads=args.threads)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 est.fit(X, y)
             weights[label] = est.coefs_ + est.intercepts_
         same += all(np.array_equal(p, q) for p, q in zip(weights["A"], weights["B"]))
-    print(f"{args.dtype}, {args.rounds} rounds of {args.epochs} epochs per build, threads as on {args.cores} cores; "
-          "ms per epoch (median, epochs)")
+    threads = "all cores' threads" if args.threads is None else f"{args.threads} thread(s)"
+    print(f"{args.dtype}, {args.rounds} rounds of {args.epochs} epochs per build on {threads}, threads as on "
+          f"{args.cores} cores; ms per epoch (median, epochs)")
     medians = {}
     for label, directory in ((k, getattr(args, k.lower())) for k in builds):
         parts = []

@@ -16,16 +16,18 @@ def _ab(*args):
                           text=True, timeout=600)
 
 
-@pytest.mark.parametrize("cores", ["auto", "far"])
-def test_ab_finds_a_build_the_same_as_itself(mnist, cores):
+@pytest.mark.parametrize("cores, threads", [("auto", None), ("far", None), ("auto", 1)])
+def test_ab_finds_a_build_the_same_as_itself(mnist, cores, threads):
     """The installed build against itself: both import under names of their own, every round ends with
     the same weights, and each state with epochs in both gets a ratio; --cores far runs both builds'
-    threads as on far cores."""
+    threads as on far cores, --threads 1 fits on one thread."""
     require("sklearn")
     build = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
-    r = _ab(build, build, "--rounds", "2", "--epochs", "2", "--cores", cores, "--mnist", MNIST_DIR)
+    more = [] if threads is None else ["--threads", str(threads)]
+    r = _ab(build, build, "--rounds", "2", "--epochs", "2", "--cores", cores, "--mnist", MNIST_DIR, *more)
     assert r.returncode == 0, r.stderr
     assert f"threads as on {cores} cores" in r.stdout
+    assert ("on all cores' threads" if threads is None else f"on {threads} thread(s)") in r.stdout
     assert "same weights in 2 of 2 rounds" in r.stdout
     assert f"A ({build}): " in r.stdout and f"B ({build}): " in r.stdout
     ratios = [line.split(": ")[1] for line in r.stdout.splitlines() if line.startswith("B / A, ")]
