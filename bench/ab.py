@@ -20,7 +20,7 @@ far cores whatever the round trip reads (_core._set_near), so that either way
 can be measured on the host's current state. --threads 1 fits on one thread
 (n_threads=1; the round trips are still timed and binned).
 
-    python bench/ab.py A B [--dtype float64] [--rounds 20] [--epochs 10] [--cores auto] [--threads 2]
+    python bench/ab.py A B [--dtype float64] [--rounds 20] [--epochs 10] [--cores auto] [--threads N]
                        [--mnist ../shared/data/mnist]
 
 For example, to compare a change with main:

@@ -308,10 +308,10 @@ def test_saturated_losses_are_sklearns(target, weighted, monkeypatch):
         y = np.stack([y % 2 == 0, y < 5, y == 0], axis=1).astype(int)
     kw = dict(hidden_layer_sizes=(20,), random_state=0, max_iter=8, learning_rate_init=0.01, alpha=0.0)
     w = _weights(len(y)) if weighted else None
-    _assert_same_run(*_fit_both(fastnn.MLPClassifier, SkClassifier, X, y, sample_weight=w, **kw))
-    sk = _fit_both(fastnn.MLPClassifier, SkClassifier, X, y, sample_weight=w, **kw)[1]
+    fast, sk = _fit_both(fastnn.MLPClassifier, SkClassifier, X, y, sample_weight=w, **kw)
+    _assert_same_run(fast, sk)
     monkeypatch.setattr(fastnn._core, "SKLEARN_LOG_LOSS", fastnn._core.LOSSES["cross_entropy"])
-    exact = _fit_both(fastnn.MLPClassifier, SkClassifier, X, y, sample_weight=w, **kw)[0]
+    exact = _fit_one(fastnn.MLPClassifier, X, y, w, **kw)
     assert np.max(np.abs(np.array(exact.loss_curve_) / sk.loss_curve_ - 1)) > 1e-2
 
 
