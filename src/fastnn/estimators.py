@@ -391,12 +391,6 @@ class _BaseMLP(BaseEstimator):
         # (the same steps: only the loss differs from the network's, where an output saturates)
         loss_code = _core.SKLEARN_LOG_LOSS if self._is_classifier() else None
         n = X.shape[0]
-        # scikit-learn adds alpha * W / m to the mean gradient of each batch of m rows: the full
-        # batches run with l2 = alpha / batch_size, a last smaller batch in a call of its own
-        n_full = n // batch_size * batch_size
-        parts = [(0, n_full, batch_size)] if n_full else []
-        if n_full < n:
-            parts.append((n_full, n, n - n_full))
         sample_idx = np.arange(n, dtype=np.intp)
         sgd_schedule = state["schedule"] if state["solver"] == "sgd" else None
         adaptive = sgd_schedule == "adaptive"
@@ -408,23 +402,16 @@ class _BaseMLP(BaseEstimator):
             for _ in range(self.max_iter):
                 if self.shuffle:
                     sample_idx = _shuffled(sample_idx, self._random_state)
-                summed = 0.0
                 if penalty is not None:
                     penalty[0] = 0.0
-                # (an epoch in two calls: the parameters and optimizer state from before it, for a
-                # divergence in the second; _run_epoch restores those from before its own call)
-                saved = (net._theta.copy(), opt.snapshot()) if len(parts) > 1 else None
                 try:
-                    for start, stop, m in parts:
-                        opt.l2 = float(self.alpha) / m   # the L2 coefficient is not part of the optimizer state
-                        summed += net._run_epoch(X, Y, sample_idx[start:stop], m, opt, state["rate"],
-                                                 listed=listed, sample_weight=sw, loss_code=loss_code,
-                                                 penalty=penalty)
+                    # scikit-learn adds alpha * W / m to the mean gradient of each batch of m rows
+                    # (alpha=: _run_epoch runs a last smaller batch with its own l2); a diverged
+                    # epoch is restored whole
+                    summed = net._run_epoch(X, Y, sample_idx, batch_size, opt, state["rate"], listed=listed,
+                                            sample_weight=sw, loss_code=loss_code, penalty=penalty,
+                                            alpha=float(self.alpha))
                 except FloatingPointError as exc:
-                    if saved is not None:
-                        with net._lock:
-                            net._theta[...] = saved[0]
-                        opt.restore(saved[1])
                     raise _Diverged(
                         f"Solver produced non-finite parameter weights or loss in epoch {self.n_iter_ + 1}. "
                         "The input data may contain large values and need to be preprocessed (or the "

@@ -463,7 +463,7 @@ class Network:
         return self._opt, eta
 
     def _run_epoch(self, X, Y, order, batch_size, opt, eta, progress=None, asynchronous=False, listed=None,
-                   sample_weight=None, loss_code=None, penalty=None):
+                   sample_weight=None, loss_code=None, penalty=None, alpha=None):
         """One compiled epoch; on a non-finite result restores the parameters and optimizer state and raises.
 
         ``listed``: X's nonzeros from ``_core.list_nonzeros(X, ...)`` (made once for many epochs), or None.
@@ -472,6 +472,9 @@ class Network:
         for a cross-entropy network: the same steps, scikit-learn's clipped loss).
         ``penalty``: None, or a float64 array of one element to which each batch adds ||W||^2
         before its step, times its size over its summed weight (``_core.train_epoch``).
+        ``alpha``: None (every batch steps with ``opt.l2``), or scikit-learn's L2 coefficient: a
+        batch of m rows steps with l2 = alpha / m, so a last smaller batch runs in a compiled call
+        of its own (the epoch's restore point still the one from before the epoch).
 
         With a live ``progress`` display the epoch runs as several compiled calls, each a
         whole number of mini-batches taking about ``progress.interval`` seconds; the result
@@ -479,19 +482,23 @@ class Network:
         """
         saved, saved_state = self._theta.copy(), opt.snapshot()
         n, loss, start = order.shape[0], 0.0, 0
+        # order[:n_full]: the batches of batch_size rows; the rest, one smaller batch (with alpha, its own call)
+        n_full = n if alpha is None else n // batch_size * batch_size
         batches = n  # the first slice: everything when not live
         if progress is not None and progress.live:
             batches = max(1, 2048 // batch_size)     # a first slice to measure the speed
         # the lock for the whole epoch, over all its calls: predictions from other threads see whole epochs
         with self._lock:
             while start < n:
-                stop = min(n, start + batches * batch_size)
+                m = batch_size if start < n_full else n - n_full
+                stop = min(n_full if start < n_full else n, start + batches * m)
+                l2 = opt.l2 if alpha is None else alpha / m
                 t0 = time.perf_counter()
                 try:
                     loss, opt.t = _core.train_epoch(
                         self._theta, self._sizes_arr, self._offsets, self._acts,
                         self._loss_code if loss_code is None else loss_code, X, Y, order[start:stop],
-                        batch_size, opt.code, eta, opt.normalized, opt.l2, opt.momentum, opt.beta_1, opt.beta_2,
+                        m, opt.code, eta, opt.normalized, l2, opt.momentum, opt.beta_1, opt.beta_2,
                         opt.epsilon, opt.t, opt.v, opt.m1, opt.m2, self._n_threads, asynchronous, listed, loss,
                         sample_weight, penalty)
                 except BaseException:
