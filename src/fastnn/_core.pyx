@@ -154,9 +154,27 @@ cdef extern from *:
         _Pragma("omp barrier")
     #endif
     }
+    #include <stdint.h>
+    #include <string.h>
+    /* *p = v unless *p already holds v bit for bit (then nothing is stored: a cache line that
+       another core also holds stays shared instead of being taken from it) */
+    static inline void fastnn_put_d(double* p, double v) {
+        uint64_t old_bits, new_bits;
+        memcpy(&old_bits, p, sizeof old_bits);
+        memcpy(&new_bits, &v, sizeof new_bits);
+        if (old_bits != new_bits) *p = v;
+    }
+    static inline void fastnn_put_f(float* p, float v) {
+        uint32_t old_bits, new_bits;
+        memcpy(&old_bits, p, sizeof old_bits);
+        memcpy(&new_bits, &v, sizeof new_bits);
+        if (old_bits != new_bits) *p = v;
+    }
     """
     void fastnn_barrier() noexcept nogil
     void fastnn_prefetch(const void* addr) noexcept nogil
+    void fastnn_put_d(double* p, double v) noexcept nogil
+    void fastnn_put_f(float* p, float v) noexcept nogil
     # *p += v atomically; returns the old *p
     Py_ssize_t fastnn_fetch_add(Py_ssize_t* p, Py_ssize_t v) noexcept nogil
     long long fastnn_range(long long b0, long long b1) noexcept nogil
@@ -1755,7 +1773,8 @@ cdef double _output(const Net* net, intp m, intp nL, intp ld, const floating* z,
                 for j in range(nL):
                     dr[j] = dr[j] * w[i]
             for j in range(nL, ld):
-                dr[j] = 0
+                # dr[j] = 0, stored where it is not (_put: thread 0 of _loss_grad_local reads these rows)
+                _put(dr + j, 0)
         if w != NULL and w[i] != 0:
             # total += w[i] * (row i's loss) (a row of weight 0 adds nothing, even an infinite loss)
             total += <double>w[i] * loss
@@ -1865,6 +1884,17 @@ cdef inline void _epilogue(int mode, const Step* op, intp n, floating* C, const 
         _step(op, n, C, acc, v, m1, m2, l2)
 
 
+cdef inline void _put(floating* p, floating v) noexcept nogil:
+    """*p = v, stored only where *p differs from v bit for bit (fastnn_put_*): the memory ends the
+    same either way. For padding, whose values do not change: a cache line another core has read
+    (or its prefetchers fetched) stays shared instead of being taken back from it, as each store
+    to it would (on this class of host, when its two cores are far apart, hundreds of ns each)."""
+    if floating is float:
+        fastnn_put_f(p, v)
+    else:
+        fastnn_put_d(p, v)
+
+
 cdef inline intp _epilogue_width(const floating* dtype_tag, int mode, intp real) noexcept nogil:
     """How many of a block's JB columns a kernel's epilogue (_epilogue) runs on when the block's
     first `real` columns are real and the rest padding: all JB, except for an optimizer step
@@ -1933,7 +1963,7 @@ cdef inline void _rows(const RowBlock* R_, intp K, const floating* x, intp xs_r,
     cdef floating xv
     cdef const floating* brow
     cdef intp k, off
-    cdef int r, u, done = 0
+    cdef int r, u, real, done = 0
     if cont:
         # acc[r] = C[r, :JB], the sums so far
         for r in range(R):
@@ -1956,10 +1986,17 @@ cdef inline void _rows(const RowBlock* R_, intp K, const floating* x, intp xs_r,
                 # acc[r] += x[r, k] * B[k, :JB]
                 for u in range(JB):
                     acc[r * JB + u] = acc[r * JB + u] + xv * brow[u]
+    real = nv * (64 // <int>sizeof(floating))
     for r in range(R):
         off = r * ldc
-        _epilogue(mode, op, _epilogue_width(C, mode, nv * (64 // <int>sizeof(floating))), C + off, acc + r * JB,
-                  _at(v, off), _at(m1, off), _at(m2, off), l2)
+        if mode == STEP:
+            _epilogue(mode, op, _epilogue_width(C, mode, real), C + off, acc + r * JB, _at(v, off), _at(m1, off),
+                      _at(m2, off), l2)
+        else:
+            _epilogue(mode, op, real, C + off, acc + r * JB, NULL, NULL, NULL, l2)
+            # the padding's sums (0), stored where C differs (_put: its lines stay shared)
+            for u in range(real, JB):
+                _put(C + off + u, acc[r * JB + u] if mode == OVERWRITE else C[off + u] + acc[r * JB + u])
 
 
 cdef void _rows_all(intp n_rows, intp K, const floating* x, intp xs_r, intp xs_k,
@@ -2878,8 +2915,9 @@ cdef inline void _bias_activate(intp act, intp n_out, intp ld, const floating* b
         z[j] = z[j] + b[j]
     _activate(act, z, a, n)
     for j in range(n_out, ld):
-        z[j] = 0
-        a[j] = 0
+        # z[j] = a[j] = 0, stored where they are not (_put)
+        _put(z + j, 0)
+        _put(a + j, 0)
 
 
 cdef void _forward(const Net* net, const floating* pk, const floating* x, intp m,
