@@ -170,11 +170,16 @@ cdef extern from *:
         memcpy(&new_bits, &v, sizeof new_bits);
         if (old_bits != new_bits) *p = v;
     }
+    /* takes the cache line that holds *p for this core, its value unchanged (what it holds stored
+       back): a line that another core has read since this one wrote it is taken from that core now
+       instead of at a later store */
+    static inline void fastnn_take_line(void* p) { volatile char* q = (volatile char*)p; *q = *q; }
     """
     void fastnn_barrier() noexcept nogil
     void fastnn_prefetch(const void* addr) noexcept nogil
     void fastnn_put_d(double* p, double v) noexcept nogil
     void fastnn_put_f(float* p, float v) noexcept nogil
+    void fastnn_take_line(void* p) noexcept nogil
     # *p += v atomically; returns the old *p
     Py_ssize_t fastnn_fetch_add(Py_ssize_t* p, Py_ssize_t v) noexcept nogil
     long long fastnn_range(long long b0, long long b1) noexcept nogil
@@ -1895,6 +1900,17 @@ cdef inline void _put(floating* p, floating v) noexcept nogil:
         fastnn_put_d(p, v)
 
 
+cdef inline void _take_rows(floating* p, intp m, intp ld, intp n) noexcept nogil:
+    """Takes the cache lines of columns 0 ... n - 1 of m rows of p (rows ld apart) for this core,
+    their values unchanged (fastnn_take_line: one store to each line)."""
+    cdef intp i, c, W = 64 // sizeof(floating)
+    for i in range(m):
+        # one element every 64 bytes, and the last one: every line the row's n columns touch
+        for c in range((n + W - 1) // W):
+            fastnn_take_line(p + i * ld + c * W)
+        fastnn_take_line(p + i * ld + n - 1)
+
+
 cdef inline intp _epilogue_width(const floating* dtype_tag, int mode, intp real) noexcept nogil:
     """How many of a block's JB columns a kernel's epilogue (_epilogue) runs on when the block's
     first `real` columns are real and the rest padding: all JB, except for an optimizer step
@@ -3431,6 +3447,11 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
                     _sparse_place_rows(0, m, False, n_in, w, sp, own_G)
                 fastnn_wait(delta_done)
             else:
+                # delta1's lines, which thread 0 read in the last batch, taken back now, while thread 0
+                # is in its forward pass, instead of by _output's stores while thread 0 waits for
+                # delta1 (with the cores far apart, thread 1's loss and delta1 took 70 thousand
+                # cycles per float64 MNIST batch against 17 near; taken first, 17 far too)
+                _take_rows(d1, m, ld1, n_out)
                 # the entries counted by input (for both threads), then z1, delta1, then placed
                 _sparse_ends(m, n_in, sp, own_G)
                 if near:
