@@ -1263,6 +1263,16 @@ cdef struct Sparse:
     const void* W_all
     void* wb
     const void* w
+    # (training, a chunk that takes _loss_grad_local) y_later: _batch_inputs left the chunk's targets
+    # Y_all[y_rows[:m]] (the chunk's dtype, rows of the output layer's width) to thread 1, which
+    # gathers them into y_into (the chunk's y) itself, in time it would wait: only thread 1 reads
+    # them, and while the main thread wrote them, each batch took their lines back from thread 1's
+    # core (on a host whose cores are far apart, 17 thousand cycles per float64 MNIST batch, against
+    # 10 thousand near)
+    bint y_later
+    const void* Y_all
+    const intp* y_rows
+    void* y_into
     # (training, an L2 term wanted: train_epoch's penalty) sq not NULL: the batch's ||W||^2 before its
     # step goes to sq_norm, its parts (_norm_part) to sq, layer after layer (_squared_norm)
     double* sq
@@ -1571,6 +1581,7 @@ cdef Sparse _sparse_view(int[::1] idx, floating[::1] val, intp[::1] nnz, int[::1
     sp.G_other = NULL
     sp.near = -1
     sp.W_all, sp.wb, sp.w = NULL, NULL, NULL
+    sp.y_later, sp.Y_all, sp.y_rows, sp.y_into = False, NULL, NULL, NULL
     sp.sq, sp.sq_norm = NULL, 0
     if union_k.shape[0] > 1:
         sp.union_k = &union_k[0] + i * 2 * _rounded(n_in + 16)
@@ -3408,6 +3419,9 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
         t = threadid()
         if fastnn_team() < 2:
             # a team of one thread: the chunk as on one thread (rows of ld0)
+            if sp.y_later:
+                # y = Y[rows] (_batch_inputs left them to thread 1)
+                _gather(<const floating*>sp.Y_all, n_out, sp.y_rows, m, <floating*>sp.y_into)
             _chunk_squared_norm(&net1, pk, sp, mode)
             _forward(&net1, pk, x, m, z, a, sp, 0)
             loss[0] = _output(&net1, m, n_out, ld1, z1, a1, y, d1, <const floating*>sp.w)
@@ -3452,6 +3466,9 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
                 # delta1 (with the cores far apart, thread 1's loss and delta1 took 70 thousand
                 # cycles per float64 MNIST batch against 17 near; taken first, 17 far too)
                 _take_rows(d1, m, ld1, n_out)
+                if sp.y_later:
+                    # y = Y[rows] (_batch_inputs left them to this thread: only it reads them)
+                    _gather(<const floating*>sp.Y_all, n_out, sp.y_rows, m, <floating*>sp.y_into)
                 # the entries counted by input (for both threads), then z1, delta1, then placed
                 _sparse_ends(m, n_in, sp, own_G)
                 if near:
@@ -3500,6 +3517,8 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
             for blk in range(w // JB):
                 _bias_block(blk * JB, m, w, dt, target + net.bt_off[0] + c0, mode, op,
                             _at(v, net.bt_off[0] + c0), _at(m1, net.bt_off[0] + c0), _at(m2, net.bt_off[0] + c0))
+    # the targets are in y now
+    sp.y_later = False
     if sp.sq != NULL and mode == STEP:
         # ||W||^2 from the threads' parts (a team of one: from _squared_norm's, the same value)
         sp.sq_norm = _sum_of_parts(net, sp.sq)
@@ -3660,21 +3679,21 @@ cdef void _step_all(const Net* net, Step* op, floating* pk, const floating* grad
 
 cdef void _batch_inputs(const Net* net, const floating* X, const floating* Y, const intp* rows, intp m,
                         floating* xb, floating* yb, Sparse* sp) noexcept nogil:
-    """A chunk's rows X[rows[:m]], Y[rows[:m]]: yb = Y[rows]; then for layer 0, when it is to skip
-    the chunk's zero inputs (sp.on), either the columns some row uses (sp.by_union: small chunks
-    whose union of columns is small enough) or the nonzeros listed in sp, straight from X;
-    else xb = X[rows]."""
+    """A chunk's rows X[rows[:m]], Y[rows[:m]]: for layer 0, when it is to skip the chunk's zero
+    inputs (sp.on), either the columns some row uses (sp.by_union: small chunks whose union of
+    columns is small enough) or the nonzeros listed in sp, straight from X; else xb = X[rows].
+    Then yb = Y[rows], or, when the chunk takes _loss_grad_local, sp.y_later: its thread 1 gathers
+    them."""
     global sparse_chunks, union_chunks
     cdef intp n0 = net.sizes[0], nL = net.sizes[net.L], total
     cdef intp limit = _sparse_limit(X, m, n0, net.ld[0], sparse_min_width_train)
     cdef unsigned* marks
-    _gather(Y, nL, rows, m, yb)
     sp.w = NULL
     if sp.W_all != NULL:
         # the chunk's sample weights
         _gather(<const floating*>sp.W_all, 1, rows, m, <floating*>sp.wb)
         sp.w = sp.wb
-    sp.on, sp.by_union = False, False
+    sp.on, sp.by_union, sp.y_later = False, False, False
     # small chunks (those prefetched; a pass over them is cheap): first the columns some row uses
     if (limit >= 0 and sp.union_k != NULL and sparse_union_ratio > 0
             and m * n0 * <intp>sizeof(floating) <= PREFETCH_BYTES):
@@ -3684,6 +3703,7 @@ cdef void _batch_inputs(const Net* net, const floating* X, const floating* Y, co
         if total > limit:
             _prefetch_rest(sp.ahead)
             _gather(X, n0, rows, m, xb)
+            _gather(Y, nL, rows, m, yb)
             return
         sp.n_union = fastnn_marked(marks, n0, sp.union_k)
         if <double>(sp.n_union * m) <= sparse_union_ratio * <double>total:
@@ -3691,12 +3711,18 @@ cdef void _batch_inputs(const Net* net, const floating* X, const floating* Y, co
             sp.X, sp.rows = <const void*>X, rows
             fastnn_fetch_add(&sparse_chunks, 1)
             fastnn_fetch_add(&union_chunks, 1)
+            _gather(Y, nL, rows, m, yb)
             return
     # the next batch's rows: all at once (only the union path's loops prefetch them along)
     _prefetch_rest(sp.ahead)
     _list_nonzeros(X, rows, m, n0, net.ld[0], sp, net.n_threads, sparse_min_width_train)
     if not sp.on:
         _gather(X, n0, rows, m, xb)
+    if _local(net, m, sp):
+        # yb = Y[rows], left to thread 1 of _loss_grad_local (sp.y_later)
+        sp.y_later, sp.Y_all, sp.y_rows, sp.y_into = True, <const void*>Y, rows, <void*>yb
+    else:
+        _gather(Y, nL, rows, m, yb)
 
 
 cdef void _gather(const floating* src, intp ncols, const intp* rows, intp m,
