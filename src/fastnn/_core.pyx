@@ -3461,6 +3461,11 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
                     _sparse_place_rows(0, m, False, n_in, w, sp, own_G)
                 fastnn_wait(delta_done)
             else:
+                # the entries counted by input (for both threads), then z1, delta1, then placed
+                _sparse_ends(m, n_in, sp, own_G)
+                if near:
+                    fastnn_publish(place_blocks, fastnn_range(0, n_blocks))
+                fastnn_publish(counts_done, 1)
                 # delta1's lines, which thread 0 read in the last batch, taken back now, while thread 0
                 # is in its forward pass, instead of by _output's stores while thread 0 waits for
                 # delta1 (with the cores far apart, thread 1's loss and delta1 took 70 thousand
@@ -3469,11 +3474,6 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
                 if sp.y_later:
                     # y = Y[rows] (_batch_inputs left them to this thread: only it reads them)
                     _gather(<const floating*>sp.Y_all, n_out, sp.y_rows, m, <floating*>sp.y_into)
-                # the entries counted by input (for both threads), then z1, delta1, then placed
-                _sparse_ends(m, n_in, sp, own_G)
-                if near:
-                    fastnn_publish(place_blocks, fastnn_range(0, n_blocks))
-                fastnn_publish(counts_done, 1)
                 # while thread 0's part of z1 is not done: rows placed, a block at a time (near: blocks
                 # from the front; far: its own workspace's rows from the back, last first)
                 if near:
