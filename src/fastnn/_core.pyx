@@ -1265,14 +1265,13 @@ cdef struct Sparse:
     const void* w
     # (training, a chunk that takes _loss_grad_local) y_later: _batch_inputs left the chunk's targets
     # Y_all[y_rows[:m]] (the chunk's dtype, rows of the output layer's width) to thread 1, which
-    # gathers them into y_into (the chunk's y) itself, in time it would wait: only thread 1 reads
-    # them. The main thread's gather, between the parallel regions where only it works, took 10
-    # thousand cycles per float64 MNIST batch near and 17 thousand far (each batch taking their
-    # lines back from thread 1's core)
+    # gathers them into the chunk's y itself (_later_targets), in time it would wait: only thread 1
+    # reads them. The main thread's gather, between the parallel regions where only it works, took 10
+    # thousand cycles per float64 MNIST batch near and 17 thousand far (each batch taking their lines
+    # back from thread 1's core)
     bint y_later
     const void* Y_all
     const intp* y_rows
-    void* y_into
     # (training, an L2 term wanted: train_epoch's penalty) sq not NULL: the batch's ||W||^2 before its
     # step goes to sq_norm, its parts (_norm_part) to sq, layer after layer (_squared_norm)
     double* sq
@@ -1581,7 +1580,7 @@ cdef Sparse _sparse_view(int[::1] idx, floating[::1] val, intp[::1] nnz, int[::1
     sp.G_other = NULL
     sp.near = -1
     sp.W_all, sp.wb, sp.w = NULL, NULL, NULL
-    sp.y_later, sp.Y_all, sp.y_rows, sp.y_into = False, NULL, NULL, NULL
+    sp.y_later, sp.Y_all, sp.y_rows = False, NULL, NULL
     sp.sq, sp.sq_norm = NULL, 0
     if union_k.shape[0] > 1:
         sp.union_k = &union_k[0] + i * 2 * _rounded(n_in + 16)
@@ -1884,22 +1883,6 @@ cdef inline void _step(const Step* op, intp n, floating* w, const floating* acc,
                 w[u] = w[u] - lr_t * m1[u] / (sqrt(m2[u]) + eps)
 
 
-cdef inline void _epilogue(int mode, const Step* op, intp n, floating* C, const floating* acc,
-                           floating* v, floating* m1, floating* m2, floating l2) noexcept nogil:
-    """What a kernel does with n sums acc it computed for C, by mode: OVERWRITE C = acc;
-    ACCUMULATE C += acc; STEP an optimizer step (_step) on the parameters C with gradient acc
-    and state v, m1, m2 at the same offsets as C."""
-    cdef intp u
-    if mode == OVERWRITE:
-        for u in range(n):
-            C[u] = acc[u]
-    elif mode == ACCUMULATE:
-        for u in range(n):
-            C[u] = C[u] + acc[u]
-    else:
-        _step(op, n, C, acc, v, m1, m2, l2)
-
-
 cdef inline void _put(floating* p, floating v) noexcept nogil:
     """*p = v, stored only where *p differs from v bit for bit (fastnn_put_*): the memory ends the
     same either way. For padding, whose values do not change: a cache line another core has read
@@ -1920,6 +1903,28 @@ cdef inline void _take_rows(floating* p, intp m, intp ld, intp n) noexcept nogil
         for c in range((n + W - 1) // W):
             fastnn_take_line(p + i * ld + c * W)
         fastnn_take_line(p + i * ld + n - 1)
+
+
+cdef inline void _epilogue(int mode, const Step* op, intp real, floating* C, const floating* acc,
+                           floating* v, floating* m1, floating* m2, floating l2) noexcept nogil:
+    """What a kernel does with the JB sums acc it computed for a block of C whose first `real`
+    columns are real and the rest padding (real >= JB: none), by mode: OVERWRITE C = acc;
+    ACCUMULATE C += acc; STEP an optimizer step (_step) on the parameters C with gradient acc and
+    state v, m1, m2 at the same offsets as C, on _epilogue_width's columns only. OVERWRITE and
+    ACCUMULATE store the padding's values (0) through _put: only where C does not hold them."""
+    cdef intp u, n = min(JB, max(0, real))
+    if mode == OVERWRITE:
+        for u in range(n):
+            C[u] = acc[u]
+        for u in range(n, JB):
+            _put(C + u, acc[u])
+    elif mode == ACCUMULATE:
+        for u in range(n):
+            C[u] = C[u] + acc[u]
+        for u in range(n, JB):
+            _put(C + u, C[u] + acc[u])
+    else:
+        _step(op, _epilogue_width(C, mode, real), C, acc, v, m1, m2, l2)
 
 
 cdef inline intp _epilogue_width(const floating* dtype_tag, int mode, intp real) noexcept nogil:
@@ -2016,14 +2021,7 @@ cdef inline void _rows(const RowBlock* R_, intp K, const floating* x, intp xs_r,
     real = nv * (64 // <int>sizeof(floating))
     for r in range(R):
         off = r * ldc
-        if mode == STEP:
-            _epilogue(mode, op, _epilogue_width(C, mode, real), C + off, acc + r * JB, _at(v, off), _at(m1, off),
-                      _at(m2, off), l2)
-        else:
-            _epilogue(mode, op, real, C + off, acc + r * JB, NULL, NULL, NULL, l2)
-            # the padding's sums (0), stored where C differs (_put: its lines stay shared)
-            for u in range(real, JB):
-                _put(C + off + u, acc[r * JB + u] if mode == OVERWRITE else C[off + u] + acc[r * JB + u])
+        _epilogue(mode, op, real, C + off, acc + r * JB, _at(v, off), _at(m1, off), _at(m2, off), l2)
 
 
 cdef void _rows_all(intp n_rows, intp K, const floating* x, intp xs_r, intp xs_k,
@@ -2605,9 +2603,11 @@ cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp 
                             Q.g[(j + 1) % FASTNN_QJOBS] = sums2 + p * JB + q * W
                             j = j + 2
                         continue
-                _epilogue(mode, op, n_e, C + off, sums1 + p * JB, _at(v, off), _at(m1, off), _at(m2, off), l2)
+                _epilogue(mode, op, n_out - (p0 + p) * JB, C + off, sums1 + p * JB, _at(v, off), _at(m1, off),
+                          _at(m2, off), l2)
                 off = off + JB
-                _epilogue(mode, op, n_e, C + off, sums2 + p * JB, _at(v, off), _at(m1, off), _at(m2, off), l2)
+                _epilogue(mode, op, n_out - (p0 + p) * JB, C + off, sums2 + p * JB, _at(v, off), _at(m1, off),
+                          _at(m2, off), l2)
             if floating is double:
                 if queued:
                     Q.tail, Q.slot_end[slot], Q.pairs = j, j, Q.pairs + 1
@@ -2635,8 +2635,8 @@ cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp 
                                 <int>(n_p * JB // W), acc)
             for p in range(n_p):
                 off = (p0 + p) * n_in * JB + k * JB
-                _epilogue(mode, op, _epilogue_width(C, mode, n_out - (p0 + p) * JB), C + off, acc + p * JB,
-                          _at(v, off), _at(m1, off), _at(m2, off), l2)
+                _epilogue(mode, op, n_out - (p0 + p) * JB, C + off, acc + p * JB, _at(v, off), _at(m1, off),
+                          _at(m2, off), l2)
         e0 = start[k]
         k = k + 1
 
@@ -3329,6 +3329,13 @@ cdef void _local_delta(const Net* net, intp m, intp c0, intp c1, intp w, const f
         _scale_row(net.act[0], n_real, w, zt + i * w, at + i * w, dt + i * w)
 
 
+cdef inline void _later_targets(const Sparse* sp, intp n_out, intp m, const floating* y) noexcept nogil:
+    """y = Y[rows] (n_out columns) when _batch_inputs left the chunk's targets to this thread
+    (sp.y_later); y is the chunk's buffer for them, const only to the kernels that read it."""
+    if sp.y_later:
+        _gather(<const floating*>sp.Y_all, n_out, sp.y_rows, m, <floating*>y)
+
+
 cdef double _loss_grad_local(const Net* net, floating* pk,
                              const floating* x, const floating* y, intp m,
                              floating* target, int mode, const Step* op,
@@ -3419,9 +3426,7 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
         t = threadid()
         if fastnn_team() < 2:
             # a team of one thread: the chunk as on one thread (rows of ld0)
-            if sp.y_later:
-                # y = Y[rows] (_batch_inputs left them to thread 1)
-                _gather(<const floating*>sp.Y_all, n_out, sp.y_rows, m, <floating*>sp.y_into)
+            _later_targets(sp, n_out, m, y)
             _chunk_squared_norm(&net1, pk, sp, mode)
             _forward(&net1, pk, x, m, z, a, sp, 0)
             loss[0] = _output(&net1, m, n_out, ld1, z1, a1, y, d1, <const floating*>sp.w)
@@ -3471,9 +3476,7 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
                 # delta1 (with the cores far apart, thread 1's loss and delta1 took 70 thousand
                 # cycles per float64 MNIST batch against 17 near; taken first, 17 far too)
                 _take_rows(d1, m, ld1, n_out)
-                if sp.y_later:
-                    # y = Y[rows] (_batch_inputs left them to this thread: only it reads them)
-                    _gather(<const floating*>sp.Y_all, n_out, sp.y_rows, m, <floating*>sp.y_into)
+                _later_targets(sp, n_out, m, y)
                 # while thread 0's part of z1 is not done: rows placed, a block at a time (near: blocks
                 # from the front; far: its own workspace's rows from the back, last first)
                 if near:
@@ -3679,21 +3682,32 @@ cdef void _step_all(const Net* net, Step* op, floating* pk, const floating* grad
 
 cdef void _batch_inputs(const Net* net, const floating* X, const floating* Y, const intp* rows, intp m,
                         floating* xb, floating* yb, Sparse* sp) noexcept nogil:
-    """A chunk's rows X[rows[:m]], Y[rows[:m]]: for layer 0, when it is to skip the chunk's zero
-    inputs (sp.on), either the columns some row uses (sp.by_union: small chunks whose union of
-    columns is small enough) or the nonzeros listed in sp, straight from X; else xb = X[rows].
-    Then yb = Y[rows], or, when the chunk takes _loss_grad_local, sp.y_later: its thread 1 gathers
-    them."""
-    global sparse_chunks, union_chunks
-    cdef intp n0 = net.sizes[0], nL = net.sizes[net.L], total
-    cdef intp limit = _sparse_limit(X, m, n0, net.ld[0], sparse_min_width_train)
-    cdef unsigned* marks
+    """A chunk's rows X[rows[:m]] (_batch_x), its sample weights, and yb = Y[rows]: or, when the
+    chunk takes _loss_grad_local, sp.y_later, and its thread 1 gathers them (_later_targets)."""
     sp.w = NULL
     if sp.W_all != NULL:
         # the chunk's sample weights
         _gather(<const floating*>sp.W_all, 1, rows, m, <floating*>sp.wb)
         sp.w = sp.wb
-    sp.on, sp.by_union, sp.y_later = False, False, False
+    _batch_x(net, X, rows, m, xb, sp)
+    sp.y_later = _local(net, m, sp)
+    if sp.y_later:
+        # yb = Y[rows], left to thread 1 of _loss_grad_local
+        sp.Y_all, sp.y_rows = <const void*>Y, rows
+    else:
+        _gather(Y, net.sizes[net.L], rows, m, yb)
+
+
+cdef void _batch_x(const Net* net, const floating* X, const intp* rows, intp m, floating* xb,
+                   Sparse* sp) noexcept nogil:
+    """A chunk's rows X[rows[:m]] for layer 0: when it is to skip the chunk's zero inputs (sp.on),
+    either the columns some row uses (sp.by_union: small chunks whose union of columns is small
+    enough) or the nonzeros listed in sp, straight from X; else xb = X[rows]."""
+    global sparse_chunks, union_chunks
+    cdef intp n0 = net.sizes[0], total
+    cdef intp limit = _sparse_limit(X, m, n0, net.ld[0], sparse_min_width_train)
+    cdef unsigned* marks
+    sp.on, sp.by_union = False, False
     # small chunks (those prefetched; a pass over them is cheap): first the columns some row uses
     if (limit >= 0 and sp.union_k != NULL and sparse_union_ratio > 0
             and m * n0 * <intp>sizeof(floating) <= PREFETCH_BYTES):
@@ -3703,7 +3717,6 @@ cdef void _batch_inputs(const Net* net, const floating* X, const floating* Y, co
         if total > limit:
             _prefetch_rest(sp.ahead)
             _gather(X, n0, rows, m, xb)
-            _gather(Y, nL, rows, m, yb)
             return
         sp.n_union = fastnn_marked(marks, n0, sp.union_k)
         if <double>(sp.n_union * m) <= sparse_union_ratio * <double>total:
@@ -3711,18 +3724,12 @@ cdef void _batch_inputs(const Net* net, const floating* X, const floating* Y, co
             sp.X, sp.rows = <const void*>X, rows
             fastnn_fetch_add(&sparse_chunks, 1)
             fastnn_fetch_add(&union_chunks, 1)
-            _gather(Y, nL, rows, m, yb)
             return
     # the next batch's rows: all at once (only the union path's loops prefetch them along)
     _prefetch_rest(sp.ahead)
     _list_nonzeros(X, rows, m, n0, net.ld[0], sp, net.n_threads, sparse_min_width_train)
     if not sp.on:
         _gather(X, n0, rows, m, xb)
-    if _local(net, m, sp):
-        # yb = Y[rows], left to thread 1 of _loss_grad_local (sp.y_later)
-        sp.y_later, sp.Y_all, sp.y_rows, sp.y_into = True, <const void*>Y, rows, <void*>yb
-    else:
-        _gather(Y, nL, rows, m, yb)
 
 
 cdef void _gather(const floating* src, intp ncols, const intp* rows, intp m,
