@@ -2544,7 +2544,7 @@ cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp 
     cdef floating acc2[4 * JB]
     cdef intp k, n_k, n_k2, e1, p, p0, off, W = 64 // sizeof(floating), PG = 8 // (JB // W)
     cdef int n_p, n_used
-    cdef intp n_e, q, j = 0, slot = 0
+    cdef intp real, q, j = 0, slot = 0
     cdef floating* sums1
     cdef floating* sums2
     cdef bint queued = False
@@ -2591,23 +2591,21 @@ cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp 
                 fastnn_column2_d(ent + 2 * e0, n_k, ent + 2 * e1, n_k2, delta + p0 * JB,
                                  <int>((n_used + W - 1) // W), <int>(n_p * JB // W), sums1, sums2)
             for p in range(n_p):
-                # (an optimizer step skips the panel's padding columns: _epilogue_width)
                 off = (p0 + p) * n_in * JB + k * JB
-                n_e = _epilogue_width(C, mode, n_out - (p0 + p) * JB)
+                real = n_out - (p0 + p) * JB        # the panel's real columns (more than JB: all)
                 if floating is double:
                     if queued:
-                        # queued instead: a step on each vector of 8 of the two rows' real columns
-                        for q in range(n_e // W):
+                        # queued instead: a step on each vector of 8 of the two rows' real columns (an
+                        # optimizer step skips the panel's padding columns: _epilogue_width)
+                        for q in range(_epilogue_width(C, mode, real) // W):
                             Q.off[j % FASTNN_QJOBS], Q.g[j % FASTNN_QJOBS] = off + q * W, sums1 + p * JB + q * W
                             Q.off[(j + 1) % FASTNN_QJOBS] = off + JB + q * W
                             Q.g[(j + 1) % FASTNN_QJOBS] = sums2 + p * JB + q * W
                             j = j + 2
                         continue
-                _epilogue(mode, op, n_out - (p0 + p) * JB, C + off, sums1 + p * JB, _at(v, off), _at(m1, off),
-                          _at(m2, off), l2)
+                _epilogue(mode, op, real, C + off, sums1 + p * JB, _at(v, off), _at(m1, off), _at(m2, off), l2)
                 off = off + JB
-                _epilogue(mode, op, n_out - (p0 + p) * JB, C + off, sums2 + p * JB, _at(v, off), _at(m1, off),
-                          _at(m2, off), l2)
+                _epilogue(mode, op, real, C + off, sums2 + p * JB, _at(v, off), _at(m1, off), _at(m2, off), l2)
             if floating is double:
                 if queued:
                     Q.tail, Q.slot_end[slot], Q.pairs = j, j, Q.pairs + 1
@@ -2635,8 +2633,8 @@ cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp 
                                 <int>(n_p * JB // W), acc)
             for p in range(n_p):
                 off = (p0 + p) * n_in * JB + k * JB
-                _epilogue(mode, op, n_out - (p0 + p) * JB, C + off, acc + p * JB, _at(v, off), _at(m1, off),
-                          _at(m2, off), l2)
+                real = n_out - (p0 + p) * JB
+                _epilogue(mode, op, real, C + off, acc + p * JB, _at(v, off), _at(m1, off), _at(m2, off), l2)
         e0 = start[k]
         k = k + 1
 
