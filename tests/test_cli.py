@@ -107,7 +107,11 @@ def test_train_with_plot(data):
     (["evaluate", "--model", "truncated.fastnn", "--data", "digits.npz"], "not a valid fastnn model file"),
     (["evaluate", "--model", "missing.fastnn", "--data", "digits.npz"], "no such model file"),
     (["predict", "--model", "m.fastnn", "--data", "digits.npz", "--out", "no/such/dir/p.csv"], "does not exist"),
-    (["train", "--data", "digits.npz", "--sizes", "784,x", "--save", "x.fastnn"], "comma-separated integers"),
+    (["train", "--data", "digits.npz", "--sizes", "784,x", "--save", "x.fastnn"], "expected comma-separated integers"),
+    (["train", "--data", "digits.npz", "--sizes", "784,10", "--save", "x.fastnn", "--epochs", "0"],
+     "expected an integer >= 1, got '0'"),
+    (["train", "--data", "digits.npz", "--sizes", "784,10", "--save", "x.fastnn", "--epochs", "two"],
+     "expected an integer >= 1, got 'two'"),
 ])
 def test_errors_are_one_line_with_status_2_and_write_nothing(data, args, message):
     d, _, _ = data
@@ -124,7 +128,7 @@ def test_errors_are_one_line_with_status_2_and_write_nothing(data, args, message
     assert r.returncode == 2
     assert message in r.stderr
     assert "Traceback" not in r.stderr
-    if "comma-separated" not in message:   # argparse prints its usage before its own one-line error
+    if "expected" not in message:   # argparse prints its usage before its own one-line error
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert set(os.listdir(d)) == before
 

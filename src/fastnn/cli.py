@@ -175,6 +175,18 @@ def _sizes(text: str) -> list:
     return sizes
 
 
+def _epochs(text: str) -> int:
+    """--epochs of train: an integer >= 1 (Network.fit takes 0, but a train command that trains nothing
+    would save an untrained model and have no loss to report)."""
+    try:
+        epochs = int(text)
+    except ValueError:
+        epochs = 0
+    if epochs < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return epochs
+
+
 def _check_shapes(X: np.ndarray, y: Optional[np.ndarray], sizes: Sequence[int], path: str) -> None:
     if X.shape[1] != sizes[0]:
         raise CliError(f"{path}: {X.shape[1]} features per sample, but the network takes {sizes[0]}")
@@ -289,14 +301,14 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
     t.add_argument("--asynchronous", action="store_true",
                    help="Hogwild: each thread trains on whole mini-batches at once (not reproducible)")
-    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--epochs", type=_epochs, default=10, help="epochs to train, >= 1 (default 10)")
     t.add_argument("--batch-size", type=int, default=10)
     t.add_argument("--learning-rate", type=float, default=None, help="eta (default: the optimizer's)")
     t.add_argument("--optimizer", default="sgd", help="sgd, momentum, nesterov or adam (default sgd)")
     t.add_argument("--momentum", type=float, default=0.9)
     t.add_argument("--l2", type=float, default=0.0)
     t.add_argument("--lr-schedule", default="constant", help="constant, invscaling or adaptive")
-    t.add_argument("--early-stopping", action="store_true", help="stop when the validation loss stops falling")
+    t.add_argument("--early-stopping", action="store_true", help="stop when the validation loss stops falling (validating on --val, else on 10%% of --data held out)")
     t.add_argument("--patience", type=int, default=5)
     t.add_argument("--tol", type=float, default=None)
     t.set_defaults(run=train)
