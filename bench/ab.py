@@ -8,7 +8,10 @@ folder of a checkout after ``python setup.py build_ext --inplace``, or a
 The script fits fastnn.MLPClassifier with scikit-learn's defaults on the first
 20,000 shared MNIST digits (tol=0: no early stop), alternating fits of --epochs
 epochs between A and B for --rounds rounds (A first in even rounds, B first in
-odd ones), each fit from random_state=0. Before each epoch it times --trips
+odd ones), each fit from random_state=0. With --workload seed it fits the seed
+workload of bench/seed.py instead (fastnn.Network([784, 30, 10], seed=0),
+sigmoid and quadratic loss, mini-batches of 10, eta 3.0; --dtype float32 is
+bench/seed.py's), to compare two builds on the math of SEED.md. Before each epoch it times --trips
 round trips of a cache line between the two threads (``_core._round_trip``,
 outside the epoch's time), since on a shared host the two cores are sometimes
 near and sometimes far (bench/round_trip.py). It prints, per build, the median
@@ -17,11 +20,13 @@ the others ("far"), B's median over A's in each, and whether every fit of A
 ended with the same weights, bit for bit, as the fit of B in its round.
 With --cores near or far, both builds run their two threads as on near or on
 far cores whatever the round trip reads (_core._set_near), so that either way
-can be measured on the host's current state. --threads 1 fits on one thread
+can be measured on the host's current state. A build older than those two
+functions can still be compared with --cores auto: the other build times the
+round trips. --threads 1 fits on one thread
 (n_threads=1; the round trips are still timed and binned).
 
-    python bench/ab.py A B [--dtype float64] [--rounds 20] [--epochs 10] [--cores auto] [--threads N]
-                       [--mnist ../shared/data/mnist]
+    python bench/ab.py A B [--workload default] [--dtype float64] [--rounds 20] [--epochs 10] [--cores auto]
+                       [--threads N] [--mnist ../shared/data/mnist]
 
 For example, to compare a change with main:
 
@@ -59,6 +64,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("a", help="directory holding build A's fastnn package")
     parser.add_argument("b", help="directory holding build B's fastnn package")
+    parser.add_argument("--workload", default="default", choices=["default", "seed"],
+                        help="default: MLPClassifier with scikit-learn's defaults; seed: bench/seed.py's network")
     parser.add_argument("--dtype", default="float64", choices=["float32", "float64"])
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=10)
@@ -75,17 +82,27 @@ def main():
     if args.threads is not None and args.threads < 1:
         raise SystemExit("error: --threads must be at least 1")
     builds = {"A": load_build(args.a, "fastnn_a"), "B": load_build(args.b, "fastnn_b")}
-    from sklearn.exceptions import ConvergenceWarning
-    X, y = builds["A"].load_mnist(args.mnist, dtype=np.float64)
+    if args.workload == "default":
+        from sklearn.exceptions import ConvergenceWarning
+    X, y = builds["A"].load_mnist(args.mnist, dtype=args.dtype if args.workload == "seed" else np.float64)
     X, y = X[:20000], y[:20000]
     records = {label: [] for label in builds}
+    cores = {label: sys.modules[fastnn.__name__ + "._core"] for label, fastnn in builds.items()}
+    # the round trip is the host's, not the build's: a build older than _round_trip has it timed by the other
+    trip_core = {label: core if hasattr(core, "_round_trip") else next(
+        (c for c in cores.values() if hasattr(c, "_round_trip")), None) for label, core in cores.items()}
+    if None in trip_core.values():
+        raise SystemExit("error: neither build has _core._round_trip, which times the round trips")
     for label, fastnn in builds.items():
-        network, core = sys.modules[fastnn.__name__ + ".network"], sys.modules[fastnn.__name__ + "._core"]
-        core._round_trip(1000)   # starts the OpenMP threads
-        core._set_near({"auto": -1, "near": 1, "far": 0}[args.cores])
+        network, core = sys.modules[fastnn.__name__ + ".network"], cores[label]
+        trip_core[label]._round_trip(1000)   # starts the OpenMP threads
+        if hasattr(core, "_set_near"):
+            core._set_near({"auto": -1, "near": 1, "far": 0}[args.cores])
+        elif args.cores != "auto":
+            raise SystemExit(f"error: build {label} has no _core._set_near, so --cores {args.cores} cannot be set")
         run_epoch = network.Network._run_epoch
 
-        def timed(net, *a, _run=run_epoch, _core=core, _records=records[label], **k):
+        def timed(net, *a, _run=run_epoch, _core=trip_core[label], _records=records[label], **k):
             trip = _core._round_trip(args.trips)
             t0 = time.perf_counter()
             out = _run(net, *a, **k)
@@ -97,6 +114,11 @@ def main():
     for r in range(args.rounds):
         weights = {}
         for label in (("A", "B") if r % 2 == 0 else ("B", "A")):
+            if args.workload == "seed":
+                net = builds[label].Network([784, 30, 10], dtype=args.dtype, seed=0, n_threads=args.threads)
+                net.fit(X, y, epochs=args.epochs, batch_size=10, learning_rate=3.0)
+                weights[label] = net.weights + net.biases
+                continue
             est = builds[label].MLPClassifier(random_state=0, max_iter=args.epochs, tol=0, dtype=args.dtype,
                                               n_threads=args.threads)
             with warnings.catch_warnings():
@@ -105,8 +127,9 @@ def main():
             weights[label] = est.coefs_ + est.intercepts_
         same += all(np.array_equal(p, q) for p, q in zip(weights["A"], weights["B"]))
     threads = "all cores' threads" if args.threads is None else f"{args.threads} thread(s)"
-    print(f"{args.dtype}, {args.rounds} rounds of {args.epochs} epochs per build on {threads}, threads as on "
-          f"{args.cores} cores; ms per epoch (median, epochs)")
+    workload = "seed workload" if args.workload == "seed" else "MLPClassifier defaults"
+    print(f"{workload}, {args.dtype}, {args.rounds} rounds of {args.epochs} epochs per build on {threads}, threads "
+          f"as on {args.cores} cores; ms per epoch (median, epochs)")
     medians = {}
     for label, directory in ((k, getattr(args, k.lower())) for k in builds):
         parts = []

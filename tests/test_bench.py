@@ -35,6 +35,20 @@ def test_ab_finds_a_build_the_same_as_itself(mnist, cores, threads):
     assert any(ratio != "no epochs in both" and float(ratio) > 0 for ratio in ratios)
 
 
+def test_ab_runs_the_seed_workload(mnist):
+    """--workload seed fits bench/seed.py's network ([784, 30, 10], batches of 10, eta 3.0) in both builds
+    and says so; the installed build against itself ends every round with the same weights."""
+    build = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
+    r = _ab(build, build, "--workload", "seed", "--dtype", "float32", "--rounds", "2", "--epochs", "1",
+            "--mnist", MNIST_DIR)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("seed workload, float32, 2 rounds of 1 epochs per build"), r.stdout
+    assert "same weights in 2 of 2 rounds" in r.stdout
+    medians = [float(part.split()[1]) for line in r.stdout.splitlines() if line.startswith(("A (", "B ("))
+               for part in line.split(": ", 1)[1].split(", ") if not part.split()[1] == "-"]
+    assert medians and all(ms > 0 for ms in medians)
+
+
 def test_ab_refuses_a_directory_without_a_build(tmp_path):
     r = _ab(str(tmp_path), str(tmp_path), "--rounds", "1")
     assert r.returncode != 0
