@@ -119,6 +119,8 @@ def test_inputs_are_not_modified_and_layouts_agree():
     (lambda: fastnn.Network([3, 2], output_activation="identity", loss="poisson"), ValueError, "'exp'"),
     (lambda: fastnn.Network([3, 2], output_activation="exp", loss="cross_entropy"), ValueError, "'sigmoid'"),
     (lambda: fastnn.Network([3, 2], activation="exp"), ValueError, "activation"),
+    (lambda: fastnn.Network([3, 2], seed=-1), ValueError, "seed must be None, a non-negative integer"),
+    (lambda: fastnn.Network([3, 2], seed=1.5), TypeError, "seed must be None, a non-negative integer"),
 ])
 def test_bad_construction(call, error, match):
     with pytest.raises(error, match=match):

@@ -81,6 +81,15 @@ def _int_at_least(name, value, lowest):
     return int(value)
 
 
+def _rng(seed):
+    """numpy.random.default_rng(seed), with an error that names ``seed`` when numpy refuses it."""
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"seed must be None, a non-negative integer or a numpy.random.Generator, "
+                        f"got {seed!r} ({exc})") from None
+
+
 class Network:
     """A fully-connected feed-forward network trained by mini-batch gradient descent.
 
@@ -137,7 +146,7 @@ class Network:
                  n_threads: int | None = None) -> None:
         self._build(sizes, activation, output_activation, loss, init, dtype)
         self.n_threads = n_threads
-        self._rng = np.random.default_rng(seed)
+        self._rng = _rng(seed)
         for W, b in zip(self.weights, self.biases):
             # drawn in float64 so float32 and float64 networks start from the same values
             n_out, n_in = W.shape
@@ -209,7 +218,7 @@ class Network:
         except (TypeError, ValueError) as exc:
             raise modelfile.ModelFileError(f"{path}: not a valid fastnn model file: {exc}") from None
         net._theta[...] = theta
-        net._rng = np.random.default_rng(seed)
+        net._rng = _rng(seed)
         if not _finite(net._theta):
             raise modelfile.ModelFileError(f"{path}: not a valid fastnn model file: parameters hold NaN or infinity")
         return net
