@@ -11,8 +11,8 @@ epochs between A and B for --rounds rounds (A first in even rounds, B first in
 odd ones), each fit from random_state=0. With --workload seed it fits the seed
 workload of bench/seed.py instead (fastnn.Network([784, 30, 10], seed=0),
 sigmoid and quadratic loss, mini-batches of 10, eta 3.0; --dtype float32 is
-bench/seed.py's), to compare two builds on the math of SEED.md. Before each epoch it times --trips
-round trips of a cache line between the two threads (``_core._round_trip``,
+bench/seed.py's), to compare two builds on the math of SEED.md. Before each
+epoch it times --trips round trips of a cache line between the two threads (``_core._round_trip``,
 outside the epoch's time), since on a shared host the two cores are sometimes
 near and sometimes far (bench/round_trip.py). It prints, per build, the median
 epoch in ms of the epochs whose round trip was under --near ns ("near") and of
@@ -22,8 +22,8 @@ With --cores near or far, both builds run their two threads as on near or on
 far cores whatever the round trip reads (_core._set_near), so that either way
 can be measured on the host's current state. A build older than those two
 functions can still be compared with --cores auto: the other build times the
-round trips. --threads 1 fits on one thread
-(n_threads=1; the round trips are still timed and binned).
+round trips. --threads 1 fits on one thread (n_threads=1; the round trips are
+still timed and binned).
 
     python bench/ab.py A B [--workload default] [--dtype float64] [--rounds 20] [--epochs 10] [--cores auto]
                        [--threads N] [--mnist ../shared/data/mnist]
@@ -44,7 +44,7 @@ import warnings
 
 import numpy as np
 
-from seed import DEFAULT_MNIST
+from seed import BATCH, DEFAULT_MNIST, ETA, SIZES
 
 
 def load_build(directory, name):
@@ -89,10 +89,10 @@ def main():
     records = {label: [] for label in builds}
     cores = {label: sys.modules[fastnn.__name__ + "._core"] for label, fastnn in builds.items()}
     # the round trip is the host's, not the build's: a build older than _round_trip has it timed by the other
-    trip_core = {label: core if hasattr(core, "_round_trip") else next(
-        (c for c in cores.values() if hasattr(c, "_round_trip")), None) for label, core in cores.items()}
-    if None in trip_core.values():
+    timers = [core for core in cores.values() if hasattr(core, "_round_trip")]
+    if not timers:
         raise SystemExit("error: neither build has _core._round_trip, which times the round trips")
+    trip_core = {label: core if hasattr(core, "_round_trip") else timers[0] for label, core in cores.items()}
     for label, fastnn in builds.items():
         network, core = sys.modules[fastnn.__name__ + ".network"], cores[label]
         trip_core[label]._round_trip(1000)   # starts the OpenMP threads
@@ -115,8 +115,8 @@ def main():
         weights = {}
         for label in (("A", "B") if r % 2 == 0 else ("B", "A")):
             if args.workload == "seed":
-                net = builds[label].Network([784, 30, 10], dtype=args.dtype, seed=0, n_threads=args.threads)
-                net.fit(X, y, epochs=args.epochs, batch_size=10, learning_rate=3.0)
+                net = builds[label].Network(SIZES, dtype=args.dtype, seed=0, n_threads=args.threads)
+                net.fit(X, y, epochs=args.epochs, batch_size=BATCH, learning_rate=ETA)
                 weights[label] = net.weights + net.biases
                 continue
             est = builds[label].MLPClassifier(random_state=0, max_iter=args.epochs, tol=0, dtype=args.dtype,

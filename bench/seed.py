@@ -25,6 +25,7 @@ from fastnn import _reference as ref
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_MNIST = os.path.join(HERE, "..", "..", "shared", "data", "mnist")
+SIZES, BATCH, ETA = [784, 30, 10], 10, 3.0   # the seed workload (SEED.md), also bench/ab.py --workload seed
 
 
 def numpy_epoch(weights, biases, X, Y, batch_size, eta, rng):
@@ -48,7 +49,7 @@ def main():
     X = np.ascontiguousarray(X)
     Y = fastnn.one_hot(labels, 10, dtype=args.dtype)
     n = len(X)
-    sizes, batch, eta = [784, 30, 10], 10, 3.0
+    sizes, batch, eta = SIZES, BATCH, ETA
 
     net = fastnn.Network(sizes, dtype=args.dtype, seed=0)
     weights = [w.copy() for w in net.weights]

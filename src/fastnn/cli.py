@@ -308,7 +308,8 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--momentum", type=float, default=0.9)
     t.add_argument("--l2", type=float, default=0.0)
     t.add_argument("--lr-schedule", default="constant", help="constant, invscaling or adaptive")
-    t.add_argument("--early-stopping", action="store_true", help="stop when the validation loss stops falling (validating on --val, else on 10%% of --data held out)")
+    t.add_argument("--early-stopping", action="store_true",
+                   help="stop when the validation loss stops falling (validating on --val, else on 10%% of --data)")
     t.add_argument("--patience", type=int, default=5)
     t.add_argument("--tol", type=float, default=None)
     t.set_defaults(run=train)
