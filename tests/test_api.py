@@ -89,6 +89,10 @@ def test_accuracy():
     X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
     assert net.accuracy(X, [0, 1, 1, 1]) == 0.75
     assert net.accuracy(X, fastnn.one_hot(np.array([0, 1, 0, 1]), 2)) == 1.0
+    # a label no output stands for is an error, not a silent miss
+    for bad in (2, -1):
+        with pytest.raises(ValueError, match=f"label {bad} is out of range: the network has 2 outputs"):
+            net.accuracy(X, [0, 1, bad, 1])
 
 
 def test_inputs_are_not_modified_and_layouts_agree():
@@ -213,3 +217,21 @@ def test_read_only_memmap_is_accepted_unchanged(tmp_path):
     np.testing.assert_array_equal(net.predict(mm), net.predict(X))
     net.fit(mm, rng.integers(0, 2, 12), epochs=1)
     np.testing.assert_array_equal(np.asarray(mm), X)
+
+
+def test_flags_must_be_bools_and_change_nothing():
+    """shuffle=None used to mean row order and verbose="no" to print: each flag takes a bool."""
+    rng = np.random.default_rng(9)
+    X, labels = rng.random((20, 3)), rng.integers(0, 2, 20)
+    net = fastnn.Network([3, 4, 2], seed=0)
+    for name, bad in (("shuffle", None), ("shuffle", "no"), ("verbose", "no"), ("verbose", None),
+                      ("verbose", 0.5), ("early_stopping", "yes"), ("early_stopping", None)):
+        assert_raises_and_unchanged(net, lambda: net.fit(X, labels, epochs=1, **{name: bad}),
+                                    TypeError, f"{name} must be True or False")
+    assert_raises_and_unchanged(net, lambda: net.partial_fit(X, labels, shuffle=None),
+                                TypeError, "shuffle must be True or False")
+    # scikit-learn's verbose=0 / 1 keep their meaning
+    quiet = fastnn.Network([3, 4, 2], seed=0)
+    quiet.fit(X, labels, epochs=2, verbose=0)
+    net.fit(X, labels, epochs=2, verbose=False)
+    assert all(np.array_equal(a, b) for a, b in zip(quiet.weights, net.weights))

@@ -108,6 +108,7 @@ def test_train_with_plot(data):
     (["evaluate", "--model", "missing.fastnn", "--data", "digits.npz"], "no such model file"),
     (["predict", "--model", "m.fastnn", "--data", "digits.npz", "--out", "no/such/dir/p.csv"], "does not exist"),
     (["train", "--data", "digits.npz", "--sizes", "784,x", "--save", "x.fastnn"], "expected comma-separated integers"),
+    (["evaluate", "--model", "m.fastnn", "--data", "both"], "holds several MNIST file pairs"),
     (["train", "--data", "digits.npz", "--sizes", "784,10", "--save", "x.fastnn", "--epochs", "0"],
      "expected an integer >= 1, got '0'"),
     (["train", "--data", "digits.npz", "--sizes", "784,10", "--save", "x.fastnn", "--epochs", "two"],
@@ -120,6 +121,11 @@ def test_errors_are_one_line_with_status_2_and_write_nothing(data, args, message
     (d / "header_only.csv").write_text("a,label\n")
     (d / "headerless.csv").write_text("0.5,1\n0.25,0\n")
     (d / "digits.txt").write_text("1 2 3\n")
+    if not (d / "both").exists():     # a training and a test pair in one directory
+        (d / "both").mkdir()
+        for name in ("images-idx3-ubyte.gz", "labels-idx1-ubyte.gz"):
+            for kind in ("train", "t10k"):
+                (d / "both" / f"{kind}-{name}").write_bytes((d / "idx" / f"train-{name}").read_bytes())
     if not (d / "m.fastnn").exists():
         fastnn.Network([784, 30, 10]).save(d / "m.fastnn")
     (d / "truncated.fastnn").write_bytes((d / "m.fastnn").read_bytes()[:500])

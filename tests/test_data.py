@@ -50,6 +50,33 @@ def test_load_mnist_rejects_bad_files(tmp_path):
         fastnn.load_mnist(tmp_path / "missing")
 
 
+def test_load_mnist_never_swaps_kinds(tmp_path):
+    images = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
+    _write_idx(str(tmp_path / "t10k-images-idx3-ubyte"), images)
+    _write_idx(str(tmp_path / "t10k-labels-idx1-ubyte"), np.array([3, 4], dtype=np.uint8))
+    # asking for the training digits in a directory of test digits is an error, not a swap
+    with pytest.raises(FileNotFoundError, match="no 'train-images-idx3-ubyte"):
+        fastnn.load_mnist(tmp_path)
+    assert fastnn.load_mnist(tmp_path, kind="t10k")[1].tolist() == [3, 4]
+    assert fastnn.load_mnist(tmp_path, kind=None)[1].tolist() == [3, 4]
+    with pytest.raises(TypeError, match="kind must be"):
+        fastnn.load_mnist(tmp_path, kind=10)
+    # a training pair beside it: each kind reads its own files; kind=None cannot choose
+    _write_idx(str(tmp_path / "train-images-idx3-ubyte.gz"), images[:1])
+    _write_idx(str(tmp_path / "train-labels-idx1-ubyte.gz"), np.array([5], dtype=np.uint8))
+    assert fastnn.load_mnist(tmp_path)[1].tolist() == [5]
+    assert fastnn.load_mnist(tmp_path, kind="t10k")[1].tolist() == [3, 4]
+    with pytest.raises(ValueError, match="several .* pass kind= one of \\['t10k', 'train'\\]"):
+        fastnn.load_mnist(tmp_path, kind=None)
+    # one pair under another prefix (e.g. a renamed copy) is read whatever kind says
+    other = tmp_path / "other"
+    other.mkdir()
+    _write_idx(str(other / "digits-images-idx3-ubyte"), images)
+    _write_idx(str(other / "digits-labels-idx1-ubyte"), np.array([1, 2], dtype=np.uint8))
+    assert fastnn.load_mnist(other)[1].tolist() == [1, 2]
+    assert fastnn.load_mnist(other, kind="t10k")[1].tolist() == [1, 2]
+
+
 def test_load_real_mnist(mnist):
     X, labels = mnist
     assert X.shape == (24345, 784) and labels.shape == (24345,)
@@ -64,6 +91,22 @@ def test_one_hot():
         fastnn.one_hot(np.array([3]), 3)
     with pytest.raises(ValueError, match="out of range"):
         fastnn.one_hot(np.array([-1]), 3)
+    assert fastnn.one_hot(np.array([], dtype=int), 3).shape == (0, 3)
+    for n_classes in (0, 3.0, True):
+        with pytest.raises(ValueError, match="n_classes must be an integer >= 1"):
+            fastnn.one_hot(np.array([0]), n_classes)
+
+
+def test_make_digits_rejects_bad_arguments():
+    for kw in ({"n": -1}, {"n": 2.5}, {"n": 3, "noise": -0.1}, {"n": 3, "noise": float("nan")},
+               {"n": 3, "noise": float("inf")}):
+        with pytest.raises(ValueError, match="must be"):
+            fastnn.make_digits(**kw)
+    with pytest.raises(ValueError, match="seed must be"):
+        fastnn.make_digits(3, seed=-1)
+    with pytest.raises(ValueError, match="seed must be"):
+        list(fastnn.minibatches(np.ones((3, 1)), np.ones(3), 2, seed=-1))
+    assert fastnn.make_digits(0)[0].shape == (0, 784)
 
 
 def test_make_digits_is_learnable_and_reproducible():
@@ -88,3 +131,18 @@ def test_demo_mnist_reports_bad_directory(tmp_path):
     result = subprocess.run([sys.executable, "-m", "fastnn", "--mnist", str(tmp_path / "nope")],
                             capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert result.returncode == 2 and "error:" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--hidden", "0"], "layer widths must be >= 1"),
+    (["--seed", "-1"], "seed must be"),
+])
+def test_demo_reports_bad_options_in_one_line(tmp_path, args, message):
+    """--hidden 0 used to end in a traceback from Network(); the demo's errors are one line, status 2."""
+    _write_idx(str(tmp_path / "train-images-idx3-ubyte"), np.zeros((12, 28, 28), dtype=np.uint8))
+    _write_idx(str(tmp_path / "train-labels-idx1-ubyte"), np.arange(12, dtype=np.uint8) % 10)
+    result = subprocess.run([sys.executable, "-m", "fastnn", "--mnist", str(tmp_path), "--epochs", "1", *args],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()] and message in result.stderr

@@ -52,8 +52,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     sizes = [X.shape[1], args.hidden, int(labels.max()) + 1]
     print(f"fastnn: training {sizes} ({args.dtype}) on {len(X_train)} {source}; "
           f"{held_out} held out")
-    net = Network(sizes, dtype=args.dtype, seed=args.seed)
     try:
+        net = Network(sizes, dtype=args.dtype, seed=args.seed)
         net.fit(X_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
                 learning_rate=args.learning_rate, validation_data=(X_test, y_test), verbose=True)
     except (ValueError, TypeError, FloatingPointError) as exc:

@@ -2,9 +2,10 @@
 
 Data files (``--data``, ``--val``):
 
-- MNIST IDX: a directory holding ``*-images-idx3-ubyte[.gz]`` and
-  ``*-labels-idx1-ubyte[.gz]``, or the images file itself (the labels file is
-  found beside it). Pixels are scaled to [0, 1].
+- MNIST IDX: the ``*-images-idx3-ubyte[.gz]`` file (the labels file is found
+  beside it), or a directory holding one pair of ``*-images-idx3-ubyte[.gz]``
+  and ``*-labels-idx1-ubyte[.gz]`` (several pairs are refused: name the
+  file). Pixels are scaled to [0, 1].
 - ``.npz``: arrays ``X`` (n, features) and ``y`` (n,) integer labels
   (``y`` may be missing for ``predict``).
 - ``.csv``: a header row, then numbers. The label column is the one named by
@@ -27,7 +28,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from .data import _load_idx_pair, load_mnist
+from .data import _load_idx_pair, _SeveralFiles, load_mnist
 from .modelfile import ModelFileError
 from .network import Network
 
@@ -58,7 +59,11 @@ def _read(path: str, label: Optional[str], n_features: Optional[int], need_label
         raise CliError(f"no such file or directory: {path}")
     lower = path.lower()
     if os.path.isdir(path):
-        X, y = load_mnist(path, dtype=np.float64)
+        try:
+            X, y = load_mnist(path, kind=None, dtype=np.float64)
+        except _SeveralFiles:
+            raise CliError(f"{path} holds several MNIST file pairs; give the images file itself, "
+                           f"e.g. {os.path.join(path, 't10k-images-idx3-ubyte.gz')}") from None
     elif "idx3-ubyte" in lower:
         X, y = _load_idx_file(path)
     elif lower.endswith(".npz"):

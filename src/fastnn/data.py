@@ -24,6 +24,15 @@ def epoch_order(rng, n, shuffle=True):
     return np.arange(n, dtype=np.intp)
 
 
+def _rng(seed):
+    """numpy.random.default_rng(seed), with an error that names ``seed`` when numpy refuses it."""
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"seed must be None, a non-negative integer or a numpy.random.Generator, "
+                        f"got {seed!r} ({exc})") from None
+
+
 def _check_batch_size(batch_size):
     if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)):
         raise TypeError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -59,7 +68,7 @@ def minibatches(X: ArrayLike, Y: ArrayLike, batch_size: int, *,
     if len(X) != len(Y):
         raise ValueError(f"X and Y have different numbers of rows: {len(X)} != {len(Y)}")
     batch_size = _check_batch_size(batch_size)
-    order = epoch_order(np.random.default_rng(seed), len(X))
+    order = epoch_order(_rng(seed), len(X))
     for start in range(0, len(X), batch_size):
         idx = order[start:start + batch_size]
         yield X[idx], Y[idx]
@@ -70,6 +79,8 @@ def one_hot(labels: ArrayLike, n_classes: int, dtype: DTypeLike = np.float64) ->
 
     ``labels`` must be integers in [0, n_classes).
     """
+    if isinstance(n_classes, (bool, np.bool_)) or not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
+        raise ValueError(f"n_classes must be an integer >= 1, got {n_classes!r}")
     labels = np.asarray(labels)
     if labels.ndim != 1:
         raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
@@ -112,31 +123,52 @@ def _read_idx(path):
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)
 
 
+_KINDS = ("train", "t10k")
+
+
+class _SeveralFiles(ValueError):
+    """A directory holds several files that could be the one asked for."""
+
+
 def _find(directory, suffix, kind):
+    """The one ``<prefix><suffix>[.gz]`` file in ``directory``: the prefix ``kind`` if given and
+    present; else the only such file, unless it is MNIST's other kind (never a silent swap)."""
+    def prefix(name):
+        return name[:-3 - len(suffix)] if name.endswith(".gz") else name[:-len(suffix)]
     names = sorted(os.listdir(directory))
     hits = [n for n in names if n.endswith(suffix) or n.endswith(suffix + ".gz")]
-    preferred = [n for n in hits if n.startswith(kind)]
-    hits = preferred or hits
     if not hits:
         raise FileNotFoundError(f"no '*{suffix}[.gz]' file in {directory}")
-    if len(hits) > 1 and not preferred:
-        raise ValueError(f"several '*{suffix}' files in {directory}: {hits}; pass kind=")
+    if kind is not None:
+        mine = [n for n in hits if prefix(n) == kind]
+        if mine:
+            hits = mine
+        elif any(prefix(n) in _KINDS for n in hits):
+            raise FileNotFoundError(f"no '{kind}{suffix}[.gz]' file in {directory} (it holds {hits})")
+    if len(hits) > 1:
+        raise _SeveralFiles(f"several '*{suffix}[.gz]' files in {directory}: {hits}; "
+                         f"pass kind= one of {sorted(set(map(prefix, hits)))}")
     return os.path.join(directory, hits[0])
 
 
-def load_mnist(directory: PathLike, *, kind: str = "train",
+def load_mnist(directory: PathLike, *, kind: str | None = "train",
                dtype: DTypeLike = np.float32) -> tuple[FloatArray, IntArray]:
     """Load MNIST-format digits from ``directory``.
 
     Reads ``<kind>-images-idx3-ubyte[.gz]`` and ``<kind>-labels-idx1-ubyte[.gz]``
-    (``kind`` is "train" or "t10k"; when only one pair of files is present,
-    its prefix does not matter).
+    (``kind`` is "train" or "t10k", or the prefix of other MNIST-format files).
+    When no file has that prefix, the only pair present is read whatever its
+    prefix, except MNIST's other kind: asking for "t10k" in a directory of
+    "train" files raises FileNotFoundError. ``kind=None`` reads the only pair
+    present, whatever its prefix.
 
     Returns
     -------
     X : ndarray, shape (n, rows * cols), ``dtype``, pixels scaled to [0, 1]
     labels : ndarray of int64, shape (n,)
     """
+    if kind is not None and (not isinstance(kind, str) or not kind):
+        raise TypeError(f"kind must be a non-empty string such as 'train' or 't10k', or None; got {kind!r}")
     directory = os.fspath(directory)
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"MNIST directory not found: {directory}")
@@ -184,7 +216,12 @@ def make_digits(n: int, *, seed: Seed = None, noise: float = 0.35,
     X : ndarray, shape (n, 784), ``dtype``
     labels : ndarray of int64, shape (n,)
     """
-    rng = np.random.default_rng(seed)
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"n must be an integer >= 0, got {n!r}")
+    if isinstance(noise, (bool, np.bool_)) or not isinstance(noise, (int, float, np.integer, np.floating)) \
+            or not 0 <= noise < np.inf:
+        raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+    rng = _rng(seed)
     labels = rng.integers(0, 10, size=n)
     X = np.zeros((n, 28, 28), dtype=np.float64)
     shifts = rng.integers(-3, 4, size=(n, 2))

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import _core
-from .data import _check_batch_size, epoch_order, one_hot
+from .data import _check_batch_size, _rng, epoch_order, one_hot
 from .history import History
 from ._typing import (Activation, ArrayLike, Callback, DTypeLike, FloatArray, Init, Loss, LRSchedule,
                       OptimizerName, OutputActivation, PathLike, Seed)
@@ -79,15 +79,6 @@ def _int_at_least(name, value, lowest):
     if value < lowest:
         raise ValueError(f"{name} must be an integer >= {lowest}, got {value}")
     return int(value)
-
-
-def _rng(seed):
-    """numpy.random.default_rng(seed), with an error that names ``seed`` when numpy refuses it."""
-    try:
-        return np.random.default_rng(seed)
-    except (TypeError, ValueError) as exc:
-        raise type(exc)(f"seed must be None, a non-negative integer or a numpy.random.Generator, "
-                        f"got {seed!r} ({exc})") from None
 
 
 class Network:
@@ -322,6 +313,11 @@ class Network:
             raise ValueError(f"labels must have shape ({n},), got {labels.shape}")
         if labels.size and not np.issubdtype(labels.dtype, np.integer):
             raise TypeError(f"labels must be integers, got dtype {labels.dtype}")
+        n_out = self._sizes[-1]
+        if labels.size and (labels.min() < 0 or labels.max() >= n_out):
+            bad = labels[(labels < 0) | (labels >= n_out)][0]
+            raise ValueError(f"label {bad} is out of range: the network has {n_out} outputs, "
+                             f"so labels must lie in [0, {n_out})")
         return labels
 
     # -- parameters ---------------------------------------------------------
@@ -664,7 +660,7 @@ class Network:
             Each is called after every epoch as ``callback(network, info)`` with info a dict
             of that epoch's figures (epoch, train_loss, val_loss, val_accuracy,
             learning_rate, seconds). Returning True stops training.
-        verbose : bool
+        verbose : bool (or 0 / 1)
             Show progress on stdout: on a terminal a line that updates within each epoch
             (samples done, samples/s, time left), elsewhere one line per epoch.
         asynchronous : bool
@@ -682,6 +678,11 @@ class Network:
         epochs = _int_at_least("epochs", epochs, 0)
         batch_size = _check_batch_size(batch_size)
         asynchronous = _check_bool("asynchronous", asynchronous)
+        shuffle = _check_bool("shuffle", shuffle)
+        if isinstance(verbose, (int, np.integer)) and verbose >= 0:   # bool, or 0 / 1 as in scikit-learn
+            verbose = bool(verbose)
+        verbose = _check_bool("verbose", verbose)
+        early_stopping = _check_bool("early_stopping", early_stopping)
         patience = _int_at_least("patience", patience, 1)
         if tol is not None:
             tol = float(tol)
@@ -781,6 +782,7 @@ class Network:
                                    nesterov=nesterov, l2=l2, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
         batch_size = _check_batch_size(batch_size)
         asynchronous = _check_bool("asynchronous", asynchronous)
+        shuffle = _check_bool("shuffle", shuffle)
         X = self._as_X(X)
         Y = self._as_Y(Y, X.shape[0])
         order = epoch_order(self._rng, X.shape[0], shuffle)
