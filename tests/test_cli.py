@@ -109,6 +109,21 @@ def test_train_with_plot(data):
     (["predict", "--model", "m.fastnn", "--data", "digits.npz", "--out", "no/such/dir/p.csv"], "does not exist"),
     (["train", "--data", "digits.npz", "--sizes", "784,x", "--save", "x.fastnn"], "expected comma-separated integers"),
     (["evaluate", "--model", "m.fastnn", "--data", "both"], "holds several MNIST file pairs"),
+    # an output never overwrites an input or another output
+    (["predict", "--model", "m.fastnn", "--data", "digits.npz", "--out", "digits.npz"],
+     "--out digits.npz would overwrite the input of --data"),
+    (["predict", "--model", "m.fastnn", "--data", "digits.npz", "--out", "./m.fastnn"],
+     "--out ./m.fastnn would overwrite the input of --model"),
+    (["predict", "--model", "m.fastnn", "--data", "idx/train-images-idx3-ubyte.gz",
+      "--out", "idx/train-labels-idx1-ubyte.gz"], "would overwrite the input of --data"),
+    (["predict", "--model", "m.fastnn", "--data", "idx", "--out", "idx/train-images-idx3-ubyte.gz"],
+     "would overwrite the input of --data"),
+    (["train", "--data", "digits.npz", "--sizes", "784,10", "--save", "digits.npz"],
+     "--save digits.npz would overwrite the input of --data"),
+    (["train", "--data", "digits.npz", "--val", "digits.csv", "--sizes", "784,10", "--save", "digits.csv"],
+     "would overwrite the input of --val"),
+    (["train", "--data", "digits.npz", "--sizes", "784,10", "--save", "x.png", "--plot", "x.png"],
+     "--plot and --save name the same file x.png"),
     (["train", "--data", "digits.npz", "--sizes", "784,10", "--save", "x.fastnn", "--epochs", "0"],
      "expected an integer >= 1, got '0'"),
     (["train", "--data", "digits.npz", "--sizes", "784,10", "--save", "x.fastnn", "--epochs", "two"],
@@ -129,14 +144,16 @@ def test_errors_are_one_line_with_status_2_and_write_nothing(data, args, message
     if not (d / "m.fastnn").exists():
         fastnn.Network([784, 30, 10]).save(d / "m.fastnn")
     (d / "truncated.fastnn").write_bytes((d / "m.fastnn").read_bytes()[:500])
-    before = set(os.listdir(d))
+    def contents():
+        return {p: p.read_bytes() for p in [*d.iterdir(), *(d / "idx").iterdir()] if p.is_file()}
+    before = contents()
     r = _run(*args, cwd=d)
     assert r.returncode == 2
     assert message in r.stderr
     assert "Traceback" not in r.stderr
     if "expected" not in message:   # argparse prints its usage before its own one-line error
         assert len(r.stderr.strip().splitlines()) == 1, r.stderr
-    assert set(os.listdir(d)) == before
+    assert contents() == before      # nothing written, nothing overwritten
 
 
 def test_no_arguments_still_runs_the_demo():

@@ -163,12 +163,31 @@ def test_save_errors_name_the_path_and_keep_the_old_model(tmp_path, monkeypatch)
 
 def test_save_into_read_only_directory(tmp_path, monkeypatch):
     """A directory that refuses new files (simulated: CI runs as root, which ignores permissions)."""
-    import tempfile
-
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(os, "open", refuse)
     with pytest.raises(OSError, match="cannot save the model to .*ro.fastnn: Permission denied"):
         _small().save(tmp_path / "ro.fastnn")
+    monkeypatch.undo()
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
+def test_saved_files_get_the_mode_open_would_give(tmp_path):
+    """A new model file gets 0o666 less the umask, as open() would (it used to be 0o600, the
+    temporary file's mode); saving over a file keeps that file's mode."""
+    old = os.umask(0o022)
+    try:
+        _small().save(tmp_path / "a.fastnn")
+        os.umask(0o077)
+        _small().save(tmp_path / "b.fastnn")
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "a.fastnn").st_mode & 0o777 == 0o644
+    assert os.stat(tmp_path / "b.fastnn").st_mode & 0o777 == 0o600
+    os.chmod(tmp_path / "a.fastnn", 0o640)
+    _small(sizes=[4, 5, 2]).save(tmp_path / "a.fastnn")
+    assert os.stat(tmp_path / "a.fastnn").st_mode & 0o777 == 0o640
+    assert fastnn.load(tmp_path / "a.fastnn").sizes == (4, 5, 2)
+    assert sorted(os.listdir(tmp_path)) == ["a.fastnn", "b.fastnn"]

@@ -12,8 +12,9 @@ Data files (``--data``, ``--val``):
   ``--label``, else a column named ``label``, else the last column; for
   ``predict`` a file with exactly the model's number of inputs has no labels.
 
-Errors (a missing or malformed file, a bad option) print one line starting
-with ``error:`` and exit with status 2; nothing is written.
+Errors (a missing or malformed file, a bad option, an output that would
+overwrite an input or another output) print one line starting with
+``error:`` and exit with status 2; nothing is written.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from .data import _load_idx_pair, _SeveralFiles, load_mnist
+from .modelfile import _atomic_write
 from .modelfile import ModelFileError
 from .network import Network
 
@@ -200,6 +202,40 @@ def _check_shapes(X: np.ndarray, y: Optional[np.ndarray], sizes: Sequence[int], 
                        f"the network has {sizes[-1]}")
 
 
+def _input_files(path: str) -> list:
+    """The files reading ``path`` reads: an IDX directory's IDX files, an IDX images file and its
+    labels file, or the file itself."""
+    if os.path.isdir(path):
+        return [os.path.join(path, n) for n in os.listdir(path) if "-ubyte" in n]
+    if "idx3-ubyte" in os.path.basename(path).lower():
+        labels = os.path.join(os.path.dirname(path),
+                              os.path.basename(path).replace("images-idx3-ubyte", "labels-idx1-ubyte"))
+        alt = labels[:-3] if labels.endswith(".gz") else labels + ".gz"
+        return [path, labels, alt]
+    return [path]
+
+
+def _same_file(a: str, b: str) -> bool:
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)      # hard links
+    except OSError:
+        return False
+
+
+def _check_outputs(outputs: dict, inputs: dict) -> None:
+    """Refuse, before any work, an output that would overwrite an input or another output."""
+    named = [(option, path) for option, path in outputs.items() if path]
+    for i, (option, path) in enumerate(named):
+        for other, other_path in named[:i]:
+            if _same_file(path, other_path):
+                raise CliError(f"{option} and {other} name the same file {path}")
+        for source, source_path in inputs.items():
+            if source_path and any(_same_file(path, f) for f in _input_files(source_path)):
+                raise CliError(f"{option} {path} would overwrite the input of {source}; choose another file")
+
+
 def _check_writable(path: str) -> None:
     """Fail before any work when the output file's directory is missing or not writable."""
     directory = os.path.dirname(os.path.abspath(path))
@@ -211,6 +247,7 @@ def _check_writable(path: str) -> None:
 
 def train(args: argparse.Namespace) -> int:
     sizes = args.sizes
+    _check_outputs({"--save": args.save, "--plot": args.plot}, {"--data": args.data, "--val": args.val})
     for out in (args.save, args.plot):
         if out:
             _check_writable(out)
@@ -263,6 +300,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
 
 def predict(args: argparse.Namespace) -> int:
+    _check_outputs({"--out": args.out}, {"--model": args.model, "--data": args.data})
     net = _load_model(args.model)
     _check_writable(args.out)
     X = load_features(args.data, label=args.label, n_features=net.sizes[0])
@@ -270,17 +308,14 @@ def predict(args: argparse.Namespace) -> int:
     out = net.predict(X)
     k = out.shape[1]
     predicted = out.argmax(axis=1) if k > 1 else out[:, 0]
-    tmp = args.out + ".tmp"
+    def write(f):
+        w = csv.writer(f)
+        w.writerow(["prediction"] + [f"output_{j}" for j in range(k)])
+        for p, row in zip(predicted, out):
+            w.writerow([p] + [f"{v:.9g}" for v in row])
     try:
-        with open(tmp, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["prediction"] + [f"output_{j}" for j in range(k)])
-            for p, row in zip(predicted, out):
-                w.writerow([p] + [f"{v:.9g}" for v in row])
-        os.replace(tmp, args.out)
+        _atomic_write(args.out, write, text=True)
     except OSError as exc:
-        if os.path.exists(tmp):
-            os.remove(tmp)
         raise CliError(f"cannot write {args.out}: {exc}") from None
     print(f"wrote {len(X)} predictions to {args.out}")
     return 0

@@ -20,16 +20,20 @@ runs before any large allocation; a file that fails one raises
 
 Saving is atomic: the file is written to a temporary file in the same
 directory, flushed to disk (fsync) and renamed over the target, so a crash
-leaves either the old file or the new one, never half of one.
+leaves either the old file or the new one, never half of one. The file gets
+the mode ``open()`` would give it (an existing file's, else 0o666 less the
+umask).
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
+import secrets
+import stat
 import struct
-import tempfile
 import zlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -66,28 +70,58 @@ def save(net: Network, path: PathLike) -> str:
         "loss": net.loss_name, "init": net._init, "n_params": int(theta.size),
         "crc32": zlib.crc32(payload),
     }, sort_keys=True).encode("utf-8")
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = None
+
+    def write(f):
+        f.write(_PREFIX.pack(MAGIC, FORMAT_VERSION, len(header)))
+        f.write(header)
+        f.write(payload)
     try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(_PREFIX.pack(MAGIC, FORMAT_VERSION, len(header)))
-            f.write(header)
-            f.write(payload)
+        _atomic_write(path, write)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot save the model to {path}: {exc.strerror or exc}", path) from exc
+    return path
+
+
+def _atomic_write(path: str, write: Callable[[Any], None], *, text: bool = False) -> None:
+    """Call ``write(f)`` on a new file in ``path``'s directory, fsync it, and rename it over ``path``.
+
+    A crash leaves the old file or the new one, never half of one. The file gets the mode a
+    plain ``open(path, "w")`` would give it: the existing file's, else 0o666 less the umask
+    (``tempfile.mkstemp`` would make it 0o600). ``text``: ``f`` is a text file (newline="").
+    Raises OSError; the temporary file is removed on any error.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    base = "." + os.path.basename(path) + "."
+    for _ in range(100):
+        tmp = os.path.join(directory, base + secrets.token_hex(6) + ".tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)   # the umask applies
+            break
+        except FileExistsError:
+            continue
+    else:
+        raise FileExistsError(errno.EEXIST, "no free temporary file name", directory)
+    try:
+        try:
+            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+        except FileNotFoundError:
+            pass
+        with (os.fdopen(fd, "w", newline="", encoding="utf-8") if text else os.fdopen(fd, "wb")) as f:
+            fd = None
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
         tmp = None
         _fsync_directory(directory)
-    except OSError as exc:
-        raise OSError(exc.errno, f"cannot save the model to {path}: {exc.strerror or exc}", path) from exc
     finally:
+        if fd is not None:
+            os.close(fd)
         if tmp is not None:
             try:
                 os.unlink(tmp)
             except OSError:
                 pass
-    return path
 
 
 def _fsync_directory(directory):
