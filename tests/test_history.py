@@ -1,6 +1,7 @@
 """History, the progress display and learning-curve plots."""
 import io
 import json
+import subprocess
 import sys
 
 import numpy as np
@@ -72,5 +73,12 @@ def test_plot_writes_a_png(tmp_path):
     path = h.plot(tmp_path / "curves.png")
     data = open(path, "rb").read()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    # no side effects on the user's matplotlib: no pyplot imported (so no backend chosen), no figure left
+    code = ("import sys, numpy as np, fastnn\n"
+            "X = np.random.default_rng(0).random((50, 3)); y = np.arange(50) % 2\n"
+            f"fastnn.Network([3, 2], seed=0).fit(X, y, epochs=2).plot({str(tmp_path / 'b.png')!r})\n"
+            "assert 'matplotlib.pyplot' not in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    assert open(tmp_path / "b.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="no epochs"):
         fastnn.History().plot(tmp_path / "empty.png")

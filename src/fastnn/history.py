@@ -76,18 +76,18 @@ class History:
         ImportError saying so. Returns ``path``.
         """
         try:
-            import matplotlib
-            matplotlib.use("Agg", force=False)
-            import matplotlib.pyplot as plt
+            # a Figure of its own, not pyplot: no backend chosen, no global figure left open
+            from matplotlib.figure import Figure
+            from matplotlib.ticker import MaxNLocator
         except ImportError:
             raise ImportError("History.plot needs matplotlib: pip install 'fastnn[plot]' "
                               "(or pip install matplotlib)") from None
         if not self.train_loss:
             raise ValueError("nothing to plot: the history has no epochs")
-        from matplotlib.ticker import MaxNLocator
         epochs = range(1, len(self.train_loss) + 1)
         panels = 2 if self.val_accuracy else 1
-        fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4), squeeze=False)
+        fig = Figure(figsize=(5.5 * panels, 4))
+        axes = fig.subplots(1, panels, squeeze=False)
         ax = axes[0][0]
         ax.plot(epochs, self.train_loss, label="training loss")
         if self.val_loss:
@@ -107,7 +107,6 @@ class History:
             ax.set_ylabel("validation accuracy")
         fig.tight_layout()
         fig.savefig(path, format="png")
-        plt.close(fig)
         return path
 
     def __repr__(self) -> str:
