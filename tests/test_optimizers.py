@@ -179,6 +179,11 @@ def test_callbacks_see_each_epoch_and_can_stop():
     assert [i["epoch"] for i in seen] == [1, 2, 3]
     assert h.stop_reason == "callback" and len(h) == 3
     assert seen[0]["train_loss"] == h.train_loss[0] and seen[0]["learning_rate"] == 3.0
+    # a callback that stops does not hide the epoch from the callbacks after it
+    logged = []
+    h = fastnn.Network([3, 2], seed=0).fit(X, labels, epochs=10, callbacks=[
+        lambda net, info: info["epoch"] == 2, lambda net, info: logged.append(info["epoch"])])
+    assert logged == [1, 2] and h.stop_reason == "callback" and len(h) == 2
     with pytest.raises(TypeError, match="callable"):
         net.fit(X, labels, callbacks=[1])
 

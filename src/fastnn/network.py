@@ -659,7 +659,8 @@ class Network:
         callbacks : list of callables or None
             Each is called after every epoch as ``callback(network, info)`` with info a dict
             of that epoch's figures (epoch, train_loss, val_loss, val_accuracy,
-            learning_rate, seconds). Returning True stops training.
+            learning_rate, seconds). Returning True stops training after that epoch (the
+            callbacks after it in the list still see the epoch).
         verbose : bool (or 0 / 1)
             Show progress on stdout: on a terminal a line that updates within each epoch
             (samples done, samples/s, time left), elsewhere one line per epoch.
@@ -749,7 +750,8 @@ class Network:
             if tol is not None:
                 stale = stale + 1 if monitored > best - tol else 0
             best = min(best, monitored)
-            if any(bool(callback(self, dict(info))) for callback in hooks):
+            stops = [bool(callback(self, dict(info))) for callback in hooks]   # every callback sees every epoch
+            if any(stops):
                 history.stop_reason = "callback"
                 history.message = f"stopped after epoch {epoch}: a callback returned True"
                 break
