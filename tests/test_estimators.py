@@ -432,6 +432,33 @@ def test_float32_is_kept_and_dtype_can_be_chosen():
         fastnn.MLPClassifier(dtype="int8").fit(X, y)
 
 
+@pytest.mark.parametrize("where", ["X", "sparse X", "y", "sample_weight"])
+def test_float32_refuses_values_beyond_its_range_and_changes_nothing(where):
+    """float64 data cast to dtype="float32" used to overflow to inf and end in a divergence
+    error that blamed the learning rate."""
+    X, y = load_iris(return_X_y=True)
+    w = np.ones(len(y))
+    if where in ("X", "sparse X"):
+        X = X.copy()
+        X[3, 1] = 1e39
+    elif where == "y":
+        y = y * 1e39
+    else:
+        w[5] = 1e39
+    if where == "sparse X":
+        from scipy import sparse
+        X = sparse.csr_matrix(X)
+    est = (fastnn.MLPRegressor if where == "y" else fastnn.MLPClassifier)(dtype="float32", max_iter=2)
+    name = "X" if "X" in where else where
+    first = {} if where == "y" else {"classes": np.unique(y)}
+    for call in (lambda: est.fit(X, y, sample_weight=w), lambda: est.partial_fit(X, y, sample_weight=w, **first)):
+        with pytest.raises(ValueError, match=f"{name} holds values beyond float32's range"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", RuntimeWarning)      # no overflow warning on the way
+                call()
+        assert not hasattr(est, "coefs_")
+
+
 def test_fit_calls_no_blas_routine(monkeypatch):
     """fit computes ||W||^2 without BLAS: a BLAS call leaves OpenBLAS's worker threads spinning
     for a while after it, on the two cores the next epoch's kernel runs on (measured: a float64

@@ -105,6 +105,14 @@ def _checked_weights(sample_weight, X):
     return sw
 
 
+def _as_dtype(net, A, name):
+    """A (checked finite) as a C-contiguous array of the network's dtype: a clear error, not an
+    infinity, for a value beyond float32's range."""
+    if A.dtype == net.dtype:
+        return np.ascontiguousarray(A)
+    return net._as_finite(A, name)
+
+
 def _dense(X):
     """X as a dense array (sparse matrices are converted: fastnn's kernels are dense)."""
     return X.toarray() if hasattr(X, "toarray") else X
@@ -335,10 +343,10 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"the network has layer sizes {list(self._net.sizes)}, but this data and "
                              f"hidden_layer_sizes need {layer_units}; fit afresh (warm_start=False)")
         net = self._synced_net()
-        X = np.ascontiguousarray(X, dtype=net.dtype)
-        Y = np.ascontiguousarray(Y, dtype=net.dtype)
+        # already checked finite; a conversion (float64 data, dtype="float32") must not overflow to inf
+        X, Y = _as_dtype(net, X, "X"), _as_dtype(net, Y, "y")
         if sample_weight is not None:
-            sample_weight = np.ascontiguousarray(sample_weight, dtype=net.dtype)
+            sample_weight = _as_dtype(net, sample_weight, "sample_weight")
         if not incremental or self._solver_state is None:
             # the optimizer and its settings, kept for the partial_fit calls that follow, as
             # scikit-learn keeps its optimizer object (set_params changes them at the next fit)
