@@ -30,8 +30,7 @@ from typing import Optional, Sequence, Tuple
 import numpy as np
 
 from .data import _load_idx_pair, _SeveralFiles, load_mnist
-from .modelfile import _atomic_write
-from .modelfile import ModelFileError
+from .modelfile import ModelFileError, _atomic_write
 from .network import Network
 
 Data = Tuple[np.ndarray, Optional[np.ndarray]]
@@ -308,11 +307,13 @@ def predict(args: argparse.Namespace) -> int:
     out = net.predict(X)
     k = out.shape[1]
     predicted = out.argmax(axis=1) if k > 1 else out[:, 0]
+
     def write(f):
         w = csv.writer(f)
         w.writerow(["prediction"] + [f"output_{j}" for j in range(k)])
         for p, row in zip(predicted, out):
             w.writerow([p] + [f"{v:.9g}" for v in row])
+
     try:
         _atomic_write(args.out, write, text=True)
     except OSError as exc:

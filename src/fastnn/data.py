@@ -147,7 +147,7 @@ def _find(directory, suffix, kind):
             raise FileNotFoundError(f"no '{kind}{suffix}[.gz]' file in {directory} (it holds {hits})")
     if len(hits) > 1:
         raise _SeveralFiles(f"several '*{suffix}[.gz]' files in {directory}: {hits}; "
-                         f"pass kind= one of {sorted(set(map(prefix, hits)))}")
+                            f"pass kind= one of {sorted(set(map(prefix, hits)))}")
     return os.path.join(directory, hits[0])
 
 

@@ -75,6 +75,7 @@ def save(net: Network, path: PathLike) -> str:
         f.write(_PREFIX.pack(MAGIC, FORMAT_VERSION, len(header)))
         f.write(header)
         f.write(payload)
+
     try:
         _atomic_write(path, write)
     except OSError as exc:
