@@ -83,14 +83,19 @@ def _read(path: str, label: Optional[str], n_features: Optional[int], need_label
     return X, y
 
 
-def _load_idx_file(path: str) -> Data:
+def _labels_beside(path: str) -> Tuple[str, str]:
+    """The labels file of an IDX images file: its name with labels-idx1 for images-idx3, then the
+    same with or without .gz."""
     directory, name = os.path.split(path)
-    labels_name = name.replace("images-idx3-ubyte", "labels-idx1-ubyte")
-    labels_path = os.path.join(directory, labels_name)
-    if labels_name == name or not os.path.exists(labels_path):
-        alt = labels_path[:-3] if labels_path.endswith(".gz") else labels_path + ".gz"
+    labels_path = os.path.join(directory, name.replace("images-idx3-ubyte", "labels-idx1-ubyte"))
+    return labels_path, labels_path[:-3] if labels_path.endswith(".gz") else labels_path + ".gz"
+
+
+def _load_idx_file(path: str) -> Data:
+    labels_path, alt = _labels_beside(path)
+    if "images-idx3-ubyte" not in os.path.basename(path) or not os.path.exists(labels_path):
         if not os.path.exists(alt):
-            raise CliError(f"{path}: the labels file {labels_name} is not beside it")
+            raise CliError(f"{path}: the labels file {os.path.basename(labels_path)} is not beside it")
         labels_path = alt
     return _load_idx_pair(path, labels_path, np.float64)
 
@@ -207,10 +212,7 @@ def _input_files(path: str) -> list:
     if os.path.isdir(path):
         return [os.path.join(path, n) for n in os.listdir(path) if "-ubyte" in n]
     if "idx3-ubyte" in os.path.basename(path).lower():
-        labels = os.path.join(os.path.dirname(path),
-                              os.path.basename(path).replace("images-idx3-ubyte", "labels-idx1-ubyte"))
-        alt = labels[:-3] if labels.endswith(".gz") else labels + ".gz"
-        return [path, labels, alt]
+        return [path, *_labels_beside(path)]
     return [path]
 
 

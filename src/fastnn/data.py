@@ -74,6 +74,13 @@ def minibatches(X: ArrayLike, Y: ArrayLike, batch_size: int, *,
         yield X[idx], Y[idx]
 
 
+def _check_label_range(labels, n, why=""):
+    """Raise ValueError naming the first integer label outside [0, n); ``why`` says where n comes from."""
+    if labels.size and (labels.min() < 0 or labels.max() >= n):
+        bad = labels[(labels < 0) | (labels >= n)][0]
+        raise ValueError(f"label {bad} is out of range: {why}labels must lie in [0, {n})")
+
+
 def one_hot(labels: ArrayLike, n_classes: int, dtype: DTypeLike = np.float64) -> np.ndarray:
     """Targets of shape (n, n_classes) with a 1 in column ``labels[i]`` of row i.
 
@@ -88,9 +95,7 @@ def one_hot(labels: ArrayLike, n_classes: int, dtype: DTypeLike = np.float64) ->
         raise TypeError(
             f"labels must be integers, got dtype {labels.dtype}; "
             "pass integer class labels or 2-D targets of shape (n, n_outputs)")
-    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        bad = labels[(labels < 0) | (labels >= n_classes)][0]
-        raise ValueError(f"label {bad} is out of range: labels must lie in [0, {n_classes})")
+    _check_label_range(labels, n_classes)
     Y = np.zeros((labels.shape[0], n_classes), dtype=dtype)
     Y[np.arange(labels.shape[0]), labels] = 1
     return Y

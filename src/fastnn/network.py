@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import _core
-from .data import _check_batch_size, _rng, epoch_order, one_hot
+from .data import _check_batch_size, _check_label_range, _rng, epoch_order, one_hot
 from .history import History
 from ._typing import (Activation, ArrayLike, Callback, DTypeLike, FloatArray, Init, Loss, LRSchedule,
                       OptimizerName, OutputActivation, PathLike, Seed)
@@ -313,11 +313,7 @@ class Network:
             raise ValueError(f"labels must have shape ({n},), got {labels.shape}")
         if labels.size and not np.issubdtype(labels.dtype, np.integer):
             raise TypeError(f"labels must be integers, got dtype {labels.dtype}")
-        n_out = self._sizes[-1]
-        if labels.size and (labels.min() < 0 or labels.max() >= n_out):
-            bad = labels[(labels < 0) | (labels >= n_out)][0]
-            raise ValueError(f"label {bad} is out of range: the network has {n_out} outputs, "
-                             f"so labels must lie in [0, {n_out})")
+        _check_label_range(labels, self._sizes[-1], f"the network has {self._sizes[-1]} outputs, so ")
         return labels
 
     # -- parameters ---------------------------------------------------------
