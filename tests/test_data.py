@@ -48,6 +48,16 @@ def test_load_mnist_rejects_bad_files(tmp_path):
         fastnn.load_mnist(tmp_path)
     with pytest.raises(FileNotFoundError):
         fastnn.load_mnist(tmp_path / "missing")
+    # a file where the directory belongs is named as such
+    with pytest.raises(NotADirectoryError, match="the directory that holds the IDX files"):
+        fastnn.load_mnist(tmp_path / "train-images-idx3-ubyte")
+
+
+def test_load_mnist_takes_a_bytes_path(tmp_path):
+    _write_idx(str(tmp_path / "train-images-idx3-ubyte"), np.full((2, 28, 28), 255, dtype=np.uint8))
+    _write_idx(str(tmp_path / "train-labels-idx1-ubyte"), np.array([1, 2], dtype=np.uint8))
+    X, y = fastnn.load_mnist(bytes(tmp_path))
+    assert X.shape == (2, 784) and np.all(X == 1) and y.tolist() == [1, 2]
 
 
 def test_load_mnist_never_swaps_kinds(tmp_path):

@@ -3,6 +3,7 @@ import copy
 import json
 import os
 import pickle
+import re
 import struct
 
 import numpy as np
@@ -42,6 +43,17 @@ def test_save_load_round_trip(tmp_path, config):
     # the default 3.0 diverges in some shuffled orders, and fit then refuses the epoch)
     loaded.fit(X, np.zeros(5, dtype=int), epochs=1, batch_size=2, learning_rate=0.1)
     assert not np.array_equal(loaded.weights[-1], net.weights[-1])
+
+
+def test_bytes_paths_save_and_load(tmp_path):
+    net = _small()
+    path = bytes(tmp_path / "m.fastnn")
+    assert net.save(path) == str(tmp_path / "m.fastnn")         # os.fsdecode'd, as the docstring says
+    loaded = fastnn.load(path)
+    assert all(np.array_equal(p, q) for p, q in zip(net.weights + net.biases, loaded.weights + loaded.biases))
+    open(tmp_path / "bad", "wb").write(b"x" * 40)
+    with pytest.raises(modelfile.ModelFileError, match="^" + re.escape(str(tmp_path / "bad")) + ": not a valid"):
+        fastnn.load(bytes(tmp_path / "bad"))
 
 
 def test_file_layout_is_as_documented(tmp_path):

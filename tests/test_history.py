@@ -82,3 +82,10 @@ def test_plot_writes_a_png(tmp_path):
     assert open(tmp_path / "b.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="no epochs"):
         fastnn.History().plot(tmp_path / "empty.png")
+    # a bytes file name and a binary file object, as matplotlib's savefig takes them; nothing else
+    assert h.plot(bytes(tmp_path / "c.png")) == bytes(tmp_path / "c.png")
+    assert open(tmp_path / "c.png", "rb").read() == data
+    buffer = io.BytesIO()
+    assert h.plot(buffer) is buffer and buffer.getvalue() == data
+    with pytest.raises(TypeError, match="file name or a binary file object, got 3"):
+        h.plot(3)

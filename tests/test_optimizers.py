@@ -186,6 +186,8 @@ def test_callbacks_see_each_epoch_and_can_stop():
     assert logged == [1, 2] and h.stop_reason == "callback" and len(h) == 2
     with pytest.raises(TypeError, match="callable"):
         net.fit(X, labels, callbacks=[1])
+    with pytest.raises(TypeError, match="callables, got 3"):     # not a list at all
+        net.fit(X, labels, callbacks=3)
 
 
 @pytest.mark.parametrize("call,error,match", [

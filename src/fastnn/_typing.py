@@ -13,7 +13,8 @@ ArrayLike = npt.ArrayLike
 DTypeLike = npt.DTypeLike
 FloatArray = npt.NDArray[np.floating[Any]]
 IntArray = npt.NDArray[np.int64]
-PathLike = Union[str, "os.PathLike[str]"]
+# a file name, as open() takes it
+PathLike = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 # anything numpy.random.default_rng accepts
 Seed = Union[None, int, Sequence[int], np.random.SeedSequence, np.random.BitGenerator, np.random.Generator]
 # callback(network, info) after each epoch; True stops training

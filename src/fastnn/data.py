@@ -1,6 +1,7 @@
 """Data helpers: shuffled mini-batches, one-hot targets, MNIST IDX files, built-in digits."""
 from __future__ import annotations
 
+import errno
 import gzip
 import os
 import struct
@@ -174,8 +175,11 @@ def load_mnist(directory: PathLike, *, kind: str | None = "train",
     """
     if kind is not None and (not isinstance(kind, str) or not kind):
         raise TypeError(f"kind must be a non-empty string such as 'train' or 't10k', or None; got {kind!r}")
-    directory = os.fspath(directory)
+    directory = os.fsdecode(directory)
     if not os.path.isdir(directory):
+        if os.path.exists(directory):
+            raise NotADirectoryError(errno.ENOTDIR, "load_mnist needs the directory that holds the IDX files, "
+                                     "not a file", directory)
         raise FileNotFoundError(f"MNIST directory not found: {directory}")
     return _load_idx_pair(_find(directory, "-images-idx3-ubyte", kind),
                           _find(directory, "-labels-idx1-ubyte", kind), dtype)

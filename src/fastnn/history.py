@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import Any, BinaryIO
 
 from ._typing import PathLike
 
@@ -69,12 +70,19 @@ class History:
             "message": self.message,
         }
 
-    def plot(self, path: PathLike) -> PathLike:
+    def plot(self, path: PathLike | BinaryIO) -> PathLike | BinaryIO:
         """Write a PNG of the learning curves (loss, and accuracy when recorded) to ``path``.
 
+        ``path``: a file name, or a binary file object open for writing (``io.BytesIO``).
         Needs matplotlib (``pip install 'fastnn[plot]'``); without it, raises
         ImportError saying so. Returns ``path``.
         """
+        if isinstance(path, (str, bytes, os.PathLike)):
+            target: Any = os.fsdecode(path)
+        elif callable(getattr(path, "write", None)):
+            target = path
+        else:
+            raise TypeError(f"path must be a file name or a binary file object, got {path!r}")
         try:
             # a Figure of its own, not pyplot: no backend chosen, no global figure left open
             from matplotlib.figure import Figure
@@ -106,7 +114,7 @@ class History:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_ylabel("validation accuracy")
         fig.tight_layout()
-        fig.savefig(path, format="png")
+        fig.savefig(target, format="png")
         return path
 
     def __repr__(self) -> str:

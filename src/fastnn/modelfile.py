@@ -60,8 +60,8 @@ def _n_params(sizes):
 
 
 def save(net: Network, path: PathLike) -> str:
-    """Write ``net`` to ``path`` atomically (see the module docstring). Returns ``path``."""
-    path = os.fspath(path)
+    """Write ``net`` to ``path`` atomically (see the module docstring). Returns ``path`` as a str."""
+    path = os.fsdecode(path)
     theta = np.ascontiguousarray(net._snapshot(), dtype=net.dtype.newbyteorder("<"))
     payload = theta.tobytes()
     header = json.dumps({
@@ -145,7 +145,7 @@ def _bad(path, why):
 
 def read(path: PathLike) -> tuple[dict[str, Any], np.ndarray]:
     """(header dict, theta array) from a model file, fully validated; see load()."""
-    path = os.fspath(path)
+    path = os.fsdecode(path)
     with open(path, "rb") as f:
         file_size = os.fstat(f.fileno()).st_size
         prefix = f.read(_PREFIX.size)

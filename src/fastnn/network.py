@@ -193,7 +193,7 @@ class Network:
         The format is documented in :mod:`fastnn.modelfile`: versioned, no pickle, and
         written atomically (a temporary file, fsync, rename), so a crash never leaves
         a half-written model. Optimizer state and the shuffling generator are not saved.
-        Raises OSError naming the path when it cannot be written. Returns ``path``.
+        Raises OSError naming the path when it cannot be written. Returns ``path`` (as a str).
         """
         from . import modelfile
         return modelfile.save(self, path)
@@ -202,6 +202,7 @@ class Network:
     def load(cls, path: PathLike, *, seed: Seed = None) -> Network:
         """The network saved in ``path`` (see :func:`fastnn.load`)."""
         from . import modelfile
+        path = os.fsdecode(path)
         header, theta = modelfile.read(path)
         net = cls.__new__(cls)
         try:
@@ -382,7 +383,7 @@ class Network:
 
     @property
     def loss_name(self) -> str:
-        """The loss: "quadratic" or "cross_entropy"."""
+        """The loss: "quadratic", "cross_entropy" or "poisson"."""
         return self._loss
 
     def __repr__(self) -> str:
@@ -693,7 +694,10 @@ class Network:
         elif callable(callbacks):
             hooks = [callbacks]
         else:
-            hooks = list(callbacks)
+            try:
+                hooks = list(callbacks)
+            except TypeError:
+                raise TypeError(f"callbacks must be a callable or a list of callables, got {callbacks!r}") from None
         if not all(callable(c) for c in hooks):
             raise TypeError("callbacks must be a callable or a list of callables")
         Y_raw = Y
