@@ -1,4 +1,7 @@
 """The public surface of Network: shapes, views, dtypes, initialisation, validation."""
+import os
+import re
+
 import numpy as np
 import pytest
 
@@ -235,3 +238,41 @@ def test_flags_must_be_bools_and_change_nothing():
     quiet.fit(X, labels, epochs=2, verbose=0)
     net.fit(X, labels, epochs=2, verbose=False)
     assert all(np.array_equal(a, b) for a, b in zip(quiet.weights, net.weights))
+
+
+@pytest.mark.parametrize("where", ["weights", "biases"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_parameters_are_refused_by_every_method(tmp_path, where, bad):
+    """A NaN or infinity written into the writable views used to pass silently: the loss came out
+    NaN, accuracy counted NaN outputs, a -inf sigmoid bias gave finite predictions, fit blamed the
+    learning rate ("diverged"), and save wrote a file that load refuses."""
+    rng = np.random.default_rng(3)
+    X, labels = rng.random((12, 4)), rng.integers(0, 3, 12)
+    net = fastnn.Network([4, 5, 3], seed=0)
+    getattr(net, where)[1][2, ...].flat[0] = bad
+    name = "weights[1][2, 0]" if where == "weights" else "biases[1][2]"
+    before = net._theta.copy()
+    calls = [lambda: net.predict(X), lambda: net.loss(X, labels), lambda: net.gradients(X, labels),
+             lambda: net.accuracy(X, labels), lambda: net.fit(X, labels, epochs=1),
+             lambda: net.partial_fit(X, labels, learning_rate=1.0),
+             lambda: net.train_batch(X, labels, learning_rate=1.0),
+             lambda: net.save(tmp_path / "m.fastnn")]
+    for call in calls:
+        with pytest.raises(ValueError, match=re.escape(f"NaN or infinity ({name} = {bad})")):
+            call()
+        assert np.array_equal(net._theta, before, equal_nan=True)
+    assert os.listdir(tmp_path) == []
+
+
+def test_overflow_advice_fits_the_dtype():
+    """predict and accuracy raise on an overflowed forward pass; only float32 is told to use float64."""
+    net = fastnn.Network([1, 2], activation="identity", output_activation="identity", seed=0)
+    net.weights[0][...] = 1e300
+    for call in (lambda: net.predict(np.array([[1e300]])), lambda: net.accuracy(np.array([[1e300]]), [0])):
+        with pytest.raises(FloatingPointError, match="overflowed") as info:
+            call()
+        assert "dtype=" not in str(info.value)
+    small = fastnn.Network([1, 1], activation="identity", output_activation="identity", dtype="float32", seed=0)
+    small.weights[0][...] = 10.0
+    with pytest.raises(FloatingPointError, match="use dtype='float64'"):
+        small.predict(np.array([[1e38]]))

@@ -3,6 +3,7 @@ with scikit-learn's own MLP, and use inside Pipeline, GridSearchCV, cross_val_sc
 import inspect
 import io
 import pickle
+import re
 import subprocess
 import sys
 import warnings
@@ -814,3 +815,19 @@ def test_search_passes_sample_weight_to_fit():
         unweighted = fastnn.MLPClassifier(**base, **search.best_params_).fit(X, y)
     assert all(np.array_equal(p, q) for p, q in zip(_params(search.best_estimator_), _params(direct)))
     assert not np.array_equal(_params(direct)[0], _params(unweighted)[0])
+
+
+def test_non_finite_coefs_are_refused_in_their_own_names():
+    X, y = load_iris(return_X_y=True)
+    clf = fastnn.MLPClassifier(hidden_layer_sizes=(4,), random_state=0, max_iter=5).fit(X, y)
+    clf.coefs_[0][3, 1] = np.nan                  # in place, (n_in, n_out) as scikit-learn lays it out
+    for call in (lambda: clf.predict(X), lambda: clf.partial_fit(X, y),
+                 lambda: clf.set_params(warm_start=True).fit(X, y)):
+        with pytest.raises(ValueError, match=re.escape("coefs_[0][3, 1] = nan")):
+            call()
+    clf.coefs_[0][3, 1] = 0.0
+    theta = clf._net._theta.copy()
+    clf.intercepts_ = [clf.intercepts_[0], np.array([0.0, np.inf, 0.0])]   # replaced: refused before copying
+    with pytest.raises(ValueError, match=re.escape("intercepts_[1] must hold finite")):
+        clf.predict(X)
+    assert np.array_equal(clf._net._theta, theta)

@@ -7,11 +7,23 @@ import fastnn
 EXTREME = [1e4, -1e4, np.inf, -np.inf, 0.0, 88.0, -88.0, 710.0, -710.0]
 
 
+BIG = float(np.finfo(np.float32).max)
+
+
+def _x(n):
+    """The input of _output_net's networks: n rows of BIG."""
+    return np.full((n, 1), BIG)
+
+
 def _output_net(out, loss, dtype, z):
-    """A one-layer network whose pre-activations are exactly z (zero weights, biases z)."""
+    """A one-layer network whose pre-activations at the input BIG (_x) are exactly z, from finite
+    parameters (the networks refuse others): a finite z is its bias times a zero weight; an
+    infinite one overflows, the largest finite weight of its sign times BIG."""
+    z = np.asarray(z, dtype=dtype)
     net = fastnn.Network([1, len(z)], activation="identity", output_activation=out, loss=loss, dtype=dtype)
-    net.weights[0][...] = 0
-    net.biases[0][...] = np.asarray(z, dtype=dtype)
+    finite = np.isfinite(z)
+    net.weights[0][:, 0] = np.where(finite, 0, np.sign(z) * np.finfo(dtype).max)
+    net.biases[0][...] = np.where(finite, z, 0)
     return net
 
 
@@ -20,17 +32,17 @@ def _output_net(out, loss, dtype, z):
 def test_outputs_finite_and_in_range_at_extreme_z(dtype, out):
     for z in ([v] for v in EXTREME):
         net = _output_net(out, "quadratic", dtype, z)
-        a = net.predict(np.zeros((2, 1)))
+        a = net.predict(_x(2))
         assert np.isfinite(a).all(), (z, a)
         low = -1 if out == "tanh" else 0
         assert (a >= low).all() and (a <= 1).all(), (z, a)
     net = _output_net(out, "quadratic", dtype, EXTREME)
-    a = net.predict(np.zeros((3, 1)))
+    a = net.predict(_x(3))
     assert np.isfinite(a).all() and (a >= (-1 if out == "tanh" else 0)).all() and (a <= 1).all()
     if out == "softmax":
         np.testing.assert_allclose(a.sum(axis=1), 1, rtol=1e-6)
         z_finite = [1e4, -1e4, 3.0]
-        a = _output_net(out, "quadratic", dtype, z_finite).predict(np.zeros((1, 1)))
+        a = _output_net(out, "quadratic", dtype, z_finite).predict(_x(1))
         np.testing.assert_allclose(a[0], [1, 0, 0], atol=1e-30)
 
 
@@ -39,14 +51,14 @@ def test_binary_cross_entropy_never_nan_at_outputs_0_and_1(dtype):
     for z in EXTREME:
         net = _output_net("sigmoid", "cross_entropy", dtype, [z])
         for y in (0.0, 1.0, 0.5):
-            loss = net.loss(np.zeros((1, 1)), np.array([[y]]))
+            loss = net.loss(_x(1), np.array([[y]]))
             assert not np.isnan(loss), (z, y)
-            g = net.gradients(np.zeros((1, 1)), np.array([[y]]))
+            g = net.gradients(_x(1), np.array([[y]]))
             assert all(np.isfinite(x).all() for x in g[0] + g[1]), (z, y)
     # right answers at saturation: z = +-inf with the matching target costs nothing
-    assert _output_net("sigmoid", "cross_entropy", dtype, [np.inf]).loss(np.zeros((1, 1)), [[1.0]]) == 0
-    assert _output_net("sigmoid", "cross_entropy", dtype, [-np.inf]).loss(np.zeros((1, 1)), [[0.0]]) == 0
-    assert _output_net("sigmoid", "cross_entropy", dtype, [1e4]).loss(np.zeros((1, 1)), [[0.0]]) == pytest.approx(1e4)
+    assert _output_net("sigmoid", "cross_entropy", dtype, [np.inf]).loss(_x(1), [[1.0]]) == 0
+    assert _output_net("sigmoid", "cross_entropy", dtype, [-np.inf]).loss(_x(1), [[0.0]]) == 0
+    assert _output_net("sigmoid", "cross_entropy", dtype, [1e4]).loss(_x(1), [[0.0]]) == pytest.approx(1e4)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -54,7 +66,7 @@ def test_poisson_loss_never_nan(dtype):
     """Half the Poisson deviance y log(y / a) - y + a from z (a = exp(z)): never NaN at extreme z;
     0 where a rate of 0 meets a count of 0, infinite where a count > 0 meets a rate of 0 or where
     the rate is infinite; 0 at a = y."""
-    X = np.zeros((1, 1))
+    X = _x(1)
     for z in EXTREME:
         net = _output_net("exp", "poisson", dtype, [z])
         for y in (0.0, 1.0, 3.0):
@@ -67,7 +79,7 @@ def test_poisson_loss_never_nan(dtype):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_categorical_cross_entropy_never_nan(dtype):
-    X = np.zeros((1, 1))
+    X = _x(1)
     for z in ([1e4, -1e4, 0.0], [np.inf, 0.0, -np.inf], [-1e4, -1e4, -1e4]):
         net = _output_net("softmax", "cross_entropy", dtype, z)
         for label in range(3):
@@ -98,7 +110,7 @@ def test_sigmoid_as_accurate_as_numpy(dtype):
         pytest.skip("long double is no wider than double on this platform: no exact reference")
     z = np.concatenate([np.linspace(-800, 800, 20001), np.linspace(-40, 40, 20001)]).astype(dtype)
     net = _output_net("sigmoid", "quadratic", dtype, z)
-    a = net.predict(np.zeros((1, 1)))[0]
+    a = net.predict(_x(1))[0]
     exact = 1 / (1 + np.exp(-z.astype(np.longdouble)))
     normal = exact > np.finfo(dtype).tiny
     ulp = np.spacing(exact.astype(dtype))

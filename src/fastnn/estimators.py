@@ -284,7 +284,14 @@ class _BaseMLP(BaseEstimator):
                     new = np.asarray(new)
                     if new.shape != view.shape:
                         raise ValueError(f"{name}[{i}] has shape {new.shape}, expected {view.shape}")
+                    if new.dtype.kind not in "biuf" or not np.all(np.isfinite(new)):
+                        raise ValueError(f"{name}[{i}] must hold finite real numbers")
                     replaced.append((view, new))
+        bad = net._bad_parameter()     # a NaN or infinity written into the views in place
+        if bad is not None:
+            kind, l, index, value = bad
+            where = f"coefs_[{l}][{index[1]}, {index[0]}]" if kind == "weights" else f"intercepts_[{l}][{index[0]}]"
+            raise ValueError(f"{where} = {value}: coefs_ and intercepts_ must hold finite numbers")
         if replaced:
             with net._lock:
                 for view, new in replaced:

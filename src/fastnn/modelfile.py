@@ -62,7 +62,9 @@ def _n_params(sizes):
 def save(net: Network, path: PathLike) -> str:
     """Write ``net`` to ``path`` atomically (see the module docstring). Returns ``path`` as a str."""
     path = os.fsdecode(path)
-    theta = np.ascontiguousarray(net._snapshot(), dtype=net.dtype.newbyteorder("<"))
+    snapshot = net._snapshot()
+    net._check_parameters(snapshot)     # read() refuses such a file: never write one
+    theta = np.ascontiguousarray(snapshot, dtype=net.dtype.newbyteorder("<"))
     payload = theta.tobytes()
     header = json.dumps({
         "format": "fastnn", "sizes": list(net.sizes), "dtype": net.dtype.name,

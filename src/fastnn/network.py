@@ -402,29 +402,65 @@ class Network:
         empty = np.empty((1, 1), dtype=self._dtype)
         out = np.empty((n, self._sizes[-1]), dtype=self._dtype) if want_out else empty
         grad = np.zeros_like(self._theta) if want_grad else np.empty(1, dtype=self._dtype)
-        loss = _core.evaluate(self._snapshot(), self._sizes_arr, self._offsets, self._acts, self._loss_code, X,
+        theta = self._snapshot()
+        self._check_parameters(theta)
+        loss = _core.evaluate(theta, self._sizes_arr, self._offsets, self._acts, self._loss_code, X,
                               empty if Y is None else Y, out, grad,
                               want_out, Y is not None, want_grad, self._n_threads)
         return loss, (out if want_out else None), (grad if want_grad else None)
+
+    def _bad_parameter(self, theta=None):
+        """None when every parameter in theta (default: the network's) is finite, else where the
+        first that is not lies: ("weights", l, (i, j), value) or ("biases", l, (i,), value)."""
+        theta = self._theta if theta is None else theta
+        if _finite(theta):
+            return None
+        k = int(np.flatnonzero(~np.isfinite(theta))[0])
+        L = len(self._sizes) - 1
+        for l in range(L):
+            w0, b0 = int(self._offsets[l]), int(self._offsets[L + l])
+            if w0 <= k < b0:
+                return "weights", l, divmod(k - w0, self._sizes[l]), theta[k]
+            if b0 <= k < b0 + self._sizes[l + 1]:
+                return "biases", l, (k - b0,), theta[k]
+        raise AssertionError(f"parameter {k} is in no layer")   # (the offsets cover theta)
+
+    def _check_parameters(self, theta=None):
+        """Raise ValueError when a parameter is NaN or infinite (set through the writable views)."""
+        bad = self._bad_parameter(theta)
+        if bad is not None:
+            name, l, index, value = bad
+            raise ValueError(
+                f"the network's parameters hold NaN or infinity ({name}[{l}][{', '.join(map(str, index))}] "
+                f"= {value}): weights and biases are writable views, and a value written into them "
+                "must be finite")
+
+    def _overflowed(self, X, what):
+        """The error for a non-finite result (``what``) from finite X and finite parameters
+        (_evaluate checks them): an overflow."""
+        hint = ", or use dtype='float64'" if self._dtype == np.float32 else ""
+        return FloatingPointError(
+            f"{what} overflowed to NaN or infinity (largest input magnitude {np.abs(X).max():.3g} "
+            f"is too large for {self._dtype.name} with these weights); scale X to a small range "
+            f"such as [0, 1]{hint}")
 
     def predict(self, X: ArrayLike) -> FloatArray:
         """Output activations a[L] of the network.
 
         X : array-like, shape (n, sizes[0]). Returns ndarray, shape (n, sizes[-1]).
         Raises FloatingPointError rather than return NaN or infinity when the
-        forward pass overflows (inputs too large for the dtype).
+        forward pass overflows (inputs too large for the dtype), and ValueError
+        when a parameter is NaN or infinite (as every method does).
         """
         X = self._as_X(X)
         out = self._evaluate(X, want_out=True)[1]
         if not _finite(out):
-            raise FloatingPointError(
-                f"the forward pass overflowed: an output is NaN or infinite (largest input magnitude "
-                f"{np.abs(X).max():.3g} is too large for {self._dtype.name} with these weights); "
-                "scale X to a small range such as [0, 1], or use dtype='float64'")
+            raise self._overflowed(X, "the forward pass")
         return out
 
     def loss(self, X: ArrayLike, Y: ArrayLike) -> float:
-        """Mean over samples of the loss: 1/2 ||y - a[L]||^2 (quadratic) or the cross-entropy.
+        """Mean over samples of the loss: 1/2 ||y - a[L]||^2 (quadratic), the cross-entropy or
+        half the Poisson deviance.
 
         X : (n, sizes[0]); Y : (n, sizes[-1]) targets or (n,) integer labels.
         """
@@ -451,7 +487,10 @@ class Network:
         """
         X = self._as_X(X)
         labels = self._as_labels(labels, X.shape[0])
-        return float(np.mean(self._evaluate(X, want_out=True)[1].argmax(axis=1) == labels))
+        out = self._evaluate(X, want_out=True)[1]
+        if not _finite(out):
+            raise self._overflowed(X, "the forward pass")
+        return float(np.mean(out.argmax(axis=1) == labels))
 
     # -- training -----------------------------------------------------------
     def _optimizer(self, optimizer, learning_rate, step, *, fresh, **settings):
@@ -483,6 +522,7 @@ class Network:
         is bit-identical to one call (each call continues the last one's loss sum).
         """
         saved, saved_state = self._theta.copy(), opt.snapshot()
+        self._check_parameters(saved)    # a NaN written into the weights is not a divergence
         n, loss, start = order.shape[0], 0.0, 0
         # order[:n_full]: the batches of batch_size rows; the rest, one smaller batch (with alpha, its own call)
         n_full = n if alpha is None else n // batch_size * batch_size
