@@ -66,6 +66,31 @@ def test_train_evaluate_predict_round_trip(data):
     assert r.returncode == 0 and len(open(d / "q.csv").read().splitlines()) == 8
 
 
+def test_predict_to_standard_output_and_through_a_symlink(data):
+    """--out - writes the CSV alone on standard output (the summary on standard error); a symlink
+    is followed, as open() follows it: the file it names gets the predictions, the link stays."""
+    d, X, _ = data
+    if not (d / "m.fastnn").exists():
+        fastnn.Network([784, 30, 10]).save(d / "m.fastnn")
+    expected = fastnn.load(d / "m.fastnn").predict(X[:7])
+    r = _run("predict", "--model", "m.fastnn", "--data", "unlabelled.npz", "--out", "-", cwd=d)
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.reader(r.stdout.splitlines()))
+    assert rows[0][0] == "prediction" and len(rows) == 8
+    np.testing.assert_allclose([[float(v) for v in row[1:]] for row in rows[1:]], expected, rtol=1e-6)
+    assert r.stderr.strip() == "wrote 7 predictions to standard output"
+    assert not (d / "-").exists()
+    (d / "out").mkdir(exist_ok=True)
+    (d / "out" / "p.csv").write_text("old")
+    link = d / "latest.csv"
+    if not link.is_symlink():
+        link.symlink_to(os.path.join("out", "p.csv"))
+    r = _run("predict", "--model", "m.fastnn", "--data", "unlabelled.npz", "--out", "latest.csv", cwd=d)
+    assert r.returncode == 0, r.stderr
+    assert link.is_symlink() and os.readlink(link) == os.path.join("out", "p.csv")
+    assert (d / "out" / "p.csv").read_text().startswith("prediction,")
+
+
 @pytest.mark.parametrize("threads", ["1", "2"])
 def test_train_asynchronous(data, threads):
     """--asynchronous trains (Hogwild on 2 threads); on 1 thread it is the ordinary training, bit for bit."""
@@ -124,6 +149,8 @@ def test_train_with_plot(data):
      "would overwrite the input of --val"),
     (["train", "--data", "digits.npz", "--sizes", "784,10", "--save", "x.png", "--plot", "x.png"],
      "--plot and --save name the same file x.png"),
+    (["predict", "--model", "m.fastnn", "--data", "digits.npz", "--out", "p.npy"],
+     "predict writes CSV text, which would not be a NumPy file"),
     (["train", "--data", "digits.npz", "--sizes", "784,10", "--save", "x.fastnn", "--epochs", "0"],
      "expected an integer >= 1, got '0'"),
     (["train", "--data", "digits.npz", "--sizes", "784,10", "--save", "x.fastnn", "--epochs", "two"],

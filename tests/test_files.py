@@ -4,7 +4,9 @@ import json
 import os
 import pickle
 import re
+import stat
 import struct
+import threading
 
 import numpy as np
 import pytest
@@ -54,6 +56,32 @@ def test_bytes_paths_save_and_load(tmp_path):
     open(tmp_path / "bad", "wb").write(b"x" * 40)
     with pytest.raises(modelfile.ModelFileError, match="^" + re.escape(str(tmp_path / "bad")) + ": not a valid"):
         fastnn.load(bytes(tmp_path / "bad"))
+
+
+def test_save_follows_symlinks_and_writes_pipes_in_place(tmp_path):
+    """Saving through a symlink replaces the file it names and keeps the link (as open() does); a
+    path that is a FIFO (or a device: /dev/stdout, /dev/null) is written in place, where renaming a
+    new file over it used to replace the pipe or device itself."""
+    net = _small()
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "v1.fastnn").write_bytes(b"old")
+    link = tmp_path / "current.fastnn"
+    link.symlink_to(os.path.join("models", "v1.fastnn"))
+    net.save(link)
+    assert link.is_symlink() and os.readlink(link) == os.path.join("models", "v1.fastnn")
+    assert np.array_equal(fastnn.load(tmp_path / "models" / "v1.fastnn")._theta, net._theta)
+    assert sorted(os.listdir(tmp_path)) == ["current.fastnn", "models"]
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(open(fifo, "rb").read()), daemon=True)
+    reader.start()
+    net.save(fifo)
+    reader.join(timeout=60)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert received and received[0][:8] == modelfile.MAGIC
+    (tmp_path / "copy.fastnn").write_bytes(received[0])
+    assert np.array_equal(fastnn.load(tmp_path / "copy.fastnn")._theta, net._theta)
 
 
 def test_file_layout_is_as_documented(tmp_path):

@@ -238,8 +238,14 @@ def _check_outputs(outputs: dict, inputs: dict) -> None:
 
 
 def _check_writable(path: str) -> None:
-    """Fail before any work when the output file's directory is missing or not writable."""
-    directory = os.path.dirname(os.path.abspath(path))
+    """Fail before any work when the output cannot be written: a device or pipe (``/dev/stdout``)
+    that is not writable, else a missing or read-only directory (of the file a symlink names:
+    that file is the one replaced)."""
+    if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
+        if not os.access(path, os.W_OK):
+            raise CliError(f"cannot write {path}: permission denied")
+        return
+    directory = os.path.dirname(os.path.realpath(path))
     if not os.path.isdir(directory):
         raise CliError(f"cannot write {path}: directory {directory} does not exist")
     if not os.access(directory, os.W_OK):
@@ -300,10 +306,27 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _is_stdout(path: str) -> bool:
+    """Whether path is "-" or names the file standard output writes to (/dev/stdout)."""
+    if path == "-":
+        return True
+    try:
+        here, there = os.stat(path), os.fstat(sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
 def predict(args: argparse.Namespace) -> int:
-    _check_outputs({"--out": args.out}, {"--model": args.model, "--data": args.data})
+    if args.out != "-":
+        _check_outputs({"--out": args.out}, {"--model": args.model, "--data": args.data})
+    if os.path.splitext(args.out)[1].lower() in (".npy", ".npz"):
+        raise CliError(f"--out {args.out}: predict writes CSV text, which would not be a NumPy file; "
+                       "name it .csv (or - for standard output)")
+    to_stdout = _is_stdout(args.out)
     net = _load_model(args.model)
-    _check_writable(args.out)
+    if args.out != "-":
+        _check_writable(args.out)
     X = load_features(args.data, label=args.label, n_features=net.sizes[0])
     _check_shapes(X, None, net.sizes, args.data)
     out = net.predict(X)
@@ -317,10 +340,16 @@ def predict(args: argparse.Namespace) -> int:
             w.writerow([p] + [f"{v:.9g}" for v in row])
 
     try:
-        _atomic_write(args.out, write, text=True)
+        if args.out == "-":
+            write(sys.stdout)
+            sys.stdout.flush()
+        else:
+            _atomic_write(args.out, write, text=True)
     except OSError as exc:
         raise CliError(f"cannot write {args.out}: {exc}") from None
-    print(f"wrote {len(X)} predictions to {args.out}")
+    # on standard output the CSV stands alone: the summary goes to standard error
+    print(f"wrote {len(X)} predictions to {'standard output' if args.out == '-' else args.out}",
+          file=sys.stderr if to_stdout else sys.stdout)
     return 0
 
 
@@ -364,7 +393,7 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("predict", help="write a saved model's predictions to a CSV file")
     p.add_argument("--model", required=True)
     p.add_argument("--data", required=True)
-    p.add_argument("--out", required=True, help="CSV to write: prediction, then every output")
+    p.add_argument("--out", required=True, help="CSV to write: prediction, then every output (- for standard output)")
     p.add_argument("--label", help="name of a label column of a CSV file to leave out")
     p.set_defaults(run=predict)
 

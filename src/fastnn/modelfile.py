@@ -22,7 +22,8 @@ Saving is atomic: the file is written to a temporary file in the same
 directory, flushed to disk (fsync) and renamed over the target, so a crash
 leaves either the old file or the new one, never half of one. The file gets
 the mode ``open()`` would give it (an existing file's, else 0o666 less the
-umask).
+umask); as with ``open()``, a symlink is followed, and a pipe or device
+(``/dev/stdout``) is written in place.
 """
 from __future__ import annotations
 
@@ -88,12 +89,23 @@ def save(net: Network, path: PathLike) -> str:
 def _atomic_write(path: str, write: Callable[[Any], None], *, text: bool = False) -> None:
     """Call ``write(f)`` on a new file in ``path``'s directory, fsync it, and rename it over ``path``.
 
-    A crash leaves the old file or the new one, never half of one. The file gets the mode a
-    plain ``open(path, "w")`` would give it: the existing file's, else 0o666 less the umask
-    (``tempfile.mkstemp`` would make it 0o600). ``text``: ``f`` is a text file (newline="").
-    Raises OSError; the temporary file is removed on any error.
+    A crash leaves the old file or the new one, never half of one. Like ``open(path, "w")``:
+    a symlink is followed (the file it names is replaced, the link kept), and the file gets the
+    existing file's mode, else 0o666 less the umask (``tempfile.mkstemp`` would make it 0o600).
+    A path that exists and is not a regular file (``/dev/stdout``, a FIFO, ``/dev/null``) is
+    written in place: renaming over it would replace the device or pipe. ``text``: ``f`` is a
+    text file (newline=""). Raises OSError; the temporary file is removed on any error.
     """
-    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        with open(path, "w", newline="", encoding="utf-8") if text else open(path, "wb") as f:
+            write(f)
+        return
+    path = os.path.realpath(path)     # through symlinks: the file they name is the one replaced
+    directory = os.path.dirname(path)
     base = "." + os.path.basename(path) + "."
     for _ in range(100):
         tmp = os.path.join(directory, base + secrets.token_hex(6) + ".tmp")
@@ -105,10 +117,8 @@ def _atomic_write(path: str, write: Callable[[Any], None], *, text: bool = False
     else:
         raise FileExistsError(errno.EEXIST, "no free temporary file name", directory)
     try:
-        try:
-            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
-        except FileNotFoundError:
-            pass
+        if mode is not None:
+            os.chmod(tmp, stat.S_IMODE(mode))
         with (os.fdopen(fd, "w", newline="", encoding="utf-8") if text else os.fdopen(fd, "wb")) as f:
             fd = None
             write(f)
