@@ -91,6 +91,19 @@ def test_predict_to_standard_output_and_through_a_symlink(data):
     assert (d / "out" / "p.csv").read_text().startswith("prediction,")
 
 
+def test_predict_to_a_closed_pipe_ends_quietly(tmp_path):
+    """`predict --out - | head -1`: once the reader stops, predict ends with status 1 and no message."""
+    fastnn.Network([3, 2], seed=0).save(tmp_path / "small.fastnn")
+    np.savez(tmp_path / "many.npz", X=np.random.default_rng(0).random((30000, 3)))   # ~1 MB of CSV
+    proc = subprocess.Popen([sys.executable, "-m", "fastnn", "predict", "--model", "small.fastnn",
+                             "--data", "many.npz", "--out", "-"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout.readline().startswith(b"prediction,")
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=300) == 1 and stderr == b""
+
+
 @pytest.mark.parametrize("threads", ["1", "2"])
 def test_train_asynchronous(data, threads):
     """--asynchronous trains (Hogwild on 2 threads); on 1 thread it is the ordinary training, bit for bit."""

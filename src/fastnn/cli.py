@@ -341,8 +341,14 @@ def predict(args: argparse.Namespace) -> int:
 
     try:
         if args.out == "-":
-            write(sys.stdout)
-            sys.stdout.flush()
+            try:
+                write(sys.stdout)
+                sys.stdout.flush()
+            except BrokenPipeError:
+                # the reader stopped reading (| head): quietly, as other tools end (Python's
+                # documented way: standard output to devnull, so the exit's flush does not fail)
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                return 1
         else:
             _atomic_write(args.out, write, text=True)
     except OSError as exc:
