@@ -91,6 +91,21 @@ def test_predict_to_standard_output_and_through_a_symlink(data):
     assert (d / "out" / "p.csv").read_text().startswith("prediction,")
 
 
+def test_csv_fields_may_be_quoted(tmp_path):
+    """Quoted numbers ("0.5", as csv.QUOTE_ALL and some spreadsheets write them) are numbers."""
+    X, y = fastnn.make_digits(40, seed=1)
+    with open(tmp_path / "quoted.csv", "w", newline="") as f:
+        w = csv.writer(f, quoting=csv.QUOTE_ALL)
+        w.writerow([f"p{i}" for i in range(784)] + ["label"])
+        for row, label in zip(X, y):
+            w.writerow([f"{v:.17g}" for v in row] + [label])
+    net = fastnn.Network([784, 10], seed=0)
+    net.save(tmp_path / "m.fastnn")
+    r = _run("evaluate", "--model", "m.fastnn", "--data", "quoted.csv", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert float(r.stdout.split("accuracy")[1]) == pytest.approx(net.accuracy(X, y), abs=1e-4)
+
+
 def test_predict_to_a_closed_pipe_ends_quietly(tmp_path):
     """`predict --out - | head -1`: once the reader stops, predict ends with status 1 and no message."""
     fastnn.Network([3, 2], seed=0).save(tmp_path / "small.fastnn")
@@ -162,6 +177,16 @@ def test_train_with_plot(data):
      "would overwrite the input of --val"),
     (["train", "--data", "digits.npz", "--sizes", "784,10", "--save", "x.png", "--plot", "x.png"],
      "--plot and --save name the same file x.png"),
+    (["train", "--data", "two_labels.csv", "--sizes", "1,2", "--save", "x.fastnn"],
+     "2 columns are named 'label'"),
+    (["train", "--data", "infinite.csv", "--sizes", "2,2", "--save", "x.fastnn"],
+     "infinite.csv: the features hold NaN or infinity (inf in sample 2, feature 1)"),
+    (["predict", "--model", "m.fastnn", "--data", "nan.npz", "--out", "x.csv"],
+     "nan.npz: the features hold NaN or infinity (nan in sample 1, feature 784)"),
+    (["train", "--data", "huge_label.csv", "--sizes", "1,2", "--save", "x.fastnn"],
+     "label 1e+300 is too large for a class index"),
+    (["train", "--data", "huge_label.npz", "--sizes", "1,2", "--save", "x.fastnn"],
+     "label 9223372036854775808 is too large for a class index"),
     (["predict", "--model", "m.fastnn", "--data", "digits.npz", "--out", "p.npy"],
      "predict writes CSV text, which would not be a NumPy file"),
     (["train", "--data", "digits.npz", "--sizes", "784,10", "--save", "x.fastnn", "--epochs", "0"],
@@ -176,6 +201,11 @@ def test_errors_are_one_line_with_status_2_and_write_nothing(data, args, message
     (d / "header_only.csv").write_text("a,label\n")
     (d / "headerless.csv").write_text("0.5,1\n0.25,0\n")
     (d / "digits.txt").write_text("1 2 3\n")
+    (d / "two_labels.csv").write_text("label,label\n1,0\n0,1\n")
+    (d / "infinite.csv").write_text("x,y,label\n1,2,0\ninf,3,1\n")
+    (d / "huge_label.csv").write_text("x,label\n1,0\n0,1e300\n")
+    np.savez(d / "huge_label.npz", X=np.ones((2, 1)), y=np.array([0, 2 ** 63], dtype=np.uint64))
+    np.savez(d / "nan.npz", X=np.concatenate([np.zeros((1, 783)), [[np.nan]]], axis=1))
     if not (d / "both").exists():     # a training and a test pair in one directory
         (d / "both").mkdir()
         for name in ("images-idx3-ubyte.gz", "labels-idx1-ubyte.gz"):

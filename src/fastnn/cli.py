@@ -8,9 +8,12 @@ Data files (``--data``, ``--val``):
   file). Pixels are scaled to [0, 1].
 - ``.npz``: arrays ``X`` (n, features) and ``y`` (n,) integer labels
   (``y`` may be missing for ``predict``).
-- ``.csv``: a header row, then numbers. The label column is the one named by
-  ``--label``, else a column named ``label``, else the last column; for
-  ``predict`` a file with exactly the model's number of inputs has no labels.
+- ``.csv``: a header row, then numbers (quoted or not). The label column is the
+  one named by ``--label``, else a column named ``label``, else the last column;
+  for ``predict`` a file with exactly the model's number of inputs has no labels.
+
+Features with NaN or infinity, and labels that are not whole numbers in
+[0, 2**31), are refused naming the file.
 
 Errors (a missing or malformed file, a bad option, an output that would
 overwrite an input or another output) print one line starting with
@@ -76,6 +79,10 @@ def _read(path: str, label: Optional[str], n_features: Optional[int], need_label
                        "*-images-idx3-ubyte[.gz] file, a .npz (arrays X and y) or a .csv")
     if X.ndim != 2 or X.shape[0] == 0:
         raise CliError(f"{path}: expected a 2-D table of samples, got shape {X.shape}")
+    if not np.all(np.isfinite(X)):
+        row, column = np.argwhere(~np.isfinite(X))[0]
+        raise CliError(f"{path}: the features hold NaN or infinity ({X[row, column]} in sample {row + 1}, "
+                       f"feature {column + 1})")
     if y is not None:
         y = _labels(y, path)
     elif need_labels:
@@ -127,6 +134,10 @@ def _load_csv(path: str, label: Optional[str], n_features: Optional[int], need_l
                 raise CliError(f"{path}: the first row holds only numbers; a header row of column names "
                                f"(such as x1,x2,label) is expected")
             # the label column, decided from the header before the table is read
+            for name in (label, "label"):
+                if name is not None and header.count(name) > 1:
+                    raise CliError(f"{path}: {header.count(name)} columns are named {name!r}; "
+                                   "the label column must be one")
             if label is not None:
                 if label not in header:
                     raise CliError(f"{path}: no column named {label!r}")
@@ -140,7 +151,7 @@ def _load_csv(path: str, label: Optional[str], n_features: Optional[int], need_l
             with warnings.catch_warnings():
                 # a header with no rows after it: reported below, not as numpy's warning
                 warnings.simplefilter("ignore", UserWarning)
-                table = np.loadtxt(f, delimiter=",", ndmin=2, dtype=np.float64)
+                table = np.loadtxt(f, delimiter=",", quotechar='"', ndmin=2, dtype=np.float64)
     except UnicodeDecodeError as exc:
         raise CliError(f"{path}: cannot read ({exc})") from None
     except ValueError as exc:
@@ -162,6 +173,9 @@ def _is_number(text: str) -> bool:
     return True
 
 
+_MAX_LABEL = 2 ** 31     # labels are class indices: a network with more outputs would not fit in memory
+
+
 def _labels(y: np.ndarray, path: str) -> np.ndarray:
     y = np.asarray(y)
     if y.ndim != 1:
@@ -173,6 +187,10 @@ def _labels(y: np.ndarray, path: str) -> np.ndarray:
         raise CliError(f"{path}: labels must be integers, got dtype {y.dtype}")
     if y.size and y.min() < 0:
         raise CliError(f"{path}: labels must be >= 0, found {int(y.min())}")
+    if y.size and y.max() >= _MAX_LABEL:
+        # (before the conversion to int64, which would wrap 1e300 or a uint64 around)
+        largest = int(y.max()) if y.dtype.kind in "biu" else f"{y.max():.6g}"
+        raise CliError(f"{path}: label {largest} is too large for a class index (at most {_MAX_LABEL - 1})")
     return y.astype(np.int64)
 
 
