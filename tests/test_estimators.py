@@ -831,3 +831,31 @@ def test_non_finite_coefs_are_refused_in_their_own_names():
     with pytest.raises(ValueError, match=re.escape("intercepts_[1] must hold finite")):
         clf.predict(X)
     assert np.array_equal(clf._net._theta, theta)
+
+
+def test_set_params_between_fits_is_not_silently_ignored():
+    """With warm_start or partial_fit the network is kept; an activation or dtype changed since it
+    was made used to be ignored without a word (scikit-learn trains the old weights with the new
+    activation), and n_threads kept its first value. Now the first two are refused before
+    anything changes, and n_threads takes effect at once."""
+    X, y = load_iris(return_X_y=True)
+    for change in (dict(activation="tanh"), dict(dtype="float32")):
+        for call in ("warm", "partial"):
+            clf = fastnn.MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0,
+                                       warm_start=call == "warm").fit(X, y)
+            coefs = [c.copy() for c in clf.coefs_]
+            n_iter = clf.n_iter_
+            clf.set_params(**change)
+            name, value = next(iter(change.items()))
+            with pytest.raises(ValueError, match=f"made with {name}=.*but {name} is now '{value}'"):
+                clf.fit(X, y) if call == "warm" else clf.partial_fit(X, y)
+            assert clf.n_iter_ == n_iter and all(np.array_equal(a, b) for a, b in zip(coefs, clf.coefs_))
+            clf.set_params(warm_start=False).fit(X, y)     # a fresh fit makes a network with it
+            assert clf._net.activation == {"tanh": "tanh"}.get(clf.activation, "relu")
+            assert clf.coefs_[0].dtype == np.dtype(clf.dtype or "float64")
+    clf = fastnn.MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0, n_threads=2).fit(X, y)
+    clf.set_params(n_threads=1)
+    clf.predict(X)
+    assert clf._net.n_threads == 1
+    clf.set_params(n_threads=2).partial_fit(X, y)
+    assert clf._net.n_threads == 2

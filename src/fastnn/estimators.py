@@ -45,6 +45,7 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 
 # scikit-learn's activation names -> fastnn's
 _ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+_SKLEARN_ACTIVATIONS = {ours: theirs for theirs, ours in _ACTIVATIONS.items()}
 _OUT_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "softmax": "softmax", "exp": "exp"}
 # the output activation's loss in fastnn's terms (scikit-learn: squared_error, log_loss, poisson)
 _LOSSES = {"identity": "quadratic", "logistic": "cross_entropy", "softmax": "cross_entropy", "exp": "poisson"}
@@ -349,6 +350,13 @@ class _BaseMLP(BaseEstimator):
         elif list(self._net.sizes) != layer_units:
             raise ValueError(f"the network has layer sizes {list(self._net.sizes)}, but this data and "
                              f"hidden_layer_sizes need {layer_units}; fit afresh (warm_start=False)")
+        else:
+            # a parameter changed with set_params since the network was made would otherwise be ignored
+            fitted = {"activation": _SKLEARN_ACTIVATIONS[self._net.activation], "dtype": self._net.dtype.name}
+            for name, value in (("activation", self.activation), ("dtype", dtype)):
+                if value is not None and value != fitted[name]:
+                    raise ValueError(f"the network was made with {name}={fitted[name]!r}, but {name} is now "
+                                     f"{value!r}; fit afresh (warm_start=False) for a network with it")
         net = self._synced_net()
         # already checked finite; a conversion (float64 data, dtype="float32") must not overflow to inf
         X, Y = _as_dtype(net, X, "X"), _as_dtype(net, Y, "y")
@@ -389,6 +397,7 @@ class _BaseMLP(BaseEstimator):
             batch_size = int(np.clip(self.batch_size, 1, n))
         # sparse X (MNIST-like, mostly zeros): its nonzeros listed once for all the epochs, so that
         # each batch reads its rows' lists in place instead of scanning its rows (None: dense, or one epoch)
+        net.n_threads = self.n_threads      # a runtime setting: the current value, whatever it was at the start
         listed = None
         if self._list_once and not incremental and self.max_iter > 1:
             listed = _core.list_nonzeros(X, net.sizes[1], net.n_threads)
@@ -497,7 +506,9 @@ class _BaseMLP(BaseEstimator):
         """Output activations (n, n_outputs_) for validated input."""
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False)
-        return self._synced_net().predict(_dense(X))
+        net = self._synced_net()
+        net.n_threads = self.n_threads
+        return net.predict(_dense(X))
 
     def fit(self: _Estimator, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> _Estimator:
         """Fit the model to data matrix X and target(s) y.
