@@ -853,6 +853,10 @@ def test_set_params_between_fits_is_not_silently_ignored():
             clf.set_params(warm_start=False).fit(X, y)     # a fresh fit makes a network with it
             assert clf._net.activation == {"tanh": "tanh"}.get(clf.activation, "relu")
             assert clf.coefs_[0].dtype == np.dtype(clf.dtype or "float64")
+    reg = fastnn.MLPRegressor(hidden_layer_sizes=(5,), max_iter=3, random_state=0, loss="poisson").fit(X, y)
+    with pytest.raises(ValueError, match="made with loss='poisson', but loss is now 'squared_error'"):
+        reg.set_params(loss="squared_error").partial_fit(X, y)
+    assert reg.out_activation_ == "exp"
     clf = fastnn.MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0, n_threads=2).fit(X, y)
     clf.set_params(n_threads=1)
     clf.predict(X)

@@ -352,10 +352,10 @@ class _BaseMLP(BaseEstimator):
                              f"hidden_layer_sizes need {layer_units}; fit afresh (warm_start=False)")
         else:
             # a parameter changed with set_params since the network was made would otherwise be ignored
-            fitted = {"activation": _SKLEARN_ACTIVATIONS[self._net.activation], "dtype": self._net.dtype.name}
-            for name, value in (("activation", self.activation), ("dtype", dtype)):
-                if value is not None and value != fitted[name]:
-                    raise ValueError(f"the network was made with {name}={fitted[name]!r}, but {name} is now "
+            for name, made in self._made_with().items():
+                value = dtype if name == "dtype" else getattr(self, name)
+                if value is not None and value != made:
+                    raise ValueError(f"the network was made with {name}={made!r}, but {name} is now "
                                      f"{value!r}; fit afresh (warm_start=False) for a network with it")
         net = self._synced_net()
         # already checked finite; a conversion (float64 data, dtype="float32") must not overflow to inf
@@ -404,6 +404,10 @@ class _BaseMLP(BaseEstimator):
         opt, _ = net._optimizer(name, 1.0, None, fresh=state.pop("fresh", False), **settings)
         net._opt = opt
         return net, opt, X, Y, sw, (X_val, y_val, sw_val), batch_size, listed, incremental
+
+    def _made_with(self):
+        """The parameters the fitted network was made with, that a warm start cannot change."""
+        return {"activation": _SKLEARN_ACTIVATIONS[self._net.activation], "dtype": self._net.dtype.name}
 
     def _epochs(self, net, opt, X, Y, sw, val, batch_size, listed, incremental):
         """The epochs of a fit prepared by _prepare, with scikit-learn's stopping rules."""
@@ -677,6 +681,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     def _out_activation(self):
         return "exp" if self.loss == "poisson" else "identity"
+
+    def _made_with(self):
+        return dict(super()._made_with(), loss="poisson" if self.out_activation_ == "exp" else "squared_error")
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True, y_numeric=True,
