@@ -23,18 +23,20 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import os
 import sys
 import time
 import warnings
 import zipfile
-from typing import Optional, Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .data import _load_idx_pair, _SeveralFiles, load_mnist
 from .modelfile import ModelFileError, _atomic_write
-from .network import Network
+from .network import _HIDDEN, _INITS, _LOSSES, _OUTPUT, Network
+from .optim import OPTIMIZERS, SCHEDULES
 
 Data = Tuple[np.ndarray, Optional[np.ndarray]]
 
@@ -47,8 +49,7 @@ def load_data(path: str, *, label: Optional[str] = None,
               n_features: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
     """(X float64 (n, features), labels int64 (n,)) from an IDX directory/file, .npz or .csv."""
     X, y = _read(path, label, n_features, need_labels=True)
-    if y is None:
-        raise CliError(f"{path} holds no labels")
+    assert y is not None      # (_read raises without labels)
     return X, y
 
 
@@ -83,11 +84,11 @@ def _read(path: str, label: Optional[str], n_features: Optional[int], need_label
         row, column = np.argwhere(~np.isfinite(X))[0]
         raise CliError(f"{path}: the features hold NaN or infinity ({X[row, column]} in sample {row + 1}, "
                        f"feature {column + 1})")
-    if y is not None:
-        y = _labels(y, path)
-    elif need_labels:
+    if not need_labels:
+        return X, None      # (predict: labels, if any, are left out unread)
+    if y is None:
         raise CliError(f"{path} holds no labels")
-    return X, y
+    return X, _labels(y, path)
 
 
 def _labels_beside(path: str) -> Tuple[str, str]:
@@ -204,16 +205,33 @@ def _sizes(text: str) -> list:
     return sizes
 
 
-def _epochs(text: str) -> int:
-    """--epochs of train: an integer >= 1 (Network.fit takes 0, but a train command that trains nothing
-    would save an untrained model and have no loss to report)."""
-    try:
-        epochs = int(text)
-    except ValueError:
-        epochs = 0
-    if epochs < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return epochs
+def _integer(lowest: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= lowest (checked as the options are parsed, before any data
+    is read)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = lowest - 1
+        if value < lowest:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {lowest}, got {text!r}")
+        return value
+    return parse
+
+
+def _number(low: float, high: float = math.inf, *, above: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number in [low, high] (in (low, high] with above=True)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and (value > low if above else value >= low) and value <= high):
+            where = f"({low:g}, " if above else f"[{low:g}, "
+            where += f"{high:g}]" if math.isfinite(high) else "inf)"
+            raise argparse.ArgumentTypeError(f"expected a number in {where}, got {text!r}")
+        return value
+    return parse
 
 
 def _check_shapes(X: np.ndarray, y: Optional[np.ndarray], sizes: Sequence[int], path: str) -> None:
@@ -270,12 +288,23 @@ def _check_writable(path: str) -> None:
         raise CliError(f"cannot write {path}: directory {directory} is not writable")
 
 
+def _check_label_option(label: Optional[str], *paths: Optional[str]) -> None:
+    """--label names a CSV column: refuse it when no data file is a .csv (it would be ignored)."""
+    if label is not None and not any(p and p.lower().endswith(".csv") for p in paths):
+        raise CliError(f"--label names a column of a .csv file, and {' and '.join(p for p in paths if p)} "
+                       "is not one")
+
+
 def train(args: argparse.Namespace) -> int:
     sizes = args.sizes
     _check_outputs({"--save": args.save, "--plot": args.plot}, {"--data": args.data, "--val": args.val})
     for out in (args.save, args.plot):
         if out:
             _check_writable(out)
+    _check_label_option(args.label, args.data, args.val)
+    # the network first: a bad combination of options is refused before any data is read
+    net = Network(sizes, activation=args.activation, output_activation=args.output_activation, loss=args.loss,
+                  init=args.init, dtype=args.dtype, seed=args.seed, n_threads=args.threads)
     X, y = load_data(args.data, label=args.label)
     _check_shapes(X, y, sizes, args.data)
     validation = None
@@ -288,8 +317,6 @@ def train(args: argparse.Namespace) -> int:
             import matplotlib  # noqa: F401
         except ImportError:
             raise CliError("--plot needs matplotlib: pip install 'fastnn[plot]'") from None
-    net = Network(sizes, activation=args.activation, output_activation=args.output_activation, loss=args.loss,
-                  init=args.init, dtype=args.dtype, seed=args.seed, n_threads=args.threads)
     print(f"fastnn: training {sizes} ({args.dtype}) on {len(X)} samples from {args.data}"
           + (f"; validating on {len(validation[0])} from {args.val}" if validation else ""), flush=True)
     t0 = time.perf_counter()
@@ -317,6 +344,7 @@ def _load_model(path: str) -> Network:
 
 
 def evaluate(args: argparse.Namespace) -> int:
+    _check_label_option(args.label, args.data)
     net = _load_model(args.model)
     X, y = load_data(args.data, label=args.label, n_features=net.sizes[0])
     _check_shapes(X, y, net.sizes, args.data)
@@ -342,6 +370,7 @@ def predict(args: argparse.Namespace) -> int:
         raise CliError(f"--out {args.out}: predict writes CSV text, which would not be a NumPy file; "
                        "name it .csv (or - for standard output)")
     to_stdout = _is_stdout(args.out)
+    _check_label_option(args.label, args.data)
     net = _load_model(args.model)
     if args.out != "-":
         _check_writable(args.out)
@@ -388,26 +417,30 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--save", required=True, metavar="MODEL", help="where to save the trained model (.fastnn)")
     t.add_argument("--plot", metavar="PNG", help="save learning curves to this PNG (needs matplotlib)")
     t.add_argument("--label", help="name of the label column of a CSV file")
-    t.add_argument("--activation", default="sigmoid", help="hidden activation (default sigmoid)")
-    t.add_argument("--output-activation", default=None, help="output activation (default: the hidden one)")
-    t.add_argument("--loss", default="quadratic", help="quadratic, cross_entropy or poisson (default quadratic)")
-    t.add_argument("--init", default="scaled", help="normal, scaled, glorot or he (default scaled)")
+    t.add_argument("--activation", default="sigmoid", choices=_HIDDEN, help="hidden activation (default sigmoid)")
+    t.add_argument("--output-activation", default=None, choices=_OUTPUT,
+                   help="output activation (default: the hidden one)")
+    t.add_argument("--loss", default="quadratic", choices=_LOSSES, help="(default quadratic)")
+    t.add_argument("--init", default="scaled", choices=_INITS, help="(default scaled)")
     t.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
+    t.add_argument("--seed", type=_integer(0), default=0)
+    t.add_argument("--threads", type=_integer(1), default=None, help="threads (default: all cores)")
     t.add_argument("--asynchronous", action="store_true",
                    help="Hogwild: each thread trains on whole mini-batches at once (not reproducible)")
-    t.add_argument("--epochs", type=_epochs, default=10, help="epochs to train, >= 1 (default 10)")
-    t.add_argument("--batch-size", type=int, default=10)
-    t.add_argument("--learning-rate", type=float, default=None, help="eta (default: the optimizer's)")
-    t.add_argument("--optimizer", default="sgd", help="sgd, momentum, nesterov or adam (default sgd)")
-    t.add_argument("--momentum", type=float, default=0.9)
-    t.add_argument("--l2", type=float, default=0.0)
-    t.add_argument("--lr-schedule", default="constant", help="constant, invscaling or adaptive")
+    # (Network.fit takes epochs=0, but a train command that trains nothing would save an untrained
+    # model and have no loss to report)
+    t.add_argument("--epochs", type=_integer(1), default=10, help="epochs to train, >= 1 (default 10)")
+    t.add_argument("--batch-size", type=_integer(1), default=10)
+    t.add_argument("--learning-rate", type=_number(0, above=True), default=None,
+                   help="eta (default: the optimizer's)")
+    t.add_argument("--optimizer", default="sgd", choices=OPTIMIZERS, help="(default sgd)")
+    t.add_argument("--momentum", type=_number(0, 1), default=0.9)
+    t.add_argument("--l2", type=_number(0), default=0.0)
+    t.add_argument("--lr-schedule", default="constant", choices=SCHEDULES, help="(default constant)")
     t.add_argument("--early-stopping", action="store_true",
                    help="stop when the validation loss stops falling (validating on --val, else on 10%% of --data)")
-    t.add_argument("--patience", type=int, default=5)
-    t.add_argument("--tol", type=float, default=None)
+    t.add_argument("--patience", type=_integer(1), default=5)
+    t.add_argument("--tol", type=_number(0), default=None)
     t.set_defaults(run=train)
     e = sub.add_parser("evaluate", help="loss and accuracy of a saved model on a data file")
     e.add_argument("--model", required=True)
