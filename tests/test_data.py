@@ -53,6 +53,13 @@ def test_load_mnist_rejects_bad_files(tmp_path):
         fastnn.load_mnist(tmp_path / "train-images-idx3-ubyte")
 
 
+def test_load_mnist_needs_a_floating_dtype(tmp_path):
+    """dtype=np.int32 ended in numpy's UFuncTypeError from the scaling to [0, 1]."""
+    for dtype in (np.int32, "uint8", "nonsense"):
+        with pytest.raises(TypeError, match="dtype must be a floating type"):
+            fastnn.load_mnist(tmp_path, dtype=dtype)
+
+
 def test_load_mnist_takes_a_bytes_path(tmp_path):
     _write_idx(str(tmp_path / "train-images-idx3-ubyte"), np.full((2, 28, 28), 255, dtype=np.uint8))
     _write_idx(str(tmp_path / "train-labels-idx1-ubyte"), np.array([1, 2], dtype=np.uint8))

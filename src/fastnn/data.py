@@ -175,6 +175,13 @@ def load_mnist(directory: PathLike, *, kind: str | None = "train",
     """
     if kind is not None and (not isinstance(kind, str) or not kind):
         raise TypeError(f"kind must be a non-empty string such as 'train' or 't10k', or None; got {kind!r}")
+    try:
+        floating = np.issubdtype(np.dtype(dtype), np.floating)
+    except TypeError:
+        floating = False
+    if not floating:
+        raise TypeError(f"dtype must be a floating type such as np.float32 (the pixels are scaled to [0, 1]), "
+                        f"got {dtype!r}")
     directory = os.fsdecode(directory)
     if not os.path.isdir(directory):
         if os.path.exists(directory):
