@@ -53,11 +53,15 @@ def test_load_mnist_rejects_bad_files(tmp_path):
         fastnn.load_mnist(tmp_path / "train-images-idx3-ubyte")
 
 
-def test_load_mnist_needs_a_floating_dtype(tmp_path):
-    """dtype=np.int32 ended in numpy's UFuncTypeError from the scaling to [0, 1]."""
+def test_pixels_need_a_floating_dtype(tmp_path):
+    """load_mnist(dtype=np.int32) ended in numpy's UFuncTypeError from the scaling to [0, 1], and
+    make_digits(dtype=np.int32) returned its pixels truncated to 0 (and a few 1)."""
     for dtype in (np.int32, "uint8", "nonsense"):
         with pytest.raises(TypeError, match="dtype must be a floating type"):
             fastnn.load_mnist(tmp_path, dtype=dtype)
+        with pytest.raises(TypeError, match="dtype must be a floating type"):
+            fastnn.make_digits(5, seed=0, dtype=dtype)
+    assert fastnn.make_digits(5, seed=0, dtype=np.float16)[0].dtype == np.float16
 
 
 def test_load_mnist_takes_a_bytes_path(tmp_path):

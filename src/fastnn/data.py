@@ -34,6 +34,17 @@ def _rng(seed):
                         f"got {seed!r} ({exc})") from None
 
 
+def _check_floating(dtype):
+    """Refuse a dtype that cannot hold pixel values in [0, 1] (an integer type would truncate them)."""
+    try:
+        floating = np.issubdtype(np.dtype(dtype), np.floating)
+    except TypeError:
+        floating = False
+    if not floating:
+        raise TypeError(f"dtype must be a floating type such as np.float32 (pixel values lie in [0, 1]), "
+                        f"got {dtype!r}")
+
+
 def _check_batch_size(batch_size):
     if isinstance(batch_size, (bool, np.bool_)) or not isinstance(batch_size, (int, np.integer)):
         raise TypeError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -175,13 +186,7 @@ def load_mnist(directory: PathLike, *, kind: str | None = "train",
     """
     if kind is not None and (not isinstance(kind, str) or not kind):
         raise TypeError(f"kind must be a non-empty string such as 'train' or 't10k', or None; got {kind!r}")
-    try:
-        floating = np.issubdtype(np.dtype(dtype), np.floating)
-    except TypeError:
-        floating = False
-    if not floating:
-        raise TypeError(f"dtype must be a floating type such as np.float32 (the pixels are scaled to [0, 1]), "
-                        f"got {dtype!r}")
+    _check_floating(dtype)
     directory = os.fsdecode(directory)
     if not os.path.isdir(directory):
         if os.path.exists(directory):
@@ -237,6 +242,7 @@ def make_digits(n: int, *, seed: Seed = None, noise: float = 0.35,
     if isinstance(noise, (bool, np.bool_)) or not isinstance(noise, (int, float, np.integer, np.floating)) \
             or not 0 <= noise < np.inf:
         raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
+    _check_floating(dtype)
     rng = _rng(seed)
     labels = rng.integers(0, 10, size=n)
     X = np.zeros((n, 28, 28), dtype=np.float64)
