@@ -435,14 +435,17 @@ class Network:
                 f"= {value}): weights and biases are writable views, and a value written into them "
                 "must be finite")
 
-    def _overflowed(self, X, what):
-        """The error for a non-finite result (``what``) from finite X and finite parameters
-        (_evaluate checks them): an overflow."""
-        hint = ", or use dtype='float64'" if self._dtype == np.float32 else ""
-        return FloatingPointError(
-            f"{what} overflowed to NaN or infinity (largest input magnitude {np.abs(X).max():.3g} "
-            f"is too large for {self._dtype.name} with these weights); scale X to a small range "
-            f"such as [0, 1]{hint}")
+    def _forward(self, X):
+        """a[L] (n, sizes[-1]) for a validated X; FloatingPointError rather than NaN or infinity
+        when the forward pass overflows (X and the parameters being finite, as checked)."""
+        out = self._evaluate(X, want_out=True)[1]
+        if not _finite(out):
+            hint = ", or use dtype='float64'" if self._dtype == np.float32 else ""
+            raise FloatingPointError(
+                f"the forward pass overflowed to NaN or infinity (largest input magnitude {np.abs(X).max():.3g} "
+                f"is too large for {self._dtype.name} with these weights); scale X to a small range "
+                f"such as [0, 1]{hint}")
+        return out
 
     def predict(self, X: ArrayLike) -> FloatArray:
         """Output activations a[L] of the network.
@@ -452,11 +455,7 @@ class Network:
         forward pass overflows (inputs too large for the dtype), and ValueError
         when a parameter is NaN or infinite (as every method does).
         """
-        X = self._as_X(X)
-        out = self._evaluate(X, want_out=True)[1]
-        if not _finite(out):
-            raise self._overflowed(X, "the forward pass")
-        return out
+        return self._forward(self._as_X(X))
 
     def loss(self, X: ArrayLike, Y: ArrayLike) -> float:
         """Mean over samples of the loss: 1/2 ||y - a[L]||^2 (quadratic), the cross-entropy or
@@ -487,10 +486,7 @@ class Network:
         """
         X = self._as_X(X)
         labels = self._as_labels(labels, X.shape[0])
-        out = self._evaluate(X, want_out=True)[1]
-        if not _finite(out):
-            raise self._overflowed(X, "the forward pass")
-        return float(np.mean(out.argmax(axis=1) == labels))
+        return float(np.mean(self._forward(X).argmax(axis=1) == labels))
 
     # -- training -----------------------------------------------------------
     def _optimizer(self, optimizer, learning_rate, step, *, fresh, **settings):
