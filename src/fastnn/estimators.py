@@ -288,7 +288,8 @@ class _BaseMLP(BaseEstimator):
                     if new.dtype.kind not in "biuf" or not np.all(np.isfinite(new)):
                         raise ValueError(f"{name}[{i}] must hold finite real numbers")
                     replaced.append((view, new))
-        bad = net._bad_parameter()     # a NaN or infinity written into the views in place
+        with net._lock:     # (between a concurrent fit's epochs, as predict's snapshot is taken)
+            bad = net._bad_parameter()     # a NaN or infinity written into the views in place
         if bad is not None:
             kind, l, index, value = bad
             where = f"coefs_[{l}][{index[1]}, {index[0]}]" if kind == "weights" else f"intercepts_[{l}][{index[0]}]"
