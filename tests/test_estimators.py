@@ -863,3 +863,19 @@ def test_set_params_between_fits_is_not_silently_ignored():
     assert clf._net.n_threads == 1
     clf.set_params(n_threads=2).partial_fit(X, y)
     assert clf._net.n_threads == 2
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_partial_fit_continues_after_pickle_as_in_scikit_learn(solver):
+    """scikit-learn pickles its optimizer, so partial_fit after a pickle continues bit for bit; fastnn's
+    estimators dropped the Adam moments and momentum velocities there."""
+    X, y = load_iris(return_X_y=True)
+    clf = fastnn.MLPClassifier(hidden_layer_sizes=(5,), solver=solver, random_state=0)
+    clf.partial_fit(X, y, classes=[0, 1, 2])
+    restored = pickle.loads(pickle.dumps(clf))
+    for _ in range(3):
+        clf.partial_fit(X, y)
+        restored.partial_fit(X, y)
+    assert clf.loss_curve_ == restored.loss_curve_
+    assert all(np.array_equal(a, b) for a, b in zip(clf.coefs_ + clf.intercepts_,
+                                                    restored.coefs_ + restored.intercepts_))

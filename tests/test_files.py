@@ -113,6 +113,25 @@ def test_pickle_and_copies_are_independent():
     assert np.array_equal(a.weights[0], b.weights[0])
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov", "adam"])
+def test_partial_fit_continues_after_pickle_and_copy(optimizer):
+    """The optimizer's state (velocity, Adam moments, step count) travels with the network: it used to
+    be dropped, so partial_fit after a pickle or a copy started the moments afresh."""
+    rng = np.random.default_rng(2)
+    X, y = rng.random((40, 5)), rng.integers(0, 3, 40)
+    net = _small(sizes=[5, 4, 3])
+    settings = dict(optimizer=optimizer, learning_rate=0.05, batch_size=8)
+    net.partial_fit(X, y, **settings)
+    copies = [pickle.loads(pickle.dumps(net)), copy.copy(net), copy.deepcopy(net)]
+    net.partial_fit(X, y, **settings)
+    for other in copies:
+        other.partial_fit(X, y, **settings)
+        assert np.array_equal(other._theta, net._theta)
+    if optimizer != "sgd":     # the copies' state is their own
+        assert not np.shares_memory(copies[0]._opt.m1 if optimizer == "adam" else copies[0]._opt.v,
+                                    net._opt.m1 if optimizer == "adam" else net._opt.v)
+
+
 def test_truncated_file_at_every_offset(tmp_path):
     path = _small().save(tmp_path / "m.fastnn")
     data = open(path, "rb").read()

@@ -216,17 +216,24 @@ class Network:
         return net
 
     def __getstate__(self):
-        return {"config": self._config(), "theta": self._snapshot(),
-                "rng": self._rng.bit_generator.state}
+        # the optimizer's state too (velocity, Adam moments, step count), so that partial_fit and
+        # train_batch continue after a pickle or copy exactly as without one
+        with self._lock:
+            return {"config": self._config(), "theta": self._theta.copy(),
+                    "rng": self._rng.bit_generator.state,
+                    "optimizer": None if self._opt is None else self._opt.state()}
 
     def __setstate__(self, state):
         self._build(**state["config"])
         self._theta[...] = state["theta"]
         self._rng = np.random.default_rng()
         self._rng.bit_generator.state = state["rng"]
+        if state.get("optimizer") is not None:     # (absent from pickles of fastnn before 2026-12-05)
+            self._opt = Optimizer.from_state(self, state["optimizer"])
 
     def __copy__(self):
-        """An independent network with the same architecture, parameters and generator state."""
+        """An independent network with the same architecture, parameters, generator state and
+        optimizer state."""
         new = self.__class__.__new__(self.__class__)
         new.__setstate__(self.__getstate__())
         return new

@@ -61,6 +61,20 @@ class Optimizer:
     def snapshot(self):
         return self.v.copy(), self.m1.copy(), self.m2.copy(), self.t
 
+    def state(self):
+        """Settings and state as plain values and arrays (for pickling the network): ``from_state``
+        makes an optimizer that continues exactly where this one is."""
+        return {"name": self.name, "momentum": self.momentum, "l2": self.l2, "beta_1": self.beta_1,
+                "beta_2": self.beta_2, "epsilon": self.epsilon, "normalized": self.normalized,
+                "t": self.t, "v": self.v.copy(), "m1": self.m1.copy(), "m2": self.m2.copy()}
+
+    @classmethod
+    def from_state(cls, net, state):
+        opt = cls(net, state["name"], momentum=state["momentum"], l2=state["l2"], beta_1=state["beta_1"],
+                  beta_2=state["beta_2"], epsilon=state["epsilon"], normalized=state["normalized"])
+        opt.restore((state["v"], state["m1"], state["m2"], int(state["t"])))
+        return opt
+
     def restore(self, snapshot):
         v, m1, m2, self.t = snapshot
         self.v[...], self.m1[...], self.m2[...] = v, m1, m2
