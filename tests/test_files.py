@@ -105,6 +105,11 @@ def test_pickle_and_copies_are_independent():
         np.testing.assert_array_equal(clone.predict(X), net.predict(X))
         clone.weights[0][...] = 0
         assert not np.all(net.weights[0] == 0)
+    # an n_threads set by hand travels too; None stays "every core" of the machine unpickling
+    net.n_threads = 1
+    assert all(c.n_threads == 1 for c in (pickle.loads(pickle.dumps(net)), copy.copy(net), copy.deepcopy(net)))
+    net.n_threads = None
+    assert pickle.loads(pickle.dumps(net))._n_threads_asked is None
     # the shuffling generator state travels too: the same training gives the same result
     a, b = copy.deepcopy(net), pickle.loads(pickle.dumps(net))
     y = np.array([0, 1, 2, 0, 1, 2])

@@ -178,7 +178,7 @@ class Network:
         self._opt = None
         # held while a compiled epoch writes the parameters; evaluations copy them under it
         self._lock = threading.Lock()
-        self._n_threads = _available_cores()
+        self.n_threads = None
 
     def _config(self):
         """The arguments of _build that recreate this architecture (see _CONFIG_KEYS)."""
@@ -221,19 +221,22 @@ class Network:
         with self._lock:
             return {"config": self._config(), "theta": self._theta.copy(),
                     "rng": self._rng.bit_generator.state,
-                    "optimizer": None if self._opt is None else self._opt.state()}
+                    "optimizer": None if self._opt is None else self._opt.state(),
+                    "n_threads": self._n_threads_asked}     # None: every core of the machine unpickling
 
     def __setstate__(self, state):
         self._build(**state["config"])
         self._theta[...] = state["theta"]
         self._rng = np.random.default_rng()
         self._rng.bit_generator.state = state["rng"]
-        if state.get("optimizer") is not None:     # (absent from pickles of fastnn before 2026-12-05)
+        # (both absent from pickles of fastnn before 2026-12-05)
+        if state.get("optimizer") is not None:
             self._opt = Optimizer.from_state(self, state["optimizer"])
+        self.n_threads = state.get("n_threads")
 
     def __copy__(self):
-        """An independent network with the same architecture, parameters, generator state and
-        optimizer state."""
+        """An independent network with the same architecture, parameters, generator state,
+        optimizer state and n_threads."""
         new = self.__class__.__new__(self.__class__)
         new.__setstate__(self.__getstate__())
         return new
@@ -372,11 +375,11 @@ class Network:
     @n_threads.setter
     def n_threads(self, value: int | None) -> None:
         if value is None:
-            self._n_threads = _available_cores()
+            self._n_threads, self._n_threads_asked = _available_cores(), None
             return
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"n_threads must be a positive integer or None, got {value!r}")
-        self._n_threads = int(value)
+        self._n_threads = self._n_threads_asked = int(value)
 
     @property
     def activation(self) -> str:
