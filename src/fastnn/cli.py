@@ -34,8 +34,8 @@ from typing import Callable, Optional, Sequence, Tuple
 import numpy as np
 
 from .data import _load_idx_pair, _SeveralFiles, load_mnist
-from .modelfile import ModelFileError, _atomic_write
-from .network import _HIDDEN, _INITS, _LOSSES, _OUTPUT, Network
+from .modelfile import ModelFileError, _atomic_write, _written_in_place
+from .network import _HIDDEN, _INITS, _LOSSES, _OUTPUT, Network, _finite
 from .optim import OPTIMIZERS, SCHEDULES
 
 Data = Tuple[np.ndarray, Optional[np.ndarray]]
@@ -80,7 +80,7 @@ def _read(path: str, label: Optional[str], n_features: Optional[int], need_label
                        "*-images-idx3-ubyte[.gz] file, a .npz (arrays X and y) or a .csv")
     if X.ndim != 2 or X.shape[0] == 0:
         raise CliError(f"{path}: expected a 2-D table of samples, got shape {X.shape}")
-    if not np.all(np.isfinite(X)):
+    if not _finite(X):      # (the compiled scan, no temporary the size of X; where, only on failure)
         row, column = np.argwhere(~np.isfinite(X))[0]
         raise CliError(f"{path}: the features hold NaN or infinity ({X[row, column]} in sample {row + 1}, "
                        f"feature {column + 1})")
@@ -121,7 +121,7 @@ def _load_npz(path: str) -> Data:
         raise CliError(f"{path}: not a readable .npz file ({exc})") from None
     if X.dtype.kind not in "biuf":
         raise CliError(f"{path}: X must hold numbers, got dtype {X.dtype}")
-    return X.astype(np.float64), y
+    return X.astype(np.float64, copy=False), y
 
 
 def _load_csv(path: str, label: Optional[str], n_features: Optional[int], need_labels: bool) -> Data:
@@ -277,7 +277,7 @@ def _check_writable(path: str) -> None:
     """Fail before any work when the output cannot be written: a device or pipe (``/dev/stdout``)
     that is not writable, else a missing or read-only directory (of the file a symlink names:
     that file is the one replaced)."""
-    if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
+    if _written_in_place(path):
         if not os.access(path, os.W_OK):
             raise CliError(f"cannot write {path}: permission denied")
         return
@@ -366,14 +366,13 @@ def _is_stdout(path: str) -> bool:
 def predict(args: argparse.Namespace) -> int:
     if args.out != "-":
         _check_outputs({"--out": args.out}, {"--model": args.model, "--data": args.data})
+        _check_writable(args.out)
     if os.path.splitext(args.out)[1].lower() in (".npy", ".npz"):
         raise CliError(f"--out {args.out}: predict writes CSV text, which would not be a NumPy file; "
                        "name it .csv (or - for standard output)")
     to_stdout = _is_stdout(args.out)
     _check_label_option(args.label, args.data)
     net = _load_model(args.model)
-    if args.out != "-":
-        _check_writable(args.out)
     X = load_features(args.data, label=args.label, n_features=net.sizes[0])
     _check_shapes(X, None, net.sizes, args.data)
     out = net.predict(X)

@@ -272,7 +272,8 @@ class _BaseMLP(BaseEstimator):
 
     def _synced_net(self):
         """The network, after copying in any coefs_/intercepts_ the user replaced by other arrays
-        (edits in place need nothing: coefs_ and intercepts_ are views of the network)."""
+        (edits in place need nothing: coefs_ and intercepts_ are views of the network), with the
+        estimator's current n_threads (a runtime setting, whatever it was when the network was made)."""
         net = self._net
         theta = net._theta
         pairs = [(self.coefs_, [W.T for W in net.weights], "coefs_"), (self.intercepts_, net.biases, "intercepts_")]
@@ -299,6 +300,7 @@ class _BaseMLP(BaseEstimator):
                 for view, new in replaced:
                     view[...] = new
             self._bind()
+        net.n_threads = self.n_threads
         return net
 
     def __setstate__(self, state):
@@ -398,7 +400,6 @@ class _BaseMLP(BaseEstimator):
             batch_size = int(np.clip(self.batch_size, 1, n))
         # sparse X (MNIST-like, mostly zeros): its nonzeros listed once for all the epochs, so that
         # each batch reads its rows' lists in place instead of scanning its rows (None: dense, or one epoch)
-        net.n_threads = self.n_threads      # a runtime setting: the current value, whatever it was at the start
         listed = None
         if self._list_once and not incremental and self.max_iter > 1:
             listed = _core.list_nonzeros(X, net.sizes[1], net.n_threads)
@@ -511,9 +512,7 @@ class _BaseMLP(BaseEstimator):
         """Output activations (n, n_outputs_) for validated input."""
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False)
-        net = self._synced_net()
-        net.n_threads = self.n_threads
-        return net.predict(_dense(X))
+        return self._synced_net().predict(_dense(X))
 
     def fit(self: _Estimator, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> _Estimator:
         """Fit the model to data matrix X and target(s) y.

@@ -96,14 +96,14 @@ def _atomic_write(path: str, write: Callable[[Any], None], *, text: bool = False
     written in place: renaming over it would replace the device or pipe. ``text``: ``f`` is a
     text file (newline=""). Raises OSError; the temporary file is removed on any error.
     """
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        mode = None
-    if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+    if _written_in_place(path):
         with open(path, "w", newline="", encoding="utf-8") if text else open(path, "wb") as f:
             write(f)
         return
+    try:
+        mode: int | None = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None
     path = os.path.realpath(path)     # through symlinks: the file they name is the one replaced
     directory = os.path.dirname(path)
     base = "." + os.path.basename(path) + "."
@@ -135,6 +135,16 @@ def _atomic_write(path: str, write: Callable[[Any], None], *, text: bool = False
                 os.unlink(tmp)
             except OSError:
                 pass
+
+
+def _written_in_place(path: str) -> bool:
+    """Whether ``path`` exists and is neither a regular file nor a directory (a device or a pipe,
+    such as /dev/stdout): _atomic_write writes into it instead of renaming a new file over it."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
 def _fsync_directory(directory):

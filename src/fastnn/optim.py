@@ -64,9 +64,10 @@ class Optimizer:
     def state(self):
         """Settings and state as plain values and arrays (for pickling the network): ``from_state``
         makes an optimizer that continues exactly where this one is."""
+        v, m1, m2, t = self.snapshot()
         return {"name": self.name, "momentum": self.momentum, "l2": self.l2, "beta_1": self.beta_1,
                 "beta_2": self.beta_2, "epsilon": self.epsilon, "normalized": self.normalized,
-                "t": self.t, "v": self.v.copy(), "m1": self.m1.copy(), "m2": self.m2.copy()}
+                "t": t, "v": v, "m1": m1, "m2": m2}
 
     @classmethod
     def from_state(cls, net, state):
