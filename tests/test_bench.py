@@ -53,3 +53,18 @@ def test_ab_refuses_a_directory_without_a_build(tmp_path):
     r = _ab(str(tmp_path), str(tmp_path), "--rounds", "1")
     assert r.returncode != 0
     assert r.stderr.strip().splitlines()[-1].startswith(f"error: {tmp_path} holds no fastnn package")
+
+
+def test_predict_ab_finds_a_build_the_same_as_itself(mnist):
+    """bench/predict_ab.py: the installed build against itself predicts the same outputs, and each build's
+    median time per call and their ratio are printed."""
+    build = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
+    r = subprocess.run([sys.executable, os.path.join(REPO, "bench", "predict_ab.py"), build, build, "--rows", "3",
+                        "--rounds", "2", "--calls", "5", "--mnist", MNIST_DIR], cwd=os.path.join(REPO, "bench"),
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("predict of 3 row(s) on [784, 100, 10] float64, 2 rounds of 5 calls"), r.stdout
+    assert "same outputs: yes" in r.stdout
+    times = [float(line.split(": ")[1]) for line in r.stdout.splitlines() if line.startswith(("A (", "B ("))]
+    ratio = float(r.stdout.split("B / A: ")[1].split()[0])
+    assert len(times) == 2 and all(t > 0 for t in times) and ratio > 0
