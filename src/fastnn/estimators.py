@@ -181,8 +181,8 @@ class _BaseMLP(BaseEstimator):
         _check(self, "hidden_layer_sizes", sizes, array_like or (_is_int(sizes) and sizes >= 1),
                "must be an array-like or an int in the range [1, inf)")
         sizes = list(sizes) if array_like else [sizes]
-        if not all(_is_int(s) for s in sizes):
-            # (scikit-learn fails there with a TypeError: this is both)
+        if not all(_is_int(s) and not _is_bool(s) for s in sizes):
+            # (scikit-learn fails there with a TypeError: this is both; a bool is no width, as in Network)
             raise _InvalidParameterError(f"hidden_layer_sizes must be integers, got {self.hidden_layer_sizes!r}")
         if any(s <= 0 for s in sizes):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
