@@ -121,6 +121,7 @@ def test_inputs_are_not_modified_and_layouts_agree():
     (lambda: fastnn.Network([3]), ValueError, "at least 2"),
     (lambda: fastnn.Network([3, 0]), ValueError, ">= 1"),
     (lambda: fastnn.Network([3, 2.5]), TypeError, "integers"),
+    (lambda: fastnn.Network([2**62, 2]), ValueError, "too big"),      # was an OverflowError from numpy
     (lambda: fastnn.Network([3, 2], dtype="float16"), ValueError, "float32"),
     (lambda: fastnn.Network([3, 2], init="zeros"), ValueError, "'normal', 'scaled'"),
     (lambda: fastnn.Network([3, 2], output_activation="identity", loss="poisson"), ValueError, "'exp'"),

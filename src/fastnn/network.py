@@ -258,7 +258,12 @@ class Network:
                 raise TypeError(f"layer widths must be integers, got {s!r} in {sizes}")
             if s < 1:
                 raise ValueError(f"layer widths must be >= 1, got {s} in {sizes}")
-        return tuple(int(s) for s in sizes)
+        sizes = tuple(int(s) for s in sizes)
+        # (Python's integers: a count past numpy's index range would overflow, not fail to allocate)
+        n_params = sum(n_out * (n_in + 1) for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+        if n_params > np.iinfo(np.intp).max // 8:
+            raise ValueError(f"sizes {list(sizes)} make {n_params} parameters: the array is too big for numpy")
+        return sizes
 
     @staticmethod
     def _check_dtype(dtype):
