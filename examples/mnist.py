@@ -19,10 +19,14 @@ import fastnn
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("directory", help="directory of MNIST IDX files")
-    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=10, help="epochs to train (>= 1; default 10)")
     args = parser.parse_args()
-
-    X, labels = fastnn.load_mnist(args.directory)          # X: (n, 784) float32 in [0, 1]
+    if args.epochs < 1:
+        parser.error(f"--epochs must be >= 1, got {args.epochs}")
+    try:
+        X, labels = fastnn.load_mnist(args.directory)      # X: (n, 784) float32 in [0, 1]
+    except (OSError, ValueError) as exc:                   # no such directory, no IDX files, a bad file
+        parser.error(str(exc))
     n_test = len(X) // 6
     X_train, y_train, X_test, y_test = X[:-n_test], labels[:-n_test], X[-n_test:], labels[-n_test:]
 

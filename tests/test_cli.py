@@ -257,3 +257,18 @@ def test_the_mnist_example_runs(mnist):
     accuracy = float(r.stdout.split("held-out accuracy ")[1].split()[0])
     assert accuracy > 0.9
     assert "identical predictions" in r.stdout
+
+
+@pytest.mark.parametrize("args, match", [
+    (["{missing}"], "MNIST directory not found"),
+    (["{empty}"], "no '*-images-idx3-ubyte[.gz]' file"),
+    (["{empty}", "--epochs", "0"], "--epochs must be >= 1"),
+])
+def test_the_mnist_example_refuses_bad_arguments_in_one_line(tmp_path, args, match):
+    """A wrong directory or epoch count: argparse's usage and one error line, status 2, no traceback."""
+    from conftest import REPO
+    args = [a.format(missing=tmp_path / "missing", empty=tmp_path) for a in args]
+    r = subprocess.run([sys.executable, os.path.join(REPO, "examples", "mnist.py"), *args],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert match in r.stderr.strip().splitlines()[-1]
