@@ -24,12 +24,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fastnn", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mnist", metavar="DIR", help="directory of MNIST IDX files (*-images-idx3-ubyte[.gz])")
-    parser.add_argument("--epochs", type=int, default=10, help="epochs to train (default 10)")
-    parser.add_argument("--batch-size", type=int, default=10, help="mini-batch size (default 10)")
-    parser.add_argument("--learning-rate", type=float, default=3.0, help="eta (default 3.0)")
-    parser.add_argument("--hidden", type=int, default=30, help="hidden units (default 30)")
+    # (checked as they are parsed, as the commands' options are: before any data is made or read)
+    parser.add_argument("--epochs", type=cli._integer(0), default=10, help="epochs to train (default 10)")
+    parser.add_argument("--batch-size", type=cli._integer(1), default=10, help="mini-batch size (default 10)")
+    parser.add_argument("--learning-rate", type=cli._number(0, above=True), default=3.0, help="eta (default 3.0)")
+    parser.add_argument("--hidden", type=cli._integer(1), default=30, help="hidden units (default 30)")
     parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=cli._integer(0), default=0)
     cli.add_commands(parser)
     args = parser.parse_args(argv)
     if args.command is not None:
