@@ -1,4 +1,7 @@
-"""Threads: results independent of n_threads; the GIL is released while kernels run."""
+"""Threads: results independent of n_threads; the GIL is released while kernels run; forks."""
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -195,3 +198,80 @@ def test_round_trip_probe_times_two_threads_or_says_it_could_not():
     assert np.isnan(trip) or (np.isfinite(trip) and trip > 0)
     with pytest.raises(ValueError, match="at least 1"):
         _core._round_trip(0)
+
+
+# A parent that has trained on two threads, then forks (os.fork, multiprocessing's "fork" start
+# method, a fork from a thread while another thread trains); each child trains, predicts and sends
+# back its weights, which must be those of the same fit in the parent. Run in a subprocess with a
+# timeout: before the fork handlers, each child waited forever for the parent's OpenMP workers.
+_FORK_SCRIPT = r"""
+import multiprocessing, os, pickle, sys, threading
+import numpy as np
+import fastnn
+from fastnn import _core
+
+release = sys.argv[1] == "release"
+_core._set_release_at_fork(release)
+rng = np.random.default_rng(0)
+X = rng.random((600, 70))
+y = rng.integers(0, 5, 600)
+
+def fit(seed):
+    net = fastnn.Network([70, 96, 5], activation="relu", output_activation="softmax",
+                         loss="cross_entropy", init="he", seed=seed, n_threads=2)
+    net.fit(X, y, epochs=2, batch_size=32, optimizer="adam", learning_rate=0.01)
+    return [w.copy() for w in net.weights + net.biases] + [net.predict(X)]
+
+def in_child(seed):
+    return fit(seed), _core._one_thread()
+
+def forked(seed):
+    # os.fork: the child sends (weights, one_thread) through a pipe
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        with os.fdopen(w, "wb") as f:
+            pickle.dump(in_child(seed), f)
+        os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        got = pickle.load(f)
+    assert os.waitpid(pid, 0)[1] == 0
+    return got
+
+expected = {seed: fit(seed) for seed in (1, 2, 3)}      # the parent's workers now exist
+results = [forked(1)]
+with multiprocessing.get_context("fork").Pool(2) as pool:
+    results += pool.map(in_child, [2, 3])
+stop = threading.Event()
+def keep_training():
+    while not stop.is_set():
+        fit(4)
+trainer = threading.Thread(target=keep_training)
+trainer.start()
+try:
+    results.append(forked(3))                          # while another thread trains
+finally:
+    stop.set()
+    trainer.join()
+for seed, (arrays, one_thread) in zip((1, 2, 3, 3), results):
+    assert all(np.array_equal(a, b) for a, b in zip(arrays, expected[seed])), seed
+    assert one_thread == (not release), (seed, one_thread)
+assert not _core._one_thread()
+print("ok", len(results))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork() on this platform")
+@pytest.mark.parametrize("mode", ["release", "no-release"])
+def test_a_forked_child_trains_after_the_parent_used_two_threads(mode):
+    """release: the children train on two threads; no-release (as where libgomp cannot release its
+    workers): they train on one. Both get the parent's weights, bit for bit."""
+    try:
+        r = subprocess.run([sys.executable, "-c", _FORK_SCRIPT, mode], capture_output=True, text=True,
+                           timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a forked child hung (it waited for the parent's OpenMP threads)")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["ok", "4"]

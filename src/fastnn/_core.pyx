@@ -147,6 +147,23 @@ cdef extern from *:
     #else
     static int fastnn_team(void) { return 1; }
     #endif
+    /* GNU libgomp's worker threads do not survive fork(): in the child, the calling thread's pool
+       still lists the parent's workers, so its next parallel region of two or more threads waits
+       for them forever. Releasing the pool before the fork (OpenMP 5.0's omp_pause_resource_all,
+       in libgomp since GCC 10; it frees only the calling thread's pool, and refuses inside a
+       region) lets the next region in either process start new workers. Returns 0 when nothing
+       is left to hang a child: released, no OpenMP, or a runtime that restarts itself in a child
+       (LLVM's and Intel's register their own fork handlers); -1 when the pool could not be
+       released (an older libgomp). */
+    #if defined(_OPENMP) && defined(__GNUC__) && !defined(__clang__) && !defined(__INTEL_COMPILER)
+    #if __GNUC__ >= 10
+    static int fastnn_release_threads(void) { return omp_pause_resource_all(omp_pause_hard) == 0 ? 0 : -1; }
+    #else
+    static int fastnn_release_threads(void) { return -1; }
+    #endif
+    #else
+    static int fastnn_release_threads(void) { return 0; }
+    #endif
     /* every thread of the enclosing parallel region waits here for the others (an orphaned OpenMP
        barrier; nothing without OpenMP, where regions have one thread) */
     static void fastnn_barrier(void) {
@@ -189,6 +206,7 @@ cdef extern from *:
     void fastnn_wait(long long* r) noexcept nogil
     void fastnn_wait_for(long long* r, long long v) noexcept nogil
     int fastnn_team() noexcept nogil
+    int fastnn_release_threads() noexcept nogil
 
 cdef extern from *:
     """
@@ -1362,6 +1380,45 @@ cdef double _ping_pong(long n) noexcept nogil:
     return (span[1] - span[0]) / n * 1e9 if team[0] == 2 else INFINITY
 
 
+# -- fork ----------------------------------------------------------------------------------------
+# Before every os.fork() (multiprocessing's "fork" start method among them), the forking thread's
+# OpenMP workers are released (fastnn_release_threads); the first parallel region after it, in the
+# parent or the child, starts new ones. Where they could not be released, the child runs every
+# entry point on one thread (the results are the same for any n_threads).
+cdef bint release_at_fork = True     # (tests) False: act as if the release failed
+cdef bint released = True            # whether the last fork's release succeeded
+cdef bint one_thread = False         # in a child forked without the release: every entry point on 1 thread
+
+def _before_fork():
+    global released
+    released = release_at_fork and fastnn_release_threads() == 0
+
+def _after_fork_in_child():
+    global one_thread
+    if not released:
+        one_thread = True
+
+def _set_release_at_fork(bint on):
+    """(tests) whether forks release the OpenMP workers; False: a child runs on one thread, as after
+    a release that failed. Returns the old setting."""
+    global release_at_fork
+    old = release_at_fork
+    release_at_fork = on
+    return old
+
+def _one_thread():
+    """(tests) whether this process is a child forked without the release (every entry point on 1 thread)."""
+    return bool(one_thread)
+
+cdef inline int _usable_threads(int n_threads) noexcept nogil:
+    """n_threads, or 1 in a child forked without the release (fork, above)."""
+    return 1 if one_thread else n_threads
+
+import os as _os
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
+
+
 def _round_trip(long n=20000):
     """(benchmarks) The mean time in nanoseconds of one round trip of a cache line between two
     threads (_ping_pong, n of them). Two threads that pass data to each other several times per
@@ -1371,6 +1428,8 @@ def _round_trip(long n=20000):
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     cdef double ns
+    if one_thread:             # (a region of two threads would wait for the parent's workers)
+        return float("nan")
     with nogil:
         ns = _ping_pong(n)
     return ns if ns != INFINITY else float("nan")
@@ -3870,6 +3929,7 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
     returned. When want_grad: grad (P,) receives the SUM over rows of the
     per-sample gradients (the caller divides by n).
     """
+    n_threads = _usable_threads(n_threads)
     layout, n_packed, units = _packed_layout(sizes)
     cdef const intp[::1] packed = layout
     cdef Net net = _net(sizes, offsets, packed, acts, loss_code, n_threads)
@@ -4043,6 +4103,7 @@ def list_nonzeros(const floating[:, ::1] X, intp n_out, int n_threads=1):
     and table None. Returns None, listing nothing, when layer 0 (n_out outputs) would not skip
     X's zeros (over the density limit, or too narrow) or the lists would take over half of X's bytes.
     """
+    n_threads = _usable_threads(n_threads)
     cdef intp n = X.shape[0], n_in = X.shape[1], r, th, total = 0
     cdef intp ld = (n_out + JB - 1) // JB * JB, st = _sparse_stride(n_in)
     cdef intp n_words = (n_in + 31) // 32
@@ -4207,6 +4268,7 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     update, added batch by batch in order; t after the epoch). An epoch run as several
     calls, each given the last one's loss, so sums exactly as one call.
     """
+    n_threads = _usable_threads(n_threads)
     layout, n_packed, units = _packed_layout(sizes)
     cdef const intp[::1] packed = layout
     cdef Net net = _net(sizes, offsets, packed, acts, loss_code, n_threads)
