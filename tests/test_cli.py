@@ -106,6 +106,24 @@ def test_csv_fields_may_be_quoted(tmp_path):
     assert float(r.stdout.split("accuracy")[1]) == pytest.approx(net.accuracy(X, y), abs=1e-4)
 
 
+def test_a_byte_order_mark_is_not_part_of_the_first_column_name(tmp_path):
+    """A CSV saved with a UTF-8 byte-order mark (as spreadsheets write "CSV UTF-8") whose first
+    column is "label": that column is the labels. It was named "\ufefflabel", so the last column
+    became the labels."""
+    X = np.random.default_rng(0).integers(0, 3, (30, 3)).astype(float)    # whole numbers: labels too
+    y = np.arange(30) % 3
+    with open(tmp_path / "bom.csv", "w", newline="", encoding="utf-8-sig") as f:
+        w = csv.writer(f)
+        w.writerow(["label", "x1", "x2", "x3"])
+        w.writerows([[label, *row] for label, row in zip(y, X.astype(int))])
+    net = fastnn.Network([3, 3], seed=0)
+    net.save(tmp_path / "m.fastnn")
+    r = _run("evaluate", "--model", "m.fastnn", "--data", "bom.csv", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert float(r.stdout.split("accuracy")[1]) == pytest.approx(net.accuracy(X, y), abs=1e-4)
+    assert net.accuracy(X, y) != net.accuracy(np.c_[y, X[:, :2]], X[:, 2].astype(int))
+
+
 def test_predict_to_a_closed_pipe_ends_quietly(tmp_path):
     """`predict --out - | head -1`: once the reader stops, predict ends with status 1 and no message."""
     fastnn.Network([3, 2], seed=0).save(tmp_path / "small.fastnn")
@@ -148,7 +166,13 @@ def test_train_with_plot(data):
 @pytest.mark.parametrize("args, message", [
     (["train", "--data", "missing.npz", "--sizes", "784,10", "--save", "x.fastnn"], "no such file"),
     (["train", "--data", "bad.npz", "--sizes", "784,10", "--save", "x.fastnn"], "not a .npz archive"),
-    (["train", "--data", "bad.csv", "--sizes", "1,2", "--save", "x.fastnn"], "not a numeric CSV"),
+    (["train", "--data", "bad.csv", "--sizes", "1,2", "--save", "x.fastnn"],
+     "bad.csv: not a numeric CSV table (line 2, column 2 (b): 'x' is not a number)"),
+    # by the file's lines (numpy's rows skip blank lines, not comments), not numpy's advice on usecols
+    (["train", "--data", "ragged.csv", "--sizes", "2,2", "--save", "x.fastnn"],
+     "ragged.csv: not a numeric CSV table (line 5 has 2 fields, the header 3)"),
+    (["train", "--data", "semicolons.csv", "--sizes", "2,2", "--save", "x.fastnn"],
+     "line 2, column 1 (x;y;label): '1;2;0' is not a number; fields are separated by commas"),
     (["train", "--data", "header_only.csv", "--sizes", "1,2", "--save", "x.fastnn"], "no rows after the header"),
     (["train", "--data", "headerless.csv", "--sizes", "1,2", "--save", "x.fastnn"], "a header row of column names"),
     (["train", "--data", "digits.npz", "--sizes", "100,10", "--save", "x.fastnn"], "784 features"),
@@ -215,6 +239,8 @@ def test_errors_are_one_line_with_status_2_and_write_nothing(data, args, message
     d, _, _ = data
     (d / "bad.npz").write_text("garbage")
     (d / "bad.csv").write_text("a,b\n1,x\n")
+    (d / "ragged.csv").write_text("x,y,label\n1,2,0\n\n# a comment\n3,1\n")
+    (d / "semicolons.csv").write_text("x;y;label\n1;2;0\n")
     (d / "header_only.csv").write_text("a,label\n")
     (d / "headerless.csv").write_text("0.5,1\n0.25,0\n")
     (d / "digits.txt").write_text("1 2 3\n")

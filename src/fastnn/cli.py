@@ -126,7 +126,8 @@ def _load_npz(path: str) -> Data:
 
 def _load_csv(path: str, label: Optional[str], n_features: Optional[int], need_labels: bool) -> Data:
     try:
-        with open(path, newline="") as f:
+        # utf-8-sig: a byte-order mark (as spreadsheets write) is not part of the first column's name
+        with open(path, newline="", encoding="utf-8-sig") as f:
             header = [h.strip() for h in next(csv.reader([f.readline()]), [])]
             if not header:
                 raise CliError(f"{path}: empty file (a header row is expected)")
@@ -156,7 +157,7 @@ def _load_csv(path: str, label: Optional[str], n_features: Optional[int], need_l
     except UnicodeDecodeError as exc:
         raise CliError(f"{path}: cannot read ({exc})") from None
     except ValueError as exc:
-        raise CliError(f"{path}: not a numeric CSV table ({exc})") from None
+        raise CliError(f"{path}: not a numeric CSV table ({_csv_problem(path, header) or exc})") from None
     if table.shape[0] == 0:
         raise CliError(f"{path}: no rows after the header")
     if table.shape[1] != len(header):
@@ -164,6 +165,26 @@ def _load_csv(path: str, label: Optional[str], n_features: Optional[int], need_l
     if col is None:
         return table, None
     return np.delete(table, col, axis=1), table[:, col]
+
+
+def _csv_problem(path: str, header: list) -> Optional[str]:
+    """What np.loadtxt could not read in a CSV file, by the file's line numbers (numpy's row numbers
+    skip some lines and not others): the first line after the header with a field count other
+    than the header's, or a field that is not a number. None when no such line is found. Read as
+    np.loadtxt reads: blank lines and text after '#' are skipped."""
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        for n, line in enumerate(f, start=1):
+            text = line.split("#", 1)[0]
+            if n == 1 or not text.strip():
+                continue
+            fields = [v.strip() for v in next(csv.reader([text]), [])]
+            if len(fields) != len(header):
+                return f"line {n} has {len(fields)} fields, the header {len(header)}"
+            for j, v in enumerate(fields):
+                if not _is_number(v):
+                    hint = "; fields are separated by commas" if (";" in v or "\t" in v) else ""
+                    return f"line {n}, column {j + 1} ({header[j]}): {v!r} is not a number{hint}"
+    return None
 
 
 def _is_number(text: str) -> bool:
