@@ -113,6 +113,7 @@ def test_one_hot():
     with pytest.raises(ValueError, match="out of range"):
         fastnn.one_hot(np.array([-1]), 3)
     assert fastnn.one_hot(np.array([], dtype=int), 3).shape == (0, 3)
+    assert fastnn.one_hot([], 3).shape == (0, 3)          # numpy makes [] float64: was an IndexError
     for n_classes in (0, 3.0, True):
         with pytest.raises(ValueError, match="n_classes must be an integer >= 1"):
             fastnn.one_hot(np.array([0]), n_classes)

@@ -109,7 +109,8 @@ def one_hot(labels: ArrayLike, n_classes: int, dtype: DTypeLike = np.float64) ->
             "pass integer class labels or 2-D targets of shape (n, n_outputs)")
     _check_label_range(labels, n_classes)
     Y = np.zeros((labels.shape[0], n_classes), dtype=dtype)
-    Y[np.arange(labels.shape[0]), labels] = 1
+    if labels.size:        # (an empty list of labels is float64 in numpy: no row to set)
+        Y[np.arange(labels.shape[0]), labels] = 1
     return Y
 
 
