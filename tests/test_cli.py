@@ -298,3 +298,29 @@ def test_the_mnist_example_refuses_bad_arguments_in_one_line(tmp_path, args, mat
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert match in r.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="needs POSIX signals")
+def test_ctrl_c_during_train_exits_130_and_keeps_an_existing_model(tmp_path):
+    """Ctrl-C while `train` runs: status 130, one `error: interrupted` line, and no model written:
+    a file already at --save (an earlier model, say) is left as it was, not replaced by a network
+    stopped part-way."""
+    import signal
+    X, y = fastnn.make_digits(2000, seed=0)
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    (tmp_path / "m.fastnn").write_bytes(b"an earlier model")
+    proc = subprocess.Popen([sys.executable, "-m", "fastnn", "train", "--data", "d.npz", "--sizes", "784,30,10",
+                             "--epochs", "100000", "--save", "m.fastnn"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:          # wait until training is under way
+            if line.startswith("epoch 2/"):
+                break
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert err.strip().splitlines() == ["error: interrupted"]
+    assert (tmp_path / "m.fastnn").read_bytes() == b"an earlier model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz", "m.fastnn"]     # no temporary left
