@@ -59,18 +59,22 @@ class BuildExt(build_ext):
                 raise SystemExit(f"FASTNN_SANITIZE must be 'address', got {sanitize!r}")
             # the sanitizer's flags go into every probe too: a probe linked without them fails
             base = ["-fsanitize=address", "-fno-omit-frame-pointer"] if sanitize else []
-            if base and not _compiler_accepts(self.compiler, base):
+
+            def accepts(flags):
+                return _compiler_accepts(self.compiler, base + flags)
+
+            if base and not accepts([]):
                 raise SystemExit("FASTNN_SANITIZE=address: the compiler cannot build with -fsanitize=address")
             # -fno-math-errno: sqrt need not set errno, so Adam's sqrt/divide loop vectorizes.
             # It changes no floating-point result (unlike -ffast-math, which is never used).
             compile_args, link_args = ["-O3", "-fno-math-errno"] + base, list(base)
-            if not _env_flag("FASTNN_PORTABLE") and _compiler_accepts(self.compiler, base + ["-march=native"]):
+            if not _env_flag("FASTNN_PORTABLE") and accepts(["-march=native"]):
                 compile_args.append("-march=native")
                 # on CPUs with AVX-512, let the vectorizer use 512-bit registers (measured: the row
                 # kernel 5-15% faster here); elsewhere the flag changes nothing
-                if _compiler_accepts(self.compiler, base + ["-march=native", "-mprefer-vector-width=512"]):
+                if accepts(["-march=native", "-mprefer-vector-width=512"]):
                     compile_args.append("-mprefer-vector-width=512")
-            if _compiler_accepts(self.compiler, base + ["-fopenmp"]):
+            if accepts(["-fopenmp"]):
                 compile_args.append("-fopenmp")
                 link_args.append("-fopenmp")
             if base:

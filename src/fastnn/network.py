@@ -51,6 +51,9 @@ def _offsets(sizes):
         p += n_out * n_in
         b_off.append(p)
         p += n_out
+    # (p is a Python integer: a count past numpy's index range would overflow the intp array below)
+    if p > np.iinfo(np.intp).max // 8:
+        raise ValueError(f"sizes {list(sizes)} make {p} parameters: the array is too big for numpy")
     return p, np.array(w_off + b_off, dtype=np.intp)
 
 
@@ -258,12 +261,7 @@ class Network:
                 raise TypeError(f"layer widths must be integers, got {s!r} in {sizes}")
             if s < 1:
                 raise ValueError(f"layer widths must be >= 1, got {s} in {sizes}")
-        sizes = tuple(int(s) for s in sizes)
-        # (Python's integers: a count past numpy's index range would overflow, not fail to allocate)
-        n_params = sum(n_out * (n_in + 1) for n_in, n_out in zip(sizes[:-1], sizes[1:]))
-        if n_params > np.iinfo(np.intp).max // 8:
-            raise ValueError(f"sizes {list(sizes)} make {n_params} parameters: the array is too big for numpy")
-        return sizes
+        return tuple(int(s) for s in sizes)
 
     @staticmethod
     def _check_dtype(dtype):
