@@ -15,6 +15,7 @@ FASTNN_SANITIZE=address
     run with the runtime preloaded:
     ``LD_PRELOAD=$(gcc -print-file-name=libasan.so) ASAN_OPTIONS=detect_leaks=0 python ...``
 """
+import json
 import os
 import sys
 import tempfile
@@ -79,10 +80,40 @@ class BuildExt(build_ext):
                 link_args.append("-fopenmp")
             if base:
                 print("fastnn: building with AddressSanitizer (FASTNN_SANITIZE=address)", file=sys.stderr)
+        # What the kernels are built with. Neither Cython nor setuptools compares it with what the
+        # files already in build/ were built with (only timestamps), so a switch set for a tree
+        # built before would silently change nothing: a stamp of it in build/ forces a full
+        # rebuild whenever it differs.
+        config = json.dumps({
+            "directives": directives, "compile": compile_args, "link": link_args,
+            "compiler": list(getattr(self.compiler, "compiler_so", None) or [self.compiler.compiler_type]),
+            "python": sys.version, "numpy": np.__version__,
+        }, sort_keys=True)
+        stamp = os.path.join(self.build_temp, "fastnn-build-config.json")
+        try:
+            with open(stamp) as f:
+                built_with = f.read()
+        except OSError:
+            built_with = None
+        if built_with != config:
+            self.force = True
+            if built_with is not None:
+                os.remove(stamp)
+        # the C file goes into build_temp too: generated for this configuration, never shared with another
+        cythonized = cythonize(self.extensions, compiler_directives=directives,
+                               build_dir=self.build_temp, force=self.force, quiet=True)
+        sources = {ext.name: ext.sources for ext in cythonized}
+        for ext in self.extensions:
+            ext.sources = sources[ext.name]
         for ext in self.extensions:
             ext.extra_compile_args = compile_args + list(ext.extra_compile_args or [])
             ext.extra_link_args = link_args + list(ext.extra_link_args or [])
+            # fastnn.build_info() reports them
+            ext.define_macros = list(ext.define_macros or []) + [("FASTNN_COMPILE_ARGS", '"%s"' % " ".join(compile_args))]
         super().build_extensions()
+        os.makedirs(self.build_temp, exist_ok=True)
+        with open(stamp, "w") as f:
+            f.write(config)
 
 
 directives = {
@@ -106,6 +137,6 @@ extensions = [
 ]
 
 setup(
-    ext_modules=cythonize(extensions, compiler_directives=directives),
+    ext_modules=extensions,  # cythonized by BuildExt, for the configuration it builds
     cmdclass={"build_ext": BuildExt},
 )

@@ -29,6 +29,23 @@ def load(path: PathLike, *, seed: Seed = None) -> Network:
     return Network.load(path, seed=seed)
 
 
+def build_info() -> dict[str, Any]:
+    """What the installed kernels were compiled with, for bug reports and for checking a build.
+
+    Returns a dict:
+
+    - ``"openmp"``: whether OpenMP is compiled in (without it every call runs on one thread);
+    - ``"bounds_checks"``: whether Cython's bounds checks are on (``FASTNN_DEBUG_CYTHON=1``),
+      found by reading one past the end of a memoryview;
+    - ``"sanitizer"``: ``"address"`` for a ``FASTNN_SANITIZE=address`` build, else None;
+    - ``"compile_args"``: the compiler arguments setup.py chose (a tuple of str), e.g.
+      ``-march=native`` unless the build was ``FASTNN_PORTABLE=1``.
+    """
+    from . import _core
+    info: dict[str, Any] = _core._build_info()
+    return info
+
+
 __version__ = "0.1.0"
 
 _ESTIMATORS = ("MLPClassifier", "MLPRegressor")
@@ -50,5 +67,5 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return sorted(list(globals()) + list(_ESTIMATORS))
 
-__all__ = ["Network", "History", "load", "ModelFileError", "minibatches", "load_mnist", "make_digits", "one_hot", "__version__",
+__all__ = ["Network", "History", "load", "build_info", "ModelFileError", "minibatches", "load_mnist", "make_digits", "one_hot", "__version__",
            "MLPClassifier", "MLPRegressor"]

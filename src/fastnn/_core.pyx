@@ -1419,6 +1419,56 @@ if hasattr(_os, "register_at_fork"):
     _os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
+# -- the build ------------------------------------------------------------------------------------
+cdef extern from *:
+    """
+    /* set by setup.py: the compiler's arguments it chose (a C string) */
+    #ifndef FASTNN_COMPILE_ARGS
+    #define FASTNN_COMPILE_ARGS ""
+    #endif
+    #ifdef _OPENMP
+    #define FASTNN_OPENMP 1
+    #else
+    #define FASTNN_OPENMP 0
+    #endif
+    /* GCC defines __SANITIZE_ADDRESS__ under -fsanitize=address; Clang answers __has_feature */
+    #if defined(__SANITIZE_ADDRESS__)
+    #define FASTNN_ASAN 1
+    #elif defined(__has_feature)
+    #if __has_feature(address_sanitizer)
+    #define FASTNN_ASAN 1
+    #endif
+    #endif
+    #ifndef FASTNN_ASAN
+    #define FASTNN_ASAN 0
+    #endif
+    """
+    const char* FASTNN_COMPILE_ARGS
+    int FASTNN_OPENMP
+    int FASTNN_ASAN
+
+def _bounds_checked():
+    """Whether Cython's bounds checks are compiled in (FASTNN_DEBUG_CYTHON=1): reads one past the
+    end of a memoryview whose buffer goes on, so without the checks it reads memory that exists."""
+    cdef double[::1] v = np.zeros(2)[:1]
+    cdef Py_ssize_t i = v.shape[0]       # not a constant: checked at run time or not at all
+    cdef double x
+    try:
+        x = v[i]
+    except IndexError:
+        return True
+    return False
+
+def _build_info():
+    """What this build of the kernels was compiled with (fastnn.build_info)."""
+    return {
+        "openmp": bool(FASTNN_OPENMP),
+        "bounds_checks": _bounds_checked(),
+        "sanitizer": "address" if FASTNN_ASAN else None,
+        "compile_args": tuple(FASTNN_COMPILE_ARGS.decode().split()),
+    }
+
+
 def _round_trip(long n=20000):
     """(benchmarks) The mean time in nanoseconds of one round trip of a cache line between two
     threads (_ping_pong, n of them). Two threads that pass data to each other several times per
