@@ -85,7 +85,10 @@ def _mypy(tmp_path, code):
 
 
 USER_CODE = """
+    from typing import Any
+
     import numpy as np
+    import numpy.typing as npt
     import fastnn
     from fastnn import MLPClassifier
 
@@ -93,13 +96,13 @@ USER_CODE = """
     net = fastnn.Network([784, 30, 10], activation="sigmoid", dtype="float32", seed=0)
     history: fastnn.History = net.fit(X, labels, epochs=1, batch_size=10, learning_rate=3.0)
     last: float = history.train_loss[-1]
-    out: np.ndarray = net.predict(X)
+    out: npt.NDArray[np.floating[Any]] = net.predict(X)
     acc: float = net.accuracy(X, labels)
     n: int = net.n_params
     clf = MLPClassifier(hidden_layer_sizes=(20,), max_iter=3).fit(X, labels)
-    proba: np.ndarray = clf.predict_proba(X)
+    proba: npt.NDArray[np.floating[Any]] = clf.predict_proba(X)
     counts = fastnn.MLPRegressor(loss="poisson", momentum=1.0, n_iter_no_change=np.inf, max_iter=2)
-    rates: np.ndarray = counts.fit(X, labels).predict(X)
+    rates: npt.NDArray[np.floating[Any]] = counts.fit(X, labels).predict(X)
     path: str = net.save("model.fastnn")
     again: fastnn.Network = fastnn.load(path)
 """

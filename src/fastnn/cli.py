@@ -63,6 +63,7 @@ def _read(path: str, label: Optional[str], n_features: Optional[int], need_label
     if not os.path.exists(path):
         raise CliError(f"no such file or directory: {path}")
     lower = path.lower()
+    y: Optional[np.ndarray]
     if os.path.isdir(path):
         try:
             X, y = load_mnist(path, kind=None, dtype=np.float64)

@@ -107,6 +107,8 @@ def _atomic_write(path: str, write: Callable[[Any], None], *, text: bool = False
     path = os.path.realpath(path)     # through symlinks: the file they name is the one replaced
     directory = os.path.dirname(path)
     base = "." + os.path.basename(path) + "."
+    fd: int | None = None
+    tmp: str | None = None
     for _ in range(100):
         tmp = os.path.join(directory, base + secrets.token_hex(6) + ".tmp")
         try:
