@@ -8,6 +8,9 @@ FASTNN_PORTABLE=1
 FASTNN_DEBUG_CYTHON=1
     Compile the kernels with Cython bounds checks and wraparound on: slower,
     but an out-of-range index raises IndexError instead of reading memory.
+FASTNN_OPENMP=0
+    Build without OpenMP even where the compiler has it: every call then runs on one thread (as
+    with a compiler without OpenMP, Apple's clang say), and no OpenMP runtime is loaded.
 FASTNN_SANITIZE=address
     Compile and link with GCC's or Clang's AddressSanitizer, which reports a read
     or write outside any buffer the kernels were given (the C loops, which
@@ -21,13 +24,26 @@ import sys
 import tempfile
 
 import numpy as np
+import setuptools
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 
+# pyproject.toml's license is an SPDX string, which older setuptools reject with a long schema
+# error; pip's isolated builds install a new enough one themselves (build-system.requires)
+if int(setuptools.__version__.split(".")[0]) < 77:
+    raise SystemExit(f"fastnn's build needs setuptools>=77, found {setuptools.__version__}: "
+                     "pip install -U 'setuptools>=77' (pip install . fetches it itself)")
+
+
 def _env_flag(name):
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _env_on(name):
+    """False only when the variable says so (0, false, no, off); unset means on."""
+    return os.environ.get(name, "").strip().lower() not in ("0", "false", "no", "off")
 
 
 def _compiler_accepts(compiler, flags):
@@ -53,7 +69,7 @@ class BuildExt(build_ext):
             if sanitize:
                 raise SystemExit("FASTNN_SANITIZE is for GCC and Clang builds")
             compile_args, link_args = ["/O2"], []
-            if _compiler_accepts(self.compiler, ["/openmp"]):
+            if _env_on("FASTNN_OPENMP") and _compiler_accepts(self.compiler, ["/openmp"]):
                 compile_args.append("/openmp")
         else:
             if sanitize not in ("", "address"):
@@ -75,7 +91,7 @@ class BuildExt(build_ext):
                 # kernel 5-15% faster here); elsewhere the flag changes nothing
                 if accepts(["-march=native", "-mprefer-vector-width=512"]):
                     compile_args.append("-mprefer-vector-width=512")
-            if accepts(["-fopenmp"]):
+            if _env_on("FASTNN_OPENMP") and accepts(["-fopenmp"]):
                 compile_args.append("-fopenmp")
                 link_args.append("-fopenmp")
             if base:

@@ -16,6 +16,10 @@ from fastnn import _core, _reference
 
 
 MODES = ["dense", "lists", "union"]
+# a build without OpenMP (FASTNN_OPENMP=0, or a compiler without it) runs every call on one thread,
+# whatever n_threads says: its two-thread paths are never taken
+OPENMP = fastnn.build_info()["openmp"]
+NO_TEAM = "this build has no OpenMP: every call runs on one thread, and the two-thread paths are never taken"
 
 
 @pytest.fixture
@@ -125,7 +129,10 @@ OVERLAP_FITS = [
 @pytest.fixture
 def local_path():
     """Sets whether one-hidden-layer chunks on two threads may take _loss_grad_local (each thread its
-    own columns of layer 0, in rows of its own) instead of _loss_grad_overlap (_set_local); restores it."""
+    own columns of layer 0, in rows of its own) instead of _loss_grad_overlap (_set_local); restores it.
+    The tests that use it are about those two-thread paths: without OpenMP they are skipped."""
+    if not OPENMP:
+        pytest.skip(NO_TEAM)
     old = _core._set_local(1)
     yield _core._set_local
     _core._set_local(old)
@@ -742,7 +749,7 @@ def test_estimator_fit_from_the_listed_X_is_bit_identical(dtype, batch_size, hid
         local = _core._local_chunks()
         with pytest.warns(Warning):     # 3 epochs: not converged
             est.fit(X, labels)
-        assert (_core._local_chunks() > local) == (batch_size != 10 and cores != "one")
+        assert (_core._local_chunks() > local) == (batch_size != 10 and cores != "one" and OPENMP)
         fits.append(est)
     assert len(made) == 1 and made[0] is not None
     assert (made[0][3] is not None) == (packed and _core._packed_available())
@@ -770,6 +777,8 @@ def test_local_chunks_on_a_team_of_one_thread(tmp_path):
     """When the parallel region gets one thread (OMP_THREAD_LIMIT=1, in a fresh process),
     _loss_grad_local runs the chunk as on one thread, in the usual rows: the same weights as the
     dense kernels."""
+    if not OPENMP:
+        pytest.skip(NO_TEAM)
     import os
     import subprocess
     import sys
@@ -822,7 +831,7 @@ def test_weighted_estimator_fits_are_bit_identical_on_every_path(sparse_mode, ne
                                    random_state=0, n_threads=threads, shuffle=False)
         with pytest.warns(Warning):     # 3 epochs: not converged
             est.fit(X, labels, sample_weight=w)
-        assert (_core._local_chunks() > local) == (threads == 2 and hidden == (100,))
+        assert (_core._local_chunks() > local) == (threads == 2 and hidden == (100,) and OPENMP)
         assert est._net._opt.t == 3 * (-(-620 // batch_size) - 1)     # Adam's steps: the first batch skipped
         fits.append(est)
     for other in fits[1:]:

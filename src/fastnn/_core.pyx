@@ -1380,6 +1380,34 @@ cdef double _ping_pong(long n) noexcept nogil:
     return (span[1] - span[0]) / n * 1e9 if team[0] == 2 else INFINITY
 
 
+# -- the build ------------------------------------------------------------------------------------
+cdef extern from *:
+    """
+    /* set by setup.py: the compiler's arguments it chose (a C string) */
+    #ifndef FASTNN_COMPILE_ARGS
+    #define FASTNN_COMPILE_ARGS ""
+    #endif
+    #ifdef _OPENMP
+    #define FASTNN_OPENMP 1
+    #else
+    #define FASTNN_OPENMP 0
+    #endif
+    /* GCC defines __SANITIZE_ADDRESS__ under -fsanitize=address; Clang answers __has_feature */
+    #if defined(__SANITIZE_ADDRESS__)
+    #define FASTNN_ASAN 1
+    #elif defined(__has_feature)
+    #if __has_feature(address_sanitizer)
+    #define FASTNN_ASAN 1
+    #endif
+    #endif
+    #ifndef FASTNN_ASAN
+    #define FASTNN_ASAN 0
+    #endif
+    """
+    const char* FASTNN_COMPILE_ARGS
+    int FASTNN_OPENMP
+    int FASTNN_ASAN
+
 # -- fork ----------------------------------------------------------------------------------------
 # Before every os.fork() (multiprocessing's "fork" start method among them), the forking thread's
 # OpenMP workers are released (fastnn_release_threads); the first parallel region after it, in the
@@ -1411,41 +1439,15 @@ def _one_thread():
     return bool(one_thread)
 
 cdef inline int _usable_threads(int n_threads) noexcept nogil:
-    """n_threads, or 1 in a child forked without the release (fork, above)."""
-    return 1 if one_thread else n_threads
+    """n_threads, or 1 in a build without OpenMP (where a region of n_threads runs on one thread,
+    not on a team of n_threads that share out its work) or in a child forked without the release
+    (fork, above)."""
+    return 1 if (one_thread or not FASTNN_OPENMP) else n_threads
 
 import os as _os
 if hasattr(_os, "register_at_fork"):
     _os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
-
-# -- the build ------------------------------------------------------------------------------------
-cdef extern from *:
-    """
-    /* set by setup.py: the compiler's arguments it chose (a C string) */
-    #ifndef FASTNN_COMPILE_ARGS
-    #define FASTNN_COMPILE_ARGS ""
-    #endif
-    #ifdef _OPENMP
-    #define FASTNN_OPENMP 1
-    #else
-    #define FASTNN_OPENMP 0
-    #endif
-    /* GCC defines __SANITIZE_ADDRESS__ under -fsanitize=address; Clang answers __has_feature */
-    #if defined(__SANITIZE_ADDRESS__)
-    #define FASTNN_ASAN 1
-    #elif defined(__has_feature)
-    #if __has_feature(address_sanitizer)
-    #define FASTNN_ASAN 1
-    #endif
-    #endif
-    #ifndef FASTNN_ASAN
-    #define FASTNN_ASAN 0
-    #endif
-    """
-    const char* FASTNN_COMPILE_ARGS
-    int FASTNN_OPENMP
-    int FASTNN_ASAN
 
 def _bounds_checked():
     """Whether Cython's bounds checks are compiled in (FASTNN_DEBUG_CYTHON=1): reads one past the
