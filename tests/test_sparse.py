@@ -807,6 +807,42 @@ def test_local_chunks_on_a_team_of_one_thread(tmp_path):
     assert out.stdout.strip() == "ok"
 
 
+def test_overlapped_chunks_on_a_team_smaller_than_asked_for(tmp_path):
+    """When the parallel region gets fewer threads than n_threads (OMP_THREAD_LIMIT=1, in a fresh
+    process; also OMP_DYNAMIC or a region inside another), _loss_grad_overlap computes the chunk on
+    thread 0 as on one thread: the same weights as the dense kernels. (Each thread used to do only
+    its own share, so the missing threads' columns, sort and sums went undone.)"""
+    if not OPENMP:
+        pytest.skip(NO_TEAM)
+    import os
+    import subprocess
+    import sys
+    script = tmp_path / "small_team.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})\n"
+        "import numpy as np, fastnn\n"
+        "from fastnn import _core\n"
+        "from test_sparse import _digits\n"
+        "X, labels = _digits(400, seed=23)\n"
+        "for sizes, threads in (([784, 100, 10], 3), ([784, 64, 32, 10], 2), ([784, 64, 32, 10], 3)):\n"
+        "    nets = []\n"
+        "    for limit, n in ((0.0, 1), (1.0, threads)):\n"
+        "        _core._set_sparse(limit, limit, 0)\n"
+        "        _core._set_sparse_union(0.0)\n"
+        "        before = _core._overlap_chunks()\n"
+        "        net = fastnn.Network(sizes, seed=3, n_threads=n)\n"
+        "        net.fit(X, labels, epochs=2, batch_size=200, optimizer='adam', learning_rate=0.01, l2=1e-3)\n"
+        "        assert (_core._overlap_chunks() > before) == (n > 1), (sizes, n)\n"
+        "        nets.append(net.weights + net.biases)\n"
+        "    assert all(np.array_equal(p, q) for p, q in zip(*nets)), (sizes, threads)\n"
+        "print('ok')\n")
+    env = dict(os.environ, OMP_THREAD_LIMIT="1")
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("batch_size, hidden", [(200, (100,)), (300, (100,)), (10, (40,)), (200, (64, 20))])
 def test_weighted_estimator_fits_are_bit_identical_on_every_path(sparse_mode, near, dtype, batch_size, hidden):

@@ -3335,6 +3335,8 @@ cdef double _loss_grad_overlap(const Net* net, floating* pk,
     # thread 1 goes on to, does not read it; thread 0's later layers do)
     cdef long long forward_done[CLAIM_LINE]
     cdef bint flag = T == 2 and not claim_rotation and forward_flag, two
+    # set when the region got fewer threads than T and thread 0 computed the whole chunk
+    cdef int whole[1]
     global overlap_chunks, flagged_chunks
     overlap_chunks += 1
     net1.n_threads = 1
@@ -3343,64 +3345,78 @@ cdef double _loss_grad_overlap(const Net* net, floating* pk,
             ranges[u * CLAIM_LINE] = fastnn_range(0, (n_in + CLAIM_INPUTS - 1) // CLAIM_INPUTS)
     place_blocks[0] = fastnn_range(0, 0)
     forward_done[0] = 0
+    whole[0] = 0
     with parallel(num_threads=T):
         t = threadid()
-        _sparse_share(t, T, m, n_in, n_out, ld, sp, pk + net.wt_off[0], pk + net.bt_off[0], net.act[0], z, a)
-        # thread 0 waits for thread 1's columns of layer 0; thread 1 goes on to the sort (a team of
-        # fewer threads than asked for takes the barrier)
-        two = flag and fastnn_team() == 2
-        if two and t == 1:
-            fastnn_publish(forward_done, 1)
-        elif two:
-            fastnn_wait(forward_done)
-            fastnn_fetch_add(&flagged_chunks, 1)
-        else:
-            fastnn_barrier()
-        if T == 2 and claim_rotation:
-            # (tests) thread 0 counts the entries and places the last half of the blocks of rows, from
-            # the back; then thread 1 the others, from the front
+        if fastnn_team() != T:
+            # a team of fewer threads than T (OMP_THREAD_LIMIT, OMP_DYNAMIC, a region inside another
+            # one): the missing threads' shares would go undone, so thread 0 computes the whole chunk
+            # as on one thread (the same sums, as _loss_grad_chunk's) and the others do nothing
             if t == 0:
-                _sparse_ends(m, n_in, sp, G)
-                place_blocks[0] = fastnn_range(0, n_rows)
-                _claimed_rows(True, n_rows - n_rows // 2, m, n_in, ld, sp, G, place_blocks)
+                whole[0] = 1
+                _forward(&net1, pk, x, m, z, a, sp, 0)
+                loss[0] = _output(&net1, m, net.sizes[L], net.ld[L - 1], z + m * net.u_off[L - 1],
+                                  a + m * net.u_off[L - 1], y, delta + m * net.u_off[L - 1], <const floating*>sp.w)
+                _backward(&net1, pk, x, m, target, mode, op, v, m1, m2, l2, z, a, delta, scratch, sp, G,
+                          L - 1, 0, True)
+        else:
+            _sparse_share(t, T, m, n_in, n_out, ld, sp, pk + net.wt_off[0], pk + net.bt_off[0], net.act[0], z, a)
+            # thread 0 waits for thread 1's columns of layer 0; thread 1 goes on to the sort
+            two = flag and fastnn_team() == 2
+            if two and t == 1:
+                fastnn_publish(forward_done, 1)
+            elif two:
+                fastnn_wait(forward_done)
+                fastnn_fetch_add(&flagged_chunks, 1)
+            else:
+                fastnn_barrier()
+            if T == 2 and claim_rotation:
+                # (tests) thread 0 counts the entries and places the last half of the blocks of rows, from
+                # the back; then thread 1 the others, from the front
+                if t == 0:
+                    _sparse_ends(m, n_in, sp, G)
+                    place_blocks[0] = fastnn_range(0, n_rows)
+                    _claimed_rows(True, n_rows - n_rows // 2, m, n_in, ld, sp, G, place_blocks)
+                fastnn_barrier()
+            if t == 0:
+                # the later layers, forward and back to delta[0]
+                _forward(&net1, pk, x, m, z, a, sp, 1)
+                loss[0] = _output(&net1, m, net.sizes[L], net.ld[L - 1], z + m * net.u_off[L - 1],
+                                  a + m * net.u_off[L - 1], y, delta + m * net.u_off[L - 1], <const floating*>sp.w)
+                _backward(&net1, pk, x, m, target, mode, op, v, m1, m2, l2, z, a, delta, scratch, sp, G,
+                          L - 1, 1, True)
+                # then, on two threads, the rows of the sort that thread 1 has not reached, from the back
+                # (none when thread 1 has not published them yet)
+                if T == 2:
+                    _claimed_rows(True, n_rows, m, n_in, ld, sp, G, place_blocks)
+            elif T == 2:
+                # meanwhile layer 0's entries sorted by input: counted, then placed a block of rows at a
+                # time from the front
+                if not claim_rotation:
+                    _sparse_ends(m, n_in, sp, G)
+                    fastnn_publish(place_blocks, fastnn_range(0, n_rows))
+                _claimed_rows(False, n_rows, m, n_in, ld, sp, G, place_blocks)
+            else:
+                # meanwhile layer 0's entries sorted by input, inputs split over threads 1 ... T - 1
+                per = (n_in + T - 2) // (T - 1)
+                _sparse_sort(min(n_in, (t - 1) * per), min(n_in, t * per), m, n_in, ld, sp, G)
             fastnn_barrier()
-        if t == 0:
-            # the later layers, forward and back to delta[0]
-            _forward(&net1, pk, x, m, z, a, sp, 1)
-            loss[0] = _output(&net1, m, net.sizes[L], net.ld[L - 1], z + m * net.u_off[L - 1],
-                              a + m * net.u_off[L - 1], y, delta + m * net.u_off[L - 1], <const floating*>sp.w)
-            _backward(&net1, pk, x, m, target, mode, op, v, m1, m2, l2, z, a, delta, scratch, sp, G,
-                      L - 1, 1, True)
-            # then, on two threads, the rows of the sort that thread 1 has not reached, from the back
-            # (none when thread 1 has not published them yet)
-            if T == 2:
-                _claimed_rows(True, n_rows, m, n_in, ld, sp, G, place_blocks)
-        elif T == 2:
-            # meanwhile layer 0's entries sorted by input: counted, then placed a block of rows at a
-            # time from the front
-            if not claim_rotation:
-                _sparse_ends(m, n_in, sp, G)
-                fastnn_publish(place_blocks, fastnn_range(0, n_rows))
-            _claimed_rows(False, n_rows, m, n_in, ld, sp, G, place_blocks)
-        else:
-            # meanwhile layer 0's entries sorted by input, inputs split over threads 1 ... T - 1
-            per = (n_in + T - 2) // (T - 1)
-            _sparse_sort(min(n_in, (t - 1) * per), min(n_in, t * per), m, n_in, ld, sp, G)
-        fastnn_barrier()
-        # nabla_WT of layer 0 and its epilogue: each thread its panels of all inputs when there are
-        # enough panels (those it read in the forward pass), then what is left of the others', else
-        # its range of inputs
-        if claimed:
-            _claimed_sums(t, T, n_in, n_out, ld, sp, delta, G, target + net.wt_off[0], mode, op,
-                          _at(v, net.wt_off[0]), _at(m1, net.wt_off[0]), _at(m2, net.wt_off[0]), l2, ranges)
-        else:
-            per = (n_in + T - 1) // T
-            r0 = min(n_in, t * per)
-            r1 = min(n_in, r0 + per)
-            if r0 < r1:
-                _sparse_sums(r0, r1, 0 if r0 == 0 else (<intp*>G)[r0 - 1], 0, P, n_in, n_out, ld, ld, sp, delta,
-                             G, target + net.wt_off[0], mode, op, _at(v, net.wt_off[0]),
-                             _at(m1, net.wt_off[0]), _at(m2, net.wt_off[0]), l2)
+            # nabla_WT of layer 0 and its epilogue: each thread its panels of all inputs when there are
+            # enough panels (those it read in the forward pass), then what is left of the others', else
+            # its range of inputs
+            if claimed:
+                _claimed_sums(t, T, n_in, n_out, ld, sp, delta, G, target + net.wt_off[0], mode, op,
+                              _at(v, net.wt_off[0]), _at(m1, net.wt_off[0]), _at(m2, net.wt_off[0]), l2, ranges)
+            else:
+                per = (n_in + T - 1) // T
+                r0 = min(n_in, t * per)
+                r1 = min(n_in, r0 + per)
+                if r0 < r1:
+                    _sparse_sums(r0, r1, 0 if r0 == 0 else (<intp*>G)[r0 - 1], 0, P, n_in, n_out, ld, ld, sp, delta,
+                                 G, target + net.wt_off[0], mode, op, _at(v, net.wt_off[0]),
+                                 _at(m1, net.wt_off[0]), _at(m2, net.wt_off[0]), l2)
+    if whole[0]:
+        return loss[0]
     # layer 0's biases
     _backward(net, pk, x, m, target, mode, op, v, m1, m2, l2, z, a, delta, scratch, sp, G, 0, 0, False)
     return loss[0]
