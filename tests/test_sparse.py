@@ -6,6 +6,7 @@ nonzero lists (limit 1, union ratio 0), and for small training chunks the forwar
 the columns some row uses (limit 1, union ratio huge; larger chunks then take the lists) -- in both
 dtypes, compare, and check that the path really ran.
 """
+import textwrap
 import threading
 
 import numpy as np
@@ -773,10 +774,9 @@ def test_train_epoch_refuses_lists_of_another_X():
                 net._run_epoch(X, Y, np.arange(40), 10, opt, 0.1, listed=bad)
 
 
-def test_local_chunks_on_a_team_of_one_thread(tmp_path):
-    """When the parallel region gets one thread (OMP_THREAD_LIMIT=1, in a fresh process),
-    _loss_grad_local runs the chunk as on one thread, in the usual rows: the same weights as the
-    dense kernels."""
+def _on_a_team_of_one(tmp_path, body):
+    """Runs body (Python source, with np, fastnn, _core and test_sparse's _digits imported) in a fresh
+    process whose OpenMP regions get one thread (OMP_THREAD_LIMIT=1); it must print nothing and end."""
     if not OPENMP:
         pytest.skip(NO_TEAM)
     import os
@@ -789,22 +789,30 @@ def test_local_chunks_on_a_team_of_one_thread(tmp_path):
         "import numpy as np, fastnn\n"
         "from fastnn import _core\n"
         "from test_sparse import _digits\n"
-        "X, labels = _digits(400, seed=19)\n"
-        "nets = []\n"
-        "for limit, threads in ((0.0, 1), (1.0, 2)):\n"
-        "    _core._set_sparse(limit, limit, 0)\n"
-        "    _core._set_sparse_union(0.0)\n"
-        "    before = _core._local_chunks()\n"
-        "    net = fastnn.Network([784, 100, 10], seed=3, n_threads=threads)\n"
-        "    net.fit(X, labels, epochs=2, batch_size=200, optimizer='adam', learning_rate=0.01)\n"
-        "    assert (_core._local_chunks() > before) == (threads == 2)\n"
-        "    nets.append(net.weights + net.biases)\n"
-        "assert all(np.array_equal(p, q) for p, q in zip(*nets))\n"
-        "print('ok')\n")
+        + textwrap.dedent(body) + "print('ok')\n")
     env = dict(os.environ, OMP_THREAD_LIMIT="1")
     out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
+
+
+def test_local_chunks_on_a_team_of_one_thread(tmp_path):
+    """When the parallel region gets one thread (OMP_THREAD_LIMIT=1, in a fresh process),
+    _loss_grad_local runs the chunk as on one thread, in the usual rows: the same weights as the
+    dense kernels."""
+    _on_a_team_of_one(tmp_path, """
+        X, labels = _digits(400, seed=19)
+        nets = []
+        for limit, threads in ((0.0, 1), (1.0, 2)):
+            _core._set_sparse(limit, limit, 0)
+            _core._set_sparse_union(0.0)
+            before = _core._local_chunks()
+            net = fastnn.Network([784, 100, 10], seed=3, n_threads=threads)
+            net.fit(X, labels, epochs=2, batch_size=200, optimizer='adam', learning_rate=0.01)
+            assert (_core._local_chunks() > before) == (threads == 2)
+            nets.append(net.weights + net.biases)
+        assert all(np.array_equal(p, q) for p, q in zip(*nets))
+        """)
 
 
 def test_overlapped_chunks_on_a_team_smaller_than_asked_for(tmp_path):
@@ -812,35 +820,20 @@ def test_overlapped_chunks_on_a_team_smaller_than_asked_for(tmp_path):
     process; also OMP_DYNAMIC or a region inside another), _loss_grad_overlap computes the chunk on
     thread 0 as on one thread: the same weights as the dense kernels. (Each thread used to do only
     its own share, so the missing threads' columns, sort and sums went undone.)"""
-    if not OPENMP:
-        pytest.skip(NO_TEAM)
-    import os
-    import subprocess
-    import sys
-    script = tmp_path / "small_team.py"
-    script.write_text(
-        "import sys\n"
-        f"sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})\n"
-        "import numpy as np, fastnn\n"
-        "from fastnn import _core\n"
-        "from test_sparse import _digits\n"
-        "X, labels = _digits(400, seed=23)\n"
-        "for sizes, threads in (([784, 100, 10], 3), ([784, 64, 32, 10], 2), ([784, 64, 32, 10], 3)):\n"
-        "    nets = []\n"
-        "    for limit, n in ((0.0, 1), (1.0, threads)):\n"
-        "        _core._set_sparse(limit, limit, 0)\n"
-        "        _core._set_sparse_union(0.0)\n"
-        "        before = _core._overlap_chunks()\n"
-        "        net = fastnn.Network(sizes, seed=3, n_threads=n)\n"
-        "        net.fit(X, labels, epochs=2, batch_size=200, optimizer='adam', learning_rate=0.01, l2=1e-3)\n"
-        "        assert (_core._overlap_chunks() > before) == (n > 1), (sizes, n)\n"
-        "        nets.append(net.weights + net.biases)\n"
-        "    assert all(np.array_equal(p, q) for p, q in zip(*nets)), (sizes, threads)\n"
-        "print('ok')\n")
-    env = dict(os.environ, OMP_THREAD_LIMIT="1")
-    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "ok"
+    _on_a_team_of_one(tmp_path, """
+        X, labels = _digits(400, seed=23)
+        for sizes, threads in (([784, 100, 10], 3), ([784, 64, 32, 10], 2), ([784, 64, 32, 10], 3)):
+            nets = []
+            for limit, n in ((0.0, 1), (1.0, threads)):
+                _core._set_sparse(limit, limit, 0)
+                _core._set_sparse_union(0.0)
+                before = _core._overlap_chunks()
+                net = fastnn.Network(sizes, seed=3, n_threads=n)
+                net.fit(X, labels, epochs=2, batch_size=200, optimizer='adam', learning_rate=0.01, l2=1e-3)
+                assert (_core._overlap_chunks() > before) == (n > 1), (sizes, n)
+                nets.append(net.weights + net.biases)
+            assert all(np.array_equal(p, q) for p, q in zip(*nets)), (sizes, threads)
+        """)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
