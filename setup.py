@@ -121,14 +121,12 @@ class BuildExt(build_ext):
         sources = {ext.name: ext.sources for ext in cythonized}
         for ext in self.extensions:
             ext.sources = sources[ext.name]
-        for ext in self.extensions:
             ext.extra_compile_args = compile_args + list(ext.extra_compile_args or [])
             ext.extra_link_args = link_args + list(ext.extra_link_args or [])
             # fastnn.build_info() reports them
             ext.define_macros = list(ext.define_macros or []) + [("FASTNN_COMPILE_ARGS", '"%s"' % " ".join(compile_args))]
         super().build_extensions()
-        os.makedirs(self.build_temp, exist_ok=True)
-        with open(stamp, "w") as f:
+        with open(stamp, "w") as f:     # (build_temp holds the C file cythonize wrote)
             f.write(config)
 
 

@@ -42,8 +42,7 @@ def build_info() -> dict[str, Any]:
       ``-march=native`` unless the build was ``FASTNN_PORTABLE=1``.
     """
     from . import _core
-    info: dict[str, Any] = _core._build_info()
-    return info
+    return _core._build_info()
 
 
 __version__ = "0.1.0"

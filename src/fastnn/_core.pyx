@@ -3304,6 +3304,25 @@ cdef inline bint _overlapped(const Net* net, intp m, const Sparse* sp) noexcept 
     return 10 * sp.total <= 3 * later
 
 
+cdef inline double _loss_grad_whole(const Net* net, floating* pk,
+                                    const floating* x, const floating* y, intp m,
+                                    floating* target, int mode, const Step* op,
+                                    floating* v, floating* m1, floating* m2, floating l2,
+                                    floating* z, floating* a, floating* delta, floating* scratch,
+                                    Sparse* sp, floating* G) noexcept nogil:
+    """The chunk's forward pass, output layer and back-propagation from the calling thread, every
+    product on net.n_threads (_loss_grad_chunk's path without a parallel region of its own; also
+    the chunk of a region that got fewer threads than it shares its work out among). Returns the
+    summed loss of the m rows."""
+    cdef intp L = net.L
+    cdef double loss
+    _forward(net, pk, x, m, z, a, sp, 0)
+    loss = _output(net, m, net.sizes[L], net.ld[L - 1], z + m * net.u_off[L - 1],
+                   a + m * net.u_off[L - 1], y, delta + m * net.u_off[L - 1], <const floating*>sp.w)
+    _backward(net, pk, x, m, target, mode, op, v, m1, m2, l2, z, a, delta, scratch, sp, G, L - 1, 0, True)
+    return loss
+
+
 cdef double _loss_grad_overlap(const Net* net, floating* pk,
                                const floating* x, const floating* y, intp m,
                                floating* target, int mode, const Step* op,
@@ -3334,7 +3353,7 @@ cdef double _loss_grad_overlap(const Net* net, floating* pk,
     # on two threads, set once thread 1's share of layer 0's forward pass is done (the sort, which
     # thread 1 goes on to, does not read it; thread 0's later layers do)
     cdef long long forward_done[CLAIM_LINE]
-    cdef bint flag = T == 2 and not claim_rotation and forward_flag, two
+    cdef bint flag = T == 2 and not claim_rotation and forward_flag
     # set when the region got fewer threads than T and thread 0 computed the whole chunk
     cdef int whole[1]
     global overlap_chunks, flagged_chunks
@@ -3354,18 +3373,14 @@ cdef double _loss_grad_overlap(const Net* net, floating* pk,
             # as on one thread (the same sums, as _loss_grad_chunk's) and the others do nothing
             if t == 0:
                 whole[0] = 1
-                _forward(&net1, pk, x, m, z, a, sp, 0)
-                loss[0] = _output(&net1, m, net.sizes[L], net.ld[L - 1], z + m * net.u_off[L - 1],
-                                  a + m * net.u_off[L - 1], y, delta + m * net.u_off[L - 1], <const floating*>sp.w)
-                _backward(&net1, pk, x, m, target, mode, op, v, m1, m2, l2, z, a, delta, scratch, sp, G,
-                          L - 1, 0, True)
+                loss[0] = _loss_grad_whole(&net1, pk, x, y, m, target, mode, op, v, m1, m2, l2, z, a, delta,
+                                           scratch, sp, G)
         else:
             _sparse_share(t, T, m, n_in, n_out, ld, sp, pk + net.wt_off[0], pk + net.bt_off[0], net.act[0], z, a)
             # thread 0 waits for thread 1's columns of layer 0; thread 1 goes on to the sort
-            two = flag and fastnn_team() == 2
-            if two and t == 1:
+            if flag and t == 1:
                 fastnn_publish(forward_done, 1)
-            elif two:
+            elif flag:
                 fastnn_wait(forward_done)
                 fastnn_fetch_add(&flagged_chunks, 1)
             else:
@@ -3553,9 +3568,8 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
             # a team of one thread: the chunk as on one thread (rows of ld0)
             _later_targets(sp, n_out, m, y)
             _chunk_squared_norm(&net1, pk, sp, mode)
-            _forward(&net1, pk, x, m, z, a, sp, 0)
-            loss[0] = _output(&net1, m, n_out, ld1, z1, a1, y, d1, <const floating*>sp.w)
-            _backward(&net1, pk, x, m, target, mode, op, v, m1, m2, l2, z, a, delta, scratch, sp, G, 1, 0, True)
+            loss[0] = _loss_grad_whole(&net1, pk, x, y, m, target, mode, op, v, m1, m2, l2, z, a, delta, scratch,
+                                       sp, G)
         else:
             c0 = t * w
             c1 = c0 + w
@@ -3671,19 +3685,13 @@ cdef double _loss_grad_chunk(const Net* net, floating* pk,
     packed state and l2 the weight decay.
     Returns the summed loss of the m rows, measured before any update.
     """
-    cdef intp L = net.L
-    cdef double loss
     if _local(net, m, sp):
         return _loss_grad_local(net, pk, x, y, m, target, mode, op, v, m1, m2, l2, z, a, delta, scratch, sp, G)
     _chunk_squared_norm(net, pk, sp, mode)
     if _overlapped(net, m, sp):
         return _loss_grad_overlap(net, pk, x, y, m, target, mode, op, v, m1, m2, l2, z, a, delta, scratch,
                                   sp, G)
-    _forward(net, pk, x, m, z, a, sp, 0)
-    loss = _output(net, m, net.sizes[L], net.ld[L - 1], z + m * net.u_off[L - 1],
-                   a + m * net.u_off[L - 1], y, delta + m * net.u_off[L - 1], <const floating*>sp.w)
-    _backward(net, pk, x, m, target, mode, op, v, m1, m2, l2, z, a, delta, scratch, sp, G, L - 1, 0, True)
-    return loss
+    return _loss_grad_whole(net, pk, x, y, m, target, mode, op, v, m1, m2, l2, z, a, delta, scratch, sp, G)
 
 
 cdef inline double _block_squares(const floating* panel, intp k0, intp k1) noexcept nogil:
