@@ -1268,6 +1268,10 @@ cdef struct Sparse:
     const unsigned short* X_pidx
     const unsigned char* X_code
     const void* X_table
+    # (training) X is given as those lists alone, X NULL (train_epoch's lists_only: a sparse matrix's
+    # lists, list_csr): layer 0 takes them for every chunk, whatever its density (G is sized for the
+    # most nonzeros a chunk can have), and nothing reads or prefetches rows of X
+    bint only_lists
     # (training, two threads) a second workspace like G (_columns_size) for thread 1 of
     # _loss_grad_local, which sorts layer 0's entries into it; NULL: none (that path is not taken)
     void* G_other
@@ -1688,6 +1692,7 @@ cdef Sparse _sparse_view(int[::1] idx, floating[::1] val, intp[::1] nnz, int[::1
     sp.union_k, sp.by_union, sp.n_union, sp.X, sp.rows, sp.ahead = NULL, False, 0, NULL, NULL, NULL
     sp.X_starts, sp.X_idx, sp.X_val = NULL, NULL, NULL
     sp.X_pidx, sp.X_code, sp.X_table = NULL, NULL, NULL
+    sp.only_lists = False
     sp.G_other = NULL
     sp.near = -1
     sp.W_all, sp.wb, sp.w = NULL, NULL, NULL
@@ -2246,6 +2251,25 @@ cdef inline void _pair_rows(Sparse* sp, intp m, intp n_in) noexcept nogil:
         counts[key] = counts[key] + 1
 
 
+cdef void _listed_rows(Sparse* sp, const intp* rows, intp m, intp n_in, intp limit) noexcept nogil:
+    """Point sp at the listed X's lists of the chunk's rows rows[:m] (in place: nothing is copied) and
+    set sp.on, unless they hold more than limit nonzeros (limit < 0: any number)."""
+    global sparse_chunks
+    cdef intp i, total = 0
+    for i in range(m):
+        sp.start[i] = sp.X_starts[rows[i]]
+        sp.nnz[i] = sp.X_starts[rows[i] + 1] - sp.start[i]
+        total = total + sp.nnz[i]
+    if 0 <= limit < total:
+        return
+    sp.lidx, sp.lval = sp.X_idx, sp.X_val
+    sp.pidx, sp.pcode, sp.ptable = sp.X_pidx, sp.X_code, sp.X_table
+    sp.total = total
+    _pair_rows(sp, m, n_in)
+    sp.on = True
+    fastnn_fetch_add(&sparse_chunks, 1)
+
+
 cdef void _list_nonzeros(const floating* X, const intp* rows, intp m, intp n_in, intp ld, Sparse* sp,
                          int n_threads, intp min_width) noexcept nogil:
     """List the nonzeros of the chunk x (m, n_in) in sp, row i of x being X[rows[i]] (X[i] when rows
@@ -2259,19 +2283,7 @@ cdef void _list_nonzeros(const floating* X, const intp* rows, intp m, intp n_in,
     if limit < 0:
         return
     if sp.X_starts != NULL and rows != NULL:
-        # from the listed X, in place: nothing is copied
-        for i in range(m):
-            sp.start[i] = sp.X_starts[rows[i]]
-            sp.nnz[i] = sp.X_starts[rows[i] + 1] - sp.start[i]
-            total = total + sp.nnz[i]
-        if total > limit:
-            return
-        sp.lidx, sp.lval = sp.X_idx, sp.X_val
-        sp.pidx, sp.pcode, sp.ptable = sp.X_pidx, sp.X_code, sp.X_table
-        sp.total = total
-        _pair_rows(sp, m, n_in)
-        sp.on = True
-        fastnn_fetch_add(&sparse_chunks, 1)
+        _listed_rows(sp, rows, m, n_in, limit)
         return
     sp.lidx, sp.lval = sp.idx, sp.val
     sp.pidx, sp.pcode, sp.ptable = NULL, NULL, NULL
@@ -3835,12 +3847,17 @@ cdef void _batch_x(const Net* net, const floating* X, const intp* rows, intp m, 
                    Sparse* sp) noexcept nogil:
     """A chunk's rows X[rows[:m]] for layer 0: when it is to skip the chunk's zero inputs (sp.on),
     either the columns some row uses (sp.by_union: small chunks whose union of columns is small
-    enough) or the nonzeros listed in sp, straight from X; else xb = X[rows]."""
+    enough) or the nonzeros listed in sp, straight from X; else xb = X[rows]. With sp.only_lists (X
+    NULL), always the rows' lists in the listed X."""
     global sparse_chunks, union_chunks
     cdef intp n0 = net.sizes[0], total
     cdef intp limit = _sparse_limit(X, m, n0, net.ld[0], sparse_min_width_train)
     cdef unsigned* marks
     sp.on, sp.by_union = False, False
+    if sp.only_lists:
+        # X given as its lists alone (train_epoch's lists_only): layer 0 takes them, whatever the density
+        _listed_rows(sp, rows, m, n0, -1)
+        return
     # small chunks (those prefetched; a pass over them is cheap): first the columns some row uses
     if (limit >= 0 and sp.union_k != NULL and sparse_union_ratio > 0
             and m * n0 * <intp>sizeof(floating) <= PREFETCH_BYTES):
@@ -4228,6 +4245,95 @@ def list_nonzeros(const floating[:, ::1] X, intp n_out, int n_threads=1):
     return starts_arr, idx_arr[:total], val_arr[:total], None
 
 
+def list_csr(indptr, indices, data, intp n_in, intp n_out):
+    """list_nonzeros' lists for a sparse matrix X (n, n_in) in canonical CSR form, made from its arrays
+    (indptr (n + 1,), indices and data (nnz,), data float32 or float64) without making X dense, for
+    train_epoch(..., listed=..., lists_only=True).
+
+    Canonical: indptr starts at 0 and never falls, each row's indices are ascending without repeats and
+    in [0, n_in), and no stored value is 0 (scipy: sum_duplicates(), sorted_indices(),
+    eliminate_zeros()); otherwise ValueError, as it would list other sums than the dense X's. Returns
+    None where list_nonzeros(X dense) would (layer 0 of n_out outputs would not skip X's zeros: over
+    the density limit or too narrow; or lists over half of X's dense bytes); the lists are packed as
+    list_nonzeros packs them (at most 256 distinct values, n_in <= 65536, a build with AVX-512).
+    """
+    val = np.asarray(data)
+    if val.ndim != 1 or val.dtype not in (np.float32, np.float64):
+        raise ValueError(f"data must be a 1-d float32 or float64 array; got {val.dtype} of shape {val.shape}")
+    starts = np.asarray(indptr)
+    idx = np.asarray(indices)
+    if starts.ndim != 1 or starts.shape[0] < 1 or idx.ndim != 1 or not (starts.dtype.kind in "iu" and
+                                                                        idx.dtype.kind in "iu"):
+        raise ValueError("indptr and indices must be 1-d integer arrays")
+    starts = starts.astype(np.intp)
+    cdef intp n = starts.shape[0] - 1, total = val.shape[0]
+    cdef intp ld = (n_out + JB - 1) // JB * JB
+    if n_in < 0 or n_out < 1:
+        raise ValueError(f"n_in must be >= 0 and n_out >= 1; got {n_in} and {n_out}")
+    if starts[0] != 0 or starts[n] != total or idx.shape[0] != total or np.any(np.diff(starts) < 0):
+        raise ValueError("indptr must start at 0, never fall, and end at the number of stored values")
+    if total > 0:
+        if int(idx.min()) < 0 or int(idx.max()) >= n_in:
+            raise ValueError(f"indices must be in [0, {n_in})")
+        # ascending within each row: a fall or a repeat only from a row's last to the next row's first
+        ascending = np.diff(idx.astype(np.int64)) > 0
+        bounds = starts[1:n]
+        ascending[bounds[(bounds > 0) & (bounds < total)] - 1] = True
+        if not np.all(ascending):
+            raise ValueError("each row's indices must be ascending without repeats "
+                             "(scipy: sum_duplicates() and sorted_indices())")
+        if not np.all(val != 0):
+            raise ValueError("data must hold no zeros (scipy: eliminate_zeros())")
+    cdef intp limit = (_sparse_limit(<const float*>NULL, n, n_in, ld, sparse_min_width_train)
+                       if val.dtype == np.float32 else
+                       _sparse_limit(<const double*>NULL, n, n_in, ld, sparse_min_width_train))
+    # as list_nonzeros: over the density limit, or lists (a column and a value per nonzero) over half
+    # of X's dense bytes
+    if (limit < 0 or n == 0 or n_in == 0 or total > limit
+            or total * (4 + val.itemsize) > n * n_in * val.itemsize // 2):
+        return None
+    if pack_lists and fastnn_packed_ok and n_in <= 65536 and total > 0:
+        val = np.ascontiguousarray(val)
+        packed = _csr_packed[double](val) if val.dtype == np.float64 else _csr_packed[float](val)
+        if packed is not None:
+            code, table = packed
+            return starts, idx.astype(np.uint16), code, table
+    return starts, idx.astype(np.intc), val.copy(), None
+
+
+cdef object _csr_packed(const floating[::1] val):
+    """(codes (nnz,) uint8, table (256,)) with val[p] == table[codes[p]] bit for bit, as _list_packed
+    codes list_nonzeros' values, or None when val takes more than 256 distinct values (bit patterns)."""
+    cdef intp total = val.shape[0]
+    code_arr = np.empty(total, dtype=np.uint8)
+    cdef unsigned char[::1] code = code_arr
+    cdef unsigned long long[::1] pal_words = np.empty(sizeof(fastnn_palette) // 8, dtype=np.uint64)
+    cdef fastnn_palette* pal = <fastnn_palette*>&pal_words[0]
+    cdef int full
+    with nogil:
+        fastnn_palette_init(pal)
+        if floating is float:
+            full = fastnn_code_f(pal, &val[0], total, &code[0])
+        else:
+            full = fastnn_code_d(pal, &val[0], total, &code[0])
+    if full < 0:
+        return None
+    return code_arr, _palette_table(pal, <const floating*>NULL)
+
+
+cdef object _palette_table(const fastnn_palette* pal, const floating* dtype_tag):
+    """The (256,) table of pal's values, bit for bit, zeros past its count; dtype_tag (NULL) picks the dtype."""
+    table_arr = np.zeros(256, dtype=np.float32 if floating is float else np.float64)
+    cdef floating[::1] table = table_arr
+    cdef intp c
+    for c in range(pal.count):
+        if floating is float:
+            table[c] = fastnn_palette_f(pal, <int>c)
+        else:
+            table[c] = fastnn_palette_d(pal, <int>c)
+    return table_arr
+
+
 cdef object _list_packed(const floating[:, ::1] X, const intp[::1] starts, intp total, int T, int[::1] t_idx,
                          floating[::1] t_val):
     """list_nonzeros' lists packed, (idx uint16, codes uint8, table (256,) X's dtype), or None when the
@@ -4285,14 +4391,7 @@ cdef object _list_packed(const floating[:, ::1] X, const intp[::1] starts, intp 
                     code[p] = <unsigned char>cmap[owner[r] * 256 + code[p]]
     if over[0]:
         return None
-    table_arr = np.zeros(256, dtype=dtype)
-    cdef floating[::1] table = table_arr
-    for c in range(merged.count):
-        if floating is float:
-            table[c] = fastnn_palette_f(merged, <int>c)
-        else:
-            table[c] = fastnn_palette_d(merged, <int>c)
-    return pidx_arr, code_arr, table_arr
+    return pidx_arr, code_arr, _palette_table(merged, <const floating*>NULL)
 
 
 def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets,
@@ -4300,7 +4399,8 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
                 const intp[::1] order, intp batch_size, intp optimizer, double eta, bint normalized,
                 double l2, double momentum, double beta_1, double beta_2, double epsilon, intp t,
                 floating[::1] v, floating[::1] m1, floating[::1] m2, int n_threads=1,
-                bint asynchronous=False, listed=None, double loss=0, sample_weight=None, penalty=None):
+                bint asynchronous=False, listed=None, double loss=0, sample_weight=None, penalty=None,
+                bint lists_only=False):
     """One epoch of mini-batch gradient descent, entirely without the GIL.
 
     Mini-batches are consecutive slices of ``order`` (a permutation of row
@@ -4326,6 +4426,11 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
 
     ``listed``: list_nonzeros(X, ...), or None (each batch's nonzeros are listed from its rows of X).
 
+    ``lists_only``: X is given by ``listed`` alone, list_csr(...) of a sparse matrix, which is never
+    made dense; the X argument is then an empty (n, 0) array of its dtype, for its rows' count. Layer 0
+    takes the lists in every batch, whatever its density; the result is the same, bit for bit, as
+    with the dense X.
+
     ``sample_weight``: None, or the weight (>= 0, X's dtype) of each row of X, (X.shape[0],); not
     with ``asynchronous``. Each row's loss and its gradient are then scaled by its weight, and a
     batch of m rows whose weights sum to S is stepped as if it had S rows of weight 1: its summed
@@ -4350,6 +4455,21 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     cdef Net net = _net(sizes, offsets, packed, acts, loss_code, n_threads)
     cdef intp n = order.shape[0], n0 = sizes[0], nL = sizes[net.L]
     cdef intp rows = min(batch_size, <intp>CHUNK), P = n_packed
+    # lists_only: the most nonzeros a chunk of `rows` rows can have (the `rows` longest lists), which
+    # layer 0's gradient workspace G must hold
+    cdef intp most = 0
+    cdef const floating* Xp = NULL
+    if lists_only:
+        if listed is None or X.shape[1] != 0:
+            raise ValueError("lists_only needs listed (list_csr of the sparse X) and X of shape (n, 0)")
+        try:
+            counts = np.diff(np.asarray(listed[0], dtype=np.intp))
+        except (TypeError, ValueError, IndexError):
+            raise ValueError("listed does not match X: make it with list_csr(...)") from None
+        if counts.shape[0] > 0:
+            most = int(np.sort(counts)[max(0, counts.shape[0] - rows):].sum())
+    elif X.shape[0] > 0 and X.shape[1] > 0:
+        Xp = &X[0, 0]
     cdef const floating[::1] sw
     cdef floating[::1] wbuf
     cdef double S = 0
@@ -4379,8 +4499,10 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     dtype = np.float32 if floating is float else np.float64
     # per-thread buffers, thread th's at th * its part's size
     cdef intp s_unit = _rounded(rows * units), s_scratch = _rounded(_scratch_size(sizes, layout, rows))
-    cdef intp s_x = _rounded(rows * n0), s_y = _rounded(rows * nL)
-    cdef intp s_G = _rounded(_columns_size(<const floating*>NULL, rows, n0, net.ld[0]))
+    # (lists_only: layer 0 never reads the chunk's rows x, xb)
+    cdef intp s_x = 16 if lists_only else _rounded(rows * n0), s_y = _rounded(rows * nL)
+    cdef intp s_G = _rounded(_entries_at(<const floating*>NULL, n0) + 2 * most if lists_only
+                             else _columns_size(<const floating*>NULL, rows, n0, net.ld[0]))
     # the summed gradient, for batches over one chunk and for the normalized step (the rest is fused)
     cdef intp s_g = _rounded(P) if (batch_size > rows or normalized) else 1
     cdef floating[::1] pk = aligned(P, dtype)
@@ -4391,7 +4513,9 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     cdef floating[::1] scratch = aligned(T * s_scratch, dtype)
     cdef floating[::1] xb = aligned(T * s_x, dtype)
     cdef floating[::1] yb = aligned(T * s_y, dtype)
-    idx, val, nnz, union_k = _sparse_buffers(T, rows, n0, dtype, True)
+    # (lists_only: no lists of its own, n_in 0, and no union of columns)
+    cdef intp n_own = 0 if lists_only else n0
+    idx, val, nnz, union_k = _sparse_buffers(T, rows, n_own, dtype, not lists_only)
     cdef int[::1] sp_union = union_k
     cdef int[::1] sp_idx = idx
     cdef floating[::1] sp_val = val
@@ -4449,7 +4573,8 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
         if X_starts.shape[0] != X.shape[0] + 1 or n_listed != X_starts[X.shape[0]] or n_values != n_listed:
             raise ValueError("listed does not match X: make it with list_nonzeros(X, ...)")
     for th in range(T):
-        _sparse_of(sps, th, s_struct)[0] = _sparse_view(sp_idx, sp_val, sp_nnz, sp_union, rows, n0, th)
+        _sparse_of(sps, th, s_struct)[0] = _sparse_view(sp_idx, sp_val, sp_nnz, sp_union, rows, n_own, th)
+        _sparse_of(sps, th, s_struct).only_lists = lists_only
         if n_G > T:
             _sparse_of(sps, th, s_struct).G_other = <void*>(&G[0] + s_G)
         if listed is not None and n_listed > 0:
@@ -4459,7 +4584,7 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
                 sp_th.X_idx, sp_th.X_val = &X_idx[0], <const void*>&X_val[0]
             else:
                 sp_th.X_pidx, sp_th.X_code, sp_th.X_table = &X_pidx[0], &X_code[0], <const void*>&X_table[0]
-    ahead.X, ahead.row_bytes, ahead.m = <const char*>&X[0, 0], n0 * sizeof(floating), 0
+    ahead.X, ahead.row_bytes, ahead.m = <const char*>Xp, n0 * sizeof(floating), 0
     ahead.lines = (ahead.row_bytes + 63) // 64
     if T == 1:
         _sparse_of(sps, 0, s_struct).ahead = &ahead
@@ -4502,13 +4627,13 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
                 # with 200, prefetched at once or spread over the gradient, the gradient lost about what
                 # the listing of the next batch gained)
                 ahead.m, ahead.i, ahead.line = 0, 0, 0
-                if m_next > 0 and m_next * n0 * <intp>sizeof(floating) <= PREFETCH_BYTES:
+                if m_next > 0 and Xp != NULL and m_next * n0 * <intp>sizeof(floating) <= PREFETCH_BYTES:
                     ahead.rows, ahead.m = &order[start + m], m_next
                 t += 1
                 _begin_step(&op, S, t, eta)
                 # (set by whichever path the batch takes; NaN should one not)
                 _sparse_of(sps, 0, s_struct).sq_norm = NAN
-                loss += _train_batch(&net, &op, &pk[0], &X[0, 0], &Y[0, 0], &order[start], m, rows, normalized,
+                loss += _train_batch(&net, &op, &pk[0], Xp, &Y[0, 0], &order[start], m, rows, normalized,
                                      vp, m1p, m2p, <floating>(l2 * (m / S)), &z[0], &a[0], &delta[0], &scratch[0],
                                      &xb[0], &yb[0], &gk[0], _sparse_of(sps, 0, s_struct), &G[0]) * (m / S)
                 if pen != NULL:
@@ -4539,7 +4664,7 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
                         m = min(batch_size, n - b * batch_size)
                         _begin_step(op_th, m, t0 + b + 1, eta)
                         batch_loss[b] = _train_batch(
-                            &net1, op_th, &pk[0], &X[0, 0], &Y[0, 0], &order[b * batch_size], m, rows,
+                            &net1, op_th, &pk[0], Xp, &Y[0, 0], &order[b * batch_size], m, rows,
                             normalized, vp, m1p, m2p, <floating>l2, &z[0] + th * s_unit, &a[0] + th * s_unit,
                             &delta[0] + th * s_unit, &scratch[0] + th * s_scratch, &xb[0] + th * s_x,
                             &yb[0] + th * s_y, &gk[0] + th * s_g,

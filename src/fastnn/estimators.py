@@ -114,9 +114,42 @@ def _as_dtype(net, A, name):
     return net._as_finite(A, name)
 
 
-def _dense(X):
-    """X as a dense array (sparse matrices are converted: fastnn's kernels are dense)."""
-    return X.toarray() if hasattr(X, "toarray") else X
+def _is_sparse(X):
+    return hasattr(X, "toarray")
+
+
+# a sparse X is made dense this many bytes of rows at a time to predict
+_PREDICT_BLOCK_BYTES = 1 << 24
+
+
+def _predict(net, X):
+    """net.predict(X) (n, n_outputs); a sparse X is made dense a block of rows at a time (at most
+    _PREDICT_BLOCK_BYTES), never whole: each row's outputs are the same, bit for bit."""
+    if not _is_sparse(X):
+        return net.predict(X)
+    X = X.tocsr()
+    n, d = X.shape
+    block = max(1, _PREDICT_BLOCK_BYTES // max(1, d * X.dtype.itemsize))
+    if n <= block:
+        return net.predict(X.toarray())
+    out = np.empty((n, net.sizes[-1]), dtype=net.dtype)
+    for start in range(0, n, block):
+        out[start:start + block] = net.predict(X[start:start + block].toarray())
+    return out
+
+
+def _canonical_csr(net, X):
+    """A sparse X as CSR in canonical form (each row's indices ascending without repeats, no stored
+    zeros) with data of the network's dtype, checked finite: X itself when it is all that already,
+    else a new matrix (the caller's is never changed). Its dense form is X.toarray()'s."""
+    X = X.tocsr()
+    if not X.has_canonical_format or not np.all(X.data != 0):
+        X = X.copy()
+        X.sum_duplicates()          # adds up repeats (as toarray does) and sorts each row's indices
+        X.eliminate_zeros()
+    if X.dtype != net.dtype or not np.isfinite(X.data).all():
+        X = type(X)((net._as_finite(X.data, "X"), X.indices, X.indptr), shape=X.shape)
+    return X
 
 
 class _BaseMLP(BaseEstimator):
@@ -344,7 +377,6 @@ class _BaseMLP(BaseEstimator):
             sample_weight = _checked_weights(sample_weight, X)
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
-        X = _dense(X)
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
         layer_units = [X.shape[1]] + hidden + [Y.shape[1]]
         self._random_state = check_random_state(self.random_state)
@@ -362,7 +394,8 @@ class _BaseMLP(BaseEstimator):
                                      f"{value!r}; fit afresh (warm_start=False) for a network with it")
         net = self._synced_net()
         # already checked finite; a conversion (float64 data, dtype="float32") must not overflow to inf
-        X, Y = _as_dtype(net, X, "X"), _as_dtype(net, Y, "y")
+        X = _canonical_csr(net, X) if _is_sparse(X) else _as_dtype(net, X, "X")
+        Y = _as_dtype(net, Y, "y")
         if sample_weight is not None:
             sample_weight = _as_dtype(net, sample_weight, "sample_weight")
         if not incremental or self._solver_state is None:
@@ -387,8 +420,9 @@ class _BaseMLP(BaseEstimator):
             if X_val.shape[0] < 2:
                 raise ValueError("The validation set is too small. Increase 'validation_fraction' "
                                  "or the size of your dataset.")
-            X, Y = np.ascontiguousarray(X), np.ascontiguousarray(Y)
-            X_val = np.ascontiguousarray(X_val)
+            Y = np.ascontiguousarray(Y)
+            if not _is_sparse(X):
+                X, X_val = np.ascontiguousarray(X), np.ascontiguousarray(X_val)
             if self._is_classifier():
                 y_val = self._label_binarizer.inverse_transform(y_val)
         n = X.shape[0]
@@ -398,20 +432,29 @@ class _BaseMLP(BaseEstimator):
             if self.batch_size > n:
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
             batch_size = int(np.clip(self.batch_size, 1, n))
-        # sparse X (MNIST-like, mostly zeros): its nonzeros listed once for all the epochs, so that
-        # each batch reads its rows' lists in place instead of scanning its rows (None: dense, or one epoch)
-        listed = None
-        if self._list_once and not incremental and self.max_iter > 1:
+        # a sparse matrix X: the epochs read its rows' lists (lists_only), X is never made dense, unless
+        # layer 0 would not skip its zeros (list_csr: None), as with a dense X of the same density
+        listed, lists_only = None, False
+        if _is_sparse(X):
+            listed = _core.list_csr(X.indptr, X.indices, X.data, X.shape[1], net.sizes[1])
+            if listed is None:
+                X = X.toarray()
+            else:
+                X, lists_only = np.empty((X.shape[0], 0), dtype=net.dtype), True
+        # a dense X that is mostly zeros (MNIST-like): its nonzeros listed once for all the epochs, so
+        # that each batch reads its rows' lists in place instead of scanning its rows (None: dense, or
+        # one epoch)
+        if listed is None and self._list_once and not incremental and self.max_iter > 1:
             listed = _core.list_nonzeros(X, net.sizes[1], net.n_threads)
         opt, _ = net._optimizer(name, 1.0, None, fresh=state.pop("fresh", False), **settings)
         net._opt = opt
-        return net, opt, X, Y, sw, (X_val, y_val, sw_val), batch_size, listed, incremental
+        return net, opt, X, Y, sw, (X_val, y_val, sw_val), batch_size, listed, lists_only, incremental
 
     def _made_with(self):
         """The parameters the fitted network was made with, that a warm start cannot change."""
         return {"activation": _SKLEARN_ACTIVATIONS[self._net.activation], "dtype": self._net.dtype.name}
 
-    def _epochs(self, net, opt, X, Y, sw, val, batch_size, listed, incremental):
+    def _epochs(self, net, opt, X, Y, sw, val, batch_size, listed, lists_only, incremental):
         """The epochs of a fit prepared by _prepare, with scikit-learn's stopping rules."""
         state = self._solver_state
         # scikit-learn reports the squared error averaged over the k outputs (its gradient is that
@@ -440,7 +483,7 @@ class _BaseMLP(BaseEstimator):
                     # epoch is restored whole
                     summed = net._run_epoch(X, Y, sample_idx, batch_size, opt, state["rate"], listed=listed,
                                             sample_weight=sw, loss_code=loss_code, penalty=penalty,
-                                            alpha=float(self.alpha))
+                                            alpha=float(self.alpha), lists_only=lists_only)
                 except FloatingPointError as exc:
                     raise _Diverged(
                         f"Solver produced non-finite parameter weights or loss in epoch {self.n_iter_ + 1}. "
@@ -512,13 +555,14 @@ class _BaseMLP(BaseEstimator):
         """Output activations (n, n_outputs_) for validated input."""
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False)
-        return self._synced_net().predict(_dense(X))
+        return _predict(self._synced_net(), X)
 
     def fit(self: _Estimator, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> _Estimator:
         """Fit the model to data matrix X and target(s) y.
 
-        X : {array-like, sparse matrix} of shape (n_samples, n_features) (sparse input is
-        converted to a dense array). y : (n_samples,) or (n_samples, n_outputs).
+        X : {array-like, sparse matrix} of shape (n_samples, n_features) (a sparse X is never made
+        dense whole: the epochs read its lists of nonzeros, unless it is over 30% nonzero).
+        y : (n_samples,) or (n_samples, n_outputs).
         sample_weight : (n_samples,) or a scalar, each >= 0, or None (all 1). As in
         scikit-learn, each sample's loss and gradient are scaled by its weight and each
         mini-batch's gradient (with its L2 term) is divided by the batch's summed weight instead
@@ -545,7 +589,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     - solver="lbfgs" is not supported (a ValueError says so); ``max_fun`` is accepted and unused.
     - sample weights must be >= 0. A mini-batch whose sample weights are all 0 is skipped (no
       optimizer step), where scikit-learn divides by 0.
-    - sparse X is converted to a dense array.
+    - a sparse X is never made dense whole (fit trains from its lists of nonzeros, predict makes
+      blocks of rows dense), with the results of X.toarray(), bit for bit.
     - fastnn only: ``n_threads``, threads for the kernels (None: every core); ``dtype``, None to
       compute in X's dtype as scikit-learn does (float32 or float64), or "float32" / "float64"
       (float32 fitted 1.2x to 2.2x as fast as float64 in runs of bench/sklearn_mnist.py).
@@ -589,7 +634,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return X, self._label_binarizer.transform(y).astype(bool)
 
     def _score_arrays(self, X, y, sample_weight=None):
-        return accuracy_score(y, self._labels(self._net.predict(X)), sample_weight=sample_weight)
+        return accuracy_score(y, self._labels(_predict(self._net, X)), sample_weight=sample_weight)
 
     def _labels(self, out):
         if self.n_outputs_ == 1:
@@ -695,7 +740,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return X, y
 
     def _score_arrays(self, X, y, sample_weight=None):
-        out = self._net.predict(X)
+        out = _predict(self._net, X)
         return r2_score(y, out.ravel() if out.shape[1] == 1 else out, sample_weight=sample_weight)
 
     def partial_fit(self: _Estimator, X: ArrayLike, y: ArrayLike,

@@ -513,10 +513,12 @@ class Network:
         return self._opt, eta
 
     def _run_epoch(self, X, Y, order, batch_size, opt, eta, progress=None, asynchronous=False, listed=None,
-                   sample_weight=None, loss_code=None, penalty=None, alpha=None):
+                   sample_weight=None, loss_code=None, penalty=None, alpha=None, lists_only=False):
         """One compiled epoch; on a non-finite result restores the parameters and optimizer state and raises.
 
         ``listed``: X's nonzeros from ``_core.list_nonzeros(X, ...)`` (made once for many epochs), or None.
+        ``lists_only``: X is an empty (n, 0) array and ``listed`` (``_core.list_csr``, a sparse
+        matrix's) holds its rows (``_core.train_epoch``).
         ``sample_weight``: None, or a weight >= 0 (X's dtype) for each row of X (``_core.train_epoch``).
         ``loss_code``: the loss the epoch reports, if not the network's (``_core.SKLEARN_LOG_LOSS``
         for a cross-entropy network: the same steps, scikit-learn's clipped loss).
@@ -551,7 +553,7 @@ class Network:
                         self._loss_code if loss_code is None else loss_code, X, Y, order[start:stop],
                         m, opt.code, eta, opt.normalized, l2, opt.momentum, opt.beta_1, opt.beta_2,
                         opt.epsilon, opt.t, opt.v, opt.m1, opt.m2, self._n_threads, asynchronous, listed, loss,
-                        sample_weight, penalty)
+                        sample_weight, penalty, lists_only)
                 except BaseException:
                     # interrupted (Ctrl-C) between mini-batches: the parameters hold every completed
                     # batch; should those have diverged, go back to the start of the epoch
