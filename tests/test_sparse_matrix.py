@@ -312,3 +312,16 @@ def test_a_sparse_fit_and_predict_never_make_x_dense():
     r = json.loads(out.strip().splitlines()[-1])
     assert r["finite"]
     assert r["peak"] < 0.25 * r["dense_bytes"], r
+
+
+def test_network_refuses_a_sparse_x_clearly():
+    """fastnn.Network's methods take dense arrays: a sparse X gets an error that says so (it was
+    "X must hold real numbers, got dtype object") and where a sparse X is taken."""
+    X = sparse.csr_matrix(np.eye(4, 6))
+    net = fastnn.Network([6, 5, 2], seed=0)
+    theta = net._theta.copy()
+    for call in (lambda: net.fit(X, np.zeros(4, dtype=int), epochs=1, learning_rate=0.1), lambda: net.predict(X),
+                 lambda: net.loss(X, np.zeros(4, dtype=int))):
+        with pytest.raises(TypeError, match=r"X is a sparse matrix: fastnn.Network takes dense arrays \(X.toarray"):
+            call()
+    assert np.array_equal(theta, net._theta)

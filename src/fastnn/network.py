@@ -275,6 +275,9 @@ class Network:
 
     def _as_X(self, X, name="X"):
         """X as a C-contiguous array of the network's dtype, shape (n, sizes[0]); no copy when already so."""
+        if hasattr(X, "toarray") and not isinstance(X, np.ndarray):
+            raise TypeError(f"{name} is a sparse matrix: fastnn.Network takes dense arrays ({name}.toarray()); "
+                            "fastnn.MLPClassifier and MLPRegressor train from a sparse X without making it dense")
         X = np.asarray(X)
         if X.dtype.kind not in "biuf":
             raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype}")
