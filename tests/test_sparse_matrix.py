@@ -84,7 +84,8 @@ def test_a_sparse_fit_equals_the_dense_fit_bit_for_bit(lists_used, case, dtype, 
         before = _core._sparse_chunks()[0]
         fit = fastnn.MLPClassifier(**kw).fit(Xs, y)
         on_lists.append(_core._sparse_chunks()[0] - before)
-    assert len(lists_used) == 1 and lists_used[0] is not None
+    # the fit's lists (then, with early stopping, each epoch's validation predictions')
+    assert len(lists_used) == (1 + fit.n_iter_ if case.get("early_stopping") else 1) and lists_used[0] is not None
     # chunks that layer 0 took on the lists: with batches of 10, some are over the density limit and
     # the dense X's fit takes the dense kernels there (seen: 94 of 150 chunks on the lists, against 150)
     assert on_lists[0] < on_lists[1] if case.get("batch_size") == 10 else on_lists[0] <= on_lists[1]
@@ -111,7 +112,7 @@ def test_sample_weights_partial_fit_and_the_regressor_on_a_sparse_x(lists_used, 
             a.partial_fit(X, y, classes=[0, 1, 2])
             b.partial_fit(Xs, y, classes=[0, 1, 2])
         pairs.append((a, b))
-    assert len(lists_used) == 4 and all(made is not None for made in lists_used)
+    assert len(lists_used) == 4 and all(made is not None for made in lists_used)     # the four fits'
     for dense, fit in pairs:
         assert _same(_params(dense), _params(fit))
         assert dense.loss_curve_ == fit.loss_curve_
@@ -175,24 +176,69 @@ def test_a_dense_sparse_matrix_is_fitted_as_dense(lists_used):
     assert _same(_params(dense), _params(fit))
 
 
-def test_predict_makes_a_sparse_x_dense_a_block_at_a_time(monkeypatch):
-    X, y = _data(n=300)
+def _spy_predictions(monkeypatch):
+    """The shapes of the arrays given to Network.predict, and the lists_only flags given to
+    _core.evaluate, since the call."""
+    shapes, lists_only = [], []
+    predict, evaluate = fastnn.Network.predict, _core.evaluate
+
+    def spy_predict(self, A):
+        shapes.append(np.shape(A))
+        return predict(self, A)
+
+    def spy_evaluate(*args):
+        lists_only.append(bool(args[-1]) if len(args) == 15 else False)
+        return evaluate(*args)
+
+    monkeypatch.setattr(fastnn.Network, "predict", spy_predict)
+    monkeypatch.setattr(_core, "evaluate", spy_evaluate)
+    return shapes, lists_only
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_predict_reads_a_sparse_x_from_its_lists(monkeypatch, n_threads, dtype):
+    """Under the density limit, the forward pass reads the lists (list_csr; evaluate's lists_only):
+    no row is made dense, and the outputs are the dense X's, bit for bit (600 rows: chunks of 256
+    rows, on two threads one region taking whole chunks)."""
+    X, y = _data(n=600)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = fastnn.MLPClassifier(hidden_layer_sizes=(20,), max_iter=2, random_state=0, dtype=dtype,
+                                   n_threads=n_threads).fit(X, y)
+    whole = est.predict_proba(X)
+    shapes, lists_only = _spy_predictions(monkeypatch)
+    assert np.array_equal(est.predict_proba(sparse.csr_matrix(X)), whole)
+    assert np.array_equal(est.predict(sparse.csc_matrix(X)), est.predict(X))
+    assert shapes == [(600, 120)] and lists_only == [True, True, False]   # the dense X's predict last
+    assert est.score(sparse.csr_matrix(X), y) == est.score(X, y)
+
+
+def test_predict_makes_a_sparse_x_over_the_density_limit_dense_a_block_at_a_time(monkeypatch):
+    X, y = _data(n=300, dense_rows=0.6)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est = fastnn.MLPClassifier(hidden_layer_sizes=(20,), max_iter=2, random_state=0).fit(X, y)
     whole = est.predict_proba(X)
-    shapes = []
-    real = fastnn.Network.predict
-
-    def spy(self, A):
-        shapes.append(np.shape(A))
-        return real(self, A)
-
-    monkeypatch.setattr(fastnn.Network, "predict", spy)
+    shapes, lists_only = _spy_predictions(monkeypatch)
     monkeypatch.setattr(estimators, "_PREDICT_BLOCK_BYTES", 7 * X.shape[1] * 8)
     assert np.array_equal(est.predict_proba(sparse.csr_matrix(X)), whole)
-    assert shapes == [(7, X.shape[1])] * 42 + [(6, X.shape[1])]
-    assert np.array_equal(est.predict(sparse.csc_matrix(X)), est.predict(X))
+    assert shapes == [(7, X.shape[1])] * 42 + [(6, X.shape[1])] and not any(lists_only)
+
+
+def test_predict_on_all_zero_rows_and_on_no_nonzero_at_all():
+    """Rows without a nonzero (bias only), also a whole X without one: fit and predict from lists
+    of no nonzero, as the dense zeros."""
+    X, y = _data(n=260)
+    X[:200] = 0
+    Z = np.zeros_like(X)
+    for A in (X, Z):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dense = fastnn.MLPRegressor(hidden_layer_sizes=(20,), max_iter=2, random_state=0).fit(A, y)
+            fit = fastnn.MLPRegressor(hidden_layer_sizes=(20,), max_iter=2, random_state=0).fit(sparse.csr_matrix(A), y)
+        assert _same(_params(dense), _params(fit))
+        assert np.array_equal(dense.predict(A), fit.predict(sparse.csr_matrix(A)))
 
 
 def _csr(X):

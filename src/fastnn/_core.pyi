@@ -19,7 +19,7 @@ OPTIMIZERS: dict[str, int]
 
 def evaluate(theta: _Floats, sizes: _Intps, offsets: _Intps, acts: _Intps, loss_code: int, X: _Floats,
              Y: _Floats, out: _Floats, grad: _Floats, want_out: bool, want_loss: bool, want_grad: bool,
-             n_threads: int = ...) -> float: ...
+             n_threads: int = ..., listed: _Listed | None = ..., lists_only: bool = ...) -> float: ...
 def train_epoch(theta: _Floats, sizes: _Intps, offsets: _Intps, acts: _Intps, loss_code: int, X: _Floats,
                 Y: _Floats, order: _Intps, batch_size: int, optimizer: int, eta: float, normalized: bool,
                 l2: float, momentum: float, beta_1: float, beta_2: float, epsilon: float, t: int,

@@ -4013,7 +4013,8 @@ cdef Net _net(const intp[::1] sizes, const intp[::1] offsets, const intp[::1] pa
 
 def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets,
              const intp[::1] acts, intp loss_code, const floating[:, ::1] X, const floating[:, ::1] Y, floating[:, ::1] out,
-             floating[::1] grad, bint want_out, bint want_loss, bint want_grad, int n_threads=1):
+             floating[::1] grad, bint want_out, bint want_loss, bint want_grad, int n_threads=1,
+             listed=None, bint lists_only=False):
     """Forward (and optionally backward) pass over all rows of X, in chunks, without the GIL.
 
     acts (L,) are the activation codes of the layers and loss_code the loss
@@ -4021,6 +4022,10 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
     When want_loss: Y (n, sizes[-1]) are the targets and the summed loss is
     returned. When want_grad: grad (P,) receives the SUM over rows of the
     per-sample gradients (the caller divides by n).
+
+    ``lists_only`` (not with want_grad): X is given by ``listed`` alone, list_csr(...) of a sparse
+    matrix, which is never made dense; the X argument is an empty (n, 0) array of its dtype. Layer 0
+    takes the lists in every chunk; the results are the dense X's, bit for bit.
     """
     n_threads = _usable_threads(n_threads)
     layout, n_packed, units = _packed_layout(sizes)
@@ -4030,6 +4035,13 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
     cdef intp n = X.shape[0], nL = sizes[net.L]
     cdef intp rows = min(n, <intp>CHUNK)
     cdef intp n_chunks = (n + rows - 1) // rows
+    cdef const floating* Xp = NULL
+    cdef intp n_own = 0 if lists_only else sizes[0]    # (lists_only: no lists of its own)
+    if lists_only:
+        if listed is None or X.shape[1] != 0 or want_grad:
+            raise ValueError("lists_only needs listed (list_csr of the sparse X), X of shape (n, 0) and no gradient")
+    elif n > 0 and X.shape[1] > 0:
+        Xp = &X[0, 0]
     # Without gradients the chunks are independent: when there are enough of them, each thread
     # takes whole chunks in ONE parallel region (its own z, a), instead of one region per product
     # (the threads would go to sleep and be woken between regions, every few hundred rows).
@@ -4044,12 +4056,18 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
     cdef floating[::1] delta = aligned(rows * units if want_grad else 1, dtype)
     cdef floating[::1] scratch = aligned(_scratch_size(sizes, layout, rows) if want_grad else 1, dtype)
     cdef double[::1] chunk_loss = np.zeros(n_chunks, dtype=np.float64)
-    idx, val, nnz, union_k = _sparse_buffers(n_bufs, rows, sizes[0], dtype, False)
+    idx, val, nnz, union_k = _sparse_buffers(n_bufs, rows, n_own, dtype, False)
     cdef int[::1] sp_idx = idx
     cdef floating[::1] sp_val = val
     cdef intp[::1] sp_nnz = nnz
     cdef int[::1] sp_union = union_k
-    cdef Sparse sp = _sparse_view(sp_idx, sp_val, sp_nnz, sp_union, rows, sizes[0], 0)
+    cdef Sparse sp = _sparse_view(sp_idx, sp_val, sp_nnz, sp_union, rows, n_own, 0)
+    # lists_only: row i's list is row order[i]'s (the chunks' rows in order)
+    cdef intp[::1] order
+    if lists_only:
+        _attach_listed(&sp, listed, n, True, <const floating*>NULL)
+        order = np.arange(max(n, 1), dtype=np.intp)
+        sp.rows = &order[0]
     # layer 0's gradient workspace for sparse inputs (written before it is read: not zeroed)
     cdef floating[::1] G = aligned(_columns_size(<const floating*>NULL, rows, sizes[0], net.ld[0])
                                    if want_grad else 1, dtype)
@@ -4066,9 +4084,9 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
         if by_chunk:
             for c in prange(n_chunks, num_threads=net.n_threads, schedule="dynamic"):
                 buf = threadid()
-                _forward_chunk(&net1, &pk[0], &X[0, 0], yp, outp, n, c * rows, rows, &z[0] + buf * rows * n_units,
+                _forward_chunk(&net1, &pk[0], Xp, yp, outp, n, c * rows, rows, &z[0] + buf * rows * n_units,
                                &a[0] + buf * rows * n_units, want_loss, &chunk_loss[0] + c,
-                               _sparse_view(sp_idx, sp_val, sp_nnz, sp_union, rows, net.sizes[0], buf))
+                               _with_lists(_sparse_view(sp_idx, sp_val, sp_nnz, sp_union, rows, n_own, buf), &sp))
         else:
             for c in range(n_chunks):
                 c0 = c * rows
@@ -4082,7 +4100,7 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
                     if want_out:
                         _copy_out(&net, &a[0], m, outp + c0 * nL)
                 else:
-                    _forward_chunk(&net, &pk[0], &X[0, 0], yp, outp, n, c0, rows, &z[0], &a[0],
+                    _forward_chunk(&net, &pk[0], Xp, yp, outp, n, c0, rows, &z[0], &a[0],
                                    want_loss, &chunk_loss[0] + c, sp)
         # the summed loss, chunk by chunk in order (the same sum for any n_threads)
         for c in range(n_chunks):
@@ -4101,14 +4119,28 @@ cdef inline void _copy_out(const Net* net, const floating* a, intp m, floating* 
             out[i * nL + j] = aL[i * ldL + j]
 
 
+cdef inline Sparse _with_lists(Sparse sp, const Sparse* listed) noexcept nogil:
+    """sp (a set of buffers) with the listed X of ``listed`` (_attach_listed) and its rows."""
+    sp.X_starts, sp.X_idx, sp.X_val = listed.X_starts, listed.X_idx, listed.X_val
+    sp.X_pidx, sp.X_code, sp.X_table = listed.X_pidx, listed.X_code, listed.X_table
+    sp.only_lists, sp.rows = listed.only_lists, listed.rows
+    return sp
+
+
 cdef void _forward_chunk(const Net* net, const floating* pk, const floating* X, const floating* Y,
                          floating* out, intp n, intp c0, intp rows, floating* z, floating* a,
                          bint want_loss, double* loss, Sparse sp) noexcept nogil:
     """Forward pass of rows c0 ... c0 + rows (at most) of X; their outputs to out, their summed loss to loss[0].
-    sp: buffers for the nonzeros of the chunk."""
+    sp: buffers for the nonzeros of the chunk (sp.only_lists: X is NULL, and row i's nonzeros are the
+    listed X's row sp.rows[i])."""
     cdef intp m = min(rows, n - c0), n0 = net.sizes[0], nL = net.sizes[net.L], ldL = net.ld[net.L - 1]
-    _list_nonzeros(X + c0 * n0, NULL, m, n0, net.ld[0], &sp, net.n_threads, sparse_min_width)
-    _forward(net, pk, X + c0 * n0, m, z, a, &sp, 0)
+    cdef const floating* x = NULL
+    if sp.only_lists:
+        _listed_rows(&sp, sp.rows + c0, m, n0, -1)
+    else:
+        x = X + c0 * n0
+        _list_nonzeros(x, NULL, m, n0, net.ld[0], &sp, net.n_threads, sparse_min_width)
+    _forward(net, pk, x, m, z, a, &sp, 0)
     if want_loss:
         loss[0] = _output(net, m, nL, ldL, z + m * net.u_off[net.L - 1], a + m * net.u_off[net.L - 1],
                           Y + c0 * nL, NULL, NULL)
@@ -4253,9 +4285,10 @@ def list_csr(indptr, indices, data, intp n_in, intp n_out):
     Canonical: indptr starts at 0 and never falls, each row's indices are ascending without repeats and
     in [0, n_in), and no stored value is 0 (scipy: sum_duplicates(), sorted_indices(),
     eliminate_zeros()); otherwise ValueError, as it would list other sums than the dense X's. Returns
-    None where list_nonzeros(X dense) would (layer 0 of n_out outputs would not skip X's zeros: over
-    the density limit or too narrow; or lists over half of X's dense bytes); the lists are packed as
-    list_nonzeros packs them (at most 256 distinct values, n_in <= 65536, a build with AVX-512).
+    None where layer 0 (n_out outputs) would not skip X's zeros (over the density limit or too
+    narrow), as list_nonzeros does; unlike list_nonzeros, not where the lists take over half of X's
+    dense bytes (X is not dense: they are about its own size). The lists are packed as list_nonzeros
+    packs them (at most 256 distinct values, n_in <= 65536, a build with AVX-512).
     """
     val = np.asarray(data)
     if val.ndim != 1 or val.dtype not in (np.float32, np.float64):
@@ -4287,10 +4320,7 @@ def list_csr(indptr, indices, data, intp n_in, intp n_out):
     cdef intp limit = (_sparse_limit(<const float*>NULL, n, n_in, ld, sparse_min_width_train)
                        if val.dtype == np.float32 else
                        _sparse_limit(<const double*>NULL, n, n_in, ld, sparse_min_width_train))
-    # as list_nonzeros: over the density limit, or lists (a column and a value per nonzero) over half
-    # of X's dense bytes
-    if (limit < 0 or n == 0 or n_in == 0 or total > limit
-            or total * (4 + val.itemsize) > n * n_in * val.itemsize // 2):
+    if limit < 0 or n == 0 or n_in == 0 or total > limit:
         return None
     if pack_lists and fastnn_packed_ok and n_in <= 65536 and total > 0:
         val = np.ascontiguousarray(val)
@@ -4392,6 +4422,47 @@ cdef object _list_packed(const floating[:, ::1] X, const intp[::1] starts, intp 
     if over[0]:
         return None
     return pidx_arr, code_arr, _palette_table(merged, <const floating*>NULL)
+
+
+cdef int _attach_listed(Sparse* sp, listed, intp n, bint lists_only, const floating* dtype_tag) except -1:
+    """Point sp's listed X at ``listed`` = (starts, idx, val, table), list_nonzeros' or list_csr's lists
+    of X's n rows (packed when table is not None), after checking their shapes; with lists_only, sp
+    takes them alone (sp.only_lists). Lists of no nonzero are attached only with lists_only (then
+    only their starts: all rows empty). dtype_tag (NULL) picks X's dtype. The caller keeps listed alive."""
+    cdef const intp[::1] X_starts
+    cdef const int[::1] X_idx
+    cdef const floating[::1] X_val
+    cdef const unsigned short[::1] X_pidx
+    cdef const unsigned char[::1] X_code
+    cdef const floating[::1] X_table
+    cdef intp n_listed, n_values
+    try:
+        starts_obj, idx_obj, val_obj, table_obj = listed
+        X_starts = starts_obj
+        if table_obj is None:
+            X_idx, X_val = idx_obj, val_obj
+            n_listed, n_values = X_idx.shape[0], X_val.shape[0]
+        else:
+            X_pidx, X_code, X_table = idx_obj, val_obj, table_obj
+            n_listed, n_values = X_pidx.shape[0], X_code.shape[0]
+            # (packed lists come only from a build with their kernels: list_nonzeros, list_csr)
+            if X_table.shape[0] != 256 or not fastnn_packed_ok:
+                raise ValueError
+    except (ValueError, TypeError):
+        raise ValueError("listed does not match X: make it with list_nonzeros(X, ...) or list_csr(...)") from None
+    if X_starts.shape[0] != n + 1 or n_listed != X_starts[n] or n_values != n_listed:
+        raise ValueError("listed does not match X: make it with list_nonzeros(X, ...) or list_csr(...)")
+    sp.only_lists = lists_only
+    if n_listed == 0 and not lists_only:
+        return 0
+    sp.X_starts = &X_starts[0]
+    if n_listed == 0:
+        return 0
+    if table_obj is None:
+        sp.X_idx, sp.X_val = &X_idx[0], <const void*>&X_val[0]
+    else:
+        sp.X_pidx, sp.X_code, sp.X_table = &X_pidx[0], &X_code[0], <const void*>&X_table[0]
+    return 0
 
 
 def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets,
@@ -4546,44 +4617,12 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     op.kind, op.eta, op.mu, op.gscale = optimizer, eta, momentum, 1
     op.b1, op.b2, op.eps, op.lr_t = beta_1, beta_2, epsilon, eta
     net1.n_threads = 1
-    cdef const intp[::1] X_starts
-    cdef const int[::1] X_idx
-    cdef const floating[::1] X_val
-    cdef const unsigned short[::1] X_pidx
-    cdef const unsigned char[::1] X_code
-    cdef const floating[::1] X_table
-    cdef intp n_listed = 0, n_values = 0
-    table_obj = None
-    if listed is not None:
-        # (starts, idx, val, table) from list_nonzeros(X, ...): packed when table is not None
-        try:
-            starts_obj, idx_obj, val_obj, table_obj = listed
-            X_starts = starts_obj
-            if table_obj is None:
-                X_idx, X_val = idx_obj, val_obj
-                n_listed, n_values = X_idx.shape[0], X_val.shape[0]
-            else:
-                X_pidx, X_code, X_table = idx_obj, val_obj, table_obj
-                n_listed, n_values = X_pidx.shape[0], X_code.shape[0]
-                # (packed lists come only from a build with their kernels: list_nonzeros)
-                if X_table.shape[0] != 256 or not fastnn_packed_ok:
-                    raise ValueError
-        except (ValueError, TypeError):
-            raise ValueError("listed does not match X: make it with list_nonzeros(X, ...)") from None
-        if X_starts.shape[0] != X.shape[0] + 1 or n_listed != X_starts[X.shape[0]] or n_values != n_listed:
-            raise ValueError("listed does not match X: make it with list_nonzeros(X, ...)")
     for th in range(T):
         _sparse_of(sps, th, s_struct)[0] = _sparse_view(sp_idx, sp_val, sp_nnz, sp_union, rows, n_own, th)
-        _sparse_of(sps, th, s_struct).only_lists = lists_only
         if n_G > T:
             _sparse_of(sps, th, s_struct).G_other = <void*>(&G[0] + s_G)
-        if listed is not None and n_listed > 0:
-            sp_th = _sparse_of(sps, th, s_struct)
-            sp_th.X_starts = &X_starts[0]
-            if table_obj is None:
-                sp_th.X_idx, sp_th.X_val = &X_idx[0], <const void*>&X_val[0]
-            else:
-                sp_th.X_pidx, sp_th.X_code, sp_th.X_table = &X_pidx[0], &X_code[0], <const void*>&X_table[0]
+        if listed is not None:
+            _attach_listed(_sparse_of(sps, th, s_struct), listed, X.shape[0], lists_only, <const floating*>NULL)
     ahead.X, ahead.row_bytes, ahead.m = <const char*>Xp, n0 * sizeof(floating), 0
     ahead.lines = (ahead.row_bytes + 63) // 64
     if T == 1:

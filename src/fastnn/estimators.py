@@ -118,17 +118,21 @@ def _is_sparse(X):
     return hasattr(X, "toarray")
 
 
-# a sparse X is made dense this many bytes of rows at a time to predict
+# a sparse X over list_csr's density limit is made dense this many bytes of rows at a time to predict
 _PREDICT_BLOCK_BYTES = 1 << 24
 
 
 def _predict(net, X):
-    """net.predict(X) (n, n_outputs); a sparse X is made dense a block of rows at a time (at most
-    _PREDICT_BLOCK_BYTES), never whole: each row's outputs are the same, bit for bit."""
+    """net.predict(X) (n, n_outputs), X validated. A sparse X is never made dense whole: the forward
+    pass reads its lists of nonzeros (_core.list_csr) or, over the density limit, makes a block of
+    rows dense at a time (at most _PREDICT_BLOCK_BYTES). Each row's outputs are the same, bit for bit."""
     if not _is_sparse(X):
         return net.predict(X)
-    X = X.tocsr()
+    X = _canonical_csr(net, X)
     n, d = X.shape
+    listed = _core.list_csr(X.indptr, X.indices, X.data, d, net.sizes[1]) if n > 0 else None
+    if listed is not None:
+        return net._forward(np.empty((n, 0), dtype=net.dtype), listed=listed)
     block = max(1, _PREDICT_BLOCK_BYTES // max(1, d * X.dtype.itemsize))
     if n <= block:
         return net.predict(X.toarray())
@@ -589,8 +593,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     - solver="lbfgs" is not supported (a ValueError says so); ``max_fun`` is accepted and unused.
     - sample weights must be >= 0. A mini-batch whose sample weights are all 0 is skipped (no
       optimizer step), where scikit-learn divides by 0.
-    - a sparse X is never made dense whole (fit trains from its lists of nonzeros, predict makes
-      blocks of rows dense), with the results of X.toarray(), bit for bit.
+    - a sparse X is never made dense (fit and predict read its lists of nonzeros; over 30% nonzero,
+      fit makes it dense and predict a block of rows at a time), with the results of X.toarray(),
+      bit for bit.
     - fastnn only: ``n_threads``, threads for the kernels (None: every core); ``dtype``, None to
       compute in X's dtype as scikit-learn does (float32 or float64), or "float32" / "float64"
       (float32 fitted 1.2x to 2.2x as fast as float64 in runs of bench/sklearn_mnist.py).

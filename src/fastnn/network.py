@@ -413,7 +413,7 @@ class Network:
         with self._lock:
             return self._theta.copy()
 
-    def _evaluate(self, X, Y=None, *, want_out=False, want_grad=False):
+    def _evaluate(self, X, Y=None, *, want_out=False, want_grad=False, listed=None):
         n = X.shape[0]
         empty = np.empty((1, 1), dtype=self._dtype)
         out = np.empty((n, self._sizes[-1]), dtype=self._dtype) if want_out else empty
@@ -422,7 +422,7 @@ class Network:
         self._check_parameters(theta)
         loss = _core.evaluate(theta, self._sizes_arr, self._offsets, self._acts, self._loss_code, X,
                               empty if Y is None else Y, out, grad,
-                              want_out, Y is not None, want_grad, self._n_threads)
+                              want_out, Y is not None, want_grad, self._n_threads, listed, listed is not None)
         return loss, (out if want_out else None), (grad if want_grad else None)
 
     def _bad_parameter(self, theta=None):
@@ -451,14 +451,17 @@ class Network:
                 f"= {value}): weights and biases are writable views, and a value written into them "
                 "must be finite")
 
-    def _forward(self, X):
+    def _forward(self, X, listed=None):
         """a[L] (n, sizes[-1]) for a validated X; FloatingPointError rather than NaN or infinity
-        when the forward pass overflows (X and the parameters being finite, as checked)."""
-        out = self._evaluate(X, want_out=True)[1]
+        when the forward pass overflows (X and the parameters being finite, as checked).
+        ``listed``: a sparse X's lists (``_core.list_csr``, finite values of the network's dtype)
+        instead, X then an empty (n, 0) array: X is never made dense."""
+        out = self._evaluate(X, want_out=True, listed=listed)[1]
         if not _finite(out):
             hint = ", or use dtype='float64'" if self._dtype == np.float32 else ""
+            values = X if listed is None else (listed[2] if listed[3] is None else listed[3])
             raise FloatingPointError(
-                f"the forward pass overflowed to NaN or infinity (largest input magnitude {np.abs(X).max():.3g} "
+                f"the forward pass overflowed to NaN or infinity (largest input magnitude {np.abs(values).max():.3g} "
                 f"is too large for {self._dtype.name} with these weights); scale X to a small range "
                 f"such as [0, 1]{hint}")
         return out
