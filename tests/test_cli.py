@@ -137,6 +137,33 @@ def test_predict_to_a_closed_pipe_ends_quietly(tmp_path):
     assert proc.wait(timeout=300) == 1 and stderr == b""
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_out", [1, 3])
+def test_predict_writes_every_output_exactly(tmp_path, dtype, n_out):
+    """Each output in the CSV reads back to the network's own value, bit for bit, in its dtype
+    (they were written with 9 significant digits, which loses a float64's last 8); with one
+    output, the prediction column is that output, also exact."""
+    net = fastnn.Network([4, 5, n_out], seed=0, dtype=dtype)
+    net.save(tmp_path / "m.fastnn")
+    X = np.random.default_rng(1).standard_normal((50, 4)) * 3
+    np.savez(tmp_path / "x.npz", X=X)
+    r = _run("predict", "--model", "m.fastnn", "--data", "x.npz", "--out", "p.csv", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    with open(tmp_path / "p.csv") as f:
+        rows = list(csv.reader(f))[1:]
+    expected = fastnn.load(tmp_path / "m.fastnn").predict(X)
+    assert expected.dtype == dtype
+    written = np.array([row[1:] for row in rows], dtype=dtype)    # numpy parses each as its dtype
+    assert np.array_equal(written, expected)
+    if n_out == 1:
+        assert np.array_equal(np.array([row[0] for row in rows], dtype=dtype), expected[:, 0])
+    else:
+        assert [int(row[0]) for row in rows] == list(expected.argmax(axis=1))
+    if dtype == np.float64:   # the old 9 digits would not have read back
+        assert not np.array_equal(np.array([f"{v:.9g}" for v in expected.ravel()], dtype=dtype),
+                                  expected.ravel())
+
+
 @pytest.mark.parametrize("threads", ["1", "2"])
 def test_train_asynchronous(data, threads):
     """--asynchronous trains (Hogwild on 2 threads); on 1 thread it is the ordinary training, bit for bit."""

@@ -400,12 +400,15 @@ def predict(args: argparse.Namespace) -> int:
     out = net.predict(X)
     k = out.shape[1]
     predicted = out.argmax(axis=1) if k > 1 else out[:, 0]
+    # every output exactly, in the fewest digits that read back to the same value: Python's
+    # shortest repr for float64; 9 significant digits always read back to the same float32
+    exact = repr if out.dtype == np.float64 else "{:.9g}".format
 
     def write(f):
         w = csv.writer(f)
         w.writerow(["prediction"] + [f"output_{j}" for j in range(k)])
-        for p, row in zip(predicted, out):
-            w.writerow([p] + [f"{v:.9g}" for v in row])
+        for p, row in zip(predicted, out.tolist()):
+            w.writerow([p] + [exact(v) for v in row])
 
     try:
         if args.out == "-":
