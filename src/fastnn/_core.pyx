@@ -1491,6 +1491,82 @@ def _round_trip(long n=20000):
     return ns if ns != INFINITY else float("nan")
 
 
+
+# -- subnormal numbers ----------------------------------------------------------------------------
+# Network.flush_subnormals: during a training call, the CPU computes every result below the smallest
+# normal number (2.2e-308 in float64, 1.2e-38 in float32) as 0 (flush-to-zero) and reads such an
+# operand as 0 (denormals-are-zero). On CPUs that take a slow microcode path for subnormal numbers
+# (Intel's, in multiplications and square roots), Adam's L2 steps of weights whose input is always 0
+# reach them (in float32 within about 20 epochs of the MNIST default fit; in float64 after about 150)
+# and slow every later epoch. The modes are each thread's own (x86's MXCSR, bits 15 and 6):
+# _enter_flush sets them in the calling thread and in each worker of a team of max(n_threads, 2),
+# the threads every parallel region of a training call with n_threads takes (libgomp gives a thread's
+# consecutive regions the same workers, thread by thread; a worker started later copies its starting
+# thread's modes, which are set); _leave_flush gives each thread its own modes back.
+cdef extern from *:
+    """
+    #if defined(__SSE__) || defined(__x86_64__) || defined(_M_X64)
+    #include <xmmintrin.h>
+    #define FASTNN_HAS_FLUSH 1
+    #define FASTNN_FLUSH_BITS 0x8040u   /* MXCSR: flush-to-zero (bit 15), denormals-are-zero (bit 6) */
+    static long long fastnn_fp_modes(void) { return (long long)_mm_getcsr(); }
+    static void fastnn_fp_set_modes(long long m) { _mm_setcsr((unsigned int)m); }
+    #else
+    #define FASTNN_HAS_FLUSH 0
+    #define FASTNN_FLUSH_BITS 0u
+    static long long fastnn_fp_modes(void) { return 0; }
+    static void fastnn_fp_set_modes(long long m) { (void)m; }
+    #endif
+    """
+    int FASTNN_HAS_FLUSH
+    unsigned int FASTNN_FLUSH_BITS
+    long long fastnn_fp_modes() noexcept nogil
+    void fastnn_fp_set_modes(long long m) noexcept nogil
+
+
+def _flush_available():
+    """Whether this CPU architecture's build can flush subnormal numbers (x86: MXCSR)."""
+    return bool(FASTNN_HAS_FLUSH)
+
+
+def _enter_flush(int n_threads):
+    """Flush-to-zero and denormals-are-zero on, in the calling thread and the workers its training
+    calls with n_threads use (above); returns each team thread's old modes (-1: not in the team), for
+    _leave_flush."""
+    cdef int T = _usable_threads(max(n_threads, 2))
+    cdef long long[::1] saved = np.full(T, -1, dtype=np.int64)
+    cdef int t
+    with nogil, parallel(num_threads=T):
+        t = threadid()
+        if t < T:
+            saved[t] = fastnn_fp_modes()
+            fastnn_fp_set_modes(saved[t] | FASTNN_FLUSH_BITS)
+    return np.asarray(saved)
+
+
+def _leave_flush(saved):
+    """Gives each thread of _enter_flush's team its old modes back."""
+    cdef const long long[::1] old = np.ascontiguousarray(saved, dtype=np.int64)
+    cdef int T = old.shape[0]
+    cdef int t
+    with nogil, parallel(num_threads=T):
+        t = threadid()
+        if t < T and old[t] >= 0:
+            fastnn_fp_set_modes(old[t])
+
+
+def _fp_modes(int n_threads):
+    """(tests) the modes of each thread of a team of n_threads, from the caller's (thread 0);
+    -1 for a thread the region did not get."""
+    cdef int T = _usable_threads(n_threads)
+    cdef long long[::1] modes = np.full(T, -1, dtype=np.int64)
+    cdef int t
+    with nogil, parallel(num_threads=T):
+        t = threadid()
+        if t < T:
+            modes[t] = fastnn_fp_modes()
+    return np.asarray(modes)
+
 # Whether _loss_grad_local's two threads run as on near cores (1) or far ones (0); -1 (default): near
 # while their round trip (_ping_pong, timed once per train_epoch call, at the first chunk that takes
 # _loss_grad_local) is under NEAR_NS. On this class of shared host it reads either about 55-100 ns

@@ -326,7 +326,8 @@ def train(args: argparse.Namespace) -> int:
     _check_label_option(args.label, args.data, args.val)
     # the network first: a bad combination of options is refused before any data is read
     net = Network(sizes, activation=args.activation, output_activation=args.output_activation, loss=args.loss,
-                  init=args.init, dtype=args.dtype, seed=args.seed, n_threads=args.threads)
+                  init=args.init, dtype=args.dtype, seed=args.seed, n_threads=args.threads,
+                  flush_subnormals=args.flush_subnormals)
     X, y = load_data(args.data, label=args.label)
     _check_shapes(X, y, sizes, args.data)
     validation = None
@@ -451,6 +452,9 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--threads", type=_integer(1), default=None, help="threads (default: all cores)")
     t.add_argument("--asynchronous", action="store_true",
                    help="Hogwild: each thread trains on whole mini-batches at once (not reproducible)")
+    t.add_argument("--flush-subnormals", action="store_true",
+                   help="train with numbers below the smallest normal one computed as 0 (x86; "
+                        "faster where the CPU handles them slowly, e.g. Intel's; not exact there)")
     # (Network.fit takes epochs=0, but a train command that trains nothing would save an untrained
     # model and have no loss to report)
     t.add_argument("--epochs", type=_integer(1), default=10, help="epochs to train, >= 1 (default 10)")

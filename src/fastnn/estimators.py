@@ -174,7 +174,8 @@ class _BaseMLP(BaseEstimator):
                  nesterovs_momentum: bool = True, early_stopping: bool = False,
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-8, n_iter_no_change: int | float = 10, max_fun: int = 15000,
-                 n_threads: int | None = None, dtype: DTypeLike | None = None) -> None:
+                 n_threads: int | None = None, dtype: DTypeLike | None = None,
+                 flush_subnormals: bool = False) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -200,6 +201,7 @@ class _BaseMLP(BaseEstimator):
         self.max_fun = max_fun
         self.n_threads = n_threads
         self.dtype = dtype
+        self.flush_subnormals = flush_subnormals
 
     # ---- parameters -------------------------------------------------------------------------
 
@@ -268,6 +270,11 @@ class _BaseMLP(BaseEstimator):
         t = self.n_threads
         _check(self, "n_threads", t, t is None or (_is_int(t) and not _is_bool(t) and t >= 1),
                "must be None or an int in the range [1, inf)")
+        f = self.flush_subnormals
+        _check(self, "flush_subnormals", f, _is_bool(f), "must be True or False")
+        if f and not _core._flush_available():
+            raise ValueError("flush_subnormals=True needs an x86 CPU (its MXCSR flush-to-zero and "
+                             "denormals-are-zero modes); this build has no such modes")
         return [int(s) for s in sizes], dtype
 
     # ---- the network ------------------------------------------------------------------------
@@ -281,7 +288,8 @@ class _BaseMLP(BaseEstimator):
         self.out_activation_ = self._out_activation()
         net = Network(layer_units, activation=_ACTIVATIONS[self.activation],
                       output_activation=_OUT_ACTIVATIONS[self.out_activation_], loss=_LOSSES[self.out_activation_],
-                      dtype=np.dtype(dtype).name, n_threads=self.n_threads)
+                      dtype=np.dtype(dtype).name, n_threads=self.n_threads,
+                      flush_subnormals=bool(self.flush_subnormals))
         factor = 2.0 if self.activation == "logistic" else 6.0
         for W, b, fan_in, fan_out in zip(net.weights, net.biases, layer_units[:-1], layer_units[1:]):
             bound = np.sqrt(factor / (fan_in + fan_out))
@@ -338,6 +346,7 @@ class _BaseMLP(BaseEstimator):
                     view[...] = new
             self._bind()
         net.n_threads = self.n_threads
+        net.flush_subnormals = bool(self.flush_subnormals)
         return net
 
     def __setstate__(self, state):
@@ -598,7 +607,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
       bit for bit.
     - fastnn only: ``n_threads``, threads for the kernels (None: every core); ``dtype``, None to
       compute in X's dtype as scikit-learn does (float32 or float64), or "float32" / "float64"
-      (float32 fitted 1.2x to 2.2x as fast as float64 in runs of bench/sklearn_mnist.py).
+      (float32 fitted 1.2x to 2.2x as fast as float64 in runs of bench/sklearn_mnist.py);
+      ``flush_subnormals`` (default False), True to train with numbers below the smallest normal
+      one computed as 0 (see ``fastnn.Network``): faster on CPUs that handle them slowly.
     - on mostly-zero X, fit lists X's nonzeros once for all its epochs (3 bytes per nonzero when
       they take at most 256 distinct values, else 8 in float32 and 12 in float64; at most half of
       X's size); the result is the same, bit for bit.
@@ -710,7 +721,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  nesterovs_momentum: bool = True, early_stopping: bool = False,
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-8, n_iter_no_change: int | float = 10, max_fun: int = 15000,
-                 n_threads: int | None = None, dtype: DTypeLike | None = None) -> None:
+                 n_threads: int | None = None, dtype: DTypeLike | None = None,
+                 flush_subnormals: bool = False) -> None:
         super().__init__(hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
                          alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
                          learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
@@ -718,7 +730,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                          warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
                          early_stopping=early_stopping, validation_fraction=validation_fraction,
                          beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change,
-                         max_fun=max_fun, n_threads=n_threads, dtype=dtype)
+                         max_fun=max_fun, n_threads=n_threads, dtype=dtype, flush_subnormals=flush_subnormals)
         self.loss = loss
 
     def _check_params(self):
