@@ -178,3 +178,16 @@ def test_enter_sets_every_thread_of_the_team(n_threads):
     finally:
         _core._leave_flush(saved)
     assert _modes_clear(team)
+
+
+def test_an_estimator_pickled_before_the_setting_unpickles_exact():
+    """A fitted estimator pickled by a fastnn without flush_subnormals (its state has no such
+    entry) unpickles with it False and predicts as before."""
+    X, y = _data()
+    clf = _fit(False, max_iter=5)
+    state = dict(clf.__getstate__())      # (a copy: it may be clf's own __dict__)
+    del state["flush_subnormals"]
+    old = fastnn.MLPClassifier.__new__(fastnn.MLPClassifier)
+    old.__setstate__(state)
+    assert old.flush_subnormals is False and old.get_params()["flush_subnormals"] is False
+    assert np.array_equal(old.predict_proba(X), clf.predict_proba(X))

@@ -350,6 +350,8 @@ class _BaseMLP(BaseEstimator):
         return net
 
     def __setstate__(self, state):
+        # (absent from pickles of fastnn before flush_subnormals: those trained exactly)
+        state = {"flush_subnormals": False, **state}
         super().__setstate__(state)
         if "_net" in self.__dict__:
             self._synced_net()   # unpickled coefs_ are copies: make them views again
