@@ -5,6 +5,7 @@ weights of an input that is always 0 down into them. With flush_subnormals=True 
 result does not depend on the thread count, a fit that never meets such a number is bit for bit the
 exact one, and every thread's floating-point modes are given back after each training call.
 """
+import os
 import pickle
 import subprocess
 import sys
@@ -154,12 +155,15 @@ def test_a_loaded_model_trains_exactly(tmp_path):
 def test_command_line_option(tmp_path):
     X, y = _data()
     np.savez(tmp_path / "d.npz", X=X, y=y)
+    # the subprocess imports the fastnn these tests import (an in-place build under PYTHONPATH=src too)
+    here = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
     models = {}
     for flag in ([], ["--flush-subnormals"]):
         name = f"m{len(flag)}.fastnn"
         r = subprocess.run([sys.executable, "-m", "fastnn", "train", "--data", "d.npz", "--sizes", "6,8,3",
                             "--epochs", "3", "--save", name, *flag], cwd=tmp_path, capture_output=True,
-                           text=True, timeout=300)
+                           text=True, timeout=300, env=env)
         assert r.returncode == 0, r.stderr
         models[len(flag)] = fastnn.load(tmp_path / name)
     # three epochs meet no subnormal number: the same weights
