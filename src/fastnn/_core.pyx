@@ -1502,7 +1502,9 @@ def _round_trip(long n=20000):
 # _enter_flush sets them in the calling thread and in each worker of a team of max(n_threads, 2),
 # the threads every parallel region of a training call with n_threads takes (libgomp gives a thread's
 # consecutive regions the same workers, thread by thread; a worker started later copies its starting
-# thread's modes, which are set); _leave_flush gives each thread its own modes back.
+# thread's modes, which are set); _leave_flush gives each thread its own modes back. Both regions
+# run with OMP_DYNAMIC's adjustment off, so that each gets the whole team (under OMP_DYNAMIC the
+# training calls' regions may take fewer threads: the first ones of that team, all set).
 cdef extern from *:
     """
     #if defined(__SSE__) || defined(__x86_64__) || defined(_M_X64)
@@ -1517,11 +1519,22 @@ cdef extern from *:
     static long long fastnn_fp_modes(void) { return 0; }
     static void fastnn_fp_set_modes(long long m) { (void)m; }
     #endif
+    /* the calling thread's dynamic adjustment of team sizes (OMP_DYNAMIC) off; returns the old
+       setting for fastnn_set_dynamic */
+    #ifdef _OPENMP
+    static int fastnn_dynamic_off(void) { int d = omp_get_dynamic(); omp_set_dynamic(0); return d; }
+    static void fastnn_set_dynamic(int d) { omp_set_dynamic(d); }
+    #else
+    static int fastnn_dynamic_off(void) { return 0; }
+    static void fastnn_set_dynamic(int d) { (void)d; }
+    #endif
     """
     int FASTNN_HAS_FLUSH
     unsigned int FASTNN_FLUSH_BITS
     long long fastnn_fp_modes() noexcept nogil
     void fastnn_fp_set_modes(long long m) noexcept nogil
+    int fastnn_dynamic_off() noexcept nogil
+    void fastnn_set_dynamic(int d) noexcept nogil
 
 
 def _flush_available():
@@ -1529,43 +1542,53 @@ def _flush_available():
     return bool(FASTNN_HAS_FLUSH)
 
 
+cdef void _each_thread(long long[::1] modes, int action) noexcept nogil:
+    """In each thread t of a team of modes.shape[0], OMP_DYNAMIC's adjustment off: action 0 reads its
+    modes into modes[t]; 1 reads them and turns flushing on; 2 gives it modes[t] back (if >= 0).
+    modes[t] stays -1 for a thread the region does not get (OMP_THREAD_LIMIT)."""
+    cdef int T = modes.shape[0]
+    cdef int t
+    cdef int dynamic = fastnn_dynamic_off()
+    with parallel(num_threads=T):
+        t = threadid()
+        if t < T:
+            if action == 2:
+                if modes[t] >= 0:
+                    fastnn_fp_set_modes(modes[t])
+            else:
+                modes[t] = fastnn_fp_modes()
+                if action == 1:
+                    fastnn_fp_set_modes(modes[t] | FASTNN_FLUSH_BITS)
+    fastnn_set_dynamic(dynamic)
+
+
 def _enter_flush(int n_threads):
     """Flush-to-zero and denormals-are-zero on, in the calling thread and the workers its training
     calls with n_threads use (above); returns each team thread's old modes (-1: not in the team), for
     _leave_flush."""
-    cdef int T = _usable_threads(max(n_threads, 2))
-    cdef long long[::1] saved = np.full(T, -1, dtype=np.int64)
-    cdef int t
-    with nogil, parallel(num_threads=T):
-        t = threadid()
-        if t < T:
-            saved[t] = fastnn_fp_modes()
-            fastnn_fp_set_modes(saved[t] | FASTNN_FLUSH_BITS)
-    return np.asarray(saved)
+    saved = np.full(_usable_threads(max(n_threads, 2)), -1, dtype=np.int64)
+    cdef long long[::1] s = saved
+    with nogil:
+        _each_thread(s, 1)
+    return saved
 
 
 def _leave_flush(saved):
     """Gives each thread of _enter_flush's team its old modes back."""
-    cdef const long long[::1] old = np.ascontiguousarray(saved, dtype=np.int64)
-    cdef int T = old.shape[0]
-    cdef int t
-    with nogil, parallel(num_threads=T):
-        t = threadid()
-        if t < T and old[t] >= 0:
-            fastnn_fp_set_modes(old[t])
+    cdef long long[::1] s = np.array(saved, dtype=np.int64)
+    with nogil:
+        _each_thread(s, 2)
 
 
 def _fp_modes(int n_threads):
     """(tests) the modes of each thread of a team of n_threads, from the caller's (thread 0);
     -1 for a thread the region did not get."""
-    cdef int T = _usable_threads(n_threads)
-    cdef long long[::1] modes = np.full(T, -1, dtype=np.int64)
-    cdef int t
-    with nogil, parallel(num_threads=T):
-        t = threadid()
-        if t < T:
-            modes[t] = fastnn_fp_modes()
-    return np.asarray(modes)
+    modes = np.full(_usable_threads(n_threads), -1, dtype=np.int64)
+    cdef long long[::1] m = modes
+    with nogil:
+        _each_thread(m, 0)
+    return modes
+
 
 # Whether _loss_grad_local's two threads run as on near cores (1) or far ones (0); -1 (default): near
 # while their round trip (_ping_pong, timed once per train_epoch call, at the first chunk that takes
