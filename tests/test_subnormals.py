@@ -66,6 +66,13 @@ def _team_modes(n_threads):
     return modes[modes >= 0]
 
 
+def _env(**extra):
+    """os.environ for a subprocess that imports the fastnn these tests import (an in-place build
+    under PYTHONPATH=src too), with extra's variables."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")]), **extra}
+
+
 def _modes_clear(n_threads):
     return bool(np.all(_team_modes(n_threads) & FLUSH_BITS == 0))
 
@@ -164,15 +171,12 @@ def test_a_loaded_model_trains_exactly(tmp_path):
 def test_command_line_option(tmp_path):
     X, y = _data()
     np.savez(tmp_path / "d.npz", X=X, y=y)
-    # the subprocess imports the fastnn these tests import (an in-place build under PYTHONPATH=src too)
-    here = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
     models = {}
     for flag in ([], ["--flush-subnormals"]):
         name = f"m{len(flag)}.fastnn"
         r = subprocess.run([sys.executable, "-m", "fastnn", "train", "--data", "d.npz", "--sizes", "6,8,3",
                             "--epochs", "3", "--save", name, *flag], cwd=tmp_path, capture_output=True,
-                           text=True, timeout=300, env=env)
+                           text=True, timeout=300, env=_env())
         assert r.returncode == 0, r.stderr
         models[len(flag)] = fastnn.load(tmp_path / name)
     # three epochs meet no subnormal number: the same weights
@@ -209,7 +213,6 @@ def test_under_omp_dynamic_every_thread_is_set_and_given_back():
     """With OMP_DYNAMIC=true OpenMP may give a region fewer threads than it asks for; the enter and
     leave regions turn that off for themselves, so that no worker keeps the modes after training
     (a worker left with them would flush in later, exact calls)."""
-    here = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
     script = """
 import numpy as np, fastnn
 from fastnn import _core
@@ -224,8 +227,7 @@ for _ in range(5):
     assert np.all(_core._fp_modes(2) & 0x8040 == 0), _core._fp_modes(2)
 print("ok")
 """
-    env = {**os.environ, "OMP_DYNAMIC": "true",
-           "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
+    env = _env(OMP_DYNAMIC="true")
     env.pop("OMP_THREAD_LIMIT", None)
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr

@@ -37,7 +37,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, colu
 
 from . import _core
 from ._typing import ArrayLike, DTypeLike
-from .network import Network
+from .network import Network, _check_flush_available
 
 _Estimator = TypeVar("_Estimator", bound="_BaseMLP")
 
@@ -272,9 +272,7 @@ class _BaseMLP(BaseEstimator):
                "must be None or an int in the range [1, inf)")
         f = self.flush_subnormals
         _check(self, "flush_subnormals", f, _is_bool(f), "must be True or False")
-        if f and not _core._flush_available():
-            raise ValueError("flush_subnormals=True needs an x86 CPU (its MXCSR flush-to-zero and "
-                             "denormals-are-zero modes); this build has no such modes")
+        _check_flush_available(f)
         return [int(s) for s in sizes], dtype
 
     # ---- the network ------------------------------------------------------------------------
@@ -289,7 +287,7 @@ class _BaseMLP(BaseEstimator):
         net = Network(layer_units, activation=_ACTIVATIONS[self.activation],
                       output_activation=_OUT_ACTIVATIONS[self.out_activation_], loss=_LOSSES[self.out_activation_],
                       dtype=np.dtype(dtype).name, n_threads=self.n_threads,
-                      flush_subnormals=bool(self.flush_subnormals))
+                      flush_subnormals=self.flush_subnormals)
         factor = 2.0 if self.activation == "logistic" else 6.0
         for W, b, fan_in, fan_out in zip(net.weights, net.biases, layer_units[:-1], layer_units[1:]):
             bound = np.sqrt(factor / (fan_in + fan_out))
@@ -346,7 +344,7 @@ class _BaseMLP(BaseEstimator):
                     view[...] = new
             self._bind()
         net.n_threads = self.n_threads
-        net.flush_subnormals = bool(self.flush_subnormals)
+        net.flush_subnormals = self.flush_subnormals
         return net
 
     def __setstate__(self, state):

@@ -70,6 +70,13 @@ def _available_cores():
         return max(1, os.cpu_count() or 1)
 
 
+def _check_flush_available(flush):
+    """Refuse flush_subnormals=True where the build cannot set the CPU's modes (ValueError)."""
+    if flush and not _core._flush_available():
+        raise ValueError("flush_subnormals=True needs an x86 CPU (its MXCSR flush-to-zero and "
+                         "denormals-are-zero modes); this build has no such modes")
+
+
 def _check_bool(name, value):
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {value!r}")
@@ -409,11 +416,8 @@ class Network:
 
     @flush_subnormals.setter
     def flush_subnormals(self, value: bool) -> None:
-        if not isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"flush_subnormals must be True or False, got {value!r}")
-        if value and not _core._flush_available():
-            raise ValueError("flush_subnormals=True needs an x86 CPU (its MXCSR flush-to-zero and "
-                             "denormals-are-zero modes); this build has no such modes")
+        _check_bool("flush_subnormals", value)
+        _check_flush_available(value)
         self._flush_subnormals = bool(value)
 
     @property
