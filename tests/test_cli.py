@@ -45,6 +45,7 @@ def test_train_evaluate_predict_round_trip(data):
              "--learning-rate", "3", "--save", "m.fastnn", cwd=d)
     assert r.returncode == 0, r.stderr
     assert "epoch 3/3" in r.stdout and "validation accuracy" in r.stdout and "saved m.fastnn" in r.stdout
+    assert "completed 3 epochs" in r.stdout and "done: 3 epochs in" in r.stdout
     net = fastnn.load(d / "m.fastnn")
     assert net.sizes == (784, 30, 10) or list(net.sizes) == [784, 30, 10]
     accuracy = net.accuracy(X, y)
@@ -179,6 +180,13 @@ def test_train_asynchronous(data, threads):
         serial = fastnn.load(d / "serial.fastnn")
         for p, q in zip(serial.weights + serial.biases, hogwild.weights + hogwild.biases):
             assert np.array_equal(p, q)
+
+
+def test_train_one_epoch_says_epoch(data):
+    d, _, _ = data
+    r = _run("train", "--data", "digits.npz", "--sizes", "784,10", "--epochs", "1", "--save", "one.fastnn", cwd=d)
+    assert r.returncode == 0, r.stderr
+    assert "completed 1 epoch\n" in r.stdout and "done: 1 epoch in " in r.stdout
 
 
 def test_train_with_plot(data):

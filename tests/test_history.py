@@ -49,6 +49,16 @@ def test_one_line_per_epoch_when_not_a_terminal(capsys):
     assert lines[-1] == "completed 3 epochs"
 
 
+def test_messages_count_epochs_in_the_singular_and_plural(capsys):
+    X, y = _data(200)
+    net = fastnn.Network([20, 4, 2], seed=0)
+    assert net.fit(X, y, epochs=1).message == "completed 1 epoch"
+    h = net.fit(X, y, epochs=5, tol=1e9, patience=1)       # no epoch after the first falls by 1e9
+    assert h.message == "stopped after epoch 2: the training loss did not fall by more than tol=1e+09 for 1 epoch in a row"
+    h = net.fit(X, y, epochs=5, tol=1e9, patience=2)
+    assert h.message.endswith("for 2 epochs in a row") and len(h.train_loss) == 3
+
+
 def test_history_to_dict_is_json_ready():
     X, y = _data(200)
     net = fastnn.Network([20, 4, 2], seed=0)

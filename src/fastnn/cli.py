@@ -34,6 +34,7 @@ from typing import Callable, Optional, Sequence, Tuple
 import numpy as np
 
 from .data import _load_idx_pair, _SeveralFiles, load_mnist
+from .history import _n_epochs
 from .modelfile import ModelFileError, _atomic_write, _written_in_place
 from .network import _HIDDEN, _INITS, _LOSSES, _OUTPUT, Network, _finite
 from .optim import OPTIMIZERS, SCHEDULES
@@ -351,8 +352,8 @@ def train(args: argparse.Namespace) -> int:
     net.save(args.save)
     if args.plot:
         history.plot(args.plot)
-    summary = (f"done: {len(history.train_loss)} epochs in {seconds:.1f} s; train loss {history.train_loss[-1]:.4f}, "
-               f"train accuracy {net.accuracy(X, y):.4f}")
+    summary = (f"done: {_n_epochs(len(history.train_loss))} in {seconds:.1f} s; "
+               f"train loss {history.train_loss[-1]:.4f}, train accuracy {net.accuracy(X, y):.4f}")
     if validation:
         summary += f"; validation accuracy {net.accuracy(*validation):.4f}"
     print(summary)

@@ -10,6 +10,11 @@ from ._typing import PathLike
 __all__ = ["History"]
 
 
+def _n_epochs(n: int) -> str:
+    """'1 epoch', '3 epochs': a count of epochs for the messages fit and the command line print."""
+    return f"{n} epoch" if n == 1 else f"{n} epochs"
+
+
 class History:
     """What happened during ``Network.fit``, one entry per completed epoch.
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _core
 from .data import _check_batch_size, _check_label_range, _rng, epoch_order, one_hot
-from .history import History
+from .history import History, _n_epochs
 from ._typing import (Activation, ArrayLike, Callback, DTypeLike, FloatArray, Init, Loss, LRSchedule,
                       OptimizerName, OutputActivation, PathLike, Seed)
 from .optim import Optimizer, Schedule, learning_rate as _learning_rate
@@ -806,7 +806,7 @@ class Network:
         best_theta = None
         n = X.shape[0]
         history.stop_reason = "max_epochs"
-        history.message = f"completed {epochs} epochs"
+        history.message = f"completed {_n_epochs(epochs)}"
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
             rate = schedule.rate(epoch)
@@ -853,7 +853,7 @@ class Network:
                 history.stop_reason = "early_stopping" if early_stopping else "tol"
                 history.message = (
                     f"stopped after epoch {epoch}: the {'validation' if val else 'training'} loss "
-                    f"did not fall by more than tol={tol:g} for {patience} epochs in a row")
+                    f"did not fall by more than tol={tol:g} for {_n_epochs(patience)} in a row")
                 break
         if best_theta is not None:
             with self._lock:
