@@ -11,10 +11,9 @@ import argparse
 import statistics
 import time
 
-import fastnn
 from fastnn import recipes
 
-from seed import DEFAULT_MNIST
+from seed import DEFAULT_MNIST, mnist_split
 
 
 def main():
@@ -22,8 +21,7 @@ def main():
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--mnist", default=DEFAULT_MNIST)
     args = parser.parse_args()
-    X, labels = fastnn.load_mnist(args.mnist)
-    X_train, y_train, X_test, y_test = X[:20000], labels[:20000], X[20000:], labels[20000:]
+    X_train, y_train, X_test, y_test = mnist_split(args.mnist, dtype="float32")
     print(f"train on {len(X_train)} shared MNIST digits, score on the other {len(X_test)}")
     print(f"{'recipe':<12} {'seed':>4} {'accuracy':>9} {'train s':>8}")
     seconds_of = {}

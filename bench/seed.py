@@ -17,6 +17,7 @@ import argparse
 import os
 import statistics
 import time
+import warnings
 
 import numpy as np
 
@@ -26,6 +27,23 @@ from fastnn import _reference as ref
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_MNIST = os.path.join(HERE, "..", "..", "shared", "data", "mnist")
 SIZES, BATCH, ETA = [784, 30, 10], 10, 3.0   # the seed workload (SEED.md), also bench/ab.py --workload seed
+N_TRAIN = 20000   # the scikit-learn comparison's split: train on the first 20,000 digits, score on the rest
+
+
+def mnist_split(path, dtype=np.float64):
+    """(X_train, y_train, X_test, y_test): the first N_TRAIN shared MNIST digits and the other 4,345."""
+    X, y = fastnn.load_mnist(path, dtype=dtype)
+    return X[:N_TRAIN], y[:N_TRAIN], X[N_TRAIN:], y[N_TRAIN:]
+
+
+def timed_fit(estimator, X, y):
+    """Seconds estimator.fit(X, y) takes; scikit-learn's ConvergenceWarning (max_iter reached) silenced."""
+    from sklearn.exceptions import ConvergenceWarning
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        estimator.fit(X, y)
+    return time.perf_counter() - t0
 
 
 def numpy_epoch(weights, biases, X, Y, batch_size, eta, rng):

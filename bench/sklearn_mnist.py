@@ -22,16 +22,14 @@ two-thread epochs are then slower.
 import argparse
 import statistics
 import time
-import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier as SklearnMLP
 
 import fastnn
 from fastnn import _core
 
-from seed import DEFAULT_MNIST
+from seed import DEFAULT_MNIST, mnist_split, timed_fit
 
 
 def main():
@@ -39,8 +37,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--mnist", default=DEFAULT_MNIST)
     args = parser.parse_args()
-    X, y = fastnn.load_mnist(args.mnist, dtype=np.float64)
-    X_train, y_train, X_test, y_test = X[:20000], y[:20000], X[20000:], y[20000:]
+    X_train, y_train, X_test, y_test = mnist_split(args.mnist)
     print(f"train on {len(X_train)} shared MNIST digits, score on the other {len(X_test)}; default parameters")
     print(f"{'estimator':<10} {'seed':>4} {'accuracy':>9} {'epochs':>6} {'seconds':>8} {'s/epoch':>8} {'trip ns':>8}")
     X_train32, X_test32 = X_train.astype(np.float32), X_test.astype(np.float32)
@@ -57,11 +54,7 @@ def main():
             time.sleep(0.2)  # let the other library's worker threads settle
             trip = f"{_core._round_trip():.0f}" if name.startswith("fastnn") else "-"
             est = make(seed)
-            t0 = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                est.fit(X_fit, y_train)
-            s = time.perf_counter() - t0
+            s = timed_fit(est, X_fit, y_train)
             acc = est.score(X_score, y_test)
             seconds[name].append(s)
             per_epoch[name].append(s / est.n_iter_)

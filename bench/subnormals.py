@@ -13,14 +13,12 @@ other 4,345 and how many of its weights are subnormal, then the ratio of the med
 import argparse
 import statistics
 import time
-import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 
 import fastnn
 
-from seed import DEFAULT_MNIST
+from seed import DEFAULT_MNIST, mnist_split, timed_fit
 
 
 def main():
@@ -28,8 +26,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--mnist", default=DEFAULT_MNIST)
     args = parser.parse_args()
-    X, y = fastnn.load_mnist(args.mnist, dtype=np.float64)
-    X_train, y_train, X_test, y_test = X[:20000], y[:20000], X[20000:], y[20000:]
+    X_train, y_train, X_test, y_test = mnist_split(args.mnist)
     print(f"{'dtype':<8} {'flush':<6} {'seed':>4} {'epochs':>6} {'ms/epoch':>9} {'accuracy':>9} {'subnormal':>9}")
     per_epoch = {}
     for dtype in ("float32", "float64"):
@@ -38,11 +35,7 @@ def main():
             for flush in (False, True):
                 clf = fastnn.MLPClassifier(random_state=seed, flush_subnormals=flush)
                 time.sleep(0.2)
-                t0 = time.perf_counter()
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", ConvergenceWarning)
-                    clf.fit(Xd, y_train)
-                s = (time.perf_counter() - t0) / clf.n_iter_
+                s = timed_fit(clf, Xd, y_train) / clf.n_iter_
                 per_epoch.setdefault((dtype, flush), []).append(s)
                 tiny = np.finfo(dtype).tiny
                 sub = sum(int(np.sum((W != 0) & (np.abs(W) < tiny))) for W in clf.coefs_)

@@ -608,7 +608,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     - fastnn only: ``n_threads``, threads for the kernels (None: every core); ``dtype``, None to
       compute in X's dtype as scikit-learn does (float32 or float64), or "float32" / "float64"
       (float32 fitted 1.2x to 2.2x as fast as float64 in runs of bench/sklearn_mnist.py on AMD
-      hosts; on an Intel host about as fast, slowed by subnormal numbers, and 1.6x as fast with
+      hosts; on an Intel host about as fast, slowed by subnormal numbers, and 1.5x as fast with
       flush_subnormals=True, bench/subnormals.py);
       ``flush_subnormals`` (default False), True to train with numbers below the smallest normal
       one computed as 0 (see ``fastnn.Network``): faster on CPUs that handle them slowly.
