@@ -236,6 +236,13 @@ def test_train_with_plot(data):
     (["evaluate", "--model", "truncated.fastnn", "--data", "digits.npz"], "not a valid fastnn model file"),
     (["evaluate", "--model", "missing.fastnn", "--data", "digits.npz"], "no such model file"),
     (["predict", "--model", "m.fastnn", "--data", "digits.npz", "--out", "no/such/dir/p.csv"], "does not exist"),
+    # refused before training, not after it
+    (["train", "--data", "digits.npz", "--sizes", "784,10", "--save", "idx"], "cannot write idx: it is a directory"),
+    (["train", "--data", "digits.npz", "--sizes", "784,10", "--save", "x.fastnn", "--plot", "."],
+     "cannot write .: it is a directory"),
+    (["predict", "--model", "m.fastnn", "--data", "digits.npz", "--out", "idx/"], "it is a directory"),
+    (["train", "--data", "digits.npz", "--sizes", "784,10", "--save", "digits.npz/x.fastnn"],
+     "digits.npz is a file, not a directory"),
     (["train", "--data", "digits.npz", "--sizes", "784,x", "--save", "x.fastnn"], "expected comma-separated integers"),
     (["evaluate", "--model", "m.fastnn", "--data", "both"], "holds several MNIST file pairs"),
     # an output never overwrites an input or another output
@@ -269,6 +276,10 @@ def test_train_with_plot(data):
      "expected an integer >= 1, got '0'"),
     (["train", "--data", "digits.npz", "--sizes", "784,10", "--save", "x.fastnn", "--epochs", "two"],
      "expected an integer >= 1, got 'two'"),
+    (["train", "--data", "digits.npz", "--sizes", "784,10", "--save", ""], "argument --save: expected a path"),
+    (["train", "--data", "", "--sizes", "784,10", "--save", "x.fastnn"], "argument --data: expected a path"),
+    (["predict", "--model", "m.fastnn", "--data", "digits.npz", "--out", ""], "argument --out: expected a path"),
+    (["evaluate", "--model", "", "--data", "digits.npz"], "argument --model: expected a path"),
 ])
 def test_errors_are_one_line_with_status_2_and_write_nothing(data, args, message):
     d, _, _ = data

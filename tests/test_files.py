@@ -237,6 +237,23 @@ def test_save_into_read_only_directory(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == []
 
 
+def test_save_to_a_directory_or_an_empty_path_is_refused(tmp_path, monkeypatch):
+    """An empty path is refused before any file is made (it used to make a temporary file beside the
+    working directory); a directory is never replaced, and no temporary file is left."""
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    made = []
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda path, *a, **k: made.append(path) or real_open(path, *a, **k))
+    with pytest.raises(FileNotFoundError, match="the path is empty"):
+        _small().save("")
+    assert made == []
+    monkeypatch.undo()
+    with pytest.raises(IsADirectoryError, match="cannot save the model to .*work"):
+        _small().save(tmp_path / "work")
+    assert os.listdir(tmp_path) == ["work"] and os.listdir(tmp_path / "work") == []
+
+
 @pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
 def test_saved_files_get_the_mode_open_would_give(tmp_path):
     """A new model file gets 0o666 less the umask, as open() would (it used to be 0o600, the

@@ -228,6 +228,14 @@ def _sizes(text: str) -> list:
     return sizes
 
 
+def _path(text: str) -> str:
+    """An argparse type: a file or directory name, not empty (an empty one would name the working
+    directory to some calls and no file to others)."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a path, got an empty string")
+    return text
+
+
 def _integer(lowest: int) -> Callable[[str], int]:
     """An argparse type: an integer >= lowest (checked as the options are parsed, before any data
     is read)."""
@@ -299,12 +307,16 @@ def _check_outputs(outputs: dict, inputs: dict) -> None:
 def _check_writable(path: str) -> None:
     """Fail before any work when the output cannot be written: a device or pipe (``/dev/stdout``)
     that is not writable, else a missing or read-only directory (of the file a symlink names:
-    that file is the one replaced)."""
+    that file is the one replaced), or a path that names a directory."""
     if _written_in_place(path):
         if not os.access(path, os.W_OK):
             raise CliError(f"cannot write {path}: permission denied")
         return
+    if os.path.isdir(path):
+        raise CliError(f"cannot write {path}: it is a directory; name a file")
     directory = os.path.dirname(os.path.realpath(path))
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise CliError(f"cannot write {path}: {directory} is a file, not a directory")
     if not os.path.isdir(directory):
         raise CliError(f"cannot write {path}: directory {directory} does not exist")
     if not os.access(directory, os.W_OK):
@@ -437,11 +449,11 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="command", metavar="{train,evaluate,predict}")
     t = sub.add_parser("train", help="train a network on a data file and save it",
                        description="Train a network and save it (see python -m fastnn --help for data formats).")
-    t.add_argument("--data", required=True, help="training data: IDX directory or file, .npz or .csv")
-    t.add_argument("--val", help="validation data, evaluated after every epoch")
+    t.add_argument("--data", required=True, type=_path, help="training data: IDX directory or file, .npz or .csv")
+    t.add_argument("--val", type=_path, help="validation data, evaluated after every epoch")
     t.add_argument("--sizes", required=True, type=_sizes, help="layer widths, e.g. 784,100,10")
-    t.add_argument("--save", required=True, metavar="MODEL", help="where to save the trained model (.fastnn)")
-    t.add_argument("--plot", metavar="PNG", help="save learning curves to this PNG (needs matplotlib)")
+    t.add_argument("--save", required=True, type=_path, metavar="MODEL", help="where to save the trained model (.fastnn)")
+    t.add_argument("--plot", type=_path, metavar="PNG", help="save learning curves to this PNG (needs matplotlib)")
     t.add_argument("--label", help="name of the label column of a CSV file")
     t.add_argument("--activation", default="sigmoid", choices=_HIDDEN, help="hidden activation (default sigmoid)")
     t.add_argument("--output-activation", default=None, choices=_OUTPUT,
@@ -472,14 +484,14 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--tol", type=_number(0), default=None)
     t.set_defaults(run=train)
     e = sub.add_parser("evaluate", help="loss and accuracy of a saved model on a data file")
-    e.add_argument("--model", required=True)
-    e.add_argument("--data", required=True)
+    e.add_argument("--model", required=True, type=_path)
+    e.add_argument("--data", required=True, type=_path)
     e.add_argument("--label", help="name of the label column of a CSV file")
     e.set_defaults(run=evaluate)
     p = sub.add_parser("predict", help="write a saved model's predictions to a CSV file")
-    p.add_argument("--model", required=True)
-    p.add_argument("--data", required=True)
-    p.add_argument("--out", required=True, help="CSV to write: prediction, then every output (- for standard output)")
+    p.add_argument("--model", required=True, type=_path)
+    p.add_argument("--data", required=True, type=_path)
+    p.add_argument("--out", required=True, type=_path, help="CSV to write: prediction, then every output (- for standard output)")
     p.add_argument("--label", help="name of a label column of a CSV file to leave out")
     p.set_defaults(run=predict)
 

@@ -63,6 +63,8 @@ def _n_params(sizes):
 def save(net: Network, path: PathLike) -> str:
     """Write ``net`` to ``path`` atomically (see the module docstring). Returns ``path`` as a str."""
     path = os.fsdecode(path)
+    if not path:    # os.path.realpath("") is the working directory: no file to write
+        raise FileNotFoundError(errno.ENOENT, "cannot save the model: the path is empty", path)
     snapshot = net._snapshot()
     net._check_parameters(snapshot)     # read() refuses such a file: never write one
     theta = np.ascontiguousarray(snapshot, dtype=net.dtype.newbyteorder("<"))
