@@ -1,6 +1,7 @@
 """python -m fastnn train / evaluate / predict on IDX, .npz and .csv data; one-line errors."""
 import csv
 import gzip
+import importlib.util
 import os
 import struct
 import subprocess
@@ -196,6 +197,11 @@ def test_train_with_plot(data):
              "--plot", "curves.png", cwd=d)
     assert r.returncode == 0, r.stderr
     assert open(d / "curves.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    # the format follows the extension, as with matplotlib's savefig
+    r = _run("train", "--data", "digits.npz", "--sizes", "784,10", "--epochs", "1", "--save", "p.fastnn",
+             "--plot", "curves.svg", cwd=d)
+    assert r.returncode == 0, r.stderr
+    assert b"<svg" in open(d / "curves.svg", "rb").read(1000)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -237,6 +243,10 @@ def test_train_with_plot(data):
     (["evaluate", "--model", "missing.fastnn", "--data", "digits.npz"], "no such model file"),
     (["predict", "--model", "m.fastnn", "--data", "digits.npz", "--out", "no/such/dir/p.csv"], "does not exist"),
     # refused before training, not after it
+    pytest.param(["train", "--data", "digits.npz", "--sizes", "784,10", "--save", "x.fastnn", "--plot", "curves.csv"],
+                 "cannot plot to curves.csv: matplotlib writes no .csv pictures",
+                 marks=pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None,
+                                          reason="the format is checked with matplotlib, the 'plot' extra")),
     (["train", "--data", "digits.npz", "--sizes", "784,10", "--save", "idx"], "cannot write idx: it is a directory"),
     (["train", "--data", "digits.npz", "--sizes", "784,10", "--save", "x.fastnn", "--plot", "."],
      "cannot write .: it is a directory"),

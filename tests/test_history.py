@@ -1,6 +1,7 @@
 """History, the progress display and learning-curve plots."""
 import io
 import json
+import os
 import subprocess
 import sys
 
@@ -99,3 +100,26 @@ def test_plot_writes_a_png(tmp_path):
     assert h.plot(buffer) is buffer and buffer.getvalue() == data
     with pytest.raises(TypeError, match="file name or a binary file object, got 3"):
         h.plot(3)
+
+
+
+def test_plot_format_follows_the_extension(tmp_path):
+    """As with matplotlib's savefig: curves.svg is an SVG, a name without an extension a PNG, and an
+    extension matplotlib cannot write is refused before any file is made (it used to get PNG bytes)."""
+    pytest.importorskip("matplotlib", reason="matplotlib is the optional 'plot' extra")
+    X, y = _data(100)
+    h = fastnn.Network([20, 4, 2], seed=0).fit(X, y, epochs=2)
+    assert b"<svg" in open(h.plot(tmp_path / "c.svg"), "rb").read(1000)
+    assert open(h.plot(tmp_path / "c.PDF"), "rb").read(5) == b"%PDF-"
+    assert open(h.plot(tmp_path / "curves"), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    assert open(h.plot(tmp_path / "c.v2", format="png"), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    buffer = io.BytesIO()
+    assert b"<svg" in h.plot(buffer, format="svg").getvalue()[:1000]
+    before = sorted(os.listdir(tmp_path))
+    with pytest.raises(ValueError, match=r"cannot plot to .*c\.csv: matplotlib writes no \.csv pictures.*svg"):
+        h.plot(tmp_path / "c.csv")
+    with pytest.raises(ValueError, match="format 'bogus' is not one matplotlib writes"):
+        h.plot(tmp_path / "c.png", format="bogus")
+    with pytest.raises(TypeError, match="format must be a str"):
+        h.plot(tmp_path / "c.png", format=3)
+    assert sorted(os.listdir(tmp_path)) == before

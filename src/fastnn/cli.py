@@ -34,7 +34,7 @@ from typing import Callable, Optional, Sequence, Tuple
 import numpy as np
 
 from .data import _load_idx_pair, _SeveralFiles, load_mnist
-from .history import _n_epochs
+from .history import _n_epochs, _plot_format
 from .modelfile import ModelFileError, _atomic_write, _written_in_place
 from .network import _HIDDEN, _INITS, _LOSSES, _OUTPUT, Network, _finite
 from .optim import OPTIMIZERS, SCHEDULES
@@ -353,6 +353,7 @@ def train(args: argparse.Namespace) -> int:
             import matplotlib  # noqa: F401
         except ImportError:
             raise CliError("--plot needs matplotlib: pip install 'fastnn[plot]'") from None
+        _plot_format(args.plot)     # the picture's format, from the extension: refused before training
     print(f"fastnn: training {sizes} ({args.dtype}) on {len(X)} samples from {args.data}"
           + (f"; validating on {len(validation[0])} from {args.val}" if validation else ""), flush=True)
     t0 = time.perf_counter()
@@ -453,7 +454,8 @@ def add_commands(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--val", type=_path, help="validation data, evaluated after every epoch")
     t.add_argument("--sizes", required=True, type=_sizes, help="layer widths, e.g. 784,100,10")
     t.add_argument("--save", required=True, type=_path, metavar="MODEL", help="where to save the trained model (.fastnn)")
-    t.add_argument("--plot", type=_path, metavar="PNG", help="save learning curves to this PNG (needs matplotlib)")
+    t.add_argument("--plot", type=_path, metavar="IMAGE",
+                   help="save learning curves to this picture, .png, .svg, .pdf, ... (needs matplotlib)")
     t.add_argument("--label", help="name of the label column of a CSV file")
     t.add_argument("--activation", default="sigmoid", choices=_HIDDEN, help="hidden activation (default sigmoid)")
     t.add_argument("--output-activation", default=None, choices=_OUTPUT,

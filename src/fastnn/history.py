@@ -15,6 +15,27 @@ def _n_epochs(n: int) -> str:
     return f"{n} epoch" if n == 1 else f"{n} epochs"
 
 
+def _plot_format(target: Any, format: str | None = None) -> str:
+    """The picture format History.plot writes to ``target`` (a file name or a file object): ``format``
+    if given, else the file name's extension, else "png". Raises ValueError for a format
+    matplotlib cannot write, naming those it can. Needs matplotlib."""
+    from matplotlib.backend_bases import FigureCanvasBase
+    supported = sorted(FigureCanvasBase.get_supported_filetypes())
+    if format is not None:
+        if not isinstance(format, str):
+            raise TypeError(f"format must be a str such as 'png', got {format!r}")
+        if format.lower() not in supported:
+            raise ValueError(f"format {format!r} is not one matplotlib writes; use one of {', '.join(supported)}")
+        return format.lower()
+    extension = os.path.splitext(target)[1][1:] if isinstance(target, str) else ""
+    if not extension:
+        return "png"
+    if extension.lower() not in supported:
+        raise ValueError(f"cannot plot to {target}: matplotlib writes no .{extension} pictures; name the file "
+                         f"with one of the extensions {', '.join(supported)} (or none, for a PNG)")
+    return extension.lower()
+
+
 class History:
     """What happened during ``Network.fit``, one entry per completed epoch.
 
@@ -75,12 +96,15 @@ class History:
             "message": self.message,
         }
 
-    def plot(self, path: PathLike | BinaryIO) -> PathLike | BinaryIO:
-        """Write a PNG of the learning curves (loss, and accuracy when recorded) to ``path``.
+    def plot(self, path: PathLike | BinaryIO, *, format: str | None = None) -> PathLike | BinaryIO:
+        """Write a picture of the learning curves (loss, and accuracy when recorded) to ``path``.
 
         ``path``: a file name, or a binary file object open for writing (``io.BytesIO``).
-        Needs matplotlib (``pip install 'fastnn[plot]'``); without it, raises
-        ImportError saying so. Returns ``path``.
+        ``format``: one of matplotlib's ("png", "svg", "pdf", ...); by default the file name's
+        extension (``curves.svg`` is an SVG), and PNG for a name without one or a file object.
+        A format matplotlib cannot write (``curves.csv``) raises ValueError before anything is
+        written; ``format="png"`` writes a PNG whatever the name. Needs matplotlib
+        (``pip install 'fastnn[plot]'``); without it, raises ImportError saying so. Returns ``path``.
         """
         if isinstance(path, (str, bytes, os.PathLike)):
             target: Any = os.fsdecode(path)
@@ -95,6 +119,7 @@ class History:
         except ImportError:
             raise ImportError("History.plot needs matplotlib: pip install 'fastnn[plot]' "
                               "(or pip install matplotlib)") from None
+        format = _plot_format(target, format)
         if not self.train_loss:
             raise ValueError("nothing to plot: the history has no epochs")
         epochs = range(1, len(self.train_loss) + 1)
@@ -119,7 +144,7 @@ class History:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_ylabel("validation accuracy")
         fig.tight_layout()
-        fig.savefig(target, format="png")
+        fig.savefig(target, format=format)
         return path
 
     def __repr__(self) -> str:
