@@ -102,7 +102,6 @@ def test_plot_writes_a_png(tmp_path):
         h.plot(3)
 
 
-
 def test_plot_format_follows_the_extension(tmp_path):
     """As with matplotlib's savefig: curves.svg is an SVG, a name without an extension a PNG, and an
     extension matplotlib cannot write is refused before any file is made (it used to get PNG bytes)."""

@@ -63,8 +63,6 @@ def _n_params(sizes):
 def save(net: Network, path: PathLike) -> str:
     """Write ``net`` to ``path`` atomically (see the module docstring). Returns ``path`` as a str."""
     path = os.fsdecode(path)
-    if not path:    # os.path.realpath("") is the working directory: no file to write
-        raise FileNotFoundError(errno.ENOENT, "cannot save the model: the path is empty", path)
     snapshot = net._snapshot()
     net._check_parameters(snapshot)     # read() refuses such a file: never write one
     theta = np.ascontiguousarray(snapshot, dtype=net.dtype.newbyteorder("<"))
@@ -84,7 +82,8 @@ def save(net: Network, path: PathLike) -> str:
     try:
         _atomic_write(path, write)
     except OSError as exc:
-        raise OSError(exc.errno, f"cannot save the model to {path}: {exc.strerror or exc}", path) from exc
+        where = f" to {path}" if path else ""
+        raise OSError(exc.errno, f"cannot save the model{where}: {exc.strerror or exc}", path) from exc
     return path
 
 
@@ -96,12 +95,17 @@ def _atomic_write(path: str, write: Callable[[Any], None], *, text: bool = False
     existing file's mode, else 0o666 less the umask (``tempfile.mkstemp`` would make it 0o600).
     A path that exists and is not a regular file (``/dev/stdout``, a FIFO, ``/dev/null``) is
     written in place: renaming over it would replace the device or pipe. ``text``: ``f`` is a
-    text file (newline=""). Raises OSError; the temporary file is removed on any error.
+    text file (newline=""). Raises OSError, before making any file for an empty path or a
+    directory; the temporary file is removed on any error.
     """
+    if not path:    # os.path.realpath("") is the working directory: no file to write
+        raise FileNotFoundError(errno.ENOENT, "the path is empty", path)
     if _written_in_place(path):
         with open(path, "w", newline="", encoding="utf-8") if text else open(path, "wb") as f:
             write(f)
         return
+    if os.path.isdir(path):     # as open(path, "w") would refuse it, not after writing a whole file
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
     try:
         mode: int | None = os.stat(path).st_mode
     except FileNotFoundError:
