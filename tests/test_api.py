@@ -161,12 +161,39 @@ def test_bad_construction(call, error, match):
     (lambda net, X, y: net.fit(X, y, learning_rate=0.5, step=0.1), ValueError, "not both"),
     (lambda net, X, y: net.fit(X, y, tol=-1.0), ValueError, "tol"),
     (lambda net, X, y: net.fit(X, y, validation_data=X), TypeError, "pair"),
+    (lambda net, X, y: net.predict(np.ma.masked_greater(X, 0.5)), ValueError, "masked array with"),
+    (lambda net, X, y: net.fit(X, np.ma.masked_equal(y, 1)), ValueError, r"Y\.filled"),
+    (lambda net, X, y: net.fit(X, y, validation_data=(X, np.ma.masked_equal(y, 0))), ValueError, "Y_val is a masked"),
+    (lambda net, X, y: net.fit(X, np.ma.masked_equal(y, 0), validation_fraction=0.5), ValueError, "Y is a masked"),
+    (lambda net, X, y: net.accuracy(X, np.ma.masked_equal(y, 1)), ValueError, "masked entr"),
 ])
 def test_bad_calls_raise_and_change_nothing(call, error, match):
     rng = np.random.default_rng(5)
     net = fastnn.Network([3, 4, 2], seed=0)
     X, y = rng.random((6, 3)), rng.integers(0, 2, 6)
     assert_raises_and_unchanged(net, lambda: call(net, X, y), error, match)
+
+
+def test_masked_arrays():
+    """numpy's conversion of a masked array drops the mask and keeps the values under it, so a
+    masked entry would be trained on or predicted from silently: refused; without masked entries
+    a masked array is its data."""
+    rng = np.random.default_rng(8)
+    net = fastnn.Network([3, 4, 2], seed=0)
+    X, y = rng.random((6, 3)), np.array([0, 1, 0, 1, 1, 0])
+    whole = np.ma.masked_array(X, mask=np.zeros_like(X, dtype=bool))
+    assert np.array_equal(net.predict(whole), net.predict(X))
+    assert net.accuracy(np.ma.masked_array(X), np.ma.masked_array(y)) == net.accuracy(X, y)
+    one = np.ma.masked_array(X, mask=np.zeros_like(X, dtype=bool))
+    one[2, 1] = np.ma.masked
+    with pytest.raises(ValueError, match=r"X is a masked array with 1 masked entry; .*X\.filled\(value\)"):
+        net.predict(one)
+    with pytest.raises(ValueError, match="labels is a masked array with 2 masked entries"):
+        fastnn.one_hot(np.ma.masked_less(np.arange(4), 2), 4)
+    with pytest.raises(ValueError, match="X is a masked array"):
+        next(fastnn.minibatches(one, y, 2))
+    batches = list(fastnn.minibatches(whole, np.ma.masked_array(y), 3, seed=1))
+    assert all(type(a) is np.ndarray and type(b) is np.ndarray for a, b in batches)
 
 
 @pytest.mark.parametrize("call", [

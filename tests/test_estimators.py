@@ -598,6 +598,11 @@ def _refused_calls(est, X, y):
     yield lambda: est.set_params(early_stopping=True).partial_fit(X, y)
     yield lambda: est.set_params(warm_start=True).fit(X[:, :3], y)
     yield lambda: est.set_params(max_iter=0).partial_fit(X, y)
+    # masked entries (scikit-learn uses the values under the mask)
+    yield lambda: est.fit(np.ma.masked_greater(X, 7.0), y)
+    yield lambda: est.partial_fit(X, np.ma.masked_equal(y, y[0]))
+    yield lambda: est.set_params(warm_start=True).fit(X, y, sample_weight=np.ma.masked_array(
+        np.ones(len(y)), mask=np.arange(len(y)) == 3))
 
 
 @pytest.mark.parametrize("cls", [fastnn.MLPClassifier, fastnn.MLPRegressor])
@@ -616,7 +621,16 @@ def test_a_refused_call_changes_nothing(cls):
         est.set_params(**{**est.get_params(), **params, "early_stopping": False, "warm_start": False})
         assert pickle.dumps(est) == before, n
         np.testing.assert_array_equal(est.predict(X), predicted)
-    assert n == 5
+    assert n == 8
+    with pytest.raises(ValueError, match=r"X is a masked array with 1 masked entry; .*X\.filled"):
+        est.predict(np.ma.masked_array(X, mask=(X == X.max())))
+    unmasked = np.ma.masked_array(X, mask=np.zeros_like(X, dtype=bool))
+    np.testing.assert_array_equal(est.predict(unmasked), predicted)
+    with pytest.raises(ValueError, match="y is a masked array with 1 masked entry"):
+        est.score(X, np.ma.masked_array(y, mask=np.arange(len(y)) == 0))
+    with pytest.raises(ValueError, match="sample_weight is a masked array"):
+        est.score(X, y, sample_weight=np.ma.masked_less(np.arange(len(y)), 1))
+    assert est.score(unmasked, np.ma.masked_array(y)) == est.score(X, y)
     fresh = cls(early_stopping=True)
     with pytest.raises(ValueError, match="early_stopping"):
         fresh.partial_fit(X, y, **({"classes": [0, 1, 2]} if cls is fastnn.MLPClassifier else {}))

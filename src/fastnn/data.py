@@ -73,8 +73,8 @@ def minibatches(X: ArrayLike, Y: ArrayLike, batch_size: int, *,
     ------
     (X_batch, Y_batch) : copies of the selected rows, in shuffled order.
     """
-    X = np.asarray(X)
-    Y = np.asarray(Y)
+    X = _array(X, "X")
+    Y = _array(Y, "Y")
     if X.ndim == 0 or Y.ndim == 0:
         raise ValueError("X and Y must be arrays of samples (one row per sample)")
     if len(X) != len(Y):
@@ -84,6 +84,19 @@ def minibatches(X: ArrayLike, Y: ArrayLike, batch_size: int, *,
     for start in range(0, len(X), batch_size):
         idx = order[start:start + batch_size]
         yield X[idx], Y[idx]
+
+
+def _array(A, name):
+    """np.asarray(A), refusing a masked array with masked entries: numpy's conversion would
+    silently use the values under the mask (a masked array without masked entries is its data)."""
+    if isinstance(A, np.ma.MaskedArray):
+        n_masked = int(np.ma.count_masked(A))
+        if n_masked:
+            raise ValueError(f"{name} is a masked array with {n_masked} masked "
+                             f"entr{'y' if n_masked == 1 else 'ies'}; fastnn would use the values under "
+                             f"the mask: fill them ({name}.filled(value)) or drop those rows")
+        return np.asarray(A.data)
+    return np.asarray(A)
 
 
 def _check_label_range(labels, n, why=""):
@@ -100,7 +113,7 @@ def one_hot(labels: ArrayLike, n_classes: int, dtype: DTypeLike = np.float64) ->
     """
     if isinstance(n_classes, (bool, np.bool_)) or not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
         raise ValueError(f"n_classes must be an integer >= 1, got {n_classes!r}")
-    labels = np.asarray(labels)
+    labels = _array(labels, "labels")
     if labels.ndim != 1:
         raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
     if labels.size and not np.issubdtype(labels.dtype, np.integer):

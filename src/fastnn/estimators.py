@@ -37,6 +37,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, colu
 
 from . import _core
 from ._typing import ArrayLike, DTypeLike
+from .data import _array
 from .network import Network, _check_flush_available
 
 _Estimator = TypeVar("_Estimator", bound="_BaseMLP")
@@ -93,6 +94,14 @@ def _shuffled(idx, random_state):
     perm = np.arange(idx.shape[0])
     random_state.shuffle(perm)
     return idx[perm]
+
+
+def _refuse_masked_entries(**arrays):
+    """ValueError for a numpy masked array with masked entries: scikit-learn's checks, like
+    np.asarray, drop the mask and use the values under it."""
+    for name, A in arrays.items():
+        if isinstance(A, np.ma.MaskedArray):
+            _array(A, name)
 
 
 def _checked_weights(sample_weight, X):
@@ -384,6 +393,7 @@ class _BaseMLP(BaseEstimator):
         change only attributes of the estimator (which _fit puts back on an error), apart from the
         network's optimizer, set last."""
         hidden, dtype = self._check_params()
+        _refuse_masked_entries(X=X, y=y, sample_weight=sample_weight)
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         if sample_weight is not None:
@@ -567,6 +577,7 @@ class _BaseMLP(BaseEstimator):
     def _forward(self, X):
         """Output activations (n, n_outputs_) for validated input."""
         check_is_fitted(self)
+        _refuse_masked_entries(X=X)
         X = validate_data(self, X, accept_sparse=["csr", "csc"], dtype=(np.float64, np.float32), reset=False)
         return _predict(self._synced_net(), X)
 
@@ -591,7 +602,19 @@ class _BaseMLP(BaseEstimator):
         return tags
 
 
-class MLPClassifier(ClassifierMixin, _BaseMLP):
+class _CheckedScore:
+    """score as scikit-learn's mixins compute it, after refusing masked entries in y and
+    sample_weight (X's are refused by predict)."""
+
+    def score(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
+        """Accuracy (classifier) or R^2 (regressor) of the predictions for X (n_samples,
+        n_features) against y (n_samples,) or (n_samples, n_outputs), as in scikit-learn."""
+        _refuse_masked_entries(y=y, sample_weight=sample_weight)
+        # (the next class in the estimator's MRO: ClassifierMixin or RegressorMixin)
+        return super().score(X, y, sample_weight=sample_weight)  # type: ignore[misc]
+
+
+class MLPClassifier(_CheckedScore, ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier trained by fastnn: scikit-learn's ``MLPClassifier``
     (solvers "sgd" and "adam") with the same parameters, attributes and methods.
 
@@ -602,6 +625,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     - solver="lbfgs" is not supported (a ValueError says so); ``max_fun`` is accepted and unused.
     - sample weights must be >= 0. A mini-batch whose sample weights are all 0 is skipped (no
       optimizer step), where scikit-learn divides by 0.
+    - a numpy masked array with masked entries (X, y or sample_weight) is refused with a
+      ValueError; scikit-learn uses the values under the mask.
     - a sparse X is never made dense (fit and predict read its lists of nonzeros; over 30% nonzero,
       fit makes it dense and predict a block of rows at a time), with the results of X.toarray(),
       bit for bit.
@@ -701,7 +726,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return tags
 
 
-class MLPRegressor(RegressorMixin, _BaseMLP):
+class MLPRegressor(_CheckedScore, RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor trained by fastnn: scikit-learn's ``MLPRegressor``
     (solvers "sgd" and "adam") with the same parameters, attributes and methods.
     loss="squared_error": identity output layer, half squared error averaged over samples and

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import _core
-from .data import _check_batch_size, _check_label_range, _rng, epoch_order, one_hot
+from .data import _array, _check_batch_size, _check_label_range, _rng, epoch_order, one_hot
 from .history import History, _n_epochs
 from ._typing import (Activation, ArrayLike, Callback, DTypeLike, FloatArray, Init, Loss, LRSchedule,
                       OptimizerName, OutputActivation, PathLike, Seed)
@@ -299,7 +299,7 @@ class Network:
         if hasattr(X, "toarray") and not isinstance(X, np.ndarray):
             raise TypeError(f"{name} is a sparse matrix: fastnn.Network takes dense arrays ({name}.toarray()); "
                             "fastnn.MLPClassifier and MLPRegressor train from a sparse X without making it dense")
-        X = np.asarray(X)
+        X = _array(X, name)
         if X.dtype.kind not in "biuf":
             raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype}")
         if X.ndim != 2:
@@ -326,7 +326,7 @@ class Network:
     def _as_Y(self, Y, n, name="Y"):
         """Targets as a C-contiguous (n, sizes[-1]) array of the network's dtype."""
         n_out = self._sizes[-1]
-        Y = np.asarray(Y)
+        Y = _array(Y, name)
         if Y.ndim == 1:
             Y = one_hot(Y, n_out, dtype=self._dtype)
         elif Y.ndim == 2:
@@ -344,7 +344,7 @@ class Network:
         return Y
 
     def _as_labels(self, labels, n):
-        labels = np.asarray(labels)
+        labels = _array(labels, "labels")
         if labels.ndim == 2 and labels.shape[1] == self._sizes[-1]:
             labels = labels.argmax(axis=1)
         if labels.ndim != 1 or labels.shape[0] != n:
@@ -663,7 +663,7 @@ class Network:
                                  f"{n_val} for validation and {n - n_val} for training; both need at least 1")
             order = self._rng.permutation(n)
             val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
-            raw = np.asarray(Y_raw)
+            raw = _array(Y_raw, "Y")
             labels = raw[val_idx] if raw.ndim == 1 else None
             Xv, Yv = X[val_idx], Y[val_idx]
             if labels is None and self._one_hot_rows(Yv):
@@ -676,7 +676,7 @@ class Network:
         except (TypeError, ValueError):
             raise TypeError("validation_data must be a pair (X_val, Y_val)") from None
         Xv = self._as_X(Xv, "X_val")
-        Yv_arr = np.asarray(Yv)
+        Yv_arr = _array(Yv, "Y_val")
         Yv = self._as_Y(Yv_arr, Xv.shape[0], "Y_val")
         labels = Yv_arr if Yv_arr.ndim == 1 else (Yv.argmax(axis=1) if self._one_hot_rows(Yv) else None)
         return X, Y, (Xv, Yv, labels)
