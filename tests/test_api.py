@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import fastnn
-from conftest import assert_raises_and_unchanged
+from conftest import assert_raises_and_unchanged, require
 
 
 def test_shapes_and_views():
@@ -194,6 +194,35 @@ def test_masked_arrays():
         next(fastnn.minibatches(one, y, 2))
     batches = list(fastnn.minibatches(whole, np.ma.masked_array(y), 3, seed=1))
     assert all(type(a) is np.ndarray and type(b) is np.ndarray for a, b in batches)
+
+
+def test_pandas_frames_of_numbers_and_booleans():
+    """A DataFrame with a boolean column beside float ones, or pandas' nullable Float64 / Int64 /
+    boolean columns, is an object array to numpy ("X must hold real numbers" was raised): it is
+    taken as float64, and its missing values are refused as NaN. Strings stay refused."""
+    pd = require("pandas")
+    net = fastnn.Network([3, 4, 2], seed=0)
+    plain = np.array([[1.0, 0.5, 1.0], [0.0, 1.5, 2.0], [1.0, 2.5, 3.0]])
+    expected = net.predict(plain)
+    frames = [
+        pd.DataFrame({"a": [True, False, True], "b": [0.5, 1.5, 2.5], "c": [1.0, 2.0, 3.0]}),
+        pd.DataFrame({"a": pd.array([1, 0, 1], dtype="Int64"), "b": pd.array([0.5, 1.5, 2.5], dtype="Float64"),
+                      "c": pd.array([1, 2, 3], dtype="Int64")}),
+        pd.DataFrame({"a": pd.array([True, False, True], dtype="boolean"), "b": [0.5, 1.5, 2.5],
+                      "c": [1, 2, 3]}),
+    ]
+    for frame in frames:
+        np.testing.assert_array_equal(net.predict(frame), expected)
+    Y = pd.DataFrame({"p": pd.array([1.0, 0.0, 1.0], dtype="Float64"), "q": [False, True, False]})
+    assert net.loss(frames[1], Y) == net.loss(plain, Y.to_numpy(dtype=float))
+    missing = frames[1].copy()
+    missing.loc[1, "b"] = pd.NA
+    assert_raises_and_unchanged(net, lambda: net.fit(missing, [0, 1, 0], epochs=1), ValueError, "NaN")
+    Y.loc[2, "p"] = pd.NA
+    assert_raises_and_unchanged(net, lambda: net.fit(plain, Y, epochs=1), ValueError, "NaN")
+    text = pd.DataFrame({"a": ["1", "0", "1"], "b": [0.5, 1.5, 2.5], "c": [1.0, 2.0, 3.0]})
+    with pytest.raises(TypeError, match="real numbers"):
+        net.predict(text)
 
 
 @pytest.mark.parametrize("call", [

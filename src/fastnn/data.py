@@ -87,8 +87,11 @@ def minibatches(X: ArrayLike, Y: ArrayLike, batch_size: int, *,
 
 
 def _array(A, name):
-    """np.asarray(A), refusing a masked array with masked entries: numpy's conversion would
-    silently use the values under the mask (a masked array without masked entries is its data)."""
+    """np.asarray(A), with two exceptions. A masked array with masked entries is refused: numpy's
+    conversion would silently use the values under the mask (one without masked entries is its
+    data). A pandas DataFrame or Series whose columns all hold numbers or booleans but that numpy
+    makes an object array (bool beside float columns, pandas' nullable Float64 / Int64 / boolean)
+    becomes float64, its missing values NaN (refused by the callers' finiteness checks)."""
     if isinstance(A, np.ma.MaskedArray):
         n_masked = int(np.ma.count_masked(A))
         if n_masked:
@@ -96,7 +99,13 @@ def _array(A, name):
                              f"entr{'y' if n_masked == 1 else 'ies'}; fastnn would use the values under "
                              f"the mask: fill them ({name}.filled(value)) or drop those rows")
         return np.asarray(A.data)
-    return np.asarray(A)
+    converted = np.asarray(A)
+    dtypes = getattr(A, "dtypes", None)
+    if converted.dtype == object and dtypes is not None and callable(getattr(A, "to_numpy", None)):
+        columns = list(dtypes) if hasattr(dtypes, "__iter__") else [dtypes]
+        if columns and all(getattr(dt, "kind", "O") in "biuf" for dt in columns):
+            return np.asarray(A.to_numpy(dtype=np.float64, na_value=np.nan))
+    return converted
 
 
 def _check_label_range(labels, n, why=""):
