@@ -86,6 +86,16 @@ def minibatches(X: ArrayLike, Y: ArrayLike, batch_size: int, *,
         yield X[idx], Y[idx]
 
 
+def _check_unmasked(A, name):
+    """ValueError if A is a numpy masked array with masked entries (the values under the mask would
+    be used), naming it ``name``."""
+    n_masked = int(np.ma.count_masked(A)) if isinstance(A, np.ma.MaskedArray) else 0
+    if n_masked:
+        raise ValueError(f"{name} is a masked array with {n_masked} masked "
+                         f"entr{'y' if n_masked == 1 else 'ies'}; fastnn would use the values under "
+                         f"the mask: fill them ({name}.filled(value)) or drop those rows")
+
+
 def _array(A, name):
     """np.asarray(A), with two exceptions. A masked array with masked entries is refused: numpy's
     conversion would silently use the values under the mask (one without masked entries is its
@@ -93,11 +103,7 @@ def _array(A, name):
     makes an object array (bool beside float columns, pandas' nullable Float64 / Int64 / boolean)
     becomes float64, its missing values NaN (refused by the callers' finiteness checks)."""
     if isinstance(A, np.ma.MaskedArray):
-        n_masked = int(np.ma.count_masked(A))
-        if n_masked:
-            raise ValueError(f"{name} is a masked array with {n_masked} masked "
-                             f"entr{'y' if n_masked == 1 else 'ies'}; fastnn would use the values under "
-                             f"the mask: fill them ({name}.filled(value)) or drop those rows")
+        _check_unmasked(A, name)
         return np.asarray(A.data)
     converted = np.asarray(A)
     dtypes = getattr(A, "dtypes", None)

@@ -37,7 +37,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, colu
 
 from . import _core
 from ._typing import ArrayLike, DTypeLike
-from .data import _array
+from .data import _check_unmasked
 from .network import Network, _check_flush_available
 
 _Estimator = TypeVar("_Estimator", bound="_BaseMLP")
@@ -100,8 +100,7 @@ def _refuse_masked_entries(**arrays):
     """ValueError for a numpy masked array with masked entries: scikit-learn's checks, like
     np.asarray, drop the mask and use the values under it."""
     for name, A in arrays.items():
-        if isinstance(A, np.ma.MaskedArray):
-            _array(A, name)
+        _check_unmasked(A, name)
 
 
 def _checked_weights(sample_weight, X):

@@ -647,7 +647,8 @@ class Network:
         return self._run_epoch(X, Y, order, X.shape[0], opt, eta) / X.shape[0]
 
     def _validation_set(self, validation_data, validation_fraction, early_stopping, X, Y, Y_raw):
-        """(X_train, Y_train, val) with val = (X_val, Y_val, labels or None) or None."""
+        """(X_train, Y_train, val) with val = (X_val, Y_val, labels or None) or None; ``Y_raw``: the
+        targets as given, as an array (1-D labels, or the 2-D targets before ``_as_Y``)."""
         if validation_data is not None and validation_fraction is not None:
             raise ValueError("give validation_data or validation_fraction, not both")
         if validation_fraction is None and validation_data is None and early_stopping:
@@ -663,8 +664,7 @@ class Network:
                                  f"{n_val} for validation and {n - n_val} for training; both need at least 1")
             order = self._rng.permutation(n)
             val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
-            raw = _array(Y_raw, "Y")
-            labels = raw[val_idx] if raw.ndim == 1 else None
+            labels = Y_raw[val_idx] if Y_raw.ndim == 1 else None
             Xv, Yv = X[val_idx], Y[val_idx]
             if labels is None and self._one_hot_rows(Yv):
                 labels = Yv.argmax(axis=1)
@@ -794,9 +794,9 @@ class Network:
                 raise TypeError(f"callbacks must be a callable or a list of callables, got {callbacks!r}") from None
         if not all(callable(c) for c in hooks):
             raise TypeError("callbacks must be a callable or a list of callables")
-        Y_raw = Y
         X = self._as_X(X)
-        Y = self._as_Y(Y, X.shape[0])
+        Y_raw = _array(Y, "Y")      # (converted once: _as_Y and the validation split's labels read it)
+        Y = self._as_Y(Y_raw, X.shape[0])
         X, Y, val = self._validation_set(validation_data, validation_fraction, early_stopping, X, Y, Y_raw)
         self._opt = opt
 
