@@ -266,6 +266,22 @@ def test_values_beyond_float32_range_are_named_as_such():
         net.predict(np.array([[np.inf, 0.0]]))
     assert np.isfinite(fastnn.Network([2, 2], dtype="float64").predict(np.array([[1e300, 0.0]]))).all()
 
+    with pytest.raises(ValueError, match=r"largest magnitude 1e\+300\); scale the data or use dtype='float64'"):
+        net.predict(np.array([[-1e300, 0.0]]))
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).max <= np.finfo(np.float64).max,
+                    reason="np.longdouble has no range beyond float64's on this platform")
+def test_longdouble_values_beyond_float64_range_are_named_with_their_magnitude():
+    # a finite long double that float64 cannot hold: its own magnitude in the message (formatted as a
+    # Python float it was inf), and no advice to use float64, the network's dtype already
+    net = fastnn.Network([2, 2], dtype="float64", seed=0)
+    before = [W.copy() for W in net.weights]
+    X = np.array([[1.0, 0.0], [np.longdouble("-3e400"), 0.0]], dtype=np.longdouble)
+    for call in (lambda: net.predict(X), lambda: net.fit(X, np.array([0, 1]), epochs=1)):
+        with pytest.raises(ValueError, match=r"beyond float64's range \(largest magnitude 3e\+400\); scale the data$"):
+            call()
+    assert all(np.array_equal(W, B) for W, B in zip(net.weights, before))
 
 def test_read_only_memmap_is_accepted_unchanged(tmp_path):
     rng = np.random.default_rng(7)

@@ -317,9 +317,11 @@ class Network:
             converted = np.ascontiguousarray(A, dtype=self._dtype)
         if not _finite(converted):
             if A.dtype.kind == "f" and np.isfinite(A).all():
-                raise ValueError(
-                    f"{name} holds values beyond {self._dtype.name}'s range (largest magnitude "
-                    f"{np.abs(A).max():.3g}); scale the data or use dtype='float64'")
+                # (a longdouble beyond float64's range: formatted as itself, not as a Python float's inf)
+                largest = np.format_float_scientific(np.abs(A).max(), precision=2, trim="-")
+                fix = "scale the data" + (" or use dtype='float64'" if self._dtype != np.float64 else "")
+                raise ValueError(f"{name} holds values beyond {self._dtype.name}'s range (largest "
+                                 f"magnitude {largest}); {fix}")
             raise ValueError(f"{name} contains NaN or infinity")
         return converted
 
