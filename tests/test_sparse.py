@@ -922,3 +922,62 @@ def test_penalty_is_each_batchs_squared_norm(sparse_mode, local_path, near, dtyp
         assert penalty == results[0][0]
         assert _same(fitted.weights + fitted.biases, reference.weights + reference.biases)
     assert results[0][0] == pytest.approx(expected, rel=1e-13, abs=0)
+
+
+@pytest.fixture
+def offset_limit():
+    """Sets _core's offset_limit (_set_offset_limit: the largest offset i * ld, an int, that a training
+    chunk's unpacked entries hold; it caps a chunk's rows at offset_limit // ld); restores it."""
+    old = _core._set_offset_limit(2 ** 31 - 1)
+    yield _core._set_offset_limit
+    _core._set_offset_limit(old)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_chunks_shrink_so_the_entries_int_offsets_cannot_overflow(sparse_mode, offset_limit, dtype, n_threads):
+    """A layer 0 wider than 2**31 / 256 units would give a 256-row chunk offsets i * ld beyond int's
+    range in the sort's unpacked entries: its training chunks are cut to offset_limit // ld rows.
+    Here the limit is lowered to give chunks of one row and of a few rows: the lists (unpacked) and
+    the dense kernels still agree bit for bit, the gradients match the plain numpy reference, and
+    the weights match those of full chunks up to the order of the sums."""
+    X, labels = _digits(300, seed=5)
+    Y = fastnn.one_hot(labels, 10)
+    old_packed = _core._set_packed(0)
+    try:
+        full = fastnn.Network([784, 40, 10], dtype=dtype, seed=3, n_threads=n_threads)
+        sparse_mode("lists")
+        full.fit(X, labels, epochs=2, batch_size=70, optimizer="adam", learning_rate=0.01, l2=1e-3)
+        for limit in (1, 200):
+            nets = []
+            for mode in ("dense", "lists"):
+                offset_limit(limit)
+                sparse_mode(mode)
+                before = _core._sparse_chunks()
+                net = fastnn.Network([784, 40, 10], dtype=dtype, seed=3, n_threads=n_threads)
+                nabla_w, nabla_b = net.gradients(X, Y)      # (the mean over the rows)
+                grad_chunks = _core._sparse_chunks()[0] - before[0]
+                net.fit(X, labels, epochs=2, batch_size=70, optimizer="adam", learning_rate=0.01, l2=1e-3)
+                assert _ran(before) == (mode == "lists", False)
+                if mode == "lists":
+                    # the chunks' rows r, from the 300 rows' chunks in gradients(): 1 for limit 1,
+                    # several (limit // ld) for limit 200; then the epochs' chunks of batches 70, ..., 20
+                    r = next(r for r in range(1, 257) if -(-300 // r) == grad_chunks)
+                    assert r == 1 if limit == 1 else 1 < r < 70
+                    fit_chunks = _core._sparse_chunks()[0] - before[0] - grad_chunks
+                    assert fit_chunks == 2 * (4 * -(-70 // r) + -(-20 // r))
+                nets.append((net, nabla_w + nabla_b))
+            (dense, g_dense), (lists, g_lists) = nets
+            assert _same(dense.weights + dense.biases, lists.weights + lists.biases)
+            assert _same(g_dense, g_lists)
+            init = fastnn.Network([784, 40, 10], dtype=dtype, seed=3)
+            ref_w, ref_b = _reference.backprop([W.astype(np.float64) for W in init.weights],
+                                               [b.astype(np.float64) for b in init.biases], X, Y,
+                                               act=init.activation, out=init.output_activation, loss=init.loss_name)
+            tol = dict(rtol=1e-4, atol=1e-6) if dtype == "float32" else dict(rtol=1e-10, atol=1e-13)
+            for g, r in zip(g_lists, list(ref_w) + list(ref_b)):
+                np.testing.assert_allclose(g, r, **tol)
+            for p, q in zip(lists.weights + lists.biases, full.weights + full.biases):
+                np.testing.assert_allclose(p, q, **tol)
+    finally:
+        _core._set_packed(old_packed)

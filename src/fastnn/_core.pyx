@@ -34,6 +34,7 @@ from cython.parallel cimport parallel, prange, threadid
 from libc.string cimport memcpy, memset
 from libc.time cimport clock, clock_t, CLOCKS_PER_SEC
 from libc.float cimport DBL_EPSILON, FLT_EPSILON
+from libc.limits cimport INT_MAX
 from libc.math cimport INFINITY, NAN, exp, expf, fabs, log, log1p, pow, sqrt, sqrtf, tanh, tanhf
 
 
@@ -1733,6 +1734,29 @@ def _set_sparse(double float64, double float32, Py_ssize_t min_width, Py_ssize_t
     sparse_density_d, sparse_density_f, sparse_min_width = float64, float32, min_width
     sparse_min_width_train = min_width if min_width_train < 0 else min_width_train
     return old
+
+
+# The sort's unpacked entries (_sparse_sort) hold each sample's offset i * ld in layer 0's delta as
+# an int, for the chunk's rows i: a training chunk has at most offset_limit // ld rows, so that no
+# offset passes int's range (only a layer 0 padded to 2**31 / 256 = 8,388,608 units or more makes
+# chunks smaller than CHUNK).
+cdef Py_ssize_t offset_limit = INT_MAX
+
+
+def _set_offset_limit(Py_ssize_t limit):
+    """(tests) Set offset_limit (at most INT_MAX), the largest offset i * ld a training chunk's
+    entries may hold; returns the old one."""
+    global offset_limit
+    if not 1 <= limit <= INT_MAX:
+        raise ValueError(f"limit must be in [1, {INT_MAX}]")
+    old, offset_limit = offset_limit, limit
+    return old
+
+
+cdef inline intp _train_rows(intp n, intp ld0) noexcept nogil:
+    """The rows of a training chunk (gradients) for n rows in all: min(n, CHUNK), and no more than
+    offset_limit // ld0 (at least 1), layer 0's padded width ld0."""
+    return min(n, <intp>CHUNK, max(<intp>1, offset_limit // ld0))
 
 
 def _set_sparse_union(double ratio):
@@ -4132,7 +4156,7 @@ def evaluate(floating[::1] theta, const intp[::1] sizes, const intp[::1] offsets
     cdef Net net = _net(sizes, offsets, packed, acts, loss_code, n_threads)
     cdef Net net1 = net
     cdef intp n = X.shape[0], nL = sizes[net.L]
-    cdef intp rows = min(n, <intp>CHUNK)
+    cdef intp rows = _train_rows(n, net.ld[0]) if want_grad else min(n, <intp>CHUNK)
     cdef intp n_chunks = (n + rows - 1) // rows
     cdef const floating* Xp = NULL
     cdef intp n_own = 0 if lists_only else sizes[0]    # (lists_only: no lists of its own)
@@ -4624,7 +4648,7 @@ def train_epoch(floating[::1] theta, const intp[::1] sizes, const intp[::1] offs
     cdef const intp[::1] packed = layout
     cdef Net net = _net(sizes, offsets, packed, acts, loss_code, n_threads)
     cdef intp n = order.shape[0], n0 = sizes[0], nL = sizes[net.L]
-    cdef intp rows = min(batch_size, <intp>CHUNK), P = n_packed
+    cdef intp rows = _train_rows(batch_size, net.ld[0]), P = n_packed
     # lists_only: the most nonzeros a chunk of `rows` rows can have (the `rows` longest lists), which
     # layer 0's gradient workspace G must hold
     cdef intp most = 0
