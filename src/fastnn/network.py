@@ -330,6 +330,8 @@ class Network:
         n_out = self._sizes[-1]
         Y = _array(Y, name)
         if Y.ndim == 1:
+            if np.issubdtype(Y.dtype, np.integer):     # (one_hot's message would not say where n_out is from)
+                _check_label_range(Y, n_out, f"the network has {n_out} outputs, so ")
             Y = one_hot(Y, n_out, dtype=self._dtype)
         elif Y.ndim == 2:
             if Y.dtype.kind not in "biuf":
