@@ -128,6 +128,11 @@ def one_hot(labels: ArrayLike, n_classes: int, dtype: DTypeLike = np.float64) ->
     """
     if isinstance(n_classes, (bool, np.bool_)) or not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
         raise ValueError(f"n_classes must be an integer >= 1, got {n_classes!r}")
+    return _one_hot(labels, n_classes, dtype)
+
+
+def _one_hot(labels, n_classes, dtype, why=""):
+    """one_hot for a checked n_classes; ``why`` says where n_classes comes from in a label's range error."""
     labels = _array(labels, "labels")
     if labels.ndim != 1:
         raise ValueError(f"labels must be 1-D, got shape {labels.shape}")
@@ -135,7 +140,7 @@ def one_hot(labels: ArrayLike, n_classes: int, dtype: DTypeLike = np.float64) ->
         raise TypeError(
             f"labels must be integers, got dtype {labels.dtype}; "
             "pass integer class labels or 2-D targets of shape (n, n_outputs)")
-    _check_label_range(labels, n_classes)
+    _check_label_range(labels, n_classes, why)
     Y = np.zeros((labels.shape[0], n_classes), dtype=dtype)
     if labels.size:        # (an empty list of labels is float64 in numpy: no row to set)
         Y[np.arange(labels.shape[0]), labels] = 1

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from . import _core
-from .data import _array, _check_batch_size, _check_label_range, _rng, epoch_order, one_hot
+from .data import _array, _check_batch_size, _check_label_range, _one_hot, _rng, epoch_order
 from .history import History, _n_epochs
 from ._typing import (Activation, ArrayLike, Callback, DTypeLike, FloatArray, Init, Loss, LRSchedule,
                       OptimizerName, OutputActivation, PathLike, Seed)
@@ -330,9 +330,7 @@ class Network:
         n_out = self._sizes[-1]
         Y = _array(Y, name)
         if Y.ndim == 1:
-            if np.issubdtype(Y.dtype, np.integer):     # (one_hot's message would not say where n_out is from)
-                _check_label_range(Y, n_out, f"the network has {n_out} outputs, so ")
-            Y = one_hot(Y, n_out, dtype=self._dtype)
+            Y = _one_hot(Y, n_out, self._dtype, self._labels_range())
         elif Y.ndim == 2:
             if Y.dtype.kind not in "biuf":
                 raise TypeError(f"{name} must hold real numbers, got dtype {Y.dtype}")
@@ -347,6 +345,10 @@ class Network:
             raise ValueError(f"{name} has negative values: loss='poisson' needs targets >= 0")
         return Y
 
+    def _labels_range(self):
+        """Where a label's range comes from, for its error message."""
+        return f"the network has {self._sizes[-1]} outputs, so "
+
     def _as_labels(self, labels, n):
         labels = _array(labels, "labels")
         if labels.ndim == 2 and labels.shape[1] == self._sizes[-1]:
@@ -355,7 +357,7 @@ class Network:
             raise ValueError(f"labels must have shape ({n},), got {labels.shape}")
         if labels.size and not np.issubdtype(labels.dtype, np.integer):
             raise TypeError(f"labels must be integers, got dtype {labels.dtype}")
-        _check_label_range(labels, self._sizes[-1], f"the network has {self._sizes[-1]} outputs, so ")
+        _check_label_range(labels, self._sizes[-1], self._labels_range())
         return labels
 
     # -- parameters ---------------------------------------------------------
