@@ -3,6 +3,7 @@ take seconds) and its command-line block (on small generated files), so README c
 the API. What each example's comments promise is checked too."""
 import ast
 import importlib.util
+import inspect
 import os
 import re
 import shlex
@@ -155,3 +156,83 @@ def test_the_command_line_examples_run(tmp_path):
     assert written.shape == (300, 11)
     assert np.array_equal(written[:, 1:], out)
     assert np.array_equal(written[:, 0], out.argmax(axis=1))
+
+
+def _api_table():
+    """README's API table as (first cell, second cell) pairs."""
+    with open(README, encoding="utf-8") as f:
+        text = f.read()
+    table = text[text.index("| name | what it does |"):]
+    rows = []
+    for line in table.splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split(" | ", 1)]
+        rows.append((cells[0], cells[1]))
+    return rows
+
+
+def _resolve(name):
+    """The object README's name stands for: Network, net.<attribute>, fastnn.<path>, History.<method>."""
+    if name.startswith("net."):
+        return getattr(fastnn.Network, name[len("net."):])
+    obj = fastnn
+    for part in name.split(".")[1 if name.startswith("fastnn.") else 0:]:
+        obj = getattr(obj, part)
+    return obj
+
+
+def _check_signature(text):
+    """README's ``name(params)`` against the real signature: the same parameters in the same order,
+    each keyword-only or not as written, with the same defaults; a trailing ``...`` stands for
+    the rest."""
+    name, params = re.fullmatch(r"([\w.]+)\((.*)\)", text).groups()
+    obj = _resolve(name)
+    partial = params.endswith("...")
+    if partial:
+        params = params[:-3].rstrip(", ")
+    written = ast.parse(f"def f({params}): pass").body[0].args
+    actual = [p for p in inspect.signature(obj).parameters.values() if p.name != "self"]
+    positional = [(a.arg, False) for a in written.posonlyargs + written.args]
+    keyword = [(a.arg, True) for a in written.kwonlyargs]
+    assert [n for n, _ in positional + keyword] == [p.name for p in actual][:len(positional) + len(keyword)], text
+    if not partial:
+        assert len(positional) + len(keyword) == len(actual), f"{text} leaves out parameters of {name}"
+    for (arg, kw_only), p in zip(positional + keyword, actual):
+        assert kw_only == (p.kind is inspect.Parameter.KEYWORD_ONLY), f"{text}: {arg}"
+    defaults = dict(zip([a.arg for a in written.posonlyargs + written.args][-len(written.defaults):] if written.defaults else [],
+                        written.defaults))
+    defaults.update({a.arg: d for a, d in zip(written.kwonlyargs, written.kw_defaults) if d is not None})
+    for p in actual:
+        if p.name in defaults:
+            node = defaults[p.name]
+            want = node.id if isinstance(node, ast.Name) else ast.literal_eval(node)
+            got = getattr(p.default, "__name__", p.default) if isinstance(node, ast.Name) else p.default
+            assert p.default is not inspect.Parameter.empty and got == want, f"{text}: {p.name}={p.default!r}"
+        elif any(p.name == n for n, _ in positional + keyword):
+            assert p.default is inspect.Parameter.empty, f"{text}: README gives {p.name} no default"
+
+
+def test_the_api_table_names_what_exists_with_its_signature():
+    checked = []
+    net = fastnn.Network([3, 2])
+    for first, second in _api_table():
+        names = re.findall(r"`([^`]+)`", first)
+        if first == "`History`":     # its methods are named in the second cell
+            names = [f"History.{m}" for m in re.findall(r"`(\w+\(.*?\))`", second)]
+        for name in names:
+            if "(" in name:
+                _check_signature(name)
+            elif name.startswith("net."):
+                getattr(net, name[len("net."):])
+            else:
+                _resolve(name)
+            checked.append(name)
+    assert len(checked) >= 30 and "Network" in checked[0]
+    # and each fastnn.<name> is there after `import fastnn` alone (in a fresh interpreter: other
+    # tests import submodules, which makes them attributes of the package)
+    dotted = sorted({n.split("(")[0] for n in checked if n.startswith("fastnn.")})
+    code = "import fastnn\n" + "".join(f"{n}\n" for n in dotted)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "fastnn.recipes.SEED" in dotted

@@ -14,6 +14,7 @@ from .data import load_mnist, make_digits, minibatches, one_hot
 from .history import History
 from .modelfile import ModelFileError
 from .network import Network
+from . import recipes     # fastnn.recipes.SEED etc. after a bare `import fastnn`
 
 if TYPE_CHECKING:     # for type checkers; at run time __getattr__ imports them on first use
     from .estimators import MLPClassifier, MLPRegressor
@@ -66,5 +67,5 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return sorted(list(globals()) + list(_ESTIMATORS))
 
-__all__ = ["Network", "History", "load", "build_info", "ModelFileError", "minibatches", "load_mnist", "make_digits", "one_hot", "__version__",
-           "MLPClassifier", "MLPRegressor"]
+__all__ = ["Network", "History", "load", "build_info", "ModelFileError", "minibatches", "load_mnist", "make_digits", "one_hot", "recipes",
+           "__version__", "MLPClassifier", "MLPRegressor"]
