@@ -19,23 +19,25 @@ from conftest import REPO, require
 README = os.path.join(REPO, "README.md")
 
 
-def _blocks(language):
-    """The README's fenced code blocks in ``language``, in order, as (first line number, text)."""
+def _readme():
     with open(README, encoding="utf-8") as f:
-        text = f.read()
-    return [(text[:m.start()].count("\n") + 2, m.group(1))
-            for m in re.finditer(r"^```%s\n(.*?)^```$" % language, text, flags=re.S | re.M)]
+        return f.read()
+
+
+def _blocks(language):
+    """The README's fenced code blocks in ``language``, in order."""
+    return re.findall(r"^```%s\n(.*?)^```$" % language, _readme(), flags=re.S | re.M)
 
 
 def _python_block(starting):
     """The one Python block whose first line starts with ``starting``."""
-    found = [code for _, code in _blocks("python") if code.startswith(starting)]
+    found = [code for code in _blocks("python") if code.startswith(starting)]
     assert len(found) == 1, f"README has {len(found)} Python blocks starting with {starting!r}"
     return found[0]
 
 
 def _run(code, namespace, name):
-    exec(compile(ast.parse(code), f"<README: {name}>", "exec"), namespace)
+    exec(compile(code, f"<README: {name}>", "exec"), namespace)
 
 
 @pytest.fixture
@@ -100,7 +102,7 @@ def test_the_import_swap_example_runs(mnist):
 def _commands():
     """README's `python -m fastnn` command lines (a trailing backslash continues a line)."""
     commands = []
-    for _, code in _blocks("bash"):
+    for code in _blocks("bash"):
         for line in code.replace("\\\n", " ").splitlines():
             words = shlex.split(line, comments=True)
             if words[:3] == ["python", "-m", "fastnn"] and len(words) > 3:
@@ -121,7 +123,7 @@ def test_the_command_line_examples_run(tmp_path):
     rng = np.random.default_rng(0)
 
     def digits(n):      # 784 features in [0, 1]; the label is which tenth of them is brightest
-        X = rng.random((n, 784)) * 0.5
+        X = rng.random((n, 784)) * 0.5      # (easier than make_digits: 300 rows train to > 0.9)
         y = rng.integers(0, 10, n)
         for i, k in enumerate(y):
             X[i, 78 * k:78 * (k + 1)] += 0.5
@@ -160,8 +162,7 @@ def test_the_command_line_examples_run(tmp_path):
 
 def _api_table():
     """README's API table as (first cell, second cell) pairs."""
-    with open(README, encoding="utf-8") as f:
-        text = f.read()
+    text = _readme()
     table = text[text.index("| name | what it does |"):]
     rows = []
     for line in table.splitlines()[2:]:
@@ -193,24 +194,23 @@ def _check_signature(text):
         params = params[:-3].rstrip(", ")
     written = ast.parse(f"def f({params}): pass").body[0].args
     actual = [p for p in inspect.signature(obj).parameters.values() if p.name != "self"]
-    positional = [(a.arg, False) for a in written.posonlyargs + written.args]
-    keyword = [(a.arg, True) for a in written.kwonlyargs]
-    assert [n for n, _ in positional + keyword] == [p.name for p in actual][:len(positional) + len(keyword)], text
+    positional = [a.arg for a in written.posonlyargs + written.args]
+    keyword = [a.arg for a in written.kwonlyargs]
+    names = positional + keyword
+    assert names == [p.name for p in actual][:len(names)], text
     if not partial:
-        assert len(positional) + len(keyword) == len(actual), f"{text} leaves out parameters of {name}"
-    for (arg, kw_only), p in zip(positional + keyword, actual):
-        assert kw_only == (p.kind is inspect.Parameter.KEYWORD_ONLY), f"{text}: {arg}"
-    defaults = dict(zip([a.arg for a in written.posonlyargs + written.args][-len(written.defaults):] if written.defaults else [],
-                        written.defaults))
-    defaults.update({a.arg: d for a, d in zip(written.kwonlyargs, written.kw_defaults) if d is not None})
-    for p in actual:
-        if p.name in defaults:
-            node = defaults[p.name]
+        assert len(names) == len(actual), f"{text} leaves out parameters of {name}"
+    defaults = dict(zip(positional[len(positional) - len(written.defaults):], written.defaults))
+    defaults.update({a: d for a, d in zip(keyword, written.kw_defaults) if d is not None})
+    for arg, p in zip(names, actual):
+        assert (arg in keyword) == (p.kind is inspect.Parameter.KEYWORD_ONLY), f"{text}: {arg}"
+        if arg in defaults:
+            node = defaults[arg]
             want = node.id if isinstance(node, ast.Name) else ast.literal_eval(node)
             got = getattr(p.default, "__name__", p.default) if isinstance(node, ast.Name) else p.default
-            assert p.default is not inspect.Parameter.empty and got == want, f"{text}: {p.name}={p.default!r}"
-        elif any(p.name == n for n, _ in positional + keyword):
-            assert p.default is inspect.Parameter.empty, f"{text}: README gives {p.name} no default"
+            assert p.default is not inspect.Parameter.empty and got == want, f"{text}: {arg}={p.default!r}"
+        else:
+            assert p.default is inspect.Parameter.empty, f"{text}: README gives {arg} no default"
 
 
 def test_the_api_table_names_what_exists_with_its_signature():
