@@ -12,6 +12,8 @@ new random_state; the script prints each fit's accuracy, epochs and seconds,
 then the accuracy differences and the median speed ratios measured in this run,
 and the ratio of each one's fastest fit per epoch (the machine is shared: a
 run slowed by a noisy neighbour moves the medians, the fastest fits less).
+The ratios have three decimals, so that a run near 5x is not rounded onto it
+(4.996x would print as 5.00x with two).
 Before each fastnn fit it times the round trip of a cache line between its two
 OpenMP threads (fastnn._core._round_trip, printed as "trip ns"): on a shared
 host the two cores are at times far apart (several hundred ns), and fastnn's
@@ -65,8 +67,8 @@ def main():
         diff = 100 * (statistics.mean(accuracy[name]) - statistics.mean(accuracy[ref]))
         ratio = statistics.median(seconds[ref]) / statistics.median(seconds[name])
         best = min(per_epoch[ref]) / min(per_epoch[name])
-        print(f"{name}: accuracy - {ref}'s = {diff:+.2f} points; fit {ratio:.2f}x as fast as {ref} "
-              f"(fastest epochs: {best:.2f}x)")
+        print(f"{name}: accuracy - {ref}'s = {diff:+.2f} points; fit {ratio:.3f}x as fast as {ref} "
+              f"(fastest epochs: {best:.3f}x)")
 
 
 if __name__ == "__main__":
