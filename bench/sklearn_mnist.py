@@ -12,8 +12,7 @@ new random_state; the script prints each fit's accuracy, epochs and seconds,
 then the accuracy differences and the median speed ratios measured in this run,
 and the ratio of each one's fastest fit per epoch (the machine is shared: a
 run slowed by a noisy neighbour moves the medians, the fastest fits less).
-The ratios have three decimals, so that a run near 5x is not rounded onto it
-(4.996x would print as 5.00x with two).
+The ratios have three decimals: with two, 4.996x printed as 5.00x.
 Before each fastnn fit it times the round trip of a cache line between its two
 OpenMP threads (fastnn._core._round_trip, printed as "trip ns"): on a shared
 host the two cores are at times far apart (several hundred ns), and fastnn's
