@@ -660,7 +660,7 @@ def _bits(a):
 def test_list_nonzeros_lists_every_row(dtype, n_threads, packed, packing):
     """X's nonzeros listed once for a fit: row r's are starts[r]:starts[r + 1], columns ascending
     (NaN counts as nonzero, -0.0 as zero), values X[r, idx] bit for bit; rows of every count 0 ...
-    n_in. With at most 256 distinct values (and AVX-512) the lists are packed: 16-bit columns and
+    n_in. With at most 256 distinct values (and AVX-512, or AVX2 and FMA) the lists are packed: 16-bit columns and
     8-bit codes into a table of 256 values; else (or with packing switched off) int columns and the
     values themselves."""
     packing(packed)
@@ -684,7 +684,8 @@ def test_list_nonzeros_lists_every_row(dtype, n_threads, packed, packing):
     assert 7 not in idx[starts[4]:starts[5]]
 
 
-@pytest.mark.skipif(not _core._packed_available(), reason="this build has no packed lists' kernels (no AVX-512)")
+@pytest.mark.skipif(not _core._packed_available(),
+                    reason="this build has no packed lists' kernels (neither AVX-512 nor AVX2 and FMA)")
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_list_nonzeros_packs_at_most_256_values(dtype, packing):
     """Packed with 256 distinct nonzero values (in any rows, any thread's), not with 257, nor with

@@ -322,10 +322,84 @@ cdef extern from *:
     """
     #include <stdint.h>
     #include <string.h>
+    /* FASTNN_COMPRESS: AVX-512 (F and VL), whose compress instructions list a row's nonzeros.
+       FASTNN_LINES: the kernels that keep their sums in registers, over vectors of one cache line
+       (64 bytes: 16 floats, 8 doubles), each sum a chain of fused multiply-adds in a fixed order.
+       With AVX-512 a line is one register; with AVX2 and FMA (no AVX-512) two, each operation done
+       on both halves: the same operations on every element, so the same results bit for bit. */
     #if defined(__AVX512F__) && defined(__AVX512VL__)
     #include <immintrin.h>
     #define FASTNN_COMPRESS 1
+    #define FASTNN_LINES 1
+    #define FASTNN_VF __m512
+    #define FASTNN_VD __m512d
+    #define FASTNN_SET1F _mm512_set1_ps
+    #define FASTNN_SET1D _mm512_set1_pd
+    #define FASTNN_LOADF _mm512_loadu_ps
+    #define FASTNN_LOADD _mm512_loadu_pd
+    #define FASTNN_STOREF _mm512_storeu_ps
+    #define FASTNN_STORED _mm512_storeu_pd
+    #define FASTNN_ZEROF _mm512_setzero_ps
+    #define FASTNN_ZEROD _mm512_setzero_pd
+    #define FASTNN_FMAF _mm512_fmadd_ps
+    #define FASTNN_FMAD _mm512_fmadd_pd
+    #define FASTNN_MULD _mm512_mul_pd
+    #define FASTNN_ADDD _mm512_add_pd
+    #define FASTNN_SUBD _mm512_sub_pd
+    #define FASTNN_DIVD _mm512_div_pd
+    #define FASTNN_SQRTD _mm512_sqrt_pd
+    #elif defined(__AVX2__) && defined(__FMA__)
+    #include <immintrin.h>
+    #define FASTNN_LINES 1
+    typedef struct { __m256 lo, hi; } fastnn_line_f;
+    typedef struct { __m256d lo, hi; } fastnn_line_d;
+    #define FASTNN_VF fastnn_line_f
+    #define FASTNN_VD fastnn_line_d
+    /* OP on both halves: a = b op c (FASTNN_LINE2), a = op(b, c, d) (FASTNN_LINE3) */
+    #define FASTNN_LINE1(T, name, op) static inline T name(T b) { T a; a.lo = op(b.lo); a.hi = op(b.hi); return a; }
+    #define FASTNN_LINE2(T, name, op) static inline T name(T b, T c) {                           \
+        T a; a.lo = op(b.lo, c.lo); a.hi = op(b.hi, c.hi); return a; }
+    #define FASTNN_LINE3(T, name, op) static inline T name(T b, T c, T d) {                      \
+        T a; a.lo = op(b.lo, c.lo, d.lo); a.hi = op(b.hi, c.hi, d.hi); return a; }
+    static inline fastnn_line_f FASTNN_SET1F(float x) { fastnn_line_f a; a.lo = a.hi = _mm256_set1_ps(x); return a; }
+    static inline fastnn_line_d FASTNN_SET1D(double x) { fastnn_line_d a; a.lo = a.hi = _mm256_set1_pd(x); return a; }
+    static inline fastnn_line_f FASTNN_ZEROF(void) { return FASTNN_SET1F(0.0f); }
+    static inline fastnn_line_d FASTNN_ZEROD(void) { return FASTNN_SET1D(0.0); }
+    static inline fastnn_line_f FASTNN_LOADF(const float* p) {
+        fastnn_line_f a; a.lo = _mm256_loadu_ps(p); a.hi = _mm256_loadu_ps(p + 8); return a; }
+    static inline fastnn_line_d FASTNN_LOADD(const double* p) {
+        fastnn_line_d a; a.lo = _mm256_loadu_pd(p); a.hi = _mm256_loadu_pd(p + 4); return a; }
+    static inline void FASTNN_STOREF(float* p, fastnn_line_f a) {
+        _mm256_storeu_ps(p, a.lo); _mm256_storeu_ps(p + 8, a.hi); }
+    static inline void FASTNN_STORED(double* p, fastnn_line_d a) {
+        _mm256_storeu_pd(p, a.lo); _mm256_storeu_pd(p + 4, a.hi); }
+    FASTNN_LINE3(fastnn_line_f, FASTNN_FMAF, _mm256_fmadd_ps)
+    FASTNN_LINE3(fastnn_line_d, FASTNN_FMAD, _mm256_fmadd_pd)
+    FASTNN_LINE2(fastnn_line_d, FASTNN_MULD, _mm256_mul_pd)
+    FASTNN_LINE2(fastnn_line_d, FASTNN_ADDD, _mm256_add_pd)
+    FASTNN_LINE2(fastnn_line_d, FASTNN_SUBD, _mm256_sub_pd)
+    FASTNN_LINE2(fastnn_line_d, FASTNN_DIVD, _mm256_div_pd)
+    FASTNN_LINE1(fastnn_line_d, FASTNN_SQRTD, _mm256_sqrt_pd)
     #endif
+    /* x * y + a for the kernels without FASTNN_LINES, fused where the target has a fast fused
+       multiply-add (as the compiler contracts the dense kernels' sums there), else rounded twice
+       (as they are then): written out, so that the vectorizer cannot round some products on their
+       own and fuse others (seen with GCC 12 on AVX2 without these kernels: multiplies vectorized
+       across a row's nonzeros, then added in order, unlike the dense kernel's fused sums). */
+    static inline float fastnn_madd_f(float x, float y, float a) {
+    #if defined(__FP_FAST_FMAF) && (defined(__GNUC__) || defined(__clang__))
+        return __builtin_fmaf(x, y, a);
+    #else
+        return x * y + a;
+    #endif
+    }
+    static inline double fastnn_madd_d(double x, double y, double a) {
+    #if defined(__FP_FAST_FMA) && (defined(__GNUC__) || defined(__clang__))
+        return __builtin_fma(x, y, a);
+    #else
+        return x * y + a;
+    #endif
+    }
     /* idx[0:nnz] = the k < n with row[k] != 0 (NaN counts as nonzero), ascending, and val[0:nnz]
        = row[idx]; returns nnz. May write up to 16 entries past the end: idx, val need n + 16.
        With AVX-512, 16 (float) or 8 (double) compares give a mask whose set lanes are
@@ -379,7 +453,7 @@ cdef extern from *:
         return nnz;
     }
 
-    #ifdef FASTNN_COMPRESS
+    #ifdef FASTNN_LINES
     /* M(NV) for NV = nv (1 ... 8 float vectors of 16, 1 ... 16 double vectors of 8: up to 128 outputs),
        each a constant in its own copy of M's loops */
     #define FASTNN_CASES_F(M, nv) do {                                                                \
@@ -419,15 +493,15 @@ cdef extern from *:
        the pair ent[2e] = x_e (its x[i, k]), ent[2e + 1] = s_e (int: the offset i * ld of its
        sample's row of delta; samples ascending): one stream for _sparse_sort to write, not two. */
     #define FASTNN_ENTRY_S(ent, e) (*(const int*)((ent) + 2 * (e) + 1))
-    #define FASTNN_COLUMN_REST(W, ent, n, d, nv, nv_total, acc) do {                                \
+    #define FASTNN_COLUMN_REST(MADD, W, ent, n, d, nv, nv_total, acc) do {                          \
         Py_ssize_t e_;                                                                           \
         int u_;                                                                                  \
         for (u_ = 0; u_ < nv_total * W; u_++) acc[u_] = 0;                                        \
         for (e_ = 0; e_ < n; e_++)                                                               \
             for (u_ = 0; u_ < nv * W; u_++)                                                       \
-                acc[u_] = acc[u_] + ent[2 * e_] * d[FASTNN_ENTRY_S(ent, e_) + u_];               \
+                acc[u_] = MADD(ent[2 * e_], d[FASTNN_ENTRY_S(ent, e_) + u_], acc[u_]);            \
     } while (0)
-    #ifdef FASTNN_COMPRESS
+    #ifdef FASTNN_LINES
     /* NV registers of sums (NV a constant: the loops unroll and a_ stays in registers) over the n
        entries of ent into acc; entry e is x = X(e) at its sample's row P(e) of delta */
     #define FASTNN_COLUMN_REGS_AT(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV, X, P) do {            \
@@ -445,12 +519,12 @@ cdef extern from *:
     } while (0)
     #define FASTNN_COL_X(e) ent[2 * (e)]
     #define FASTNN_COL_P(e) (d + FASTNN_ENTRY_S(ent, e))
-    #define FASTNN_COLUMN_F(NV) FASTNN_COLUMN_REGS_AT(float, __m512, _mm512_set1_ps, _mm512_loadu_ps, \
-        _mm512_fmadd_ps, _mm512_storeu_ps, _mm512_setzero_ps, 16, NV, FASTNN_COL_X, FASTNN_COL_P)
-    #define FASTNN_COLUMN_D(NV) FASTNN_COLUMN_REGS_AT(double, __m512d, _mm512_set1_pd, _mm512_loadu_pd, \
-        _mm512_fmadd_pd, _mm512_storeu_pd, _mm512_setzero_pd, 8, NV, FASTNN_COL_X, FASTNN_COL_P)
+    #define FASTNN_COLUMN_F(NV) FASTNN_COLUMN_REGS_AT(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF,   \
+        FASTNN_FMAF, FASTNN_STOREF, FASTNN_ZEROF, 16, NV, FASTNN_COL_X, FASTNN_COL_P)
+    #define FASTNN_COLUMN_D(NV) FASTNN_COLUMN_REGS_AT(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD,    \
+        FASTNN_FMAD, FASTNN_STORED, FASTNN_ZEROD, 8, NV, FASTNN_COL_X, FASTNN_COL_P)
     #endif
-    #ifdef FASTNN_COMPRESS
+    #ifdef FASTNN_LINES
     /* Two independent chains of multiply-adds at once, NV <= 8 vectors of W each: a_[w] = the sum over
        q < n1, in order and from 0, of X1(q) times the vector at P1(q) + O(w, W), stored at
        OUT1 + w * W; c_[w] the same over q < n2 with X2 and P2, at OUT2. The first min(n1, n2)
@@ -504,11 +578,11 @@ cdef extern from *:
     #define FASTNN_COL_P1(q) (d + FASTNN_ENTRY_S(ent1, q))
     #define FASTNN_COL_X2(q) ent2[2 * (q)]
     #define FASTNN_COL_P2(q) (d + FASTNN_ENTRY_S(ent2, q))
-    #define FASTNN_COLUMN2_F(NV) FASTNN_TWO_CHAINS(float, __m512, _mm512_set1_ps, _mm512_loadu_ps, _mm512_fmadd_ps, \
-        _mm512_storeu_ps, _mm512_setzero_ps, 16, NV, FASTNN_COL_O, FASTNN_COL_X1, FASTNN_COL_P1, FASTNN_COL_X2, \
+    #define FASTNN_COLUMN2_F(NV) FASTNN_TWO_CHAINS(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF, FASTNN_FMAF,       \
+        FASTNN_STOREF, FASTNN_ZEROF, 16, NV, FASTNN_COL_O, FASTNN_COL_X1, FASTNN_COL_P1, FASTNN_COL_X2,         \
         FASTNN_COL_P2, acc1, acc2)
-    #define FASTNN_COLUMN2_D(NV) FASTNN_TWO_CHAINS(double, __m512d, _mm512_set1_pd, _mm512_loadu_pd, \
-        _mm512_fmadd_pd, _mm512_storeu_pd, _mm512_setzero_pd, 8, NV, FASTNN_COL_O, FASTNN_COL_X1, FASTNN_COL_P1, \
+    #define FASTNN_COLUMN2_D(NV) FASTNN_TWO_CHAINS(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD,    \
+        FASTNN_FMAD, FASTNN_STORED, FASTNN_ZEROD, 8, NV, FASTNN_COL_O, FASTNN_COL_X1, FASTNN_COL_P1,             \
         FASTNN_COL_X2, FASTNN_COL_P2, acc1, acc2)
     #endif
     #define FASTNN_ZERO_REST(acc, from, to) do {                                              \
@@ -518,26 +592,26 @@ cdef extern from *:
     static void fastnn_column_f(const float* FASTNN_RESTRICT ent, Py_ssize_t n,
                                 const float* FASTNN_RESTRICT d, int nv, int nv_total,
                                 float* FASTNN_RESTRICT acc) {
-    #ifdef FASTNN_COMPRESS
+    #ifdef FASTNN_LINES
         if (nv > 0) FASTNN_CASES_F(FASTNN_COLUMN_F, nv);
         FASTNN_ZERO_REST(acc, nv * 16, nv_total * 16);
     #else
-        FASTNN_COLUMN_REST(16, ent, n, d, nv, nv_total, acc);
+        FASTNN_COLUMN_REST(fastnn_madd_f, 16, ent, n, d, nv, nv_total, acc);
     #endif
     }
     static void fastnn_column_d(const double* FASTNN_RESTRICT ent, Py_ssize_t n,
                                 const double* FASTNN_RESTRICT d, int nv, int nv_total,
                                 double* FASTNN_RESTRICT acc) {
-    #ifdef FASTNN_COMPRESS
+    #ifdef FASTNN_LINES
         if (nv > 0) FASTNN_CASES_D(FASTNN_COLUMN_D, nv);
         FASTNN_ZERO_REST(acc, nv * 8, nv_total * 8);
     #else
-        FASTNN_COLUMN_REST(8, ent, n, d, nv, nv_total, acc);
+        FASTNN_COLUMN_REST(fastnn_madd_d, 8, ent, n, d, nv, nv_total, acc);
     #endif
     }
     static void fastnn_column2_f(const float* ent1, Py_ssize_t n1, const float* ent2, Py_ssize_t n2,
                                  const float* FASTNN_RESTRICT d, int nv, int nv_total, float* acc1, float* acc2) {
-    #ifdef FASTNN_COMPRESS
+    #ifdef FASTNN_LINES
         if (nv > 0) FASTNN_CASES_F(FASTNN_COLUMN2_F, nv);
         FASTNN_ZERO_REST(acc1, nv * 16, nv_total * 16);
         FASTNN_ZERO_REST(acc2, nv * 16, nv_total * 16);
@@ -549,7 +623,7 @@ cdef extern from *:
     static void fastnn_column2_d(const double* ent1, Py_ssize_t n1, const double* ent2, Py_ssize_t n2,
                                  const double* FASTNN_RESTRICT d, int nv, int nv_total, double* acc1,
                                  double* acc2) {
-    #ifdef FASTNN_COMPRESS
+    #ifdef FASTNN_LINES
         if (nv > 0) FASTNN_CASES_F(FASTNN_COLUMN2_D, nv);    /* nv <= 8: the cases up to 8 */
         FASTNN_ZERO_REST(acc1, nv * 8, nv_total * 8);
         FASTNN_ZERO_REST(acc2, nv * 8, nv_total * 8);
@@ -565,7 +639,7 @@ cdef extern from *:
        is a vector of 8 parameters at C + off (m1, m2 at the same offsets) with their gradient
        summed over the batch at g; jobs head ... tail - 1 wait. The sums of a pair of inputs go to
        slot `pairs % FASTNN_QSLOTS` of acc (FASTNN_QSLOT doubles: two rows of up to 8 vectors);
-       slot_end[s] is the tail after the jobs of the pair in slot s. With AVX-512 only
+       slot_end[s] is the tail after the jobs of the pair in slot s. With FASTNN_LINES only
        (fastnn_queue_ok); each job is _step's Adam step, operation for operation (the same
        multiply-adds: bit for bit). */
     #define FASTNN_QJOBS 1024
@@ -582,7 +656,7 @@ cdef extern from *:
         const double* g[FASTNN_QJOBS];
         double acc[FASTNN_QSLOTS * FASTNN_QSLOT];
     } fastnn_queue_d;
-    #ifdef FASTNN_COMPRESS
+    #ifdef FASTNN_LINES
     static const int fastnn_queue_ok = 1;
     #if defined(_MSC_VER)
     #define FASTNN_ALWAYS_INLINE __forceinline
@@ -596,24 +670,24 @@ cdef extern from *:
         double* w = Q->C + o;
         double* m1 = Q->m1 + o;
         double* m2 = Q->m2 + o;
-        __m512d wv = _mm512_loadu_pd(w), g, m1v, m2v;
-        g = _mm512_mul_pd(_mm512_fmadd_pd(_mm512_loadu_pd(Q->g[j & (FASTNN_QJOBS - 1)]), _mm512_set1_pd(Q->inv_m),
-                                          _mm512_mul_pd(_mm512_set1_pd(Q->l2), wv)), _mm512_set1_pd(Q->gs));
-        m1v = _mm512_fmadd_pd(_mm512_set1_pd(Q->b1), _mm512_loadu_pd(m1), _mm512_mul_pd(_mm512_set1_pd(Q->c1), g));
-        m2v = _mm512_fmadd_pd(_mm512_set1_pd(Q->b2), _mm512_loadu_pd(m2),
-                              _mm512_mul_pd(_mm512_set1_pd(Q->c2), _mm512_mul_pd(g, g)));
-        _mm512_storeu_pd(m1, m1v);
-        _mm512_storeu_pd(m2, m2v);
-        _mm512_storeu_pd(w, _mm512_sub_pd(wv, _mm512_div_pd(_mm512_mul_pd(_mm512_set1_pd(Q->lr_t), m1v),
-                                                            _mm512_add_pd(_mm512_sqrt_pd(m2v), _mm512_set1_pd(Q->eps)))));
+        FASTNN_VD wv = FASTNN_LOADD(w), g, m1v, m2v;
+        g = FASTNN_MULD(FASTNN_FMAD(FASTNN_LOADD(Q->g[j & (FASTNN_QJOBS - 1)]), FASTNN_SET1D(Q->inv_m),
+                                          FASTNN_MULD(FASTNN_SET1D(Q->l2), wv)), FASTNN_SET1D(Q->gs));
+        m1v = FASTNN_FMAD(FASTNN_SET1D(Q->b1), FASTNN_LOADD(m1), FASTNN_MULD(FASTNN_SET1D(Q->c1), g));
+        m2v = FASTNN_FMAD(FASTNN_SET1D(Q->b2), FASTNN_LOADD(m2),
+                              FASTNN_MULD(FASTNN_SET1D(Q->c2), FASTNN_MULD(g, g)));
+        FASTNN_STORED(m1, m1v);
+        FASTNN_STORED(m2, m2v);
+        FASTNN_STORED(w, FASTNN_SUBD(wv, FASTNN_DIVD(FASTNN_MULD(FASTNN_SET1D(Q->lr_t), m1v),
+                                                            FASTNN_ADDD(FASTNN_SQRTD(m2v), FASTNN_SET1D(Q->eps)))));
     }
     /* the waiting jobs before `until` */
     static void fastnn_jobs_until_d(fastnn_queue_d* Q, Py_ssize_t until) {
         for (; Q->head < until; Q->head++) fastnn_job_d(Q, Q->head);
     }
     #define FASTNN_JOB_HOOK do { if (j_ < t_) { fastnn_job_d(Q, j_); j_++; } } while (0)
-    #define FASTNN_COLUMN2_QUEUE_D(NV) FASTNN_TWO_CHAINS_HOOK(double, __m512d, _mm512_set1_pd, _mm512_loadu_pd, \
-        _mm512_fmadd_pd, _mm512_storeu_pd, _mm512_setzero_pd, 8, NV, FASTNN_COL_O, FASTNN_COL_X1, FASTNN_COL_P1, \
+    #define FASTNN_COLUMN2_QUEUE_D(NV) FASTNN_TWO_CHAINS_HOOK(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD,    \
+        FASTNN_FMAD, FASTNN_STORED, FASTNN_ZEROD, 8, NV, FASTNN_COL_O, FASTNN_COL_X1, FASTNN_COL_P1,             \
         FASTNN_COL_X2, FASTNN_COL_P2, acc1, acc2, FASTNN_JOB_HOOK)
     /* fastnn_column2_d, running Q's waiting jobs meanwhile: one after each pair of entries (measured:
        one after every other pair, 1.5% slower epochs) */
@@ -636,18 +710,18 @@ cdef extern from *:
     #define FASTNN_PE_P1(q) (d + (Py_ssize_t)(ent1[q] & 255) * ld)
     #define FASTNN_PE_X2(q) tab[ent2[q] >> 8]
     #define FASTNN_PE_P2(q) (d + (Py_ssize_t)(ent2[q] & 255) * ld)
-    #define FASTNN_COLUMNP_F(NV) FASTNN_COLUMN_REGS_AT(float, __m512, _mm512_set1_ps, _mm512_loadu_ps, \
-        _mm512_fmadd_ps, _mm512_storeu_ps, _mm512_setzero_ps, 16, NV, FASTNN_PE_X, FASTNN_PE_P)
-    #define FASTNN_COLUMNP_D(NV) FASTNN_COLUMN_REGS_AT(double, __m512d, _mm512_set1_pd, _mm512_loadu_pd, \
-        _mm512_fmadd_pd, _mm512_storeu_pd, _mm512_setzero_pd, 8, NV, FASTNN_PE_X, FASTNN_PE_P)
-    #define FASTNN_COLUMN2P_F(NV) FASTNN_TWO_CHAINS(float, __m512, _mm512_set1_ps, _mm512_loadu_ps, _mm512_fmadd_ps, \
-        _mm512_storeu_ps, _mm512_setzero_ps, 16, NV, FASTNN_COL_O, FASTNN_PE_X1, FASTNN_PE_P1, FASTNN_PE_X2, \
+    #define FASTNN_COLUMNP_F(NV) FASTNN_COLUMN_REGS_AT(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF,   \
+        FASTNN_FMAF, FASTNN_STOREF, FASTNN_ZEROF, 16, NV, FASTNN_PE_X, FASTNN_PE_P)
+    #define FASTNN_COLUMNP_D(NV) FASTNN_COLUMN_REGS_AT(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD,    \
+        FASTNN_FMAD, FASTNN_STORED, FASTNN_ZEROD, 8, NV, FASTNN_PE_X, FASTNN_PE_P)
+    #define FASTNN_COLUMN2P_F(NV) FASTNN_TWO_CHAINS(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF, FASTNN_FMAF,       \
+        FASTNN_STOREF, FASTNN_ZEROF, 16, NV, FASTNN_COL_O, FASTNN_PE_X1, FASTNN_PE_P1, FASTNN_PE_X2,         \
         FASTNN_PE_P2, acc1, acc2)
-    #define FASTNN_COLUMN2P_D(NV) FASTNN_TWO_CHAINS(double, __m512d, _mm512_set1_pd, _mm512_loadu_pd, \
-        _mm512_fmadd_pd, _mm512_storeu_pd, _mm512_setzero_pd, 8, NV, FASTNN_COL_O, FASTNN_PE_X1, FASTNN_PE_P1, \
+    #define FASTNN_COLUMN2P_D(NV) FASTNN_TWO_CHAINS(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD,    \
+        FASTNN_FMAD, FASTNN_STORED, FASTNN_ZEROD, 8, NV, FASTNN_COL_O, FASTNN_PE_X1, FASTNN_PE_P1,             \
         FASTNN_PE_X2, FASTNN_PE_P2, acc1, acc2)
-    #define FASTNN_COLUMN2P_QUEUE_D(NV) FASTNN_TWO_CHAINS_HOOK(double, __m512d, _mm512_set1_pd, _mm512_loadu_pd, \
-        _mm512_fmadd_pd, _mm512_storeu_pd, _mm512_setzero_pd, 8, NV, FASTNN_COL_O, FASTNN_PE_X1, FASTNN_PE_P1, \
+    #define FASTNN_COLUMN2P_QUEUE_D(NV) FASTNN_TWO_CHAINS_HOOK(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD,    \
+        FASTNN_FMAD, FASTNN_STORED, FASTNN_ZEROD, 8, NV, FASTNN_COL_O, FASTNN_PE_X1, FASTNN_PE_P1,             \
         FASTNN_PE_X2, FASTNN_PE_P2, acc1, acc2, FASTNN_JOB_HOOK)
     static void fastnn_columnp_f(const unsigned short* FASTNN_RESTRICT ent, Py_ssize_t n,
                                  const float* FASTNN_RESTRICT tab, const float* FASTNN_RESTRICT d, Py_ssize_t ld,
@@ -691,7 +765,7 @@ cdef extern from *:
     static void fastnn_column2_queue_d(const double* ent1, Py_ssize_t n1, const double* ent2, Py_ssize_t n2,
                                        const double* d, int nv, int nv_total, double* acc1, double* acc2,
                                        fastnn_queue_d* Q) {}
-    /* (the packed entries' kernels: never called without AVX-512, which packing needs) */
+    /* (the packed entries' kernels: never called without FASTNN_LINES, which packing needs) */
     static void fastnn_columnp_f(const unsigned short* ent, Py_ssize_t n, const float* tab, const float* d,
                                  Py_ssize_t ld, int nv, int nv_total, float* acc) {}
     static void fastnn_columnp_d(const unsigned short* ent, Py_ssize_t n, const double* tab, const double* d,
@@ -712,7 +786,7 @@ cdef extern from *:
        layer 0's z = x @ WT, from the row's nonzeros (idx: their inputs k, ascending; val: x[i, k]),
        each sum in the dense kernel's order. WT is stored as panels of 32 columns, ps apart: column c
        of row k is at B[(c / 32) * ps + k * 32 + c % 32]. */
-    #define FASTNN_ROW_REST(T, W, idx, val, n, B, ps, v0, nv, nv_total, out) do {                   \
+    #define FASTNN_ROW_REST(T, MADD, W, idx, val, n, B, ps, v0, nv, nv_total, out) do {             \
         T a_[W];                                                                                 \
         const T* b_;                                                                             \
         Py_ssize_t q_, c_;                                                                       \
@@ -723,12 +797,12 @@ cdef extern from *:
             for (u_ = 0; u_ < W; u_++) a_[u_] = 0;                                               \
             for (q_ = 0; q_ < n; q_++)                                                           \
                 for (u_ = 0; u_ < W; u_++)                                                       \
-                    a_[u_] = a_[u_] + val[q_] * b_[(Py_ssize_t)idx[q_] * 32 + u_];               \
+                    a_[u_] = MADD(val[q_], b_[(Py_ssize_t)idx[q_] * 32 + u_], a_[u_]);           \
             for (u_ = 0; u_ < W; u_++) out[w_ * W + u_] = a_[u_];                                \
         }                                                                                        \
         FASTNN_ZERO_REST(out, nv * W, nv_total * W);                                             \
     } while (0)
-    #ifdef FASTNN_COMPRESS
+    #ifdef FASTNN_LINES
     /* NV registers of sums (NV a constant: the loops unroll, a_ stays in registers); vector w is at
        o_[w] in a row of WT's panels */
     #define FASTNN_ROW_X(q) val[q]
@@ -754,51 +828,51 @@ cdef extern from *:
         }                                                                                        \
         for (w_ = 0; w_ < NV; w_++) STORE(out + w_ * W, a_[w_]);                                 \
     } while (0)
-    #define FASTNN_ROW_F(NV) FASTNN_ROW_REGS(float, __m512, _mm512_set1_ps, _mm512_loadu_ps, _mm512_fmadd_ps, \
-        _mm512_storeu_ps, _mm512_setzero_ps, 16, NV)
-    #define FASTNN_ROW_D(NV) FASTNN_ROW_REGS(double, __m512d, _mm512_set1_pd, _mm512_loadu_pd, _mm512_fmadd_pd, \
-        _mm512_storeu_pd, _mm512_setzero_pd, 8, NV)
+    #define FASTNN_ROW_F(NV) FASTNN_ROW_REGS(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF, FASTNN_FMAF,       \
+        FASTNN_STOREF, FASTNN_ZEROF, 16, NV)
+    #define FASTNN_ROW_D(NV) FASTNN_ROW_REGS(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD, FASTNN_FMAD,        \
+        FASTNN_STORED, FASTNN_ZEROD, 8, NV)
     #endif
     /* Two rows at once (fastnn_row2_*): out1 from row 1's nonzeros (idx1, val1, n1) and out2 from row
        2's, each exactly as fastnn_row_* computes it, with nv <= 8 vectors: entry q is x = val[q], at
        WT's row idx[q]; vector v0 + w is at its offset in WT's panels */
-    #ifdef FASTNN_COMPRESS
+    #ifdef FASTNN_LINES
     #define FASTNN_ROW_O(w, W) ((Py_ssize_t)((v0 + (w)) * (W) / 32) * ps + (v0 + (w)) * (W) % 32)
     #define FASTNN_ROW_X1(q) val1[q]
     #define FASTNN_ROW_P1(q) (B + (Py_ssize_t)idx1[q] * 32)
     #define FASTNN_ROW_X2(q) val2[q]
     #define FASTNN_ROW_P2(q) (B + (Py_ssize_t)idx2[q] * 32)
-    #define FASTNN_ROW2_F(NV) FASTNN_TWO_CHAINS(float, __m512, _mm512_set1_ps, _mm512_loadu_ps, _mm512_fmadd_ps, \
-        _mm512_storeu_ps, _mm512_setzero_ps, 16, NV, FASTNN_ROW_O, FASTNN_ROW_X1, FASTNN_ROW_P1, FASTNN_ROW_X2, \
+    #define FASTNN_ROW2_F(NV) FASTNN_TWO_CHAINS(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF, FASTNN_FMAF,       \
+        FASTNN_STOREF, FASTNN_ZEROF, 16, NV, FASTNN_ROW_O, FASTNN_ROW_X1, FASTNN_ROW_P1, FASTNN_ROW_X2,         \
         FASTNN_ROW_P2, out1, out2)
-    #define FASTNN_ROW2_D(NV) FASTNN_TWO_CHAINS(double, __m512d, _mm512_set1_pd, _mm512_loadu_pd, _mm512_fmadd_pd, \
-        _mm512_storeu_pd, _mm512_setzero_pd, 8, NV, FASTNN_ROW_O, FASTNN_ROW_X1, FASTNN_ROW_P1, FASTNN_ROW_X2, \
+    #define FASTNN_ROW2_D(NV) FASTNN_TWO_CHAINS(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD, FASTNN_FMAD,        \
+        FASTNN_STORED, FASTNN_ZEROD, 8, NV, FASTNN_ROW_O, FASTNN_ROW_X1, FASTNN_ROW_P1, FASTNN_ROW_X2,         \
         FASTNN_ROW_P2, out1, out2)
     #endif
     static void fastnn_row_f(const int* FASTNN_RESTRICT idx, const float* FASTNN_RESTRICT val, Py_ssize_t n,
                              const float* FASTNN_RESTRICT B, Py_ssize_t ps, int v0, int nv, int nv_total,
                              float* FASTNN_RESTRICT out) {
-    #ifdef FASTNN_COMPRESS
+    #ifdef FASTNN_LINES
         if (nv > 0) FASTNN_CASES_F(FASTNN_ROW_F, nv);
         FASTNN_ZERO_REST(out, nv * 16, nv_total * 16);
     #else
-        FASTNN_ROW_REST(float, 16, idx, val, n, B, ps, v0, nv, nv_total, out);
+        FASTNN_ROW_REST(float, fastnn_madd_f, 16, idx, val, n, B, ps, v0, nv, nv_total, out);
     #endif
     }
     static void fastnn_row_d(const int* FASTNN_RESTRICT idx, const double* FASTNN_RESTRICT val, Py_ssize_t n,
                              const double* FASTNN_RESTRICT B, Py_ssize_t ps, int v0, int nv, int nv_total,
                              double* FASTNN_RESTRICT out) {
-    #ifdef FASTNN_COMPRESS
+    #ifdef FASTNN_LINES
         if (nv > 0) FASTNN_CASES_D(FASTNN_ROW_D, nv);
         FASTNN_ZERO_REST(out, nv * 8, nv_total * 8);
     #else
-        FASTNN_ROW_REST(double, 8, idx, val, n, B, ps, v0, nv, nv_total, out);
+        FASTNN_ROW_REST(double, fastnn_madd_d, 8, idx, val, n, B, ps, v0, nv, nv_total, out);
     #endif
     }
     static void fastnn_row2_f(const int* idx1, const float* val1, Py_ssize_t n1, const int* idx2,
                               const float* val2, Py_ssize_t n2, const float* FASTNN_RESTRICT B, Py_ssize_t ps,
                               int v0, int nv, int nv_total, float* out1, float* out2) {
-    #ifdef FASTNN_COMPRESS
+    #ifdef FASTNN_LINES
         if (nv > 0) FASTNN_CASES_F(FASTNN_ROW2_F, nv);
         FASTNN_ZERO_REST(out1, nv * 16, nv_total * 16);
         FASTNN_ZERO_REST(out2, nv * 16, nv_total * 16);
@@ -810,7 +884,7 @@ cdef extern from *:
     static void fastnn_row2_d(const int* idx1, const double* val1, Py_ssize_t n1, const int* idx2,
                               const double* val2, Py_ssize_t n2, const double* FASTNN_RESTRICT B, Py_ssize_t ps,
                               int v0, int nv, int nv_total, double* out1, double* out2) {
-    #ifdef FASTNN_COMPRESS
+    #ifdef FASTNN_LINES
         if (nv > 0) FASTNN_CASES_F(FASTNN_ROW2_D, nv);    /* nv <= 8: the cases up to 8 */
         FASTNN_ZERO_REST(out1, nv * 8, nv_total * 8);
         FASTNN_ZERO_REST(out2, nv * 8, nv_total * 8);
@@ -819,25 +893,25 @@ cdef extern from *:
         fastnn_row_d(idx2, val2, n2, B, ps, v0, nv, nv_total, out2);
     #endif
     }
-    /* The same rows from packed lists (list_nonzeros, with AVX-512 only: fastnn_packed_ok): entry q
+    /* The same rows from packed lists (list_nonzeros, with FASTNN_LINES only: fastnn_packed_ok): entry q
        is at WT's row col[q] (16 bits) with x = tab[code[q]] (8 bits), the listed value bit for bit;
        fastnn_rowp_* computes what fastnn_row_* does, fastnn_row2p_* what fastnn_row2_* does, the
        same sums in the same order. 3 bytes a nonzero instead of 8 (float) or 12 (double). */
-    #ifdef FASTNN_COMPRESS
+    #ifdef FASTNN_LINES
     static const int fastnn_packed_ok = 1;
     #define FASTNN_PK_X1(q) tab[code1[q]]
     #define FASTNN_PK_P1(q) (B + (Py_ssize_t)col1[q] * 32)
     #define FASTNN_PK_X2(q) tab[code2[q]]
     #define FASTNN_PK_P2(q) (B + (Py_ssize_t)col2[q] * 32)
-    #define FASTNN_ROWP_F(NV) FASTNN_ROW_REGS_AT(float, __m512, _mm512_set1_ps, _mm512_loadu_ps, _mm512_fmadd_ps, \
-        _mm512_storeu_ps, _mm512_setzero_ps, 16, NV, FASTNN_PK_X1, FASTNN_PK_P1)
-    #define FASTNN_ROWP_D(NV) FASTNN_ROW_REGS_AT(double, __m512d, _mm512_set1_pd, _mm512_loadu_pd, _mm512_fmadd_pd, \
-        _mm512_storeu_pd, _mm512_setzero_pd, 8, NV, FASTNN_PK_X1, FASTNN_PK_P1)
-    #define FASTNN_ROW2P_F(NV) FASTNN_TWO_CHAINS(float, __m512, _mm512_set1_ps, _mm512_loadu_ps, _mm512_fmadd_ps, \
-        _mm512_storeu_ps, _mm512_setzero_ps, 16, NV, FASTNN_ROW_O, FASTNN_PK_X1, FASTNN_PK_P1, FASTNN_PK_X2, \
+    #define FASTNN_ROWP_F(NV) FASTNN_ROW_REGS_AT(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF, FASTNN_FMAF,       \
+        FASTNN_STOREF, FASTNN_ZEROF, 16, NV, FASTNN_PK_X1, FASTNN_PK_P1)
+    #define FASTNN_ROWP_D(NV) FASTNN_ROW_REGS_AT(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD, FASTNN_FMAD,        \
+        FASTNN_STORED, FASTNN_ZEROD, 8, NV, FASTNN_PK_X1, FASTNN_PK_P1)
+    #define FASTNN_ROW2P_F(NV) FASTNN_TWO_CHAINS(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF, FASTNN_FMAF,       \
+        FASTNN_STOREF, FASTNN_ZEROF, 16, NV, FASTNN_ROW_O, FASTNN_PK_X1, FASTNN_PK_P1, FASTNN_PK_X2,         \
         FASTNN_PK_P2, out1, out2)
-    #define FASTNN_ROW2P_D(NV) FASTNN_TWO_CHAINS(double, __m512d, _mm512_set1_pd, _mm512_loadu_pd, _mm512_fmadd_pd, \
-        _mm512_storeu_pd, _mm512_setzero_pd, 8, NV, FASTNN_ROW_O, FASTNN_PK_X1, FASTNN_PK_P1, FASTNN_PK_X2, \
+    #define FASTNN_ROW2P_D(NV) FASTNN_TWO_CHAINS(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD, FASTNN_FMAD,        \
+        FASTNN_STORED, FASTNN_ZEROD, 8, NV, FASTNN_ROW_O, FASTNN_PK_X1, FASTNN_PK_P1, FASTNN_PK_X2,         \
         FASTNN_PK_P2, out1, out2)
     static void fastnn_rowp_f(const unsigned short* FASTNN_RESTRICT col1, const unsigned char* FASTNN_RESTRICT code1,
                               Py_ssize_t n, const float* FASTNN_RESTRICT tab, const float* FASTNN_RESTRICT B,
@@ -946,9 +1020,9 @@ cdef extern from *:
        r < R and u < NV * W (NV vectors of W columns, the sums in registers); the rest of each row
        of 32 sums 0 (B is 0 there). With cont, the sums go on from the values acc holds (a sum over
        earlier k continued: the same operations, in the same order, as one call over all the k).
-       Returns 0, computing nothing, for an R or NV without a kernel (and without AVX-512: then _rows
-       computes all 32 columns). */
-    #ifdef FASTNN_COMPRESS
+       Returns 0, computing nothing, for an R or NV without a kernel (and without FASTNN_LINES: then
+       _rows computes all 32 columns). */
+    #ifdef FASTNN_LINES
     #define FASTNN_NARROW_REGS(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, R, NV) do {                   \
         VEC c_[(R) * (NV)], b_[NV], x_;                                                          \
         Py_ssize_t k_;                                                                           \
@@ -968,10 +1042,10 @@ cdef extern from *:
         }                                                                                        \
         return 1;                                                                                \
     } while (0)
-    #define FASTNN_NARROW_F(R, NV) FASTNN_NARROW_REGS(float, __m512, _mm512_set1_ps, _mm512_loadu_ps, \
-        _mm512_fmadd_ps, _mm512_storeu_ps, _mm512_setzero_ps, 16, R, NV)
-    #define FASTNN_NARROW_D(R, NV) FASTNN_NARROW_REGS(double, __m512d, _mm512_set1_pd, _mm512_loadu_pd, \
-        _mm512_fmadd_pd, _mm512_storeu_pd, _mm512_setzero_pd, 8, R, NV)
+    #define FASTNN_NARROW_F(R, NV) FASTNN_NARROW_REGS(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF,   \
+        FASTNN_FMAF, FASTNN_STOREF, FASTNN_ZEROF, 16, R, NV)
+    #define FASTNN_NARROW_D(R, NV) FASTNN_NARROW_REGS(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD,    \
+        FASTNN_FMAD, FASTNN_STORED, FASTNN_ZEROD, 8, R, NV)
     /* M(R, NV) for R = 1, 2, 4 or 8 (each M returns: no case falls through to the next) */
     #define FASTNN_NARROW_ROWS(M, R, NV) do {                                                         \
         switch (R) {                                                                             \
@@ -985,7 +1059,7 @@ cdef extern from *:
     static int fastnn_narrow_f(int R, int nv, Py_ssize_t K, const float* x, Py_ssize_t xs_r, Py_ssize_t xs_k,
                                const float* FASTNN_RESTRICT B, Py_ssize_t ldb, float* FASTNN_RESTRICT acc,
                                int cont) {
-    #ifdef FASTNN_COMPRESS
+    #ifdef FASTNN_LINES
         if (nv == 1) FASTNN_NARROW_ROWS(FASTNN_NARROW_F, R, 1);
     #endif
         return 0;
@@ -993,7 +1067,7 @@ cdef extern from *:
     static int fastnn_narrow_d(int R, int nv, Py_ssize_t K, const double* x, Py_ssize_t xs_r, Py_ssize_t xs_k,
                                const double* FASTNN_RESTRICT B, Py_ssize_t ldb, double* FASTNN_RESTRICT acc,
                                int cont) {
-    #ifdef FASTNN_COMPRESS
+    #ifdef FASTNN_LINES
         if (nv == 1) FASTNN_NARROW_ROWS(FASTNN_NARROW_D, R, 1);
         if (nv == 2) FASTNN_NARROW_ROWS(FASTNN_NARROW_D, R, 2);
         if (nv == 3) FASTNN_NARROW_ROWS(FASTNN_NARROW_D, R, 3);
@@ -1643,15 +1717,15 @@ cdef Py_ssize_t queued_jobs = 0
 
 def _set_queue(int on):
     """(tests, benchmarks) whether layer 0's float64 Adam steps in _claimed_sums are queued to run
-    among the gradient kernel's multiply-adds (fastnn_column2_queue_d; with AVX-512 only); returns
-    the old setting."""
+    among the gradient kernel's multiply-adds (fastnn_column2_queue_d; with AVX-512, or AVX2 and
+    FMA); returns the old setting."""
     global queue_steps
     old, queue_steps = queue_steps, on
     return old
 
 
 def _queue_available():
-    """(tests) whether this build can queue Adam's steps (_set_queue): with AVX-512 only."""
+    """(tests) whether this build can queue Adam's steps (_set_queue): with AVX-512, or AVX2 and FMA."""
     return bool(fastnn_queue_ok)
 
 
@@ -2200,7 +2274,8 @@ ctypedef fused RowBlock:
     Rows2
     Rows4
     Rows8
-ctypedef fused UnionBlock:  # rows of the union forward: float up to 10 (20 AVX-512 registers of sums), double up to 5
+# rows of the union forward: float up to 10 (20 AVX-512 registers of sums, 40 AVX2), double up to 5
+ctypedef fused UnionBlock:
     Rows1
     Rows2
     Rows4
@@ -2224,7 +2299,7 @@ cdef inline void _rows(const RowBlock* R_, intp K, const floating* x, intp xs_r,
     each loaded row of B feeds R broadcast-multiply-adds. R = 1, 2, 4 or 8 by the type of R_.
     Only the first nv vectors of 64 bytes of the JB columns are real when nv < JB * sizeof / 64: B is
     0 past them (padding), and so are their sums, set without computing them (fastnn_narrow_*: the
-    real columns' sums in registers; not without AVX-512).
+    real columns' sums in registers; with AVX-512, or AVX2 and FMA).
     With cont, acc[r] starts at C[r, :JB] instead of 0: the sums of an earlier call over the first
     k go on over these (the two calls make the same operations, in the same order, as one over all
     the k; _loss_grad_local splits layer 1's forward sums so between its threads).
@@ -3122,7 +3197,8 @@ cdef inline void _union_task(intp group, intp blk, intp m, intp n_in, intp ld, c
     cdef floating* m1b = _at(m1, off)
     cdef floating* m2b = _at(m2, off)
     while r < stop:
-        # float: up to RB inputs at once (RB * JB floats of sums: 16 AVX-512 registers); double: up to 4
+        # float: up to RB inputs at once (RB * JB floats of sums: 16 AVX-512 registers, 32 AVX2);
+        # double: up to 4
         R = RB if r + RB <= stop and floating is float else (4 if r + 4 <= stop else (2 if r + 2 <= stop else 1))
         if R == RB:
             _union_grad_rows(<const Rows8*>NULL, sp.union_k + r, m, X, sp.rows, n_in, d, ld, Cb, mode, op,
@@ -4333,7 +4409,8 @@ def _set_packed(int on):
 
 
 def _packed_available():
-    """Whether this build has the packed lists' kernels (AVX-512; list_nonzeros packs only then)."""
+    """Whether this build has the packed lists' kernels (AVX-512, or AVX2 and FMA; list_nonzeros
+    packs only then)."""
     return bool(fastnn_packed_ok)
 
 
@@ -4347,8 +4424,8 @@ def list_nonzeros(const floating[:, ::1] X, intp n_out, int n_threads=1):
     scaled to [0, 1] take 255) and n_in <= 65536, the lists are packed: idx is uint16, val uint8
     codes and table (256,) X's dtype, the values being table[val] bit for bit: 3 bytes a nonzero
     instead of 8 (float32) or 12 (float64), which a batch's forward pass then fetches from memory
-    (with AVX-512 only, _packed_available). Otherwise idx is intc, val the values in X's dtype
-    and table None. Returns None, listing nothing, when layer 0 (n_out outputs) would not skip
+    (with AVX-512, or AVX2 and FMA: _packed_available). Otherwise idx is intc, val the values in
+    X's dtype and table None. Returns None, listing nothing, when layer 0 (n_out outputs) would not skip
     X's zeros (over the density limit, or too narrow) or the lists would take over half of X's bytes.
     """
     n_threads = _usable_threads(n_threads)
@@ -4411,7 +4488,7 @@ def list_csr(indptr, indices, data, intp n_in, intp n_out):
     None where layer 0 (n_out outputs) would not skip X's zeros (over the density limit or too
     narrow), as list_nonzeros does; unlike list_nonzeros, not where the lists take over half of X's
     dense bytes (X is not dense: they are about its own size). The lists are packed as list_nonzeros
-    packs them (at most 256 distinct values, n_in <= 65536, a build with AVX-512).
+    packs them (at most 256 distinct values, n_in <= 65536, a build with AVX-512, or AVX2 and FMA).
     """
     val = np.asarray(data)
     if val.ndim != 1 or val.dtype not in (np.float32, np.float64):
