@@ -348,6 +348,11 @@ cdef extern from *:
     #define FASTNN_SUBD _mm512_sub_pd
     #define FASTNN_DIVD _mm512_div_pd
     #define FASTNN_SQRTD _mm512_sqrt_pd
+    /* the register kernels below in one pass: up to 16 lines of sums (32 registers) */
+    #define FASTNN_PASS1 16
+    #define FASTNN_PASS2 8
+    #define FASTNN_NARROW_MAXR(nv) 8
+    #define FASTNN_PASSES(CASES, M, nv, MAXP) do { if ((nv) > 0) CASES(M, nv, 0); } while (0)
     #elif defined(__AVX2__) && defined(__FMA__)
     #include <immintrin.h>
     #define FASTNN_LINES 1
@@ -380,6 +385,24 @@ cdef extern from *:
     FASTNN_LINE2(fastnn_line_d, FASTNN_SUBD, _mm256_sub_pd)
     FASTNN_LINE2(fastnn_line_d, FASTNN_DIVD, _mm256_div_pd)
     FASTNN_LINE1(fastnn_line_d, FASTNN_SQRTD, _mm256_sqrt_pd)
+    /* AVX2 has 16 registers: the register kernels below take their lines in passes of at most
+       FASTNN_PASS1 lines (one chain of sums: 12 registers) or FASTNN_PASS2 (two chains), the
+       narrow blocks at most FASTNN_NARROW_MAXR(nv) rows of nv lines at a time. Each line's sums
+       are the same in any pass, in the same order. */
+    #define FASTNN_PASS1 6
+    #define FASTNN_PASS2 3
+    #define FASTNN_NARROW_MAXR(nv) ((nv) == 1 ? 4 : ((nv) == 2 ? 2 : 1))
+    #endif
+    #ifdef FASTNN_LINES
+    /* M(NV, F) over lines F ... F + NV - 1 of the nv lines, for passes of at most MAXP lines each
+       (CASES: FASTNN_CASES_F or _D, which make NV a constant) */
+    #ifndef FASTNN_PASSES
+    #define FASTNN_PASSES(CASES, M, nv, MAXP) do {                                                \
+        int f_;                                                                                  \
+        for (f_ = 0; f_ < (nv); f_ += (MAXP))                                                    \
+            CASES(M, ((nv) - f_ < (MAXP) ? (nv) - f_ : (MAXP)), f_);                              \
+    } while (0)
+    #endif
     #endif
     /* x * y + a for the kernels without FASTNN_LINES, fused where the target has a fast fused
        multiply-add (as the compiler contracts the dense kernels' sums there), else rounded twice
@@ -456,29 +479,29 @@ cdef extern from *:
     #ifdef FASTNN_LINES
     /* M(NV) for NV = nv (1 ... 8 float vectors of 16, 1 ... 16 double vectors of 8: up to 128 outputs),
        each a constant in its own copy of M's loops */
-    #define FASTNN_CASES_F(M, nv) do {                                                                \
+    #define FASTNN_CASES_F(M, nv, F) do {                                                                \
         switch (nv) {                                                                            \
-            case 8: M(8); break;                                                         \
-            case 7: M(7); break;                                                         \
-            case 6: M(6); break;                                                         \
-            case 5: M(5); break;                                                         \
-            case 4: M(4); break;                                                         \
-            case 3: M(3); break;                                                         \
-            case 2: M(2); break;                                                         \
-            default: M(1); break;                                                        \
+            case 8: M(8, F); break;                                                         \
+            case 7: M(7, F); break;                                                         \
+            case 6: M(6, F); break;                                                         \
+            case 5: M(5, F); break;                                                         \
+            case 4: M(4, F); break;                                                         \
+            case 3: M(3, F); break;                                                         \
+            case 2: M(2, F); break;                                                         \
+            default: M(1, F); break;                                                        \
         }                                                                                        \
     } while (0)
-    #define FASTNN_CASES_D(M, nv) do {                                                                \
+    #define FASTNN_CASES_D(M, nv, F) do {                                                                \
         switch (nv) {                                                                            \
-            case 16: M(16); break;                                                               \
-            case 15: M(15); break;                                                               \
-            case 14: M(14); break;                                                               \
-            case 13: M(13); break;                                                               \
-            case 12: M(12); break;                                                               \
-            case 11: M(11); break;                                                               \
-            case 10: M(10); break;                                                               \
-            case 9: M(9); break;                                                                 \
-            default: FASTNN_CASES_F(M, nv); break;                                               \
+            case 16: M(16, F); break;                                                               \
+            case 15: M(15, F); break;                                                               \
+            case 14: M(14, F); break;                                                               \
+            case 13: M(13, F); break;                                                               \
+            case 12: M(12, F); break;                                                               \
+            case 11: M(11, F); break;                                                               \
+            case 10: M(10, F); break;                                                               \
+            case 9: M(9, F); break;                                                                 \
+            default: FASTNN_CASES_F(M, nv, F); break;                                               \
         }                                                                                        \
     } while (0)
     #endif
@@ -504,7 +527,7 @@ cdef extern from *:
     #ifdef FASTNN_LINES
     /* NV registers of sums (NV a constant: the loops unroll and a_ stays in registers) over the n
        entries of ent into acc; entry e is x = X(e) at its sample's row P(e) of delta */
-    #define FASTNN_COLUMN_REGS_AT(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV, X, P) do {            \
+    #define FASTNN_COLUMN_REGS_AT(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV, F, X, P) do {         \
         VEC a_[NV], x_;                                                                          \
         const T* p_;                                                                             \
         Py_ssize_t e_;                                                                           \
@@ -513,16 +536,16 @@ cdef extern from *:
         for (e_ = 0; e_ < n; e_++) {                                                             \
             x_ = SET1(X(e_));                                                                    \
             p_ = P(e_);                                                                          \
-            for (w_ = 0; w_ < NV; w_++) a_[w_] = FMA(x_, LOAD(p_ + w_ * W), a_[w_]);             \
+            for (w_ = 0; w_ < NV; w_++) a_[w_] = FMA(x_, LOAD(p_ + ((F) + w_) * W), a_[w_]);     \
         }                                                                                        \
-        for (w_ = 0; w_ < NV; w_++) STORE(acc + w_ * W, a_[w_]);                                 \
+        for (w_ = 0; w_ < NV; w_++) STORE(acc + ((F) + w_) * W, a_[w_]);                         \
     } while (0)
     #define FASTNN_COL_X(e) ent[2 * (e)]
     #define FASTNN_COL_P(e) (d + FASTNN_ENTRY_S(ent, e))
-    #define FASTNN_COLUMN_F(NV) FASTNN_COLUMN_REGS_AT(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF,   \
-        FASTNN_FMAF, FASTNN_STOREF, FASTNN_ZEROF, 16, NV, FASTNN_COL_X, FASTNN_COL_P)
-    #define FASTNN_COLUMN_D(NV) FASTNN_COLUMN_REGS_AT(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD,    \
-        FASTNN_FMAD, FASTNN_STORED, FASTNN_ZEROD, 8, NV, FASTNN_COL_X, FASTNN_COL_P)
+    #define FASTNN_COLUMN_F(NV, F) FASTNN_COLUMN_REGS_AT(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF,   \
+        FASTNN_FMAF, FASTNN_STOREF, FASTNN_ZEROF, 16, NV, F, FASTNN_COL_X, FASTNN_COL_P)
+    #define FASTNN_COLUMN_D(NV, F) FASTNN_COLUMN_REGS_AT(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD,    \
+        FASTNN_FMAD, FASTNN_STORED, FASTNN_ZEROD, 8, NV, F, FASTNN_COL_X, FASTNN_COL_P)
     #endif
     #ifdef FASTNN_LINES
     /* Two independent chains of multiply-adds at once, NV <= 8 vectors of W each: a_[w] = the sum over
@@ -531,10 +554,11 @@ cdef extern from *:
        entries of both go together (so a core keeps twice the multiply-adds, and the loads they
        wait for, in flight), then the rest of the longer list alone: each sum is the one-chain
        kernel's, in the same order. */
-    #define FASTNN_TWO_CHAINS(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV, O, X1, P1, X2, P2, OUT1, OUT2) \
-        FASTNN_TWO_CHAINS_HOOK(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV, O, X1, P1, X2, P2, OUT1, OUT2, (void)0)
+    #define FASTNN_TWO_CHAINS(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV, F, O, X1, P1, X2, P2, OUT1, OUT2) \
+        FASTNN_TWO_CHAINS_HOOK(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV, F, O, X1, P1, X2, P2, OUT1, OUT2, (void)0)
     /* (with HOOK, a statement, run after each step of the two chains together) */
-    #define FASTNN_TWO_CHAINS_HOOK(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV, O, X1, P1, X2, P2, OUT1, OUT2, HOOK) do { \
+    #define FASTNN_TWO_CHAINS_HOOK(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV, F, O, X1, P1, X2, P2, OUT1, OUT2, \
+                                   HOOK) do {                                                    \
         VEC a_[NV], c_[NV], x_, y_;                                                              \
         Py_ssize_t o_[NV], q_, n_ = n1 < n2 ? n1 : n2;                                           \
         const T* b_;                                                                             \
@@ -543,7 +567,7 @@ cdef extern from *:
         for (w_ = 0; w_ < NV; w_++) {                                                            \
             a_[w_] = ZERO();                                                                     \
             c_[w_] = ZERO();                                                                     \
-            o_[w_] = O(w_, W);                                                                   \
+            o_[w_] = O((F) + w_, W);                                                             \
         }                                                                                        \
         for (q_ = 0; q_ < n_; q_++) {                                                            \
             x_ = SET1(X1(q_));                                                                   \
@@ -567,8 +591,8 @@ cdef extern from *:
             for (w_ = 0; w_ < NV; w_++) c_[w_] = FMA(y_, LOAD(d_ + o_[w_]), c_[w_]);             \
         }                                                                                        \
         for (w_ = 0; w_ < NV; w_++) {                                                            \
-            STORE(OUT1 + w_ * W, a_[w_]);                                                        \
-            STORE(OUT2 + w_ * W, c_[w_]);                                                        \
+            STORE(OUT1 + ((F) + w_) * W, a_[w_]);                                                \
+            STORE(OUT2 + ((F) + w_) * W, c_[w_]);                                                \
         }                                                                                        \
     } while (0)
     /* Two inputs' columns at once (fastnn_column2_*: ent1, n1 and ent2, n2 into acc1 and acc2, each
@@ -578,11 +602,11 @@ cdef extern from *:
     #define FASTNN_COL_P1(q) (d + FASTNN_ENTRY_S(ent1, q))
     #define FASTNN_COL_X2(q) ent2[2 * (q)]
     #define FASTNN_COL_P2(q) (d + FASTNN_ENTRY_S(ent2, q))
-    #define FASTNN_COLUMN2_F(NV) FASTNN_TWO_CHAINS(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF, FASTNN_FMAF,       \
-        FASTNN_STOREF, FASTNN_ZEROF, 16, NV, FASTNN_COL_O, FASTNN_COL_X1, FASTNN_COL_P1, FASTNN_COL_X2,         \
+    #define FASTNN_COLUMN2_F(NV, F) FASTNN_TWO_CHAINS(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF, FASTNN_FMAF,       \
+        FASTNN_STOREF, FASTNN_ZEROF, 16, NV, F, FASTNN_COL_O, FASTNN_COL_X1, FASTNN_COL_P1, FASTNN_COL_X2,         \
         FASTNN_COL_P2, acc1, acc2)
-    #define FASTNN_COLUMN2_D(NV) FASTNN_TWO_CHAINS(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD,    \
-        FASTNN_FMAD, FASTNN_STORED, FASTNN_ZEROD, 8, NV, FASTNN_COL_O, FASTNN_COL_X1, FASTNN_COL_P1,             \
+    #define FASTNN_COLUMN2_D(NV, F) FASTNN_TWO_CHAINS(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD,    \
+        FASTNN_FMAD, FASTNN_STORED, FASTNN_ZEROD, 8, NV, F, FASTNN_COL_O, FASTNN_COL_X1, FASTNN_COL_P1,             \
         FASTNN_COL_X2, FASTNN_COL_P2, acc1, acc2)
     #endif
     #define FASTNN_ZERO_REST(acc, from, to) do {                                              \
@@ -593,7 +617,7 @@ cdef extern from *:
                                 const float* FASTNN_RESTRICT d, int nv, int nv_total,
                                 float* FASTNN_RESTRICT acc) {
     #ifdef FASTNN_LINES
-        if (nv > 0) FASTNN_CASES_F(FASTNN_COLUMN_F, nv);
+        FASTNN_PASSES(FASTNN_CASES_F, FASTNN_COLUMN_F, nv, FASTNN_PASS1);
         FASTNN_ZERO_REST(acc, nv * 16, nv_total * 16);
     #else
         FASTNN_COLUMN_REST(fastnn_madd_f, 16, ent, n, d, nv, nv_total, acc);
@@ -603,7 +627,7 @@ cdef extern from *:
                                 const double* FASTNN_RESTRICT d, int nv, int nv_total,
                                 double* FASTNN_RESTRICT acc) {
     #ifdef FASTNN_LINES
-        if (nv > 0) FASTNN_CASES_D(FASTNN_COLUMN_D, nv);
+        FASTNN_PASSES(FASTNN_CASES_D, FASTNN_COLUMN_D, nv, FASTNN_PASS1);
         FASTNN_ZERO_REST(acc, nv * 8, nv_total * 8);
     #else
         FASTNN_COLUMN_REST(fastnn_madd_d, 8, ent, n, d, nv, nv_total, acc);
@@ -612,7 +636,7 @@ cdef extern from *:
     static void fastnn_column2_f(const float* ent1, Py_ssize_t n1, const float* ent2, Py_ssize_t n2,
                                  const float* FASTNN_RESTRICT d, int nv, int nv_total, float* acc1, float* acc2) {
     #ifdef FASTNN_LINES
-        if (nv > 0) FASTNN_CASES_F(FASTNN_COLUMN2_F, nv);
+        FASTNN_PASSES(FASTNN_CASES_F, FASTNN_COLUMN2_F, nv, FASTNN_PASS2);
         FASTNN_ZERO_REST(acc1, nv * 16, nv_total * 16);
         FASTNN_ZERO_REST(acc2, nv * 16, nv_total * 16);
     #else
@@ -624,7 +648,7 @@ cdef extern from *:
                                  const double* FASTNN_RESTRICT d, int nv, int nv_total, double* acc1,
                                  double* acc2) {
     #ifdef FASTNN_LINES
-        if (nv > 0) FASTNN_CASES_F(FASTNN_COLUMN2_D, nv);    /* nv <= 8: the cases up to 8 */
+        FASTNN_PASSES(FASTNN_CASES_F, FASTNN_COLUMN2_D, nv, FASTNN_PASS2);    /* nv <= 8: the cases up to 8 */
         FASTNN_ZERO_REST(acc1, nv * 8, nv_total * 8);
         FASTNN_ZERO_REST(acc2, nv * 8, nv_total * 8);
     #else
@@ -686,8 +710,8 @@ cdef extern from *:
         for (; Q->head < until; Q->head++) fastnn_job_d(Q, Q->head);
     }
     #define FASTNN_JOB_HOOK do { if (j_ < t_) { fastnn_job_d(Q, j_); j_++; } } while (0)
-    #define FASTNN_COLUMN2_QUEUE_D(NV) FASTNN_TWO_CHAINS_HOOK(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD,    \
-        FASTNN_FMAD, FASTNN_STORED, FASTNN_ZEROD, 8, NV, FASTNN_COL_O, FASTNN_COL_X1, FASTNN_COL_P1,             \
+    #define FASTNN_COLUMN2_QUEUE_D(NV, F) FASTNN_TWO_CHAINS_HOOK(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD,    \
+        FASTNN_FMAD, FASTNN_STORED, FASTNN_ZEROD, 8, NV, F, FASTNN_COL_O, FASTNN_COL_X1, FASTNN_COL_P1,             \
         FASTNN_COL_X2, FASTNN_COL_P2, acc1, acc2, FASTNN_JOB_HOOK)
     /* fastnn_column2_d, running Q's waiting jobs meanwhile: one after each pair of entries (measured:
        one after every other pair, 1.5% slower epochs) */
@@ -695,7 +719,7 @@ cdef extern from *:
                                        const double* FASTNN_RESTRICT d, int nv, int nv_total, double* acc1,
                                        double* acc2, fastnn_queue_d* Q) {
         Py_ssize_t j_ = Q->head, t_ = Q->tail;
-        if (nv > 0) FASTNN_CASES_F(FASTNN_COLUMN2_QUEUE_D, nv);
+        FASTNN_PASSES(FASTNN_CASES_F, FASTNN_COLUMN2_QUEUE_D, nv, FASTNN_PASS2);
         Q->head = j_;
         FASTNN_ZERO_REST(acc1, nv * 8, nv_total * 8);
         FASTNN_ZERO_REST(acc2, nv * 8, nv_total * 8);
@@ -710,42 +734,42 @@ cdef extern from *:
     #define FASTNN_PE_P1(q) (d + (Py_ssize_t)(ent1[q] & 255) * ld)
     #define FASTNN_PE_X2(q) tab[ent2[q] >> 8]
     #define FASTNN_PE_P2(q) (d + (Py_ssize_t)(ent2[q] & 255) * ld)
-    #define FASTNN_COLUMNP_F(NV) FASTNN_COLUMN_REGS_AT(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF,   \
-        FASTNN_FMAF, FASTNN_STOREF, FASTNN_ZEROF, 16, NV, FASTNN_PE_X, FASTNN_PE_P)
-    #define FASTNN_COLUMNP_D(NV) FASTNN_COLUMN_REGS_AT(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD,    \
-        FASTNN_FMAD, FASTNN_STORED, FASTNN_ZEROD, 8, NV, FASTNN_PE_X, FASTNN_PE_P)
-    #define FASTNN_COLUMN2P_F(NV) FASTNN_TWO_CHAINS(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF, FASTNN_FMAF,       \
-        FASTNN_STOREF, FASTNN_ZEROF, 16, NV, FASTNN_COL_O, FASTNN_PE_X1, FASTNN_PE_P1, FASTNN_PE_X2,         \
+    #define FASTNN_COLUMNP_F(NV, F) FASTNN_COLUMN_REGS_AT(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF,   \
+        FASTNN_FMAF, FASTNN_STOREF, FASTNN_ZEROF, 16, NV, F, FASTNN_PE_X, FASTNN_PE_P)
+    #define FASTNN_COLUMNP_D(NV, F) FASTNN_COLUMN_REGS_AT(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD,    \
+        FASTNN_FMAD, FASTNN_STORED, FASTNN_ZEROD, 8, NV, F, FASTNN_PE_X, FASTNN_PE_P)
+    #define FASTNN_COLUMN2P_F(NV, F) FASTNN_TWO_CHAINS(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF, FASTNN_FMAF,       \
+        FASTNN_STOREF, FASTNN_ZEROF, 16, NV, F, FASTNN_COL_O, FASTNN_PE_X1, FASTNN_PE_P1, FASTNN_PE_X2,         \
         FASTNN_PE_P2, acc1, acc2)
-    #define FASTNN_COLUMN2P_D(NV) FASTNN_TWO_CHAINS(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD,    \
-        FASTNN_FMAD, FASTNN_STORED, FASTNN_ZEROD, 8, NV, FASTNN_COL_O, FASTNN_PE_X1, FASTNN_PE_P1,             \
+    #define FASTNN_COLUMN2P_D(NV, F) FASTNN_TWO_CHAINS(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD,    \
+        FASTNN_FMAD, FASTNN_STORED, FASTNN_ZEROD, 8, NV, F, FASTNN_COL_O, FASTNN_PE_X1, FASTNN_PE_P1,             \
         FASTNN_PE_X2, FASTNN_PE_P2, acc1, acc2)
-    #define FASTNN_COLUMN2P_QUEUE_D(NV) FASTNN_TWO_CHAINS_HOOK(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD,    \
-        FASTNN_FMAD, FASTNN_STORED, FASTNN_ZEROD, 8, NV, FASTNN_COL_O, FASTNN_PE_X1, FASTNN_PE_P1,             \
+    #define FASTNN_COLUMN2P_QUEUE_D(NV, F) FASTNN_TWO_CHAINS_HOOK(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD,    \
+        FASTNN_FMAD, FASTNN_STORED, FASTNN_ZEROD, 8, NV, F, FASTNN_COL_O, FASTNN_PE_X1, FASTNN_PE_P1,             \
         FASTNN_PE_X2, FASTNN_PE_P2, acc1, acc2, FASTNN_JOB_HOOK)
     static void fastnn_columnp_f(const unsigned short* FASTNN_RESTRICT ent, Py_ssize_t n,
                                  const float* FASTNN_RESTRICT tab, const float* FASTNN_RESTRICT d, Py_ssize_t ld,
                                  int nv, int nv_total, float* FASTNN_RESTRICT acc) {
-        if (nv > 0) FASTNN_CASES_F(FASTNN_COLUMNP_F, nv);
+        FASTNN_PASSES(FASTNN_CASES_F, FASTNN_COLUMNP_F, nv, FASTNN_PASS1);
         FASTNN_ZERO_REST(acc, nv * 16, nv_total * 16);
     }
     static void fastnn_columnp_d(const unsigned short* FASTNN_RESTRICT ent, Py_ssize_t n,
                                  const double* FASTNN_RESTRICT tab, const double* FASTNN_RESTRICT d, Py_ssize_t ld,
                                  int nv, int nv_total, double* FASTNN_RESTRICT acc) {
-        if (nv > 0) FASTNN_CASES_D(FASTNN_COLUMNP_D, nv);
+        FASTNN_PASSES(FASTNN_CASES_D, FASTNN_COLUMNP_D, nv, FASTNN_PASS1);
         FASTNN_ZERO_REST(acc, nv * 8, nv_total * 8);
     }
     static void fastnn_column2p_f(const unsigned short* ent1, Py_ssize_t n1, const unsigned short* ent2,
                                   Py_ssize_t n2, const float* FASTNN_RESTRICT tab, const float* FASTNN_RESTRICT d,
                                   Py_ssize_t ld, int nv, int nv_total, float* acc1, float* acc2) {
-        if (nv > 0) FASTNN_CASES_F(FASTNN_COLUMN2P_F, nv);
+        FASTNN_PASSES(FASTNN_CASES_F, FASTNN_COLUMN2P_F, nv, FASTNN_PASS2);
         FASTNN_ZERO_REST(acc1, nv * 16, nv_total * 16);
         FASTNN_ZERO_REST(acc2, nv * 16, nv_total * 16);
     }
     static void fastnn_column2p_d(const unsigned short* ent1, Py_ssize_t n1, const unsigned short* ent2,
                                   Py_ssize_t n2, const double* FASTNN_RESTRICT tab, const double* FASTNN_RESTRICT d,
                                   Py_ssize_t ld, int nv, int nv_total, double* acc1, double* acc2) {
-        if (nv > 0) FASTNN_CASES_F(FASTNN_COLUMN2P_D, nv);    /* nv <= 8: the cases up to 8 */
+        FASTNN_PASSES(FASTNN_CASES_F, FASTNN_COLUMN2P_D, nv, FASTNN_PASS2);    /* nv <= 8: the cases up to 8 */
         FASTNN_ZERO_REST(acc1, nv * 8, nv_total * 8);
         FASTNN_ZERO_REST(acc2, nv * 8, nv_total * 8);
     }
@@ -754,7 +778,7 @@ cdef extern from *:
                                         const double* FASTNN_RESTRICT d, Py_ssize_t ld, int nv, int nv_total,
                                         double* acc1, double* acc2, fastnn_queue_d* Q) {
         Py_ssize_t j_ = Q->head, t_ = Q->tail;
-        if (nv > 0) FASTNN_CASES_F(FASTNN_COLUMN2P_QUEUE_D, nv);
+        FASTNN_PASSES(FASTNN_CASES_F, FASTNN_COLUMN2P_QUEUE_D, nv, FASTNN_PASS2);
         Q->head = j_;
         FASTNN_ZERO_REST(acc1, nv * 8, nv_total * 8);
         FASTNN_ZERO_REST(acc2, nv * 8, nv_total * 8);
@@ -807,10 +831,10 @@ cdef extern from *:
        o_[w] in a row of WT's panels */
     #define FASTNN_ROW_X(q) val[q]
     #define FASTNN_ROW_P(q) (B + (Py_ssize_t)idx[q] * 32)
-    #define FASTNN_ROW_REGS(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV) \
-        FASTNN_ROW_REGS_AT(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV, FASTNN_ROW_X, FASTNN_ROW_P)
+    #define FASTNN_ROW_REGS(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV, F) \
+        FASTNN_ROW_REGS_AT(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV, F, FASTNN_ROW_X, FASTNN_ROW_P)
     /* (entry q: x = X(q), at WT's row P(q)) */
-    #define FASTNN_ROW_REGS_AT(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV, X, P) do {               \
+    #define FASTNN_ROW_REGS_AT(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV, F, X, P) do {            \
         VEC a_[NV], x_;                                                                          \
         Py_ssize_t o_[NV];                                                                       \
         const T* b_;                                                                             \
@@ -818,7 +842,7 @@ cdef extern from *:
         int w_;                                                                                  \
         for (w_ = 0; w_ < NV; w_++) {                                                            \
             a_[w_] = ZERO();                                                                     \
-            o_[w_] = (Py_ssize_t)((v0 + w_) * W / 32) * ps + (v0 + w_) * W % 32;                 \
+            o_[w_] = (Py_ssize_t)((v0 + (F) + w_) * W / 32) * ps + (v0 + (F) + w_) * W % 32;     \
         }                                                                                        \
         for (q_ = 0; q_ < n; q_++) {                                                             \
             x_ = SET1(X(q_));                                                                    \
@@ -826,12 +850,12 @@ cdef extern from *:
             for (w_ = 0; w_ < NV; w_++)                                                          \
                 a_[w_] = FMA(x_, LOAD(b_ + o_[w_]), a_[w_]);                                     \
         }                                                                                        \
-        for (w_ = 0; w_ < NV; w_++) STORE(out + w_ * W, a_[w_]);                                 \
+        for (w_ = 0; w_ < NV; w_++) STORE(out + ((F) + w_) * W, a_[w_]);                         \
     } while (0)
-    #define FASTNN_ROW_F(NV) FASTNN_ROW_REGS(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF, FASTNN_FMAF,       \
-        FASTNN_STOREF, FASTNN_ZEROF, 16, NV)
-    #define FASTNN_ROW_D(NV) FASTNN_ROW_REGS(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD, FASTNN_FMAD,        \
-        FASTNN_STORED, FASTNN_ZEROD, 8, NV)
+    #define FASTNN_ROW_F(NV, F) FASTNN_ROW_REGS(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF, FASTNN_FMAF,       \
+        FASTNN_STOREF, FASTNN_ZEROF, 16, NV, F)
+    #define FASTNN_ROW_D(NV, F) FASTNN_ROW_REGS(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD, FASTNN_FMAD,        \
+        FASTNN_STORED, FASTNN_ZEROD, 8, NV, F)
     #endif
     /* Two rows at once (fastnn_row2_*): out1 from row 1's nonzeros (idx1, val1, n1) and out2 from row
        2's, each exactly as fastnn_row_* computes it, with nv <= 8 vectors: entry q is x = val[q], at
@@ -842,18 +866,18 @@ cdef extern from *:
     #define FASTNN_ROW_P1(q) (B + (Py_ssize_t)idx1[q] * 32)
     #define FASTNN_ROW_X2(q) val2[q]
     #define FASTNN_ROW_P2(q) (B + (Py_ssize_t)idx2[q] * 32)
-    #define FASTNN_ROW2_F(NV) FASTNN_TWO_CHAINS(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF, FASTNN_FMAF,       \
-        FASTNN_STOREF, FASTNN_ZEROF, 16, NV, FASTNN_ROW_O, FASTNN_ROW_X1, FASTNN_ROW_P1, FASTNN_ROW_X2,         \
+    #define FASTNN_ROW2_F(NV, F) FASTNN_TWO_CHAINS(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF, FASTNN_FMAF,       \
+        FASTNN_STOREF, FASTNN_ZEROF, 16, NV, F, FASTNN_ROW_O, FASTNN_ROW_X1, FASTNN_ROW_P1, FASTNN_ROW_X2,         \
         FASTNN_ROW_P2, out1, out2)
-    #define FASTNN_ROW2_D(NV) FASTNN_TWO_CHAINS(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD, FASTNN_FMAD,        \
-        FASTNN_STORED, FASTNN_ZEROD, 8, NV, FASTNN_ROW_O, FASTNN_ROW_X1, FASTNN_ROW_P1, FASTNN_ROW_X2,         \
+    #define FASTNN_ROW2_D(NV, F) FASTNN_TWO_CHAINS(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD, FASTNN_FMAD,        \
+        FASTNN_STORED, FASTNN_ZEROD, 8, NV, F, FASTNN_ROW_O, FASTNN_ROW_X1, FASTNN_ROW_P1, FASTNN_ROW_X2,         \
         FASTNN_ROW_P2, out1, out2)
     #endif
     static void fastnn_row_f(const int* FASTNN_RESTRICT idx, const float* FASTNN_RESTRICT val, Py_ssize_t n,
                              const float* FASTNN_RESTRICT B, Py_ssize_t ps, int v0, int nv, int nv_total,
                              float* FASTNN_RESTRICT out) {
     #ifdef FASTNN_LINES
-        if (nv > 0) FASTNN_CASES_F(FASTNN_ROW_F, nv);
+        FASTNN_PASSES(FASTNN_CASES_F, FASTNN_ROW_F, nv, FASTNN_PASS1);
         FASTNN_ZERO_REST(out, nv * 16, nv_total * 16);
     #else
         FASTNN_ROW_REST(float, fastnn_madd_f, 16, idx, val, n, B, ps, v0, nv, nv_total, out);
@@ -863,7 +887,7 @@ cdef extern from *:
                              const double* FASTNN_RESTRICT B, Py_ssize_t ps, int v0, int nv, int nv_total,
                              double* FASTNN_RESTRICT out) {
     #ifdef FASTNN_LINES
-        if (nv > 0) FASTNN_CASES_D(FASTNN_ROW_D, nv);
+        FASTNN_PASSES(FASTNN_CASES_D, FASTNN_ROW_D, nv, FASTNN_PASS1);
         FASTNN_ZERO_REST(out, nv * 8, nv_total * 8);
     #else
         FASTNN_ROW_REST(double, fastnn_madd_d, 8, idx, val, n, B, ps, v0, nv, nv_total, out);
@@ -873,7 +897,7 @@ cdef extern from *:
                               const float* val2, Py_ssize_t n2, const float* FASTNN_RESTRICT B, Py_ssize_t ps,
                               int v0, int nv, int nv_total, float* out1, float* out2) {
     #ifdef FASTNN_LINES
-        if (nv > 0) FASTNN_CASES_F(FASTNN_ROW2_F, nv);
+        FASTNN_PASSES(FASTNN_CASES_F, FASTNN_ROW2_F, nv, FASTNN_PASS2);
         FASTNN_ZERO_REST(out1, nv * 16, nv_total * 16);
         FASTNN_ZERO_REST(out2, nv * 16, nv_total * 16);
     #else
@@ -885,7 +909,7 @@ cdef extern from *:
                               const double* val2, Py_ssize_t n2, const double* FASTNN_RESTRICT B, Py_ssize_t ps,
                               int v0, int nv, int nv_total, double* out1, double* out2) {
     #ifdef FASTNN_LINES
-        if (nv > 0) FASTNN_CASES_F(FASTNN_ROW2_D, nv);    /* nv <= 8: the cases up to 8 */
+        FASTNN_PASSES(FASTNN_CASES_F, FASTNN_ROW2_D, nv, FASTNN_PASS2);    /* nv <= 8: the cases up to 8 */
         FASTNN_ZERO_REST(out1, nv * 8, nv_total * 8);
         FASTNN_ZERO_REST(out2, nv * 8, nv_total * 8);
     #else
@@ -903,33 +927,33 @@ cdef extern from *:
     #define FASTNN_PK_P1(q) (B + (Py_ssize_t)col1[q] * 32)
     #define FASTNN_PK_X2(q) tab[code2[q]]
     #define FASTNN_PK_P2(q) (B + (Py_ssize_t)col2[q] * 32)
-    #define FASTNN_ROWP_F(NV) FASTNN_ROW_REGS_AT(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF, FASTNN_FMAF,       \
-        FASTNN_STOREF, FASTNN_ZEROF, 16, NV, FASTNN_PK_X1, FASTNN_PK_P1)
-    #define FASTNN_ROWP_D(NV) FASTNN_ROW_REGS_AT(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD, FASTNN_FMAD,        \
-        FASTNN_STORED, FASTNN_ZEROD, 8, NV, FASTNN_PK_X1, FASTNN_PK_P1)
-    #define FASTNN_ROW2P_F(NV) FASTNN_TWO_CHAINS(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF, FASTNN_FMAF,       \
-        FASTNN_STOREF, FASTNN_ZEROF, 16, NV, FASTNN_ROW_O, FASTNN_PK_X1, FASTNN_PK_P1, FASTNN_PK_X2,         \
+    #define FASTNN_ROWP_F(NV, F) FASTNN_ROW_REGS_AT(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF, FASTNN_FMAF,       \
+        FASTNN_STOREF, FASTNN_ZEROF, 16, NV, F, FASTNN_PK_X1, FASTNN_PK_P1)
+    #define FASTNN_ROWP_D(NV, F) FASTNN_ROW_REGS_AT(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD, FASTNN_FMAD,        \
+        FASTNN_STORED, FASTNN_ZEROD, 8, NV, F, FASTNN_PK_X1, FASTNN_PK_P1)
+    #define FASTNN_ROW2P_F(NV, F) FASTNN_TWO_CHAINS(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF, FASTNN_FMAF,       \
+        FASTNN_STOREF, FASTNN_ZEROF, 16, NV, F, FASTNN_ROW_O, FASTNN_PK_X1, FASTNN_PK_P1, FASTNN_PK_X2,         \
         FASTNN_PK_P2, out1, out2)
-    #define FASTNN_ROW2P_D(NV) FASTNN_TWO_CHAINS(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD, FASTNN_FMAD,        \
-        FASTNN_STORED, FASTNN_ZEROD, 8, NV, FASTNN_ROW_O, FASTNN_PK_X1, FASTNN_PK_P1, FASTNN_PK_X2,         \
+    #define FASTNN_ROW2P_D(NV, F) FASTNN_TWO_CHAINS(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD, FASTNN_FMAD,        \
+        FASTNN_STORED, FASTNN_ZEROD, 8, NV, F, FASTNN_ROW_O, FASTNN_PK_X1, FASTNN_PK_P1, FASTNN_PK_X2,         \
         FASTNN_PK_P2, out1, out2)
     static void fastnn_rowp_f(const unsigned short* FASTNN_RESTRICT col1, const unsigned char* FASTNN_RESTRICT code1,
                               Py_ssize_t n, const float* FASTNN_RESTRICT tab, const float* FASTNN_RESTRICT B,
                               Py_ssize_t ps, int v0, int nv, int nv_total, float* FASTNN_RESTRICT out) {
-        if (nv > 0) FASTNN_CASES_F(FASTNN_ROWP_F, nv);
+        FASTNN_PASSES(FASTNN_CASES_F, FASTNN_ROWP_F, nv, FASTNN_PASS1);
         FASTNN_ZERO_REST(out, nv * 16, nv_total * 16);
     }
     static void fastnn_rowp_d(const unsigned short* FASTNN_RESTRICT col1, const unsigned char* FASTNN_RESTRICT code1,
                               Py_ssize_t n, const double* FASTNN_RESTRICT tab, const double* FASTNN_RESTRICT B,
                               Py_ssize_t ps, int v0, int nv, int nv_total, double* FASTNN_RESTRICT out) {
-        if (nv > 0) FASTNN_CASES_D(FASTNN_ROWP_D, nv);
+        FASTNN_PASSES(FASTNN_CASES_D, FASTNN_ROWP_D, nv, FASTNN_PASS1);
         FASTNN_ZERO_REST(out, nv * 8, nv_total * 8);
     }
     static void fastnn_row2p_f(const unsigned short* col1, const unsigned char* code1, Py_ssize_t n1,
                                const unsigned short* col2, const unsigned char* code2, Py_ssize_t n2,
                                const float* FASTNN_RESTRICT tab, const float* FASTNN_RESTRICT B, Py_ssize_t ps,
                                int v0, int nv, int nv_total, float* out1, float* out2) {
-        if (nv > 0) FASTNN_CASES_F(FASTNN_ROW2P_F, nv);
+        FASTNN_PASSES(FASTNN_CASES_F, FASTNN_ROW2P_F, nv, FASTNN_PASS2);
         FASTNN_ZERO_REST(out1, nv * 16, nv_total * 16);
         FASTNN_ZERO_REST(out2, nv * 16, nv_total * 16);
     }
@@ -937,7 +961,7 @@ cdef extern from *:
                                const unsigned short* col2, const unsigned char* code2, Py_ssize_t n2,
                                const double* FASTNN_RESTRICT tab, const double* FASTNN_RESTRICT B, Py_ssize_t ps,
                                int v0, int nv, int nv_total, double* out1, double* out2) {
-        if (nv > 0) FASTNN_CASES_F(FASTNN_ROW2P_D, nv);    /* nv <= 8: the cases up to 8 */
+        FASTNN_PASSES(FASTNN_CASES_F, FASTNN_ROW2P_D, nv, FASTNN_PASS2);    /* nv <= 8: the cases up to 8 */
         FASTNN_ZERO_REST(out1, nv * 8, nv_total * 8);
         FASTNN_ZERO_REST(out2, nv * 8, nv_total * 8);
     }
@@ -1056,11 +1080,38 @@ cdef extern from *:
         }                                                                                        \
     } while (0)
     #endif
+    #ifdef FASTNN_LINES
+    /* R = 1, 2, 4 or 8 rows of the narrow block at once (their sums in registers) */
+    static int fastnn_narrow_rows_f(int R, int nv, Py_ssize_t K, const float* x, Py_ssize_t xs_r,
+                                    Py_ssize_t xs_k, const float* FASTNN_RESTRICT B, Py_ssize_t ldb,
+                                    float* FASTNN_RESTRICT acc, int cont) {
+        if (nv == 1) FASTNN_NARROW_ROWS(FASTNN_NARROW_F, R, 1);
+        return 0;
+    }
+    static int fastnn_narrow_rows_d(int R, int nv, Py_ssize_t K, const double* x, Py_ssize_t xs_r,
+                                    Py_ssize_t xs_k, const double* FASTNN_RESTRICT B, Py_ssize_t ldb,
+                                    double* FASTNN_RESTRICT acc, int cont) {
+        if (nv == 1) FASTNN_NARROW_ROWS(FASTNN_NARROW_D, R, 1);
+        if (nv == 2) FASTNN_NARROW_ROWS(FASTNN_NARROW_D, R, 2);
+        if (nv == 3) FASTNN_NARROW_ROWS(FASTNN_NARROW_D, R, 3);
+        return 0;
+    }
+    /* the R rows in groups of at most FASTNN_NARROW_MAXR(nv) (R and the group sizes are powers of 2) */
+    #define FASTNN_NARROW_GROUPS(ROWS) do {                                                         \
+        int r0_, g_;                                                                             \
+        if (R != 1 && R != 2 && R != 4 && R != 8) return 0;   /* (no kernel: nothing written) */   \
+        for (r0_ = 0; r0_ < R; r0_ += g_) {                                                      \
+            g_ = R - r0_ < FASTNN_NARROW_MAXR(nv) ? R - r0_ : FASTNN_NARROW_MAXR(nv);            \
+            ROWS(g_, nv, K, x + r0_ * xs_r, xs_r, xs_k, B, ldb, acc + r0_ * 32, cont);           \
+        }                                                                                        \
+        return 1;                                                                                \
+    } while (0)
+    #endif
     static int fastnn_narrow_f(int R, int nv, Py_ssize_t K, const float* x, Py_ssize_t xs_r, Py_ssize_t xs_k,
                                const float* FASTNN_RESTRICT B, Py_ssize_t ldb, float* FASTNN_RESTRICT acc,
                                int cont) {
     #ifdef FASTNN_LINES
-        if (nv == 1) FASTNN_NARROW_ROWS(FASTNN_NARROW_F, R, 1);
+        if (nv == 1) FASTNN_NARROW_GROUPS(fastnn_narrow_rows_f);
     #endif
         return 0;
     }
@@ -1068,9 +1119,7 @@ cdef extern from *:
                                const double* FASTNN_RESTRICT B, Py_ssize_t ldb, double* FASTNN_RESTRICT acc,
                                int cont) {
     #ifdef FASTNN_LINES
-        if (nv == 1) FASTNN_NARROW_ROWS(FASTNN_NARROW_D, R, 1);
-        if (nv == 2) FASTNN_NARROW_ROWS(FASTNN_NARROW_D, R, 2);
-        if (nv == 3) FASTNN_NARROW_ROWS(FASTNN_NARROW_D, R, 3);
+        if (nv >= 1 && nv <= 3) FASTNN_NARROW_GROUPS(fastnn_narrow_rows_d);
     #endif
         return 0;
     }
@@ -3325,8 +3374,10 @@ cdef inline void _scale_by_derivative(intp act, intp n, const floating* z, const
         for p in range(n):
             d[p] = d[p] * _derivative(TANH, z[p], a[p])
     elif act == RELU:
+        # d[p] *= (z[p] > 0): _derivative's 1 or 0, as a converted comparison (GCC 12 left the
+        # ternary's branch in the loop, unvectorized, for AVX2)
         for p in range(n):
-            d[p] = d[p] * _derivative(RELU, z[p], a[p])
+            d[p] = d[p] * <floating>(z[p] > 0)
     else:
         for p in range(n):
             d[p] = d[p] * _derivative(IDENTITY, z[p], a[p])
