@@ -360,7 +360,7 @@ cdef extern from *:
     typedef struct { __m256d lo, hi; } fastnn_line_d;
     #define FASTNN_VF fastnn_line_f
     #define FASTNN_VD fastnn_line_d
-    /* OP on both halves: a = b op c (FASTNN_LINE2), a = op(b, c, d) (FASTNN_LINE3) */
+    /* op on both halves: a = op(b) (FASTNN_LINE1), op(b, c) (FASTNN_LINE2), op(b, c, d) (FASTNN_LINE3) */
     #define FASTNN_LINE1(T, name, op) static inline T name(T b) { T a; a.lo = op(b.lo); a.hi = op(b.hi); return a; }
     #define FASTNN_LINE2(T, name, op) static inline T name(T b, T c) {                           \
         T a; a.lo = op(b.lo, c.lo); a.hi = op(b.hi, c.hi); return a; }
