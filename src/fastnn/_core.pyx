@@ -477,8 +477,8 @@ cdef extern from *:
     }
 
     #ifdef FASTNN_LINES
-    /* M(NV) for NV = nv (1 ... 8 float vectors of 16, 1 ... 16 double vectors of 8: up to 128 outputs),
-       each a constant in its own copy of M's loops */
+    /* M(NV, F) for NV = nv (1 ... 8 float vectors of 16, 1 ... 16 double vectors of 8: up to 128
+       outputs), each a constant in its own copy of M's loops; F: the first line (FASTNN_PASSES) */
     #define FASTNN_CASES_F(M, nv, F) do {                                                                \
         switch (nv) {                                                                            \
             case 8: M(8, F); break;                                                         \
