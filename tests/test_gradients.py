@@ -97,3 +97,28 @@ def test_every_activation_and_loss_matches_finite_differences(model):
     labels = rng.integers(0, 3, size=6)
     Y = fastnn.one_hot(labels, 3) if model["loss"] == "cross_entropy" else rng.random((6, 3))
     assert _worst_fd_error(net, X, Y) <= 1e-6
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [0, 1, 3, 4, 7, 8, 9, 17, 64, 100])
+def test_relu_derivative_is_the_product_bit_for_bit(dtype, n):
+    """ReLU's derivative as back-propagation applies it (vector compares where AVX is there, a C loop
+    for the rest): delta * (z > 0), bit for bit, over lengths that take the vector loop, its tail or
+    both; z = 0, -0.0, NaN and -inf give 0 (a negative delta then -0.0, a NaN delta NaN), inf gives 1."""
+    rng = np.random.default_rng(n)
+    z = rng.standard_normal(n).astype(dtype)
+    d = rng.standard_normal(n).astype(dtype)
+    special = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, 1e-300, -1e-300], dtype=dtype)
+    z[: min(n, 7)] = special[: min(n, 7)]
+    d[1: min(n, 4)] = np.array([np.nan, -2.0, np.inf], dtype=dtype)[: max(0, min(n, 4) - 1)]
+    expected = d * (z > 0).astype(dtype)
+    got = d.copy()
+    fastnn._core._relu_scale(z, got)
+    assert got.dtype == dtype
+    assert np.array_equal(got.view(np.uint32 if dtype == np.float32 else np.uint64),
+                          expected.view(np.uint32 if dtype == np.float32 else np.uint64))
+
+
+def test_relu_derivative_refuses_lengths_that_differ():
+    with pytest.raises(ValueError, match="differ in length"):
+        fastnn._core._relu_scale(np.zeros(3), np.zeros(4))

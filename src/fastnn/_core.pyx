@@ -3410,6 +3410,16 @@ cdef inline void _scale_by_derivative(intp act, intp n, const floating* z, const
             d[p] = d[p] * _derivative(IDENTITY, z[p], a[p])
 
 
+def _relu_scale(floating[::1] z, floating[::1] d):
+    """(tests) d *= (z > 0) in place, by _scale_by_derivative: ReLU's derivative (1, or 0 for z <= 0
+    and NaN) as the kernels apply it to delta, a product (a negative d times 0 is -0.0)."""
+    if z.shape[0] != d.shape[0]:
+        raise ValueError(f"z and d differ in length: {z.shape[0]} and {d.shape[0]}")
+    if d.shape[0] > 0:
+        with nogil:
+            _scale_by_derivative(RELU, d.shape[0], &z[0], &z[0], &d[0])
+
+
 cdef inline void _scaled_row(intp act, const floating* col, intp stride, intp n_in, intp ld_prev,
                              const floating* z, const floating* a, floating* out) noexcept nogil:
     """out[p] = col[p * stride] * f'(z[p]) for p < n_in, zeros up to ld_prev."""
