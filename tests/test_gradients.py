@@ -104,13 +104,15 @@ def test_every_activation_and_loss_matches_finite_differences(model):
 def test_relu_derivative_is_the_product_bit_for_bit(dtype, n):
     """ReLU's derivative as back-propagation applies it (vector compares where AVX is there, a C loop
     for the rest): delta * (z > 0), bit for bit, over lengths that take the vector loop, its tail or
-    both; z = 0, -0.0, NaN and -inf give 0 (a negative delta then -0.0, a NaN delta NaN), inf gives 1."""
+    both; z = 0, -0.0, NaN, -inf and the negative smallest subnormal give 0 (a negative delta then
+    -0.0, a NaN delta NaN), inf and the smallest subnormal give 1."""
     rng = np.random.default_rng(n)
     z = rng.standard_normal(n).astype(dtype)
     d = rng.standard_normal(n).astype(dtype)
-    special = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, 1e-300, -1e-300], dtype=dtype)
-    z[: min(n, 7)] = special[: min(n, 7)]
-    d[1: min(n, 4)] = np.array([np.nan, -2.0, np.inf], dtype=dtype)[: max(0, min(n, 4) - 1)]
+    tiny = np.finfo(dtype).smallest_subnormal
+    special = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, tiny, -tiny], dtype=dtype)
+    z[:7] = special[:n]
+    d[1:4] = np.array([np.nan, -2.0, np.inf], dtype=dtype)[:max(0, n - 1)]
     expected = d * (z > 0).astype(dtype)
     got = d.copy()
     fastnn._core._relu_scale(z, got)

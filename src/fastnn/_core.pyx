@@ -3390,8 +3390,9 @@ cdef inline void _column(const floating* src, intp ld, intp j, intp m, intp mp, 
 
 cdef inline void _scale_by_derivative(intp act, intp n, const floating* z, const floating* a,
                                       floating* d) noexcept nogil:
-    """d[p] *= f'(z[p]) for p < n: one loop per activation, each with the activation a constant
-    (the compiler vectorizes it; a test of act inside the loop kept it scalar)."""
+    """d[p] *= f'(z[p]) for p < n: one loop per activation, each with the activation a constant (a
+    test of act inside the loop kept it scalar); ReLU's by fastnn_relu_scale_*, which GCC does not
+    turn into a branch."""
     cdef intp p
     if act == SIGMOID:
         for p in range(n):
