@@ -467,7 +467,9 @@ def test_narrow_blocks_are_bit_identical(sparse_mode, narrow, dtype, n_threads, 
     """The row kernel on a block of JB columns whose last ones are padding computes only the vectors
     with a real column (fastnn_narrow_*: 1, 2 or 3 of 4 float64 vectors, 1 of 2 float32 ones): in the
     forward pass, the gradient (with Adam's step) and back-propagation, the same weights, gradients
-    and predictions as the whole block. 20-64-32 has no padding (the whole-block kernel either way)."""
+    and predictions as the whole block. 20-64-32 has no padding (the whole-block kernel either way).
+    With AVX2 and no AVX-512, float64 blocks whose last vector has real columns in its first half only
+    (10, 3 and 17 outputs, 41's second block of 9) take the halves kernel (_halves_calls)."""
     rng = np.random.default_rng(15)
     X = rng.random((150, sizes[0])) * (rng.random((150, sizes[0])) < 0.3)
     labels = rng.integers(0, sizes[-1], 150)
@@ -476,10 +478,13 @@ def test_narrow_blocks_are_bit_identical(sparse_mode, narrow, dtype, n_threads, 
     results = []
     for on in (0, 1):
         narrow(on)
+        halves = _core._halves_calls()
         net = fastnn.Network(sizes, dtype=dtype, seed=6, n_threads=n_threads)
         net.fit(X, labels, epochs=2, batch_size=50, optimizer="adam", learning_rate=0.01)
         nabla_w, nabla_b = net.gradients(X[:50], Y[:50])
         results.append((net.weights + net.biases, nabla_w + nabla_b, net.predict(X)))
+        took_halves = on and dtype == "float64" and sizes[-1] != 32 and _core._halves_available()
+        assert (_core._halves_calls() > halves) == bool(took_halves)
     assert _same(results[0][0], results[1][0])
     assert _same(results[0][1], results[1][1])
     assert np.array_equal(results[0][2], results[1][2])

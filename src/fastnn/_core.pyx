@@ -1139,9 +1139,67 @@ cdef extern from *:
     #endif
         return 0;
     }
-    static int fastnn_narrow_d(int R, int nv, Py_ssize_t K, const double* x, Py_ssize_t xs_r, Py_ssize_t xs_k,
-                               const double* FASTNN_RESTRICT B, Py_ssize_t ldb, double* FASTNN_RESTRICT acc,
-                               int cont) {
+    /* With AVX2 (a line is two registers of 4 doubles): when the last line's upper half is all
+       padding (nh, the halves of 4 columns with a real column, odd: 10 outputs take 3 halves, not 2
+       lines' 4), only the nh halves, R <= FASTNN_HALVES_MAXR(nh) rows at a time: each real column's
+       sum the same multiply-adds in the same order as in fastnn_narrow_rows_d, a quarter fewer of them
+       for 10 outputs and 4 rows sharing each loaded row of B instead of 2. The columns past the nh
+       halves are 0, as those past the nv lines are there. Returns 2 (it ran), or 0 for an nh or R
+       without a kernel. In numpy: acc[r, :4 nh] = (acc[r, :4 nh] if cont else 0) + x[r] @ B[:, :4 nh];
+       acc[r, 4 nh:] = 0. */
+    #if defined(FASTNN_LINES) && !defined(FASTNN_COMPRESS)
+    #define FASTNN_HALVES_MAXR(nh) ((nh) == 1 ? 8 : ((nh) == 3 ? 4 : 2))
+    #define FASTNN_HALVES_D(R, NH) do {                                                           \
+        __m256d c_[(R) * (NH)], b_[NH], x_;                                                      \
+        Py_ssize_t k_;                                                                           \
+        int r_, h_;                                                                              \
+        for (r_ = 0; r_ < (R) * (NH); r_++)                                                      \
+            c_[r_] = cont ? _mm256_loadu_pd(acc + (r_ / (NH)) * 32 + (r_ % (NH)) * 4) : _mm256_setzero_pd(); \
+        for (k_ = 0; k_ < K; k_++) {                                                             \
+            for (h_ = 0; h_ < NH; h_++) b_[h_] = _mm256_loadu_pd(B + k_ * ldb + h_ * 4);         \
+            for (r_ = 0; r_ < R; r_++) {                                                         \
+                x_ = _mm256_set1_pd(x[r_ * xs_r + k_ * xs_k]);                                   \
+                for (h_ = 0; h_ < NH; h_++)                                                      \
+                    c_[r_ * (NH) + h_] = _mm256_fmadd_pd(x_, b_[h_], c_[r_ * (NH) + h_]);        \
+            }                                                                                    \
+        }                                                                                        \
+        for (r_ = 0; r_ < R; r_++) {                                                             \
+            for (h_ = 0; h_ < NH; h_++) _mm256_storeu_pd(acc + r_ * 32 + h_ * 4, c_[r_ * (NH) + h_]); \
+            for (h_ = (NH) * 4; h_ < 32; h_++) acc[r_ * 32 + h_] = 0;                            \
+        }                                                                                        \
+    } while (0)
+    #define FASTNN_HALVES_ROWS(R, NH) do {                                                        \
+        switch (R) {                                                                             \
+            case 8: FASTNN_HALVES_D(8, NH); break;                                               \
+            case 4: FASTNN_HALVES_D(4, NH); break;                                               \
+            case 2: FASTNN_HALVES_D(2, NH); break;                                               \
+            default: FASTNN_HALVES_D(1, NH); break;                                              \
+        }                                                                                        \
+    } while (0)
+    static void fastnn_halves_rows_d(int R, int nh, Py_ssize_t K, const double* x, Py_ssize_t xs_r,
+                                     Py_ssize_t xs_k, const double* FASTNN_RESTRICT B, Py_ssize_t ldb,
+                                     double* FASTNN_RESTRICT acc, int cont) {
+        if (nh == 1) FASTNN_HALVES_ROWS(R, 1);
+        else if (nh == 3) FASTNN_HALVES_ROWS(R, 3);
+        else FASTNN_HALVES_ROWS(R, 5);
+    }
+    static const int fastnn_halves_ok = 1;
+    #else
+    static const int fastnn_halves_ok = 0;
+    #endif
+    static int fastnn_narrow_d(int R, int nv, int nh, Py_ssize_t K, const double* x, Py_ssize_t xs_r,
+                               Py_ssize_t xs_k, const double* FASTNN_RESTRICT B, Py_ssize_t ldb,
+                               double* FASTNN_RESTRICT acc, int cont) {
+    #if defined(FASTNN_LINES) && !defined(FASTNN_COMPRESS)
+        int r0, g;
+        if ((nh == 1 || nh == 3 || nh == 5) && nh == 2 * nv - 1 && (R == 1 || R == 2 || R == 4 || R == 8)) {
+            for (r0 = 0; r0 < R; r0 += g) {
+                g = R - r0 < FASTNN_HALVES_MAXR(nh) ? R - r0 : FASTNN_HALVES_MAXR(nh);
+                fastnn_halves_rows_d(g, nh, K, x + r0 * xs_r, xs_r, xs_k, B, ldb, acc + r0 * 32, cont);
+            }
+            return 2;
+        }
+    #endif
     #ifdef FASTNN_LINES
         if (nv >= 1 && nv <= 3) FASTNN_NARROW_GROUPS(fastnn_narrow_rows_d);
     #endif
@@ -1151,7 +1209,7 @@ cdef extern from *:
     intp fastnn_nonzeros_f(const float* row, intp n, int* idx, float* val) noexcept nogil
     int fastnn_narrow_f(int R, int nv, intp K, const float* x, intp xs_r, intp xs_k, const float* B, intp ldb,
                         float* acc, int cont) noexcept nogil
-    int fastnn_narrow_d(int R, int nv, intp K, const double* x, intp xs_r, intp xs_k, const double* B,
+    int fastnn_narrow_d(int R, int nv, int nh, intp K, const double* x, intp xs_r, intp xs_k, const double* B,
                         intp ldb, double* acc, int cont) noexcept nogil
     intp fastnn_nonzeros_d(const double* row, intp n, int* idx, double* val) noexcept nogil
     void fastnn_column_f(const float* ent, intp n, const float* d, int nv, int nv_total,
@@ -1177,6 +1235,7 @@ cdef extern from *:
         const double** g
         double* acc
     const int fastnn_queue_ok
+    const int fastnn_halves_ok
     void fastnn_jobs_until_d(fastnn_queue_d* Q, intp until) noexcept nogil
     void fastnn_column2_queue_d(const double* ent1, intp n1, const double* ent2, intp n2, const double* d, int nv,
                                 int nv_total, double* acc1, double* acc2, fastnn_queue_d* Q) noexcept nogil
@@ -1818,6 +1877,18 @@ def _set_narrow(int on):
     return old
 
 
+cdef Py_ssize_t halves_calls = 0
+def _halves_calls():
+    """(tests) how many times the row kernel took the halves kernel so far (fastnn_narrow_d: AVX2
+    without AVX-512, float64 blocks whose last vector's second half is padding)."""
+    return halves_calls
+
+
+def _halves_available():
+    """(tests) whether this build has the halves kernel (AVX2 and FMA without AVX-512)."""
+    return bool(fastnn_halves_ok)
+
+
 cdef int forward_flag = 1
 cdef Py_ssize_t flagged_chunks = 0
 def _set_forward_flag(int on):
@@ -2362,7 +2433,7 @@ ctypedef fused UnionBlock:
 cdef inline void _rows(const RowBlock* R_, intp K, const floating* x, intp xs_r, intp xs_k,
                        const floating* B, intp ldb, floating* C, intp ldc,
                        int mode, const Step* op, floating* v, floating* m1, floating* m2,
-                       floating l2, int nv, bint cont=False) noexcept nogil:
+                       floating l2, int nv, int nh, bint cont=False) noexcept nogil:
     """acc[r] = sum_k x[r*xs_r + k*xs_k] * B[k, :JB]  for r < R <= RB, then per mode:
 
     OVERWRITE: C[r, :JB] = acc[r];  ACCUMULATE: C[r, :JB] += acc[r];
@@ -2374,7 +2445,9 @@ cdef inline void _rows(const RowBlock* R_, intp K, const floating* x, intp xs_r,
     each loaded row of B feeds R broadcast-multiply-adds. R = 1, 2, 4 or 8 by the type of R_.
     Only the first nv vectors of 64 bytes of the JB columns are real when nv < JB * sizeof / 64: B is
     0 past them (padding), and so are their sums, set without computing them (fastnn_narrow_*: the
-    real columns' sums in registers; with AVX-512, or AVX2 and FMA).
+    real columns' sums in registers; with AVX-512, or AVX2 and FMA). nh: the halves of a vector (32
+    bytes) with a real column; with AVX2, float64 blocks whose last vector has a real column in its
+    first half only (10 outputs: nv 2, nh 3) take the halves kernel (fastnn_narrow_d returns 2).
     With cont, acc[r] starts at C[r, :JB] instead of 0: the sums of an earlier call over the first
     k go on over these (the two calls make the same operations, in the same order, as one over all
     the k; _loss_grad_local splits layer 1's forward sums so between its threads).
@@ -2395,7 +2468,9 @@ cdef inline void _rows(const RowBlock* R_, intp K, const floating* x, intp xs_r,
         if floating is float:
             done = fastnn_narrow_f(R, nv, K, x, xs_r, xs_k, B, ldb, acc, cont)
         else:
-            done = fastnn_narrow_d(R, nv, K, x, xs_r, xs_k, B, ldb, acc, cont)
+            done = fastnn_narrow_d(R, nv, nh, K, x, xs_r, xs_k, B, ldb, acc, cont)
+            if done == 2:
+                fastnn_fetch_add(&halves_calls, 1)
     if not done:
         if not cont:
             for u in range(R * JB):
@@ -2449,25 +2524,27 @@ cdef inline void _rows_task(intp group, intp blk, intp n_rows, intp K, const flo
     Columns from cols on (cols >= 0) are padding (_rows_all). cont: the sums go on from C's (_rows)."""
     cdef intp r = group * RB, off, W = 64 // sizeof(floating)
     cdef intp stop = min(r + RB, n_rows)
-    # the block's vectors with a real column
+    # the block's vectors with a real column, and halves of a vector (H columns)
     cdef int nv = <int>(JB // W if cols < 0 else max(1, min(JB // W, (cols - blk * JB + W - 1) // W)))
+    cdef intp H = W // 2
+    cdef int nh = <int>(JB // H if cols < 0 else max(1, min(JB // H, (cols - blk * JB + H - 1) // H)))
     while r < stop:
         off = r * ldc + blk * cbs
         if r + RB <= stop:
             _rows(<const Rows8*>NULL, K, x + r * xs_r, xs_r, xs_k, B + blk * bbs, ldb, C + off, ldc, mode, op,
-                  _at(v, off), _at(m1, off), _at(m2, off), l2, nv, cont)
+                  _at(v, off), _at(m1, off), _at(m2, off), l2, nv, nh, cont)
             r = r + RB
         elif r + 4 <= stop:
             _rows(<const Rows4*>NULL, K, x + r * xs_r, xs_r, xs_k, B + blk * bbs, ldb, C + off, ldc, mode, op,
-                  _at(v, off), _at(m1, off), _at(m2, off), l2, nv, cont)
+                  _at(v, off), _at(m1, off), _at(m2, off), l2, nv, nh, cont)
             r = r + 4
         elif r + 2 <= stop:
             _rows(<const Rows2*>NULL, K, x + r * xs_r, xs_r, xs_k, B + blk * bbs, ldb, C + off, ldc, mode, op,
-                  _at(v, off), _at(m1, off), _at(m2, off), l2, nv, cont)
+                  _at(v, off), _at(m1, off), _at(m2, off), l2, nv, nh, cont)
             r = r + 2
         else:
             _rows(<const Rows1*>NULL, K, x + r * xs_r, xs_r, xs_k, B + blk * bbs, ldb, C + off, ldc, mode, op,
-                  _at(v, off), _at(m1, off), _at(m2, off), l2, nv, cont)
+                  _at(v, off), _at(m1, off), _at(m2, off), l2, nv, nh, cont)
             r = r + 1
 
 
