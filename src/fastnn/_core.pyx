@@ -353,6 +353,10 @@ cdef extern from *:
     #define FASTNN_PASS2 8
     #define FASTNN_NARROW_MAXR(nv) 8
     #define FASTNN_PASSES(CASES, M, nv, MAXP) do { if ((nv) > 0) CASES(M, nv, 0); } while (0)
+    /* (a line is one register here: the half-line kernels are AVX2's only) */
+    #define FASTNN_PASSES_HALF(CASES, M, MH, nv, MAXP, half) FASTNN_PASSES(CASES, M, nv, MAXP)
+    #define FASTNN_STORE_HALFF FASTNN_STOREF
+    #define FASTNN_STORE_HALFD FASTNN_STORED
     #elif defined(__AVX2__) && defined(__FMA__)
     #include <immintrin.h>
     #define FASTNN_LINES 1
@@ -391,6 +395,20 @@ cdef extern from *:
        are the same in any pass, in the same order. */
     #define FASTNN_PASS1 6
     #define FASTNN_PASS2 3
+    /* the first half of a line stored, 0 for the second (FASTNN_TWO_CHAINS_LAST) */
+    static inline void FASTNN_STORE_HALFF(float* p, fastnn_line_f a) {
+        _mm256_storeu_ps(p, a.lo); _mm256_storeu_ps(p + 8, _mm256_setzero_ps()); }
+    static inline void FASTNN_STORE_HALFD(double* p, fastnn_line_d a) {
+        _mm256_storeu_pd(p, a.lo); _mm256_storeu_pd(p + 4, _mm256_setzero_pd()); }
+    /* FASTNN_PASSES, the last pass by MH when half (the last line's second half all padding: its
+       sums 0, not computed) */
+    #define FASTNN_PASSES_HALF(CASES, M, MH, nv, MAXP, half) do {                                 \
+        int f_, n_;                                                                              \
+        for (f_ = 0; f_ < (nv); f_ += (MAXP)) {                                                  \
+            n_ = (nv) - f_ < (MAXP) ? (nv) - f_ : (MAXP);                                        \
+            if ((half) && f_ + n_ == (nv)) CASES(MH, n_, f_); else CASES(M, n_, f_);             \
+        }                                                                                        \
+    } while (0)
     #define FASTNN_NARROW_MAXR(nv) ((nv) == 1 ? 4 : ((nv) == 2 ? 2 : 1))
     #endif
     #ifdef FASTNN_LINES
@@ -582,7 +600,13 @@ cdef extern from *:
         FASTNN_TWO_CHAINS_HOOK(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV, F, O, X1, P1, X2, P2, OUT1, OUT2, (void)0)
     /* (with HOOK, a statement, run after each step of the two chains together) */
     #define FASTNN_TWO_CHAINS_HOOK(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV, F, O, X1, P1, X2, P2, OUT1, OUT2, \
-                                   HOOK) do {                                                    \
+                                   HOOK) FASTNN_TWO_CHAINS_LAST(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV, F, O, X1, \
+                                   P1, X2, P2, OUT1, OUT2, HOOK, STORE)
+    /* (with LAST, what stores the last line of sums: FASTNN_STORE_HALF* stores its first half and
+       0 for the second, whose sums are then never computed: the compiler drops their loads and
+       multiply-adds, nothing reading them) */
+    #define FASTNN_TWO_CHAINS_LAST(T, VEC, SET1, LOAD, FMA, STORE, ZERO, W, NV, F, O, X1, P1, X2, P2, OUT1, OUT2, \
+                                   HOOK, LAST) do {                                              \
         VEC a_[NV], c_[NV], x_, y_;                                                              \
         Py_ssize_t o_[NV], q_, n_ = n1 < n2 ? n1 : n2;                                           \
         const T* b_;                                                                             \
@@ -614,10 +638,12 @@ cdef extern from *:
             d_ = P2(q_);                                                                         \
             for (w_ = 0; w_ < NV; w_++) c_[w_] = FMA(y_, LOAD(d_ + o_[w_]), c_[w_]);             \
         }                                                                                        \
-        for (w_ = 0; w_ < NV; w_++) {                                                            \
+        for (w_ = 0; w_ < NV - 1; w_++) {                                                        \
             STORE(OUT1 + ((F) + w_) * W, a_[w_]);                                                \
             STORE(OUT2 + ((F) + w_) * W, c_[w_]);                                                \
         }                                                                                        \
+        LAST(OUT1 + ((F) + NV - 1) * W, a_[NV - 1]);                                             \
+        LAST(OUT2 + ((F) + NV - 1) * W, c_[NV - 1]);                                             \
     } while (0)
     /* Two inputs' columns at once (fastnn_column2_*: ent1, n1 and ent2, n2 into acc1 and acc2, each
        as FASTNN_COLUMN_REGS_AT sums it): entry q is x = ent[2q], at its sample's row of delta */
@@ -771,6 +797,16 @@ cdef extern from *:
     #define FASTNN_COLUMN2P_QUEUE_D(NV, F) FASTNN_TWO_CHAINS_HOOK(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD,    \
         FASTNN_FMAD, FASTNN_STORED, FASTNN_ZEROD, 8, NV, F, FASTNN_COL_O, FASTNN_PE_X1, FASTNN_PE_P1,             \
         FASTNN_PE_X2, FASTNN_PE_P2, acc1, acc2, FASTNN_JOB_HOOK)
+    /* (the same, the last line's second half padding: FASTNN_PASSES_HALF) */
+    #define FASTNN_COLUMN2P_FH(NV, F) FASTNN_TWO_CHAINS_LAST(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF, FASTNN_FMAF, \
+        FASTNN_STOREF, FASTNN_ZEROF, 16, NV, F, FASTNN_COL_O, FASTNN_PE_X1, FASTNN_PE_P1, FASTNN_PE_X2,         \
+        FASTNN_PE_P2, acc1, acc2, (void)0, FASTNN_STORE_HALFF)
+    #define FASTNN_COLUMN2P_DH(NV, F) FASTNN_TWO_CHAINS_LAST(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD,       \
+        FASTNN_FMAD, FASTNN_STORED, FASTNN_ZEROD, 8, NV, F, FASTNN_COL_O, FASTNN_PE_X1, FASTNN_PE_P1,             \
+        FASTNN_PE_X2, FASTNN_PE_P2, acc1, acc2, (void)0, FASTNN_STORE_HALFD)
+    #define FASTNN_COLUMN2P_QUEUE_DH(NV, F) FASTNN_TWO_CHAINS_LAST(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD, \
+        FASTNN_FMAD, FASTNN_STORED, FASTNN_ZEROD, 8, NV, F, FASTNN_COL_O, FASTNN_PE_X1, FASTNN_PE_P1,             \
+        FASTNN_PE_X2, FASTNN_PE_P2, acc1, acc2, FASTNN_JOB_HOOK, FASTNN_STORE_HALFD)
     static void fastnn_columnp_f(const unsigned short* FASTNN_RESTRICT ent, Py_ssize_t n,
                                  const float* FASTNN_RESTRICT tab, const float* FASTNN_RESTRICT d, Py_ssize_t ld,
                                  int nv, int nv_total, float* FASTNN_RESTRICT acc) {
@@ -785,24 +821,24 @@ cdef extern from *:
     }
     static void fastnn_column2p_f(const unsigned short* ent1, Py_ssize_t n1, const unsigned short* ent2,
                                   Py_ssize_t n2, const float* FASTNN_RESTRICT tab, const float* FASTNN_RESTRICT d,
-                                  Py_ssize_t ld, int nv, int nv_total, float* acc1, float* acc2) {
-        FASTNN_PASSES(FASTNN_CASES_F, FASTNN_COLUMN2P_F, nv, FASTNN_PASS2);
+                                  Py_ssize_t ld, int nv, int nv_total, int half, float* acc1, float* acc2) {
+        FASTNN_PASSES_HALF(FASTNN_CASES_F, FASTNN_COLUMN2P_F, FASTNN_COLUMN2P_FH, nv, FASTNN_PASS2, half);
         FASTNN_ZERO_REST(acc1, nv * 16, nv_total * 16);
         FASTNN_ZERO_REST(acc2, nv * 16, nv_total * 16);
     }
     static void fastnn_column2p_d(const unsigned short* ent1, Py_ssize_t n1, const unsigned short* ent2,
                                   Py_ssize_t n2, const double* FASTNN_RESTRICT tab, const double* FASTNN_RESTRICT d,
-                                  Py_ssize_t ld, int nv, int nv_total, double* acc1, double* acc2) {
-        FASTNN_PASSES(FASTNN_CASES_F, FASTNN_COLUMN2P_D, nv, FASTNN_PASS2);    /* nv <= 8: the cases up to 8 */
+                                  Py_ssize_t ld, int nv, int nv_total, int half, double* acc1, double* acc2) {
+        FASTNN_PASSES_HALF(FASTNN_CASES_F, FASTNN_COLUMN2P_D, FASTNN_COLUMN2P_DH, nv, FASTNN_PASS2, half);  /* nv <= 8 */
         FASTNN_ZERO_REST(acc1, nv * 8, nv_total * 8);
         FASTNN_ZERO_REST(acc2, nv * 8, nv_total * 8);
     }
     static void fastnn_column2p_queue_d(const unsigned short* ent1, Py_ssize_t n1, const unsigned short* ent2,
                                         Py_ssize_t n2, const double* FASTNN_RESTRICT tab,
                                         const double* FASTNN_RESTRICT d, Py_ssize_t ld, int nv, int nv_total,
-                                        double* acc1, double* acc2, fastnn_queue_d* Q) {
+                                        int half, double* acc1, double* acc2, fastnn_queue_d* Q) {
         Py_ssize_t j_ = Q->head, t_ = Q->tail;
-        FASTNN_PASSES(FASTNN_CASES_F, FASTNN_COLUMN2P_QUEUE_D, nv, FASTNN_PASS2);
+        FASTNN_PASSES_HALF(FASTNN_CASES_F, FASTNN_COLUMN2P_QUEUE_D, FASTNN_COLUMN2P_QUEUE_DH, nv, FASTNN_PASS2, half);
         Q->head = j_;
         FASTNN_ZERO_REST(acc1, nv * 8, nv_total * 8);
         FASTNN_ZERO_REST(acc2, nv * 8, nv_total * 8);
@@ -820,13 +856,13 @@ cdef extern from *:
                                  Py_ssize_t ld, int nv, int nv_total, double* acc) {}
     static void fastnn_column2p_f(const unsigned short* ent1, Py_ssize_t n1, const unsigned short* ent2,
                                   Py_ssize_t n2, const float* tab, const float* d, Py_ssize_t ld, int nv,
-                                  int nv_total, float* acc1, float* acc2) {}
+                                  int nv_total, int half, float* acc1, float* acc2) {}
     static void fastnn_column2p_d(const unsigned short* ent1, Py_ssize_t n1, const unsigned short* ent2,
                                   Py_ssize_t n2, const double* tab, const double* d, Py_ssize_t ld, int nv,
-                                  int nv_total, double* acc1, double* acc2) {}
+                                  int nv_total, int half, double* acc1, double* acc2) {}
     static void fastnn_column2p_queue_d(const unsigned short* ent1, Py_ssize_t n1, const unsigned short* ent2,
                                         Py_ssize_t n2, const double* tab, const double* d, Py_ssize_t ld, int nv,
-                                        int nv_total, double* acc1, double* acc2, fastnn_queue_d* Q) {}
+                                        int nv_total, int half, double* acc1, double* acc2, fastnn_queue_d* Q) {}
     #endif
 
     /* out[w * W + u] = the sum over q < n, in order and from 0, of val[q] * (column (v0 + w) * W + u
@@ -961,6 +997,13 @@ cdef extern from *:
     #define FASTNN_ROW2P_D(NV, F) FASTNN_TWO_CHAINS(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD, FASTNN_FMAD,        \
         FASTNN_STORED, FASTNN_ZEROD, 8, NV, F, FASTNN_ROW_O, FASTNN_PK_X1, FASTNN_PK_P1, FASTNN_PK_X2,         \
         FASTNN_PK_P2, out1, out2)
+    /* (the same, the last line's second half padding: FASTNN_PASSES_HALF) */
+    #define FASTNN_ROW2P_FH(NV, F) FASTNN_TWO_CHAINS_LAST(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF, FASTNN_FMAF,   \
+        FASTNN_STOREF, FASTNN_ZEROF, 16, NV, F, FASTNN_ROW_O, FASTNN_PK_X1, FASTNN_PK_P1, FASTNN_PK_X2,         \
+        FASTNN_PK_P2, out1, out2, (void)0, FASTNN_STORE_HALFF)
+    #define FASTNN_ROW2P_DH(NV, F) FASTNN_TWO_CHAINS_LAST(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD, FASTNN_FMAD,  \
+        FASTNN_STORED, FASTNN_ZEROD, 8, NV, F, FASTNN_ROW_O, FASTNN_PK_X1, FASTNN_PK_P1, FASTNN_PK_X2,         \
+        FASTNN_PK_P2, out1, out2, (void)0, FASTNN_STORE_HALFD)
     static void fastnn_rowp_f(const unsigned short* FASTNN_RESTRICT col1, const unsigned char* FASTNN_RESTRICT code1,
                               Py_ssize_t n, const float* FASTNN_RESTRICT tab, const float* FASTNN_RESTRICT B,
                               Py_ssize_t ps, int v0, int nv, int nv_total, float* FASTNN_RESTRICT out) {
@@ -976,16 +1019,16 @@ cdef extern from *:
     static void fastnn_row2p_f(const unsigned short* col1, const unsigned char* code1, Py_ssize_t n1,
                                const unsigned short* col2, const unsigned char* code2, Py_ssize_t n2,
                                const float* FASTNN_RESTRICT tab, const float* FASTNN_RESTRICT B, Py_ssize_t ps,
-                               int v0, int nv, int nv_total, float* out1, float* out2) {
-        FASTNN_PASSES(FASTNN_CASES_F, FASTNN_ROW2P_F, nv, FASTNN_PASS2);
+                               int v0, int nv, int nv_total, int half, float* out1, float* out2) {
+        FASTNN_PASSES_HALF(FASTNN_CASES_F, FASTNN_ROW2P_F, FASTNN_ROW2P_FH, nv, FASTNN_PASS2, half);
         FASTNN_ZERO_REST(out1, nv * 16, nv_total * 16);
         FASTNN_ZERO_REST(out2, nv * 16, nv_total * 16);
     }
     static void fastnn_row2p_d(const unsigned short* col1, const unsigned char* code1, Py_ssize_t n1,
                                const unsigned short* col2, const unsigned char* code2, Py_ssize_t n2,
                                const double* FASTNN_RESTRICT tab, const double* FASTNN_RESTRICT B, Py_ssize_t ps,
-                               int v0, int nv, int nv_total, double* out1, double* out2) {
-        FASTNN_PASSES(FASTNN_CASES_F, FASTNN_ROW2P_D, nv, FASTNN_PASS2);    /* nv <= 8: the cases up to 8 */
+                               int v0, int nv, int nv_total, int half, double* out1, double* out2) {
+        FASTNN_PASSES_HALF(FASTNN_CASES_F, FASTNN_ROW2P_D, FASTNN_ROW2P_DH, nv, FASTNN_PASS2, half);  /* nv <= 8 */
         FASTNN_ZERO_REST(out1, nv * 8, nv_total * 8);
         FASTNN_ZERO_REST(out2, nv * 8, nv_total * 8);
     }
@@ -1000,11 +1043,11 @@ cdef extern from *:
     static void fastnn_row2p_f(const unsigned short* col1, const unsigned char* code1, Py_ssize_t n1,
                                const unsigned short* col2, const unsigned char* code2, Py_ssize_t n2,
                                const float* tab, const float* B, Py_ssize_t ps, int v0, int nv, int nv_total,
-                               float* out1, float* out2) {}
+                               int half, float* out1, float* out2) {}
     static void fastnn_row2p_d(const unsigned short* col1, const unsigned char* code1, Py_ssize_t n1,
                                const unsigned short* col2, const unsigned char* code2, Py_ssize_t n2,
                                const double* tab, const double* B, Py_ssize_t ps, int v0, int nv, int nv_total,
-                               double* out1, double* out2) {}
+                               int half, double* out1, double* out2) {}
     #endif
     /* A palette of up to 256 values (list_nonzeros packs lists with it): bits[c] is the bit
        pattern of value c (a float's in the low 32 bits), in the order they were added; a table
@@ -1244,14 +1287,14 @@ cdef extern from *:
     void fastnn_columnp_d(const unsigned short* ent, intp n, const double* tab, const double* d, intp ld, int nv,
                           int nv_total, double* acc) noexcept nogil
     void fastnn_column2p_f(const unsigned short* ent1, intp n1, const unsigned short* ent2, intp n2,
-                           const float* tab, const float* d, intp ld, int nv, int nv_total, float* acc1,
-                           float* acc2) noexcept nogil
+                           const float* tab, const float* d, intp ld, int nv, int nv_total, int half,
+                           float* acc1, float* acc2) noexcept nogil
     void fastnn_column2p_d(const unsigned short* ent1, intp n1, const unsigned short* ent2, intp n2,
-                           const double* tab, const double* d, intp ld, int nv, int nv_total, double* acc1,
-                           double* acc2) noexcept nogil
+                           const double* tab, const double* d, intp ld, int nv, int nv_total, int half,
+                           double* acc1, double* acc2) noexcept nogil
     void fastnn_column2p_queue_d(const unsigned short* ent1, intp n1, const unsigned short* ent2, intp n2,
-                                 const double* tab, const double* d, intp ld, int nv, int nv_total, double* acc1,
-                                 double* acc2, fastnn_queue_d* Q) noexcept nogil
+                                 const double* tab, const double* d, intp ld, int nv, int nv_total, int half,
+                                 double* acc1, double* acc2, fastnn_queue_d* Q) noexcept nogil
     void fastnn_relu_scale_f(intp n, const float* z, float* d) noexcept nogil
     void fastnn_relu_scale_d(intp n, const double* z, double* d) noexcept nogil
     void fastnn_row_f(const int* idx, const float* val, intp n, const float* B, intp ps, int v0, int nv,
@@ -1270,10 +1313,10 @@ cdef extern from *:
                        const double* B, intp ps, int v0, int nv, int nv_total, double* out) noexcept nogil
     void fastnn_row2p_f(const unsigned short* col1, const unsigned char* code1, intp n1, const unsigned short* col2,
                         const unsigned char* code2, intp n2, const float* tab, const float* B, intp ps, int v0,
-                        int nv, int nv_total, float* out1, float* out2) noexcept nogil
+                        int nv, int nv_total, int half, float* out1, float* out2) noexcept nogil
     void fastnn_row2p_d(const unsigned short* col1, const unsigned char* code1, intp n1, const unsigned short* col2,
                         const unsigned char* code2, intp n2, const double* tab, const double* B, intp ps, int v0,
-                        int nv, int nv_total, double* out1, double* out2) noexcept nogil
+                        int nv, int nv_total, int half, double* out1, double* out2) noexcept nogil
     ctypedef struct fastnn_palette:
         intp count
         unsigned long long bits[256]
@@ -2694,6 +2737,13 @@ cdef inline intp _share_end(intp t, intp n_threads, intp V, intp LV, intp r, int
     return LV if v1 == V and _share(t, n_threads, V, r, n) < V else v1
 
 
+cdef inline int _half_line(intp W, intp n_used, bint last) noexcept nogil:
+    """Whether the two-row and two-input kernels (fastnn_row2p_*, fastnn_column2p_*) may leave out
+    the second half of their last line of sums (the second half then 0): when it is the last line
+    with a real column (last) and those n_used real columns, W a line, end in its first half."""
+    return last and 0 < n_used % W <= W // 2
+
+
 cdef inline void _sparse_row(intp i, intp m, intp n_in, intp n_out, intp ld, const Sparse* sp,
                              const floating* WT, const floating* b, intp act, intp v0, intp v1,
                              floating* z, floating* a) noexcept nogil:
@@ -2739,7 +2789,7 @@ cdef inline void _sparse_rows2(intp j, intp m, intp n_in, intp n_out, intp ld, c
     cdef intp s1 = sp.start[i], s2 = sp.start[i2]
     cdef intp W = 64 // sizeof(floating), V = (n_out + W - 1) // W
     cdef intp v, r
-    cdef int nv, nv_total
+    cdef int nv, nv_total, half
     # the lists of the next pair of rows start towards the cache
     for r in range(j + 2, min(m, j + 4)):
         _prefetch_lists(<const floating*>NULL, sp, sp.pairs[r])
@@ -2747,16 +2797,17 @@ cdef inline void _sparse_rows2(intp j, intp m, intp n_in, intp n_out, intp ld, c
     while v < v1:
         nv_total = <int>min(8, v1 - v)
         nv = <int>max(0, min(nv_total, V - v))
+        half = _half_line(W, n_out, v + nv == V)
         # z[i, vectors v ... v + nv] = x[i] @ WT[:, those columns], and z[i2, ...] (the next ones up to
         # nv_total: 0)
         if sp.ptable != NULL:
             if floating is float:
                 fastnn_row2p_f(sp.pidx + s1, sp.pcode + s1, sp.nnz[i], sp.pidx + s2, sp.pcode + s2, sp.nnz[i2],
-                               <const float*>sp.ptable, WT, n_in * JB, <int>v, nv, nv_total, z + i * ld + v * W,
+                               <const float*>sp.ptable, WT, n_in * JB, <int>v, nv, nv_total, half, z + i * ld + v * W,
                                z + i2 * ld + v * W)
             else:
                 fastnn_row2p_d(sp.pidx + s1, sp.pcode + s1, sp.nnz[i], sp.pidx + s2, sp.pcode + s2, sp.nnz[i2],
-                               <const double*>sp.ptable, WT, n_in * JB, <int>v, nv, nv_total, z + i * ld + v * W,
+                               <const double*>sp.ptable, WT, n_in * JB, <int>v, nv, nv_total, half, z + i * ld + v * W,
                                z + i2 * ld + v * W)
         elif floating is float:
             fastnn_row2_f(sp.lidx + s1, <const float*>sp.lval + s1, sp.nnz[i], sp.lidx + s2,
@@ -3016,7 +3067,7 @@ cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp 
     cdef floating acc[4 * JB]
     cdef floating acc2[4 * JB]
     cdef intp k, n_k, n_k2, e1, p, p0, off, W = 64 // sizeof(floating), PG = 8 // (JB // W)
-    cdef int n_p, n_used
+    cdef int n_p, n_used, half
     cdef intp real, q, j = 0, slot = 0
     cdef floating* sums1
     cdef floating* sums2
@@ -3033,12 +3084,13 @@ cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp 
         while p0 < pb:
             n_p = <int>min(PG, pb - p0)
             n_used = <int>min(n_p * JB, n_out - p0 * JB)
+            half = _half_line(W, n_used, True)
             # sums1 = x[:, k] @ delta[:, panels p0 ... p0 + n_p], sums2 the same for k + 1 (past n_out: 0)
             sums1, sums2 = acc, acc2
             if floating is float:
                 if pent != NULL:
                     fastnn_column2p_f(pent + e0, n_k, pent + e1, n_k2, tab, delta + p0 * JB, ds,
-                                      <int>((n_used + W - 1) // W), <int>(n_p * JB // W), sums1, sums2)
+                                      <int>((n_used + W - 1) // W), <int>(n_p * JB // W), half, sums1, sums2)
                 else:
                     fastnn_column2_f(ent + 2 * e0, n_k, ent + 2 * e1, n_k2, delta + p0 * JB,
                                      <int>((n_used + W - 1) // W), <int>(n_p * JB // W), sums1, sums2)
@@ -3052,14 +3104,15 @@ cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp 
                 sums2 = sums1 + PG * JB
                 if pent != NULL:
                     fastnn_column2p_queue_d(pent + e0, n_k, pent + e1, n_k2, tab, delta + p0 * JB, ds,
-                                            <int>((n_used + W - 1) // W), <int>(n_p * JB // W), sums1, sums2, Q)
+                                            <int>((n_used + W - 1) // W), <int>(n_p * JB // W), half, sums1, sums2,
+                                            Q)
                 else:
                     fastnn_column2_queue_d(ent + 2 * e0, n_k, ent + 2 * e1, n_k2, delta + p0 * JB,
                                            <int>((n_used + W - 1) // W), <int>(n_p * JB // W), sums1, sums2, Q)
                 j = Q.tail
             elif pent != NULL:
                 fastnn_column2p_d(pent + e0, n_k, pent + e1, n_k2, tab, delta + p0 * JB, ds,
-                                  <int>((n_used + W - 1) // W), <int>(n_p * JB // W), sums1, sums2)
+                                  <int>((n_used + W - 1) // W), <int>(n_p * JB // W), half, sums1, sums2)
             else:
                 fastnn_column2_d(ent + 2 * e0, n_k, ent + 2 * e1, n_k2, delta + p0 * JB,
                                  <int>((n_used + W - 1) // W), <int>(n_p * JB // W), sums1, sums2)
