@@ -306,6 +306,35 @@ def test_local_chunks_are_bit_identical(sparse_mode, local_path, near, dtype, sp
     assert np.array_equal(nets[0].predict(X), nets[1].predict(X))
 
 
+@pytest.mark.parametrize("pairs_on", [1, 0], ids=["pairs", "rows"])
+@pytest.mark.parametrize("batch_size", [77, 200])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_local_layer1_as_rows_come(sparse_mode, local_path, near, pairs, dtype, batch_size, pairs_on):
+    """As on near cores, thread 1 computes layer 1 (z1 over both threads' blocks of a0, a1, delta1)
+    for the rows thread 0's forward pass has published as done, pair by pair in layer 0's order,
+    and the batch's loss over all its rows in order afterwards (_layer1_rows): the same weights and
+    loss curve as the dense kernels on one thread, with batches of an odd size (77: a pair's rows
+    and the last row alone; the last batch of 4), and with rows taken one at a time (no pairs:
+    thread 0 publishes only at the end)."""
+    pytest.importorskip("sklearn")
+    X, labels = _digits(620, seed=23)
+    X = X.astype(dtype)
+    fits = []
+    for mode, threads in (("dense", 1), ("lists", 2)):
+        sparse_mode(mode)
+        local_path(1)
+        near(1)
+        pairs(pairs_on)
+        as_near = _core._near_chunks()
+        est = fastnn.MLPClassifier(batch_size=batch_size, max_iter=3, random_state=0, n_threads=threads)
+        with pytest.warns(Warning):     # 3 epochs: not converged
+            est.fit(X, labels)
+        assert (_core._near_chunks() > as_near) == (mode == "lists" and OPENMP)
+        fits.append(est)
+    assert _same(fits[0].coefs_ + fits[0].intercepts_, fits[1].coefs_ + fits[1].intercepts_)
+    assert fits[1].loss_curve_ == fits[0].loss_curve_
+
+
 @pytest.fixture
 def queue():
     """Sets whether layer 0's float64 Adam steps are queued into the gradient kernel (_set_queue);

@@ -127,6 +127,9 @@ cdef extern from *:
     /* whether *r != 0 (set by fastnn_publish on another thread); if so, every write that thread
        made before it is seen */
     static int fastnn_is_set(long long* r) { return fastnn_acquire(r) != 0; }
+    /* *r as fastnn_publish set it on another thread (every write made before it then seen) */
+    static long long fastnn_value(long long* r) { return fastnn_acquire(r); }
+    static void fastnn_spin(void) { fastnn_pause(); }
     static void fastnn_wait(long long* r) {
         int spins = 0;
         while (fastnn_acquire(r) == 0) {
@@ -203,6 +206,8 @@ cdef extern from *:
     long long fastnn_range(long long b0, long long b1) noexcept nogil
     int fastnn_claim(long long* r, int from_back) noexcept nogil
     int fastnn_is_set(long long* r) noexcept nogil
+    long long fastnn_value(long long* r) noexcept nogil
+    void fastnn_spin() noexcept nogil
     void fastnn_publish(long long* r, long long v) noexcept nogil
     void fastnn_wait(long long* r) noexcept nogil
     void fastnn_wait_for(long long* r, long long v) noexcept nogil
@@ -1411,6 +1416,7 @@ cdef enum:
     CLAIM_THREADS = 64  # most threads of an overlapped batch (_overlapped), which claim blocks from each other
     CLAIM_LINE = 8      # long longs apart (a cache line) of the threads' ranges of blocks
     PLACE_ROWS = 8      # rows of one block of the sort's second pass that a thread claims (_claimed_rows)
+    PROGRESS_PAIRS = 8  # pairs of rows of layer 0 between thread 0's publishing its progress (_sparse_rows)
     NEAR_NS = 200       # round trip (ns) under which _loss_grad_local takes two cores as near (near_mode)
     NEAR_TRIPS = 128    # round trips timed for it once per train_epoch call
 
@@ -2825,18 +2831,26 @@ cdef inline void _sparse_rows2(intp j, intp m, intp n_in, intp n_out, intp ld, c
 
 cdef inline void _sparse_rows(intp m, intp n_in, intp n_out, intp ld, const Sparse* sp, const floating* WT,
                               const floating* b, intp act, intp v0, intp v1, floating* z,
-                              floating* a) noexcept nogil:
+                              floating* a, long long* progress=NULL) noexcept nogil:
     """Vectors v0 ... v1 - 1 of every row of layer 0: two rows at a time in the order of sp.pairs
-    (_sparse_rows2, the last of an odd count on its own) when pairs, else row by row (_sparse_row)."""
+    (_sparse_rows2, the last of an odd count on its own) when pairs, else row by row (_sparse_row).
+    With progress (pairs only), the count of rows done in that order is published there every
+    PROGRESS_PAIRS pairs, and m at the end (_loss_grad_local: layer 1 goes on with those rows)."""
     cdef intp i
     if not pairs:
         for i in range(m):
             _sparse_row(i, m, n_in, n_out, ld, sp, WT, b, act, v0, v1, z, a)
+        if progress != NULL:
+            fastnn_publish(progress, m)
         return
     for i in range(0, m - 1, 2):
         _sparse_rows2(i, m, n_in, n_out, ld, sp, WT, b, act, v0, v1, z, a)
+        if progress != NULL and (i // 2) % PROGRESS_PAIRS == PROGRESS_PAIRS - 1:
+            fastnn_publish(progress, i + 2)
     if m % 2:
         _sparse_row(sp.pairs[m - 1], m, n_in, n_out, ld, sp, WT, b, act, v0, v1, z, a)
+    if progress != NULL:
+        fastnn_publish(progress, m)
 
 
 cdef inline void _sparse_share(intp t, intp n_threads, intp m, intp n_in, intp n_out, intp ld, const Sparse* sp,
@@ -3027,13 +3041,14 @@ cdef inline void _sparse_place_rows(intp i0, intp i1, bint from_back, intp n_in,
                 cursor[k] = e + 1 + d
 
 
-cdef inline void _claimed_rows(bint from_back, intp most, intp m, intp n_in, intp ld, const Sparse* sp,
+cdef inline intp _claimed_rows(bint from_back, intp most, intp m, intp n_in, intp ld, const Sparse* sp,
                                floating* G, long long* blocks, long long* until=NULL) noexcept nogil:
     """Places (_sparse_place_rows) up to `most` of the blocks of PLACE_ROWS rows left in the range
     *blocks (fastnn_claim), from the front or the back; with until, only while *until is not yet
-    set (fastnn_is_set), checked before each block."""
+    set (fastnn_is_set), checked before each block. Returns how many it placed."""
     global claimed_blocks
     cdef int b
+    cdef intp placed = 0
     while most > 0 and (until == NULL or not fastnn_is_set(until)):
         b = fastnn_claim(blocks, from_back)
         if b < 0:
@@ -3042,6 +3057,8 @@ cdef inline void _claimed_rows(bint from_back, intp most, intp m, intp n_in, int
         if from_back:
             fastnn_fetch_add(&claimed_blocks, 1)
         most = most - 1
+        placed = placed + 1
+    return placed
 
 
 cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp n_in, intp n_out, intp ld,
@@ -3899,6 +3916,34 @@ cdef void _local_delta(const Net* net, intp m, intp c0, intp c1, intp w, const f
         _scale_row(net.act[0], n_real, w, zt + i * w, at + i * w, dt + i * w)
 
 
+cdef inline void _layer1_rows(const Net* net, const Sparse* sp, intp r0, intp r1, intp w, const floating* at0,
+                              const floating* at1, const floating* WT1, const floating* b1, floating* z1,
+                              floating* a1, floating* d1, const floating* y) noexcept nogil:
+    """Layer 1 of _loss_grad_local for the rows at positions r0 ... r1 - 1 of layer 0's order (sp.pairs
+    when pairs, else 0, 1, ...; r0 even), two rows (a pair) at a time: z1 = a0 @ WT1 over thread 0's
+    block of a0 (at0: its first K0 = w columns, rows w apart), then on over thread 1's (at1, the
+    same sums in the same order as one pass), a1 = f(z1 + b1), and the rows of delta1 (_output;
+    its loss is left out here: the batch's is summed over all the rows in order afterwards)."""
+    cdef intp r, i, i2, n_h = net.sizes[1], n_out = net.sizes[2], ld1 = net.ld[1], rows
+    for r in range(r0, r1, 2):
+        i = sp.pairs[r] if pairs else r
+        rows = min(2, r1 - r)
+        # (rows 2 apart by i2 - i: the pair's second row, wherever it is)
+        i2 = (sp.pairs[r + 1] if pairs else r + 1) if rows == 2 else i
+        # z1[i] = a0[i, :K0] @ WT1[:K0], then += a0[i, K0:] @ WT1[K0:], for i and i2
+        _rows_all(rows, w, at0 + i * w, (i2 - i) * w, 1, WT1, JB, n_h * JB, ld1, z1 + i * ld1, (i2 - i) * ld1, JB,
+                  OVERWRITE, NULL, NULL, NULL, NULL, 0, 1, n_out)
+        _rows_all(rows, n_h - w, at1 + i * w, (i2 - i) * w, 1, WT1 + w * JB, JB, n_h * JB, ld1, z1 + i * ld1,
+                  (i2 - i) * ld1, JB, OVERWRITE, NULL, NULL, NULL, NULL, 0, 1, n_out, True)
+        _bias_activate(net.act[1], n_out, ld1, b1, z1 + i * ld1, a1 + i * ld1)
+        _output(net, 1, n_out, ld1, z1 + i * ld1, a1 + i * ld1, y + i * n_out, d1 + i * ld1,
+                NULL if sp.w == NULL else <const floating*>sp.w + i)
+        if rows == 2:
+            _bias_activate(net.act[1], n_out, ld1, b1, z1 + i2 * ld1, a1 + i2 * ld1)
+            _output(net, 1, n_out, ld1, z1 + i2 * ld1, a1 + i2 * ld1, y + i2 * n_out, d1 + i2 * ld1,
+                    NULL if sp.w == NULL else <const floating*>sp.w + i2)
+
+
 cdef inline void _later_targets(const Sparse* sp, intp n_out, intp m, const floating* y) noexcept nogil:
     """y = Y[rows] (n_out columns) when _batch_inputs left the chunk's targets to this thread
     (sp.y_later); y is the chunk's buffer for them, const only to the kernels that read it."""
@@ -3919,7 +3964,7 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
     the two threads, each thread's writes slowed the other by up to half on hosts where the two
     cores are far apart). Its rows of WT1, its panels of WT0 and their optimizer state stay in
     its core's cache too; what crosses between the cores is layer 1's sums and delta.
-      thread 0: its columns of layer 0 forward; z1 = a0[:, :K0] @ WT1[:K0] (K0 = w), then
+      thread 0: its columns of layer 0 forward; (far) z1 = a0[:, :K0] @ WT1[:K0] (K0 = w), then
         publishes it; sorts layer 0's entries into G: thread 1's counts copied, then each row's
         entries placed from the front (_sparse_place_rows).
       thread 1: its columns of layer 0 forward; counts the entries by input (_sparse_ends) and
@@ -3933,13 +3978,21 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
         thread whose panels are done takes blocks of the other's once that thread's delta0 is
         done), their panels' biases.
     With sp.near 1 (near_mode: the two cores are near; -1: the round trip is timed here first),
-    the two threads sort into one workspace, G, instead: thread 1 counts into G and places blocks
-    of rows from the front until thread 0's part of z1 is published, then thread 0 places blocks
-    from the back (_claimed_rows) while thread 1 computes z1 and delta1, and thread 1 then places
-    the blocks left, from the front; each waits for the other's last block before its gradient
-    sums. (Thread 1 placing rows while it would otherwise wait for z1's part, in-process A/B,
-    bench/ab.py, B / A of the median float64 epoch: 0.956-0.981 in four runs as the round trip
-    decided, all near; forced near 0.992 and 0.995; forced far 0.929-1.043, 0.98 on average.)
+    the two threads sort into one workspace, G, instead, and layer 1 goes on as layer 0's rows
+    come: thread 0 publishes how many rows of its forward pass are done (every PROGRESS_PAIRS
+    pairs, in sp.pairs' order) and leaves all of z1 to thread 1, which counts into G, then takes
+    those rows as they come (_layer1_rows: z1 over both blocks of a0, the same sums in the same
+    order, a1 and delta1), placing blocks of rows from the front while none is new; with the
+    last, it publishes delta1, sums the batch's loss over the rows in order (_output) and places
+    the blocks left, while thread 0, once its forward pass is done, places blocks from the back
+    (_claimed_rows); each waits for the other's last block before its gradient sums. (Thread 0
+    had been waiting for delta1, and thread 1 for thread 0's part of z1, about 6% and 9% of the
+    batch each, timed with rdtsc in a scratch build on the AMD EPYC without AVX-512; layer 1 as
+    the rows come, bench/ab.py B / A of the median float64 epoch there: forced near 0.960 and
+    0.966; on far cores it read thread 0's block of a0 across them, 1.04, so far keeps the
+    hand-over of z1's part. Thread 1 placing rows while it would otherwise wait for z1's part,
+    before: 0.956-0.981 in four runs as the round trip decided, all near; forced near 0.992 and
+    0.995; forced far 0.929-1.043, 0.98 on average.)
     With sp.near 0, a thread sums only its own panels (_claimed_sums without steal).
     The same sums as _loss_grad_chunk on one thread."""
     cdef Net net1 = net[0]
@@ -3948,8 +4001,8 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
     cdef intp n_in = net.sizes[0], n_h = net.sizes[1], n_out = net.sizes[2]
     cdef intp ld = net.ld[0], ld1 = net.ld[1]
     cdef intp w = ld // 2                               # each thread's columns of layer 0 (P is even)
-    cdef intp K0 = w                                    # thread 0's: 0 ... w - 1 (all real: n_h > w)
-    cdef intp n_rows, unplaced
+    cdef intp n_rows, unplaced, done, avail
+    cdef intp K0 = w                                    # thread 0's columns: 0 ... w - 1 (all real: n_h > w)
     cdef floating* z1 = z + m * net.u_off[1]
     cdef floating* a1 = a + m * net.u_off[1]
     cdef floating* d1 = delta + m * net.u_off[1]
@@ -3960,7 +4013,9 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
     cdef floating* dt
     # each thread's range of blocks of inputs of layer 0's gradient (_claimed_sums), a cache line apart
     cdef long long ranges[2 * CLAIM_LINE]
-    # set by thread 0 when z1's sums over its columns are done, by thread 1 when delta1 is
+    # near: thread 0's progress in its forward pass (rows done, in layer 0's order: _sparse_rows); far:
+    # set by thread 0 when z1's sums over its columns are done; set by thread 1 when delta1 is done
+    cdef long long progress[CLAIM_LINE]
     cdef long long partial_done[CLAIM_LINE]
     cdef long long delta_done[CLAIM_LINE]
     # set by thread 1 when its counts of layer 0's entries by input are done
@@ -3984,6 +4039,7 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
     for t in range(2):
         ranges[t * CLAIM_LINE] = fastnn_range(0, (n_in + CLAIM_INPUTS - 1) // CLAIM_INPUTS)
         ready[t * CLAIM_LINE] = 0
+    progress[0] = 0
     partial_done[0] = 0
     delta_done[0] = 0
     counts_done[0] = 0
@@ -3991,7 +4047,7 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
     placed[0] = 0
     placed[CLAIM_LINE] = 0
     loss[0] = 0
-    own_G, zt, at, dt, blk, i, c0, c1, n_rows, unplaced = G, z, a, delta, 0, 0, 0, 0, 0, 0
+    own_G, zt, at, dt, blk, i, c0, c1, n_rows, unplaced, done, avail = G, z, a, delta, 0, 0, 0, 0, 0, 0, 0, 0
     with parallel(num_threads=2):
         t = threadid()
         if fastnn_team() < 2:
@@ -4015,14 +4071,16 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
                     sp.sq[blk] = _norm_part(net, pk, 0, blk)
                 for blk in range(c0 // JB, (min(c1, n_h) + JB - 1) // JB):
                     sp.sq[ld // JB + blk] = _norm_part(net, pk, 1, blk)
-            # zt, at = this thread's columns of every row of z0, a0 (vector v of a row at column v * W - c0)
+            # zt, at = this thread's columns of every row of z0, a0 (vector v of a row at column v * W - c0);
+            # near, thread 0 publishes its progress (thread 1 goes on with layer 1 for the rows done)
             _sparse_rows(m, n_in, n_h, w, sp, pk + net.wt_off[0], pk + net.bt_off[0], net.act[0], c0 // W,
-                         c1 // W, zt - c0, at - c0)
+                         c1 // W, zt - c0, at - c0, progress if t == 0 and near else NULL)
             if t == 0:
-                # z1 = a0[:, :K0] @ WT1[:K0]  (thread 1 adds the rest)
-                _rows_all(m, K0, at, w, 1, WT1, JB, n_h * JB, ld1, z1, ld1, JB, OVERWRITE, NULL, NULL, NULL, NULL, 0,
-                          1, n_out)
-                fastnn_publish(partial_done, 1)
+                if not near:
+                    # z1 = a0[:, :K0] @ WT1[:K0]  (thread 1 adds the rest)
+                    _rows_all(m, K0, at, w, 1, WT1, JB, n_h * JB, ld1, z1, ld1, JB, OVERWRITE, NULL, NULL, NULL, NULL,
+                              0, 1, n_out)
+                    fastnn_publish(partial_done, 1)
                 # the entries sorted by input: thread 1's counts (where each input's entries end and
                 # begin, copied), then placed from the front
                 fastnn_wait(counts_done)
@@ -4046,23 +4104,35 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
                 # cycles per float64 MNIST batch against 17 near; taken first, 17 far too)
                 _take_rows(d1, m, ld1, n_out)
                 _later_targets(sp, n_out, m, y)
-                # while thread 0's part of z1 is not done: rows placed, a block at a time (near: blocks
-                # from the front; far: its own workspace's rows from the back, last first)
                 if near:
-                    _claimed_rows(False, n_blocks, m, n_in, w, sp, own_G, place_blocks, partial_done)
+                    # layer 1 (z1, a1, delta1) for the rows thread 0's forward pass has done, as they
+                    # come; meanwhile blocks of rows placed from the front, one at a time
+                    while done < m:
+                        avail = fastnn_value(progress)
+                        if avail > done:
+                            _layer1_rows(&net1, sp, done, avail, w, at - m * w, at, WT1, pk + net.bt_off[1], z1, a1,
+                                         d1, y)
+                            done = avail
+                        elif _claimed_rows(False, 1, m, n_in, w, sp, own_G, place_blocks) == 0:
+                            fastnn_spin()
+                    fastnn_publish(delta_done, 1)
+                    # the batch's loss, summed over its rows in order
+                    loss[0] = _output(&net1, m, n_out, ld1, z1, a1, y, NULL, <const floating*>sp.w)
                 else:
+                    # while thread 0's part of z1 is not done: its own workspace's rows placed from the
+                    # back, last first, a block at a time
                     unplaced = m
                     while unplaced > 0 and not fastnn_is_set(partial_done):
                         _sparse_place_rows(max(0, unplaced - PLACE_ROWS), unplaced, True, n_in, w, sp, own_G)
                         unplaced = max(0, unplaced - PLACE_ROWS)
-                fastnn_wait(partial_done)
-                # z1 += a0[:, K0:] @ WT1[K0:], the same sums going on
-                _rows_all(m, n_h - K0, at, w, 1, WT1 + K0 * JB, JB, n_h * JB, ld1, z1, ld1, JB, OVERWRITE, NULL, NULL,
-                          NULL, NULL, 0, 1, n_out, True)
-                for i in range(m):
-                    _bias_activate(net.act[1], n_out, ld1, pk + net.bt_off[1], z1 + i * ld1, a1 + i * ld1)
-                loss[0] = _output(&net1, m, n_out, ld1, z1, a1, y, d1, <const floating*>sp.w)
-                fastnn_publish(delta_done, 1)
+                    fastnn_wait(partial_done)
+                    # z1 += a0[:, K0:] @ WT1[K0:], the same sums going on
+                    _rows_all(m, n_h - K0, at, w, 1, WT1 + K0 * JB, JB, n_h * JB, ld1, z1, ld1, JB, OVERWRITE, NULL,
+                              NULL, NULL, NULL, 0, 1, n_out, True)
+                    for i in range(m):
+                        _bias_activate(net.act[1], n_out, ld1, pk + net.bt_off[1], z1 + i * ld1, a1 + i * ld1)
+                    loss[0] = _output(&net1, m, n_out, ld1, z1, a1, y, d1, <const floating*>sp.w)
+                    fastnn_publish(delta_done, 1)
                 if near:
                     # the blocks of rows thread 0 has not taken, from the front
                     _claimed_rows(False, n_blocks, m, n_in, w, sp, own_G, place_blocks)
