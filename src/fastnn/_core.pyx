@@ -2834,8 +2834,8 @@ cdef inline void _sparse_rows(intp m, intp n_in, intp n_out, intp ld, const Spar
                               floating* a, long long* progress=NULL) noexcept nogil:
     """Vectors v0 ... v1 - 1 of every row of layer 0: two rows at a time in the order of sp.pairs
     (_sparse_rows2, the last of an odd count on its own) when pairs, else row by row (_sparse_row).
-    With progress (pairs only), the count of rows done in that order is published there every
-    PROGRESS_PAIRS pairs, and m at the end (_loss_grad_local: layer 1 goes on with those rows)."""
+    With progress, the count of rows done in that order is published there (with pairs, every
+    PROGRESS_PAIRS pairs) and m at the end (_loss_grad_local: layer 1 goes on with those rows)."""
     cdef intp i
     if not pairs:
         for i in range(m):
@@ -3922,8 +3922,9 @@ cdef inline void _layer1_rows(const Net* net, const Sparse* sp, intp r0, intp r1
     """Layer 1 of _loss_grad_local for the rows at positions r0 ... r1 - 1 of layer 0's order (sp.pairs
     when pairs, else 0, 1, ...; r0 even), two rows (a pair) at a time: z1 = a0 @ WT1 over thread 0's
     block of a0 (at0: its first K0 = w columns, rows w apart), then on over thread 1's (at1, the
-    same sums in the same order as one pass), a1 = f(z1 + b1), and the rows of delta1 (_output;
-    its loss is left out here: the batch's is summed over all the rows in order afterwards)."""
+    same sums in the same order as one pass), a1 = f(z1 + b1), and the rows of delta1 (_output,
+    whose loss of one row is not kept: the batch's is summed over all its rows in order afterwards,
+    as one pass sums it)."""
     cdef intp r, i, i2, n_h = net.sizes[1], n_out = net.sizes[2], ld1 = net.ld[1], rows
     for r in range(r0, r1, 2):
         i = sp.pairs[r] if pairs else r
