@@ -127,9 +127,6 @@ cdef extern from *:
     /* whether *r != 0 (set by fastnn_publish on another thread); if so, every write that thread
        made before it is seen */
     static int fastnn_is_set(long long* r) { return fastnn_acquire(r) != 0; }
-    /* *r as fastnn_publish set it on another thread (every write made before it then seen) */
-    static long long fastnn_value(long long* r) { return fastnn_acquire(r); }
-    static void fastnn_spin(void) { fastnn_pause(); }
     static void fastnn_wait(long long* r) {
         int spins = 0;
         while (fastnn_acquire(r) == 0) {
@@ -206,8 +203,9 @@ cdef extern from *:
     long long fastnn_range(long long b0, long long b1) noexcept nogil
     int fastnn_claim(long long* r, int from_back) noexcept nogil
     int fastnn_is_set(long long* r) noexcept nogil
-    long long fastnn_value(long long* r) noexcept nogil
-    void fastnn_spin() noexcept nogil
+    # *r as fastnn_publish set it on another thread (every write made before it then seen)
+    long long fastnn_acquire(long long* r) noexcept nogil
+    void fastnn_pause() noexcept nogil
     void fastnn_publish(long long* r, long long v) noexcept nogil
     void fastnn_wait(long long* r) noexcept nogil
     void fastnn_wait_for(long long* r, long long v) noexcept nogil
@@ -793,25 +791,19 @@ cdef extern from *:
         FASTNN_FMAF, FASTNN_STOREF, FASTNN_ZEROF, 16, NV, F, FASTNN_PE_X, FASTNN_PE_P)
     #define FASTNN_COLUMNP_D(NV, F) FASTNN_COLUMN_REGS_AT(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD,    \
         FASTNN_FMAD, FASTNN_STORED, FASTNN_ZEROD, 8, NV, F, FASTNN_PE_X, FASTNN_PE_P)
-    #define FASTNN_COLUMN2P_F(NV, F) FASTNN_TWO_CHAINS(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF, FASTNN_FMAF,       \
-        FASTNN_STOREF, FASTNN_ZEROF, 16, NV, F, FASTNN_COL_O, FASTNN_PE_X1, FASTNN_PE_P1, FASTNN_PE_X2,         \
-        FASTNN_PE_P2, acc1, acc2)
-    #define FASTNN_COLUMN2P_D(NV, F) FASTNN_TWO_CHAINS(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD,    \
-        FASTNN_FMAD, FASTNN_STORED, FASTNN_ZEROD, 8, NV, F, FASTNN_COL_O, FASTNN_PE_X1, FASTNN_PE_P1,             \
-        FASTNN_PE_X2, FASTNN_PE_P2, acc1, acc2)
-    #define FASTNN_COLUMN2P_QUEUE_D(NV, F) FASTNN_TWO_CHAINS_HOOK(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD,    \
-        FASTNN_FMAD, FASTNN_STORED, FASTNN_ZEROD, 8, NV, F, FASTNN_COL_O, FASTNN_PE_X1, FASTNN_PE_P1,             \
-        FASTNN_PE_X2, FASTNN_PE_P2, acc1, acc2, FASTNN_JOB_HOOK)
-    /* (the same, the last line's second half padding: FASTNN_PASSES_HALF) */
-    #define FASTNN_COLUMN2P_FH(NV, F) FASTNN_TWO_CHAINS_LAST(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF, FASTNN_FMAF, \
-        FASTNN_STOREF, FASTNN_ZEROF, 16, NV, F, FASTNN_COL_O, FASTNN_PE_X1, FASTNN_PE_P1, FASTNN_PE_X2,         \
-        FASTNN_PE_P2, acc1, acc2, (void)0, FASTNN_STORE_HALFF)
-    #define FASTNN_COLUMN2P_DH(NV, F) FASTNN_TWO_CHAINS_LAST(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD,       \
-        FASTNN_FMAD, FASTNN_STORED, FASTNN_ZEROD, 8, NV, F, FASTNN_COL_O, FASTNN_PE_X1, FASTNN_PE_P1,             \
-        FASTNN_PE_X2, FASTNN_PE_P2, acc1, acc2, (void)0, FASTNN_STORE_HALFD)
-    #define FASTNN_COLUMN2P_QUEUE_DH(NV, F) FASTNN_TWO_CHAINS_LAST(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD, \
-        FASTNN_FMAD, FASTNN_STORED, FASTNN_ZEROD, 8, NV, F, FASTNN_COL_O, FASTNN_PE_X1, FASTNN_PE_P1,             \
-        FASTNN_PE_X2, FASTNN_PE_P2, acc1, acc2, FASTNN_JOB_HOOK, FASTNN_STORE_HALFD)
+    /* (LAST: the last line's store, FASTNN_STORE_HALF* in the _H kernels, for FASTNN_PASSES_HALF) */
+    #define FASTNN_COLUMN2P_F_LAST(NV, F, LAST) FASTNN_TWO_CHAINS_LAST(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF, \
+        FASTNN_FMAF, FASTNN_STOREF, FASTNN_ZEROF, 16, NV, F, FASTNN_COL_O, FASTNN_PE_X1, FASTNN_PE_P1,             \
+        FASTNN_PE_X2, FASTNN_PE_P2, acc1, acc2, (void)0, LAST)
+    #define FASTNN_COLUMN2P_D_LAST(NV, F, HOOK, LAST) FASTNN_TWO_CHAINS_LAST(double, FASTNN_VD, FASTNN_SET1D,       \
+        FASTNN_LOADD, FASTNN_FMAD, FASTNN_STORED, FASTNN_ZEROD, 8, NV, F, FASTNN_COL_O, FASTNN_PE_X1, FASTNN_PE_P1, \
+        FASTNN_PE_X2, FASTNN_PE_P2, acc1, acc2, HOOK, LAST)
+    #define FASTNN_COLUMN2P_F(NV, F) FASTNN_COLUMN2P_F_LAST(NV, F, FASTNN_STOREF)
+    #define FASTNN_COLUMN2P_FH(NV, F) FASTNN_COLUMN2P_F_LAST(NV, F, FASTNN_STORE_HALFF)
+    #define FASTNN_COLUMN2P_D(NV, F) FASTNN_COLUMN2P_D_LAST(NV, F, (void)0, FASTNN_STORED)
+    #define FASTNN_COLUMN2P_DH(NV, F) FASTNN_COLUMN2P_D_LAST(NV, F, (void)0, FASTNN_STORE_HALFD)
+    #define FASTNN_COLUMN2P_QUEUE_D(NV, F) FASTNN_COLUMN2P_D_LAST(NV, F, FASTNN_JOB_HOOK, FASTNN_STORED)
+    #define FASTNN_COLUMN2P_QUEUE_DH(NV, F) FASTNN_COLUMN2P_D_LAST(NV, F, FASTNN_JOB_HOOK, FASTNN_STORE_HALFD)
     static void fastnn_columnp_f(const unsigned short* FASTNN_RESTRICT ent, Py_ssize_t n,
                                  const float* FASTNN_RESTRICT tab, const float* FASTNN_RESTRICT d, Py_ssize_t ld,
                                  int nv, int nv_total, float* FASTNN_RESTRICT acc) {
@@ -996,19 +988,17 @@ cdef extern from *:
         FASTNN_STOREF, FASTNN_ZEROF, 16, NV, F, FASTNN_PK_X1, FASTNN_PK_P1)
     #define FASTNN_ROWP_D(NV, F) FASTNN_ROW_REGS_AT(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD, FASTNN_FMAD,        \
         FASTNN_STORED, FASTNN_ZEROD, 8, NV, F, FASTNN_PK_X1, FASTNN_PK_P1)
-    #define FASTNN_ROW2P_F(NV, F) FASTNN_TWO_CHAINS(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF, FASTNN_FMAF,       \
-        FASTNN_STOREF, FASTNN_ZEROF, 16, NV, F, FASTNN_ROW_O, FASTNN_PK_X1, FASTNN_PK_P1, FASTNN_PK_X2,         \
-        FASTNN_PK_P2, out1, out2)
-    #define FASTNN_ROW2P_D(NV, F) FASTNN_TWO_CHAINS(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD, FASTNN_FMAD,        \
-        FASTNN_STORED, FASTNN_ZEROD, 8, NV, F, FASTNN_ROW_O, FASTNN_PK_X1, FASTNN_PK_P1, FASTNN_PK_X2,         \
-        FASTNN_PK_P2, out1, out2)
-    /* (the same, the last line's second half padding: FASTNN_PASSES_HALF) */
-    #define FASTNN_ROW2P_FH(NV, F) FASTNN_TWO_CHAINS_LAST(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF, FASTNN_FMAF,   \
-        FASTNN_STOREF, FASTNN_ZEROF, 16, NV, F, FASTNN_ROW_O, FASTNN_PK_X1, FASTNN_PK_P1, FASTNN_PK_X2,         \
-        FASTNN_PK_P2, out1, out2, (void)0, FASTNN_STORE_HALFF)
-    #define FASTNN_ROW2P_DH(NV, F) FASTNN_TWO_CHAINS_LAST(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD, FASTNN_FMAD,  \
-        FASTNN_STORED, FASTNN_ZEROD, 8, NV, F, FASTNN_ROW_O, FASTNN_PK_X1, FASTNN_PK_P1, FASTNN_PK_X2,         \
-        FASTNN_PK_P2, out1, out2, (void)0, FASTNN_STORE_HALFD)
+    /* (LAST: the last line's store, FASTNN_STORE_HALF* in the _H kernels, for FASTNN_PASSES_HALF) */
+    #define FASTNN_ROW2P_F_LAST(NV, F, LAST) FASTNN_TWO_CHAINS_LAST(float, FASTNN_VF, FASTNN_SET1F, FASTNN_LOADF,    \
+        FASTNN_FMAF, FASTNN_STOREF, FASTNN_ZEROF, 16, NV, F, FASTNN_ROW_O, FASTNN_PK_X1, FASTNN_PK_P1,             \
+        FASTNN_PK_X2, FASTNN_PK_P2, out1, out2, (void)0, LAST)
+    #define FASTNN_ROW2P_D_LAST(NV, F, LAST) FASTNN_TWO_CHAINS_LAST(double, FASTNN_VD, FASTNN_SET1D, FASTNN_LOADD,   \
+        FASTNN_FMAD, FASTNN_STORED, FASTNN_ZEROD, 8, NV, F, FASTNN_ROW_O, FASTNN_PK_X1, FASTNN_PK_P1,              \
+        FASTNN_PK_X2, FASTNN_PK_P2, out1, out2, (void)0, LAST)
+    #define FASTNN_ROW2P_F(NV, F) FASTNN_ROW2P_F_LAST(NV, F, FASTNN_STOREF)
+    #define FASTNN_ROW2P_FH(NV, F) FASTNN_ROW2P_F_LAST(NV, F, FASTNN_STORE_HALFF)
+    #define FASTNN_ROW2P_D(NV, F) FASTNN_ROW2P_D_LAST(NV, F, FASTNN_STORED)
+    #define FASTNN_ROW2P_DH(NV, F) FASTNN_ROW2P_D_LAST(NV, F, FASTNN_STORE_HALFD)
     static void fastnn_rowp_f(const unsigned short* FASTNN_RESTRICT col1, const unsigned char* FASTNN_RESTRICT code1,
                               Py_ssize_t n, const float* FASTNN_RESTRICT tab, const float* FASTNN_RESTRICT B,
                               Py_ssize_t ps, int v0, int nv, int nv_total, float* FASTNN_RESTRICT out) {
@@ -1169,14 +1159,16 @@ cdef extern from *:
         return 0;
     }
     /* the R rows in groups of at most FASTNN_NARROW_MAXR(nv) (R and the group sizes are powers of 2) */
-    #define FASTNN_NARROW_GROUPS(ROWS) do {                                                         \
+    #define FASTNN_NARROW_GROUPS(ROWS) FASTNN_GROUPS_OF(ROWS, nv, FASTNN_NARROW_MAXR(nv), 1)
+    /* (ROWS over n vectors, groups of at most MAXR rows; returns DONE) */
+    #define FASTNN_GROUPS_OF(ROWS, n, MAXR, DONE) do {                                             \
         int r0_, g_;                                                                             \
         if (R != 1 && R != 2 && R != 4 && R != 8) return 0;   /* (no kernel: nothing written) */   \
         for (r0_ = 0; r0_ < R; r0_ += g_) {                                                      \
-            g_ = R - r0_ < FASTNN_NARROW_MAXR(nv) ? R - r0_ : FASTNN_NARROW_MAXR(nv);            \
-            ROWS(g_, nv, K, x + r0_ * xs_r, xs_r, xs_k, B, ldb, acc + r0_ * 32, cont);           \
+            g_ = R - r0_ < (MAXR) ? R - r0_ : (MAXR);                                            \
+            ROWS(g_, n, K, x + r0_ * xs_r, xs_r, xs_k, B, ldb, acc + r0_ * 32, cont);            \
         }                                                                                        \
-        return 1;                                                                                \
+        return DONE;                                                                             \
     } while (0)
     #endif
     static int fastnn_narrow_f(int R, int nv, Py_ssize_t K, const float* x, Py_ssize_t xs_r, Py_ssize_t xs_k,
@@ -1197,39 +1189,16 @@ cdef extern from *:
        acc[r, 4 nh:] = 0. */
     #if defined(FASTNN_LINES) && !defined(FASTNN_COMPRESS)
     #define FASTNN_HALVES_MAXR(nh) ((nh) == 1 ? 8 : ((nh) == 3 ? 4 : 2))
-    #define FASTNN_HALVES_D(R, NH) do {                                                           \
-        __m256d c_[(R) * (NH)], b_[NH], x_;                                                      \
-        Py_ssize_t k_;                                                                           \
-        int r_, h_;                                                                              \
-        for (r_ = 0; r_ < (R) * (NH); r_++)                                                      \
-            c_[r_] = cont ? _mm256_loadu_pd(acc + (r_ / (NH)) * 32 + (r_ % (NH)) * 4) : _mm256_setzero_pd(); \
-        for (k_ = 0; k_ < K; k_++) {                                                             \
-            for (h_ = 0; h_ < NH; h_++) b_[h_] = _mm256_loadu_pd(B + k_ * ldb + h_ * 4);         \
-            for (r_ = 0; r_ < R; r_++) {                                                         \
-                x_ = _mm256_set1_pd(x[r_ * xs_r + k_ * xs_k]);                                   \
-                for (h_ = 0; h_ < NH; h_++)                                                      \
-                    c_[r_ * (NH) + h_] = _mm256_fmadd_pd(x_, b_[h_], c_[r_ * (NH) + h_]);        \
-            }                                                                                    \
-        }                                                                                        \
-        for (r_ = 0; r_ < R; r_++) {                                                             \
-            for (h_ = 0; h_ < NH; h_++) _mm256_storeu_pd(acc + r_ * 32 + h_ * 4, c_[r_ * (NH) + h_]); \
-            for (h_ = (NH) * 4; h_ < 32; h_++) acc[r_ * 32 + h_] = 0;                            \
-        }                                                                                        \
-    } while (0)
-    #define FASTNN_HALVES_ROWS(R, NH) do {                                                        \
-        switch (R) {                                                                             \
-            case 8: FASTNN_HALVES_D(8, NH); break;                                               \
-            case 4: FASTNN_HALVES_D(4, NH); break;                                               \
-            case 2: FASTNN_HALVES_D(2, NH); break;                                               \
-            default: FASTNN_HALVES_D(1, NH); break;                                              \
-        }                                                                                        \
-    } while (0)
-    static void fastnn_halves_rows_d(int R, int nh, Py_ssize_t K, const double* x, Py_ssize_t xs_r,
-                                     Py_ssize_t xs_k, const double* FASTNN_RESTRICT B, Py_ssize_t ldb,
-                                     double* FASTNN_RESTRICT acc, int cont) {
-        if (nh == 1) FASTNN_HALVES_ROWS(R, 1);
-        else if (nh == 3) FASTNN_HALVES_ROWS(R, 3);
-        else FASTNN_HALVES_ROWS(R, 5);
+    /* FASTNN_NARROW_REGS on vectors of 4 doubles (one AVX2 register) */
+    #define FASTNN_HALVES_D(R, NH) FASTNN_NARROW_REGS(double, __m256d, _mm256_set1_pd, _mm256_loadu_pd,         \
+        _mm256_fmadd_pd, _mm256_storeu_pd, _mm256_setzero_pd, 4, R, NH)
+    static int fastnn_halves_rows_d(int R, int nh, Py_ssize_t K, const double* x, Py_ssize_t xs_r,
+                                    Py_ssize_t xs_k, const double* FASTNN_RESTRICT B, Py_ssize_t ldb,
+                                    double* FASTNN_RESTRICT acc, int cont) {
+        if (nh == 1) FASTNN_NARROW_ROWS(FASTNN_HALVES_D, R, 1);
+        if (nh == 3) FASTNN_NARROW_ROWS(FASTNN_HALVES_D, R, 3);
+        if (nh == 5) FASTNN_NARROW_ROWS(FASTNN_HALVES_D, R, 5);
+        return 0;
     }
     static const int fastnn_halves_ok = 1;
     #else
@@ -1239,14 +1208,8 @@ cdef extern from *:
                                Py_ssize_t xs_k, const double* FASTNN_RESTRICT B, Py_ssize_t ldb,
                                double* FASTNN_RESTRICT acc, int cont) {
     #if defined(FASTNN_LINES) && !defined(FASTNN_COMPRESS)
-        int r0, g;
-        if ((nh == 1 || nh == 3 || nh == 5) && nh == 2 * nv - 1 && (R == 1 || R == 2 || R == 4 || R == 8)) {
-            for (r0 = 0; r0 < R; r0 += g) {
-                g = R - r0 < FASTNN_HALVES_MAXR(nh) ? R - r0 : FASTNN_HALVES_MAXR(nh);
-                fastnn_halves_rows_d(g, nh, K, x + r0 * xs_r, xs_r, xs_k, B, ldb, acc + r0 * 32, cont);
-            }
-            return 2;
-        }
+        if ((nh == 1 || nh == 3 || nh == 5) && nh == 2 * nv - 1)
+            FASTNN_GROUPS_OF(fastnn_halves_rows_d, nh, FASTNN_HALVES_MAXR(nh), 2);
     #endif
     #ifdef FASTNN_LINES
         if (nv >= 1 && nv <= 3) FASTNN_NARROW_GROUPS(fastnn_narrow_rows_d);
@@ -2743,11 +2706,11 @@ cdef inline intp _share_end(intp t, intp n_threads, intp V, intp LV, intp r, int
     return LV if v1 == V and _share(t, n_threads, V, r, n) < V else v1
 
 
-cdef inline int _half_line(intp W, intp n_used, bint last) noexcept nogil:
+cdef inline int _half_line(intp W, intp n_used) noexcept nogil:
     """Whether the two-row and two-input kernels (fastnn_row2p_*, fastnn_column2p_*) may leave out
-    the second half of their last line of sums (the second half then 0): when it is the last line
-    with a real column (last) and those n_used real columns, W a line, end in its first half."""
-    return last and 0 < n_used % W <= W // 2
+    the second half of their last line of sums (the second half then 0): when the call's n_used
+    real columns (W a line) end in the first half of a line."""
+    return 0 < n_used % W <= W // 2
 
 
 cdef inline void _sparse_row(intp i, intp m, intp n_in, intp n_out, intp ld, const Sparse* sp,
@@ -2803,7 +2766,7 @@ cdef inline void _sparse_rows2(intp j, intp m, intp n_in, intp n_out, intp ld, c
     while v < v1:
         nv_total = <int>min(8, v1 - v)
         nv = <int>max(0, min(nv_total, V - v))
-        half = _half_line(W, n_out, v + nv == V)
+        half = _half_line(W, max(0, min(nv * W, n_out - v * W)))
         # z[i, vectors v ... v + nv] = x[i] @ WT[:, those columns], and z[i2, ...] (the next ones up to
         # nv_total: 0)
         if sp.ptable != NULL:
@@ -3101,7 +3064,7 @@ cdef inline void _sparse_sums(intp r0, intp r1, intp e0, intp pa, intp pb, intp 
         while p0 < pb:
             n_p = <int>min(PG, pb - p0)
             n_used = <int>min(n_p * JB, n_out - p0 * JB)
-            half = _half_line(W, n_used, True)
+            half = _half_line(W, n_used)
             # sums1 = x[:, k] @ delta[:, panels p0 ... p0 + n_p], sums2 the same for k + 1 (past n_out: 0)
             sums1, sums2 = acc, acc2
             if floating is float:
@@ -3925,7 +3888,7 @@ cdef inline void _layer1_rows(const Net* net, const Sparse* sp, intp r0, intp r1
     same sums in the same order as one pass), a1 = f(z1 + b1), and the rows of delta1 (_output,
     whose loss of one row is not kept: the batch's is summed over all its rows in order afterwards,
     as one pass sums it)."""
-    cdef intp r, i, i2, n_h = net.sizes[1], n_out = net.sizes[2], ld1 = net.ld[1], rows
+    cdef intp r, q, i, i2, ii, n_h = net.sizes[1], n_out = net.sizes[2], ld1 = net.ld[1], rows
     for r in range(r0, r1, 2):
         i = sp.pairs[r] if pairs else r
         rows = min(2, r1 - r)
@@ -3936,13 +3899,12 @@ cdef inline void _layer1_rows(const Net* net, const Sparse* sp, intp r0, intp r1
                   OVERWRITE, NULL, NULL, NULL, NULL, 0, 1, n_out)
         _rows_all(rows, n_h - w, at1 + i * w, (i2 - i) * w, 1, WT1 + w * JB, JB, n_h * JB, ld1, z1 + i * ld1,
                   (i2 - i) * ld1, JB, OVERWRITE, NULL, NULL, NULL, NULL, 0, 1, n_out, True)
-        _bias_activate(net.act[1], n_out, ld1, b1, z1 + i * ld1, a1 + i * ld1)
-        _output(net, 1, n_out, ld1, z1 + i * ld1, a1 + i * ld1, y + i * n_out, d1 + i * ld1,
-                NULL if sp.w == NULL else <const floating*>sp.w + i)
-        if rows == 2:
-            _bias_activate(net.act[1], n_out, ld1, b1, z1 + i2 * ld1, a1 + i2 * ld1)
-            _output(net, 1, n_out, ld1, z1 + i2 * ld1, a1 + i2 * ld1, y + i2 * n_out, d1 + i2 * ld1,
-                    NULL if sp.w == NULL else <const floating*>sp.w + i2)
+        for q in range(rows):
+            # a1[ii] = f(z1[ii] + b1); delta1[ii]  (ii: i, then i2)
+            ii = i2 if q else i
+            _bias_activate(net.act[1], n_out, ld1, b1, z1 + ii * ld1, a1 + ii * ld1)
+            _output(net, 1, n_out, ld1, z1 + ii * ld1, a1 + ii * ld1, y + ii * n_out, d1 + ii * ld1,
+                    NULL if sp.w == NULL else <const floating*>sp.w + ii)
 
 
 cdef inline void _later_targets(const Sparse* sp, intp n_out, intp m, const floating* y) noexcept nogil:
@@ -4109,13 +4071,13 @@ cdef double _loss_grad_local(const Net* net, floating* pk,
                     # layer 1 (z1, a1, delta1) for the rows thread 0's forward pass has done, as they
                     # come; meanwhile blocks of rows placed from the front, one at a time
                     while done < m:
-                        avail = fastnn_value(progress)
+                        avail = fastnn_acquire(progress)
                         if avail > done:
                             _layer1_rows(&net1, sp, done, avail, w, at - m * w, at, WT1, pk + net.bt_off[1], z1, a1,
                                          d1, y)
                             done = avail
                         elif _claimed_rows(False, 1, m, n_in, w, sp, own_G, place_blocks) == 0:
-                            fastnn_spin()
+                            fastnn_pause()
                     fastnn_publish(delta_done, 1)
                     # the batch's loss, summed over its rows in order
                     loss[0] = _output(&net1, m, n_out, ld1, z1, a1, y, NULL, <const floating*>sp.w)
