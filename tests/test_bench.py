@@ -68,3 +68,32 @@ def test_predict_ab_finds_a_build_the_same_as_itself(mnist):
     times = [float(line.split(": ")[1]) for line in r.stdout.splitlines() if line.startswith(("A (", "B ("))]
     ratio = float(r.stdout.split("B / A: ")[1].split()[0])
     assert len(times) == 2 and all(t > 0 for t in times) and ratio > 0
+
+
+def _inputs(*args):
+    return subprocess.run([sys.executable, os.path.join(REPO, "bench", "inputs.py"), *args],
+                          cwd=os.path.join(REPO, "bench"), capture_output=True, text=True, timeout=600)
+
+
+def test_inputs_times_each_width_on_the_lists(mnist):
+    """bench/inputs.py: a row per width with the digits' nonzeros in those inputs, each thread's share of W,
+    m1 and m2, the median ms per epoch and its ratio to the first width's (1 for the first)."""
+    require("sklearn")
+    r = _inputs("--widths", "784,200", "--rounds", "1", "--epochs", "1", "--mnist", MNIST_DIR)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("20000 digits, float64, 1 rounds of 1 epochs per width, threads as on near cores")
+    rows = [line.split() for line in r.stdout.splitlines()[2:]]
+    assert [row[0] for row in rows] == ["784", "200"]
+    nonzeros = [float(row[1]) for row in rows]
+    assert 100 < nonzeros[1] < nonzeros[0] < 784 * 0.3       # fewer inputs, fewer nonzeros; MNIST is sparse
+    assert [row[2:4] for row in rows] == [["941", "KB"], ["240", "KB"]]     # 3 * k * 100 * 8 bytes / 2 threads
+    assert float(rows[0][4]) > 0 and float(rows[1][4]) > 0
+    assert rows[0][5] == "1.000"
+    assert float(rows[1][5]) == pytest.approx(float(rows[1][4]) / float(rows[0][4]), abs=0.002)
+
+
+@pytest.mark.parametrize("args", [["--widths", "784,x"], ["--widths", "0"], ["--widths", "785"], ["--rounds", "0"]])
+def test_inputs_refuses_bad_options(args):
+    r = _inputs(*args, "--mnist", "/nonexistent")
+    assert r.returncode != 0
+    assert r.stderr.strip().splitlines()[-1].startswith("error: ")
