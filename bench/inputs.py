@@ -10,7 +10,8 @@ layer 0's W, m1 and m2 in bytes (half of them on two threads), the median ms
 per epoch over the rounds, and that median as a ratio of the first width's.
 784 and 400 inputs have about the same nonzeros (150 and 148 a digit) and
 half the weights and state between them: if the state's size mattered, the
-ratio at 400 would be under 1.
+ratio at 400 would be under 1. The fits run on two threads whatever the
+machine's cores (each thread with its half of layer 0's panels).
 
     python bench/inputs.py [--widths 784,400,200,100] [--rounds 7] [--epochs 20] [--dtype float64]
                            [--cores near]
@@ -58,7 +59,7 @@ def main():
         for _ in range(args.rounds):
             for w in widths:
                 est = fastnn.MLPClassifier(hidden_layer_sizes=(HIDDEN,), random_state=0, max_iter=args.epochs,
-                                           tol=0, dtype=args.dtype)
+                                           tol=0, dtype=args.dtype, n_threads=2)
                 t0 = time.perf_counter()
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")     # max_iter reached, as asked
