@@ -44,7 +44,7 @@ import warnings
 
 import numpy as np
 
-from seed import BATCH, DEFAULT_MNIST, ETA, SIZES
+from seed import BATCH, DEFAULT_MNIST, ETA, NEAR_MODES, SIZES
 
 
 def load_build(directory, name):
@@ -71,7 +71,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--trips", type=int, default=500)
     parser.add_argument("--near", type=float, default=200.0, help="round trip (ns) under which cores count as near")
-    parser.add_argument("--cores", default="auto", choices=["auto", "near", "far"],
+    parser.add_argument("--cores", default="auto", choices=list(NEAR_MODES),
                         help="how the two threads run (_core._set_near): as the round trip decides, or always "
                              "as on near or on far cores; the epochs are still binned by the round trip")
     parser.add_argument("--threads", type=int, default=None, help="n_threads of every fit (default: all cores)")
@@ -97,7 +97,7 @@ def main():
         network, core = sys.modules[fastnn.__name__ + ".network"], cores[label]
         trip_core[label]._round_trip(1000)   # starts the OpenMP threads
         if hasattr(core, "_set_near"):
-            core._set_near({"auto": -1, "near": 1, "far": 0}[args.cores])
+            core._set_near(NEAR_MODES[args.cores])
         elif args.cores != "auto":
             raise SystemExit(f"error: build {label} has no _core._set_near, so --cores {args.cores} cannot be set")
         run_epoch = network.Network._run_epoch

@@ -18,14 +18,12 @@ machine's cores (each thread with its half of layer 0's panels).
 """
 import argparse
 import statistics
-import time
-import warnings
 
 import numpy as np
 
 import fastnn
 from fastnn import _core
-from seed import DEFAULT_MNIST, mnist_split
+from seed import DEFAULT_MNIST, NEAR_MODES, mnist_split, timed_fit
 
 HIDDEN = 100   # scikit-learn's default hidden_layer_sizes, (100,)
 
@@ -36,7 +34,7 @@ def main():
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--dtype", default="float64", choices=["float64", "float32"])
-    parser.add_argument("--cores", default="near", choices=["auto", "near", "far"],
+    parser.add_argument("--cores", default="near", choices=list(NEAR_MODES),
                         help="how the two threads run (_core._set_near), as in bench/ab.py")
     parser.add_argument("--mnist", default=DEFAULT_MNIST)
     args = parser.parse_args()
@@ -50,9 +48,10 @@ def main():
     X, y, _, _ = mnist_split(args.mnist, dtype=np.dtype(args.dtype))
     # the inputs by how many digits have them nonzero, most first (ties by index)
     order = np.argsort(-np.count_nonzero(X, axis=0), kind="stable")
-    inputs = {w: np.ascontiguousarray(X[:, np.sort(order[:w])]) for w in widths}
+    # (all of them: X itself, not a copy)
+    inputs = {w: X if w == X.shape[1] else np.ascontiguousarray(X[:, np.sort(order[:w])]) for w in widths}
     times = {w: [] for w in widths}
-    old_near = _core._set_near({"auto": -1, "near": 1, "far": 0}[args.cores])
+    old_near = _core._set_near(NEAR_MODES[args.cores])
     old_sparse = _core._set_sparse(1.01, 1.01, 8, 8)
     try:
         lists_before = _core._sparse_chunks()[0]
@@ -60,11 +59,8 @@ def main():
             for w in widths:
                 est = fastnn.MLPClassifier(hidden_layer_sizes=(HIDDEN,), random_state=0, max_iter=args.epochs,
                                            tol=0, dtype=args.dtype, n_threads=2)
-                t0 = time.perf_counter()
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")     # max_iter reached, as asked
-                    est.fit(inputs[w], y)
-                times[w].append((time.perf_counter() - t0) / est.n_iter_ * 1000)
+                seconds = timed_fit(est, inputs[w], y)      # max_iter is reached, as asked: not warned
+                times[w].append(seconds / est.n_iter_ * 1000)
         lists = _core._sparse_chunks()[0] - lists_before
     finally:
         _core._set_sparse(*old_sparse)

@@ -28,6 +28,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_MNIST = os.path.join(HERE, "..", "..", "shared", "data", "mnist")
 SIZES, BATCH, ETA = [784, 30, 10], 10, 3.0   # the seed workload (SEED.md), also bench/ab.py --workload seed
 N_TRAIN = 20000   # the scikit-learn comparison's split: train on the first 20,000 digits, score on the rest
+# --cores of bench/ab.py and bench/inputs.py: _core._set_near's mode for each (by the round trip, near, far)
+NEAR_MODES = {"auto": -1, "near": 1, "far": 0}
 
 
 def mnist_split(path, dtype=np.float64):
