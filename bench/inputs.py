@@ -9,9 +9,11 @@ For each width the script prints the nonzeros per digit, each thread's share of
 layer 0's W, m1 and m2 in bytes (half of them on two threads), the median ms
 per epoch over the rounds, and that median as a ratio of the first width's.
 784 and 400 inputs have about the same nonzeros (150 and 148 a digit) and
-half the weights and state between them: if the state's size mattered, the
-ratio at 400 would be under 1. The fits run on two threads whatever the
-machine's cores (each thread with its half of layer 0's panels).
+half the weights and state between them; at 200 and 100 inputs a thread's
+share fits in a 512 KB L2, and their two epochs give the cost per nonzero
+there, to set the full width's against. The fits run on THREADS threads
+whatever the machine's cores (each thread with its share of layer 0's
+panels).
 
     python bench/inputs.py [--widths 784,400,200,100] [--rounds 7] [--epochs 20] [--dtype float64]
                            [--cores near]
@@ -26,6 +28,7 @@ from fastnn import _core
 from seed import DEFAULT_MNIST, NEAR_MODES, mnist_split, timed_fit
 
 HIDDEN = 100   # scikit-learn's default hidden_layer_sizes, (100,)
+THREADS = 2    # the fits' n_threads, and the threads that share layer 0's W, m1 and m2
 
 
 def main():
@@ -47,7 +50,8 @@ def main():
 
     X, y, _, _ = mnist_split(args.mnist, dtype=np.dtype(args.dtype))
     # the inputs by how many digits have them nonzero, most first (ties by index)
-    order = np.argsort(-np.count_nonzero(X, axis=0), kind="stable")
+    counts = np.count_nonzero(X, axis=0)
+    order = np.argsort(-counts, kind="stable")
     # (all of them: X itself, not a copy)
     inputs = {w: X if w == X.shape[1] else np.ascontiguousarray(X[:, np.sort(order[:w])]) for w in widths}
     times = {w: [] for w in widths}
@@ -58,7 +62,7 @@ def main():
         for _ in range(args.rounds):
             for w in widths:
                 est = fastnn.MLPClassifier(hidden_layer_sizes=(HIDDEN,), random_state=0, max_iter=args.epochs,
-                                           tol=0, dtype=args.dtype, n_threads=2)
+                                           tol=0, dtype=args.dtype, n_threads=THREADS)
                 seconds = timed_fit(est, inputs[w], y)      # max_iter is reached, as asked: not warned
                 times[w].append(seconds / est.n_iter_ * 1000)
         lists = _core._sparse_chunks()[0] - lists_before
@@ -74,8 +78,8 @@ def main():
     print(f"{'inputs':>6} {'nonzeros/digit':>14} {'W,m1,m2/thread':>15} {'median ms':>10} {'ratio':>6}  rounds")
     first = statistics.median(times[widths[0]])
     for w in widths:
-        nonzeros = np.count_nonzero(inputs[w]) / len(X)
-        state = 3 * w * HIDDEN * itemsize / 2
+        nonzeros = counts[order[:w]].sum() / len(X)
+        state = 3 * w * HIDDEN * itemsize / THREADS
         median = statistics.median(times[w])
         rounds = " ".join(f"{t:.1f}" for t in times[w])
         print(f"{w:>6} {nonzeros:>14.1f} {state / 1000:>12.0f} KB {median:>10.2f} {median / first:>6.3f}  {rounds}")
